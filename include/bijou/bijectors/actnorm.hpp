@@ -1,0 +1,103 @@
+// bijou/bijectors/actnorm.hpp — activation normalisation (Kingma & Dhariwal 2018, §3.1).
+//
+// Recipe `ActNorm`, bound to Shape<D> (per feature) or Shape<C, H, W> (per channel).
+//   forward  z = (x + loc) ⊙ exp(log_scale)          log|det ∂z/∂x| = H·W·Σ_c log_scale_c
+//   inverse  x = z ⊙ exp(−log_scale) − loc           (the negative log-det)
+// Parameters: "loc" (C), "log_scale" (C); buffer "initialized" (1): 1 once initialize() has run.
+// Starts as the identity. initialize(x) is the data-dependent initialisation: afterwards the
+// forward output of that batch has zero mean and unit variance per channel (Glow's init). It is
+// explicit (call it on a batch before training) and recorded in the "initialized" buffer so that a
+// loaded checkpoint is not re-initialised. Cost O(n·D) per pass.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bijou/core/concepts.hpp"
+#include "bijou/kernels/cpu/actnorm.hpp"
+#include "bijou/kernels/reference/actnorm.hpp"
+
+namespace bijou {
+
+template <EventShape S, Scalar T, Backend B>
+class ActNormBijector {
+public:
+    using in_shape = S;
+    using out_shape = S;
+    using scalar = T;
+    using backend = B;
+    static constexpr int C = channels_of<S>;
+    static constexpr int HW = spatial_of<S>;
+
+    explicit ActNormBijector(BuildContext&) {}
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        ps.add(join_name(prefix, "loc"), {std::size_t(C)}, &loc_);
+        ps.add(join_name(prefix, "log_scale"), {std::size_t(C)}, &log_scale_);
+        ps.add_buffer(join_name(prefix, "initialized"), {1}, &initialized_);
+    }
+
+    void reset_parameters(Rng&) {
+        for (int c = 0; c < C; ++c) loc_[c] = log_scale_[c] = T(0);
+        initialized_[0] = T(0);
+    }
+
+    bool initialized() const { return initialized_[0] != T(0); }
+
+    std::size_t workspace_size(int) const { return 0; }
+
+    void forward(const T* x, T* z, double* ld, int n, T*) const {
+        kernels::actnorm_forward(B{}, x, z, loc_.value, log_scale_.value, n, C, HW);
+        add_log_det(ld, n, +1.0);
+    }
+
+    void inverse(const T* z, T* x, double* ld, int n, T*) const {
+        kernels::actnorm_inverse(B{}, z, x, loc_.value, log_scale_.value, n, C, HW);
+        add_log_det(ld, n, -1.0);
+    }
+
+    void backward(const T*, const T* z, const T* dz, const T* dld, T* dx, int n, T*) {
+        kernels::actnorm_backward(B{}, z, dz, dx, log_scale_.value, loc_.grad, log_scale_.grad, n, C, HW);
+        double g = 0.0;  // ∂ld_i/∂log_scale_c = HW for every sample
+        for (int i = 0; i < n; ++i) g += double(dld[i]);
+        for (int c = 0; c < C; ++c) log_scale_.grad[c] += T(g * HW);
+    }
+
+    /// Data-dependent initialisation from a batch x (n, C, HW): zero mean, unit variance per channel.
+    void initialize(const T* x, int n, T*) {
+        if (n < 1) throw invalid_argument("ActNorm::initialize needs a non-empty batch");
+        std::vector<double> mean(C), sd(C);
+        kernels::channel_moments(B{}, x, mean.data(), sd.data(), n, C, HW);
+        for (int c = 0; c < C; ++c) {
+            if (!std::isfinite(mean[c]) || !std::isfinite(sd[c]))
+                throw numerical_error("ActNorm::initialize: channel " + std::to_string(c) +
+                                      " of the initialisation batch is not finite");
+            loc_[c] = T(-mean[c]);
+            log_scale_[c] = T(-std::log(sd[c] + 1e-6));
+        }
+        initialized_[0] = T(1);
+    }
+
+    const TensorRef<T>& loc() const { return loc_; }
+    const TensorRef<T>& log_scale() const { return log_scale_; }
+
+private:
+    void add_log_det(double* ld, int n, double sign) const {
+        double s = 0.0;
+        for (int c = 0; c < C; ++c) s += double(log_scale_[c]);
+        s *= sign * HW;
+        for (int i = 0; i < n; ++i) ld[i] += s;
+    }
+
+    TensorRef<T> loc_, log_scale_, initialized_;
+};
+
+/// Recipe: per-channel affine normalisation with data-dependent initialisation.
+struct ActNorm {
+    static constexpr std::string_view name = "actnorm";
+    template <class S, class T, class B>
+    using bind = ActNormBijector<S, T, B>;
+};
+
+}  // namespace bijou

@@ -1,0 +1,148 @@
+// bijou/core/params.hpp — named parameters in one flat buffer.
+//
+// A model's trainable parameters live in one contiguous array and their gradients in another of
+// the same layout, so optimizers walk them as spans (ensmallen style). Non-trainable state that a
+// checkpoint must keep (ActNorm's "initialised" flag, LU permutations, fixed permutations) lives
+// in a third flat array of "buffers". Every tensor has a PyTorch state_dict-style name
+// ("0.coupling.shift_net.1.weight") and a shape, recorded for checkpoints and tests.
+//
+// Two phases: bijectors declare(...) their tensors with a handle (TensorRef); allocate() lays out
+// the arrays (each tensor 64-byte aligned) and points every handle at its storage. Handles hold
+// raw pointers into the heap arrays, so a ParamSet may be moved but not copied.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bijou/core/error.hpp"
+
+namespace bijou {
+
+/// A handle to one named tensor: its values and (for trainable tensors) its gradient.
+template <class T>
+struct TensorRef {
+    T* value = nullptr;
+    T* grad = nullptr;  ///< nullptr for buffers
+    std::size_t size = 0;
+
+    T& operator[](std::size_t i) const { return value[i]; }
+};
+
+struct TensorInfo {
+    std::string name;
+    std::vector<std::size_t> shape;
+    std::size_t offset = 0;  ///< into parameters() or buffers()
+    std::size_t size = 0;
+    bool trainable = true;
+};
+
+template <class T>
+class ParamSet {
+public:
+    ParamSet() = default;
+    ParamSet(const ParamSet&) = delete;
+    ParamSet& operator=(const ParamSet&) = delete;
+    ParamSet(ParamSet&&) noexcept = default;
+    ParamSet& operator=(ParamSet&&) noexcept = default;
+
+    /// Declares a trainable tensor; `ref` is filled in by allocate().
+    void add(std::string name, std::vector<std::size_t> shape, TensorRef<T>* ref) {
+        declare(std::move(name), std::move(shape), ref, true);
+    }
+    /// Declares a non-trainable tensor that checkpoints keep.
+    void add_buffer(std::string name, std::vector<std::size_t> shape, TensorRef<T>* ref) {
+        declare(std::move(name), std::move(shape), ref, false);
+    }
+
+    /// Lays out the flat arrays (zero-filled) and binds every declared handle.
+    void allocate() {
+        std::size_t np = 0, nb = 0;
+        for (auto& t : tensors_) {
+            std::size_t& cursor = t.trainable ? np : nb;
+            cursor = (cursor + kAlign - 1) / kAlign * kAlign;
+            t.offset = cursor;
+            cursor += t.size;
+        }
+        values_.assign(np, T(0));
+        grads_.assign(np, T(0));
+        buffers_.assign(nb, T(0));
+        for (std::size_t i = 0; i < tensors_.size(); ++i) {
+            const auto& t = tensors_[i];
+            TensorRef<T>* r = pending_[i];
+            r->size = t.size;
+            if (t.trainable) {
+                r->value = values_.data() + t.offset;
+                r->grad = grads_.data() + t.offset;
+            } else {
+                r->value = buffers_.data() + t.offset;
+                r->grad = nullptr;
+            }
+        }
+        pending_.clear();
+        pending_.shrink_to_fit();
+        allocated_ = true;
+    }
+
+    bool allocated() const { return allocated_; }
+    const std::vector<TensorInfo>& tensors() const { return tensors_; }
+
+    /// Parameter count excluding alignment padding.
+    std::size_t count() const {
+        std::size_t n = 0;
+        for (const auto& t : tensors_)
+            if (t.trainable) n += t.size;
+        return n;
+    }
+
+    std::span<T> values() { return values_; }
+    std::span<const T> values() const { return values_; }
+    std::span<T> grads() { return grads_; }
+    std::span<const T> grads() const { return grads_; }
+    std::span<T> buffers() { return buffers_; }
+    std::span<const T> buffers() const { return buffers_; }
+
+    void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+
+    /// Pointer to a tensor's storage (values or buffers) by its info.
+    T* data(const TensorInfo& t) { return (t.trainable ? values_.data() : buffers_.data()) + t.offset; }
+    const T* data(const TensorInfo& t) const {
+        return (t.trainable ? values_.data() : buffers_.data()) + t.offset;
+    }
+    T* grad(const TensorInfo& t) { return t.trainable ? grads_.data() + t.offset : nullptr; }
+
+    const TensorInfo* find(const std::string& name) const {
+        for (const auto& t : tensors_)
+            if (t.name == name) return &t;
+        return nullptr;
+    }
+
+private:
+    static constexpr std::size_t kAlign = 64 / sizeof(T);
+
+    void declare(std::string name, std::vector<std::size_t> shape, TensorRef<T>* ref, bool trainable) {
+        assert(!allocated_ && "bijou: ParamSet::declare after allocate");
+        for (const auto& t : tensors_)
+            if (t.name == name) throw error("duplicate parameter name '" + name + "'");
+        std::size_t size = 1;
+        for (auto d : shape) size *= d;
+        tensors_.push_back({std::move(name), std::move(shape), 0, size, trainable});
+        pending_.push_back(ref);
+    }
+
+    std::vector<TensorInfo> tensors_;
+    std::vector<TensorRef<T>*> pending_;
+    std::vector<T> values_, grads_, buffers_;
+    bool allocated_ = false;
+};
+
+/// Joins state_dict name parts with '.', skipping empty parts.
+inline std::string join_name(const std::string& prefix, const std::string& name) {
+    if (prefix.empty()) return name;
+    if (name.empty()) return prefix;
+    return prefix + "." + name;
+}
+
+}  // namespace bijou

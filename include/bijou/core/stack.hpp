@@ -1,0 +1,147 @@
+// bijou/core/stack.hpp — K copies of one Step, K chosen at run time (Stack) or compile time (Repeat).
+//
+// Stack<Step> builds Options::steps copies; Repeat<Step, K> builds exactly K. Each copy is its own
+// bound Step with its own parameters (copy k is built k-th, so alternating masks alternate across
+// copies). forward applies copy 0 first. The Step must map its shape to itself (compile error
+// `stack_step_changes_shape<Step, In, Out>` otherwise). State_dict keys: "steps.<k>.…".
+// Workspace: K intermediate outputs, K step workspaces and two gradient buffers.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "bijou/core/concepts.hpp"
+#include "bijou/core/diagnostics.hpp"
+
+namespace bijou {
+namespace detail {
+
+template <class Step, class S, class T, class B>
+consteval bool check_stack_step() {
+    using bound = checked_bind_t<0, Step, S, T, B>;
+    if constexpr (!std::is_same_v<typename bound::out_shape, S>) {
+        static_assert(std::is_same_v<typename bound::out_shape, S>,
+                      "bijou: the Step of a Stack/Repeat must keep its shape; see "
+                      "stack_step_changes_shape<step, in, out> below");
+        (void)sizeof(stack_step_changes_shape<Step, S, typename bound::out_shape>);
+        return false;
+    }
+    return true;
+}
+
+template <class Step, int FixedK, class S, class T, class B>
+class StackBijector {
+    static constexpr bool ok = check_stack_step<Step, S, T, B>();
+    using step_type = std::conditional_t<ok, checked_bind_t<0, Step, S, T, B>, invalid_bijector<S, T, B>>;
+
+public:
+    using in_shape = S;
+    using out_shape = S;
+    using scalar = T;
+    using backend = B;
+
+    explicit StackBijector(BuildContext& ctx) {
+        const int k = FixedK > 0 ? FixedK : ctx.options().steps;
+        if (k < 1) throw invalid_argument("Options::steps must be at least 1 (got " + std::to_string(k) + ")");
+        steps_.reserve(std::size_t(k));
+        for (int i = 0; i < k; ++i) steps_.emplace_back(ctx);
+    }
+
+    int size() const { return int(steps_.size()); }
+    step_type& operator[](int k) { return steps_[std::size_t(k)]; }
+    const step_type& operator[](int k) const { return steps_[std::size_t(k)]; }
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        for (std::size_t k = 0; k < steps_.size(); ++k) steps_[k].declare(ps, join_name(prefix, std::to_string(k)));
+    }
+    void reset_parameters(Rng& rng) {
+        for (auto& s : steps_) s.reset_parameters(rng);
+    }
+
+    std::size_t workspace_size(int n) const {
+        const std::size_t act = std::size_t(n) * S::size;
+        std::size_t total = 2 * act + (steps_.size() - 1) * act;
+        for (const auto& s : steps_) total += s.workspace_size(n);
+        return total;
+    }
+
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
+        forward_stages(x, z, ld, n, ws, [](const T*, int) {});
+    }
+
+    template <class F>
+    void forward_stages(const T* x, T* z, double* ld, int n, T* ws, F&& emit) const {
+        const std::size_t K = steps_.size();
+        for (std::size_t k = 0; k < K; ++k) {
+            const T* in = k == 0 ? x : act(ws, n, k - 1);
+            T* out = k + 1 == K ? z : act(ws, n, k);
+            steps_[k].forward(in, out, ld, n, step_ws(ws, n, k));
+            emit(const_cast<const T*>(out), S::size);
+        }
+    }
+
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
+        const std::size_t K = steps_.size();
+        for (std::size_t k = K; k-- > 0;) {
+            const T* in = k + 1 == K ? z : act(ws, n, k);
+            T* out = k == 0 ? x : act(ws, n, k - 1);
+            steps_[k].inverse(in, out, ld, n, step_ws(ws, n, k));
+        }
+    }
+
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
+        const std::size_t K = steps_.size();
+        T* g[2] = {grad(ws, n, 0), grad(ws, n, 1)};
+        for (std::size_t k = K; k-- > 0;) {
+            const T* in = k == 0 ? x : act(ws, n, k - 1);
+            const T* out = k + 1 == K ? z : act(ws, n, k);
+            const T* gout = k + 1 == K ? dz : g[(k + 1) % 2];
+            T* gin = k == 0 ? dx : g[k % 2];
+            steps_[k].backward(in, out, gout, dld, gin, n, step_ws(ws, n, k));
+        }
+    }
+
+    void initialize(const T* x, int n, T* ws) {
+        std::vector<double> ld(std::size_t(n), 0.0);
+        const std::size_t K = steps_.size();
+        for (std::size_t k = 0; k < K; ++k) {
+            const T* in = k == 0 ? x : act(ws, n, k - 1);
+            if constexpr (DataInitialized<step_type>) steps_[k].initialize(in, n, step_ws(ws, n, k));
+            if (k + 1 < K) steps_[k].forward(in, act(ws, n, k), ld.data(), n, step_ws(ws, n, k));
+        }
+    }
+
+private:
+    // Layout: [grad0][grad1][act 0..K-2][ws 0..K-1]
+    static T* grad(T* ws, int n, std::size_t i) { return ws + i * std::size_t(n) * S::size; }
+    T* act(T* ws, int n, std::size_t k) const { return ws + (2 + k) * std::size_t(n) * S::size; }
+    T* step_ws(T* ws, int n, std::size_t k) const {
+        T* p = ws + (2 + steps_.size() - 1) * std::size_t(n) * S::size;
+        for (std::size_t j = 0; j < k; ++j) p += steps_[j].workspace_size(n);
+        return p;
+    }
+
+    std::vector<step_type> steps_;
+};
+
+}  // namespace detail
+
+/// K = Options::steps copies of Step, chosen at run time.
+template <class Step>
+struct Stack {
+    static constexpr std::string_view name = "steps";
+    template <class S, class T, class B>
+    using bind = detail::StackBijector<Step, 0, S, T, B>;
+};
+
+/// Exactly K copies of Step.
+template <class Step, int K>
+struct Repeat {
+    static_assert(K >= 1, "bijou: Repeat<Step, K> needs K >= 1");
+    static constexpr std::string_view name = "steps";
+    template <class S, class T, class B>
+    using bind = detail::StackBijector<Step, K, S, T, B>;
+};
+
+}  // namespace bijou

@@ -1,0 +1,265 @@
+// bijou/models/flow.hpp — a normalizing flow: a bijector (data → latent) plus a base distribution.
+//
+// Flow<Shape, Recipe, Base = StandardNormal, T = float, Backend = Cpu>
+//   Recipe is bound to Shape (the data side); Base is bound to the recipe's output shape.
+//   log_prob(x) = base.log_prob(f(x)) + log|det ∂f/∂x|        (nats, per sample)
+//   sample(n, t) = f⁻¹(z), z ~ base at temperature t
+//   nll_and_gradient(x): mean −log_prob over the batch, gradients of it in gradients().
+// Transform<Recipe, Shape, T, Backend> is the same without a base: a standalone bijector with its
+// own parameters (what the conformance suite tests).
+// Memory: one workspace arena, grown to the largest batch seen (reserve(n) sizes it up front), so
+// repeated calls at a batch size allocate nothing but their returned tensors; nll_and_gradient
+// allocates nothing at all after the first call at a given batch size.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "bijou/core/chain.hpp"
+#include "bijou/core/concepts.hpp"
+#include "bijou/core/tensor.hpp"
+#include "bijou/distributions/standard_normal.hpp"
+
+namespace bijou {
+
+template <EventShape S, class Recipe, class BaseRecipe = StandardNormal, Scalar T = float, Backend B = Cpu>
+class Flow {
+public:
+    using bijector_type = detail::checked_bind_t<0, Recipe, S, T, B>;
+    using in_shape = S;
+    using out_shape = typename bijector_type::out_shape;
+    using scalar = T;
+    using backend = B;
+    static constexpr bool has_base = !std::is_void_v<BaseRecipe>;
+    using base_type = typename std::conditional_t<has_base, detail::lazy_bind<BaseRecipe, out_shape, T, B>,
+                                                  std::type_identity<void>>::type;
+    using data_tensor = batch_t<T, S>;
+    using latent_tensor = batch_t<T, out_shape>;
+    static constexpr int data_size = S::size;
+    static constexpr int latent_size = out_shape::size;
+
+    struct Mapped {
+        latent_tensor z;
+        xt::xtensor<T, 1> log_det;
+    };
+    struct Unmapped {
+        data_tensor x;
+        xt::xtensor<T, 1> log_det;
+    };
+
+    explicit Flow(const Options& options = {}) : Flow(BuildContext(options)) {}
+
+    Flow(const Flow&) = delete;
+    Flow& operator=(const Flow&) = delete;
+    Flow(Flow&&) noexcept = default;
+    Flow& operator=(Flow&&) noexcept = default;
+
+    // ---- mapping -------------------------------------------------------------------------------
+
+    /// z = f(x) and log|det ∂z/∂x| per sample.
+    Mapped forward(const data_tensor& x) const {
+        const int n = check_batch<S>(x, "forward");
+        Mapped r{make_batch<T, out_shape>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
+        forward_raw(x.data(), r.z.data(), n);
+        for (int i = 0; i < n; ++i) r.log_det(i) = T(ld_[std::size_t(i)]);
+        return r;
+    }
+
+    /// x = f⁻¹(z) and log|det ∂x/∂z| per sample.
+    Unmapped inverse(const latent_tensor& z) const {
+        const int n = check_batch<out_shape>(z, "inverse");
+        Unmapped r{make_batch<T, S>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
+        inverse_raw(z.data(), r.x.data(), n);
+        for (int i = 0; i < n; ++i) r.log_det(i) = T(ld_[std::size_t(i)]);
+        return r;
+    }
+
+    /// Raw forward: z (n × latent_size); log-dets available through last_log_det().
+    void forward_raw(const T* x, T* z, int n) const {
+        prepare(n);
+        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
+        bij_.forward(x, z, ld_.data(), n, ws_.data());
+    }
+    void inverse_raw(const T* z, T* x, int n) const {
+        prepare(n);
+        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
+        bij_.inverse(z, x, ld_.data(), n, ws_.data());
+    }
+    /// Raw backward after forward_raw(x, z, n) at the same n: dx = ∂L/∂x (assigned) and parameter
+    /// gradients += ∂L/∂θ, for ∂L/∂z = dz and ∂L/∂log_det[i] = dld[i].
+    void backward_raw(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n) {
+        bij_.backward(x, z, dz, dld, dx, n, ws_.data());
+    }
+
+    /// Per-sample log-dets (double) of the last forward_raw / inverse_raw.
+    std::span<const double> last_log_det(int n) const { return {ld_.data(), std::size_t(n)}; }
+
+    /// The data pushed through each top-level stage of a Chain or Stack (the input first).
+    std::vector<data_tensor> forward_stages(const data_tensor& x) const
+        requires(std::is_same_v<out_shape, S>)
+    {
+        const int n = check_batch<S>(x, "forward_stages");
+        prepare(n);
+        std::vector<data_tensor> out{x};
+        data_tensor z = make_batch<T, S>(n);
+        auto emit = [&](const T* p, int) {
+            data_tensor s = make_batch<T, S>(n);
+            std::copy(p, p + std::size_t(n) * S::size, s.data());
+            out.push_back(std::move(s));
+        };
+        if constexpr (requires { bij_.forward_stages(x.data(), z.data(), ld_.data(), n, ws_.data(), emit); })
+            bij_.forward_stages(x.data(), z.data(), ld_.data(), n, ws_.data(), emit);
+        else {
+            bij_.forward(x.data(), z.data(), ld_.data(), n, ws_.data());
+            out.push_back(z);
+        }
+        return out;
+    }
+
+    // ---- density -------------------------------------------------------------------------------
+
+    /// log p(x) in nats per sample.
+    xt::xtensor<T, 1> log_prob(const data_tensor& x) const
+        requires has_base
+    {
+        const int n = check_batch<S>(x, "log_prob");
+        log_prob_raw(x.data(), n);
+        xt::xtensor<T, 1> r = xt::xtensor<T, 1>::from_shape({std::size_t(n)});
+        for (int i = 0; i < n; ++i) r(i) = T(lp_[std::size_t(i)]);
+        return r;
+    }
+
+    /// log p(x) per sample (double) into lp_; returns its pointer.
+    const double* log_prob_raw(const T* x, int n) const
+        requires has_base
+    {
+        forward_raw(x, z_.data(), n);
+        base_.log_prob(z_.data(), lp_.data(), n);
+        for (int i = 0; i < n; ++i) lp_[std::size_t(i)] += ld_[std::size_t(i)];
+        return lp_.data();
+    }
+
+    /// n samples x = f⁻¹(z), z from the base at the given temperature (1 = the model's density).
+    data_tensor sample(int n, double temperature, Rng& rng) const
+        requires has_base
+    {
+        if (n < 0) throw invalid_argument("sample: n must be non-negative (got " + std::to_string(n) + ")");
+        if (!(temperature >= 0.0) || !std::isfinite(temperature))
+            throw invalid_argument("sample: temperature must be finite and >= 0 (got " + std::to_string(temperature) +
+                                   ")");
+        data_tensor x = make_batch<T, S>(n);
+        if (n == 0) return x;
+        prepare(n);
+        base_.sample(z_.data(), n, temperature, rng);
+        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
+        bij_.inverse(z_.data(), x.data(), ld_.data(), n, ws_.data());
+        return x;
+    }
+
+    // ---- training ------------------------------------------------------------------------------
+
+    /// Data-dependent initialisation (ActNorm) on a batch: each element sees its own input.
+    void initialize(const data_tensor& x) {
+        const int n = check_batch<S>(x, "initialize");
+        if (n < 2) throw invalid_argument("initialize: needs a batch of at least 2 samples");
+        prepare(n);
+        if constexpr (DataInitialized<bijector_type>) bij_.initialize(x.data(), n, ws_.data());
+    }
+
+    /// Mean negative log-likelihood (nats) of the batch; sets gradients() to its gradient.
+    double nll_and_gradient(const data_tensor& x)
+        requires has_base
+    {
+        const int n = check_batch<S>(x, "nll_and_gradient");
+        return nll_and_gradient_raw(x.data(), n);
+    }
+
+    double nll_and_gradient_raw(const T* x, int n)
+        requires has_base
+    {
+        if (n < 1) throw invalid_argument("nll_and_gradient: empty batch");
+        prepare(n);
+        params_.zero_grad();
+        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
+        bij_.forward(x, z_.data(), ld_.data(), n, ws_.data());
+        base_.log_prob(z_.data(), lp_.data(), n);
+        double total = 0.0;
+        for (int i = 0; i < n; ++i) total += lp_[std::size_t(i)] + ld_[std::size_t(i)];
+        const T w = T(-1.0 / n);
+        std::fill(dld_.begin(), dld_.begin() + n, w);
+        base_.backward(z_.data(), dld_.data(), dz_.data(), n);
+        bij_.backward(x, z_.data(), dz_.data(), dld_.data(), dx_.data(), n, ws_.data());
+        return -total / n;
+    }
+
+    /// Sizes the arena for batches up to n (optional; done on first use otherwise).
+    void reserve(int n) const { prepare(n); }
+
+    // ---- parameters ----------------------------------------------------------------------------
+
+    std::span<T> parameters() { return params_.values(); }
+    std::span<const T> parameters() const { return params_.values(); }
+    std::span<T> gradients() { return params_.grads(); }
+    std::size_t parameter_count() const { return params_.count(); }
+    ParamSet<T>& params() { return params_; }
+    const ParamSet<T>& params() const { return params_; }
+
+    bijector_type& bijector() { return bij_; }
+    const bijector_type& bijector() const { return bij_; }
+    const Options& options() const { return options_; }
+
+    /// Bytes of the workspace arena (activations and scratch) for batch n.
+    std::size_t workspace_bytes(int n) const { return bij_.workspace_size(n) * sizeof(T); }
+
+private:
+    struct NoBase {};
+    using base_storage = std::conditional_t<has_base, base_type, NoBase>;
+
+    explicit Flow(BuildContext ctx) : options_(ctx.options()), bij_(ctx), base_(make_base(ctx)) {
+        bij_.declare(params_, std::string(detail::recipe_name<Recipe>()));
+        if constexpr (has_base) base_.declare(params_, "base");
+        params_.allocate();
+        Rng rng(options_.seed);
+        bij_.reset_parameters(rng);
+        if constexpr (has_base) base_.reset_parameters(rng);
+    }
+
+    static base_storage make_base(BuildContext& ctx) {
+        if constexpr (has_base) return base_storage(ctx);
+        else return NoBase{};
+    }
+
+    void prepare(int n) const {
+        if (n < 0) throw invalid_argument("negative batch size");
+        if (n <= capacity_) return;
+        const std::size_t nn = std::size_t(n);
+        ws_.assign(bij_.workspace_size(n), T(0));
+        ld_.assign(nn, 0.0);
+        lp_.assign(nn, 0.0);
+        z_.assign(nn * latent_size, T(0));
+        dz_.assign(nn * latent_size, T(0));
+        dx_.assign(nn * data_size, T(0));
+        dld_.assign(nn, T(0));
+        capacity_ = n;
+    }
+
+    Options options_;
+    bijector_type bij_;
+    [[no_unique_address]] base_storage base_;
+    ParamSet<T> params_;
+    mutable std::vector<T> ws_, z_, dz_, dx_, dld_;
+    mutable std::vector<double> ld_, lp_;
+    mutable int capacity_ = 0;
+};
+
+/// A standalone bound bijector with its own parameters (no base distribution).
+template <class Recipe, EventShape S, Scalar T = float, Backend B = Cpu>
+using Transform = Flow<S, Recipe, void, T, B>;
+
+}  // namespace bijou

@@ -1,0 +1,323 @@
+// bijou/testing/conformance.hpp — the conformance suite every bijector must pass (public).
+//
+// conformance<Recipe, Shape, T, Backend>(cfg) builds the recipe with small options, runs its
+// data-dependent initialisation if it has one, adds noise to every parameter (so that zero-initialised
+// nets and identity ActNorms cannot pass trivially) and checks:
+//   round_trip         inverse(forward(x)) == x                        (rtol: float 1e-4, double 1e-10)
+//   inverse_log_det    log|det| of inverse(z) == −log|det| of forward(x)
+//   jacobian_log_det   log|det| == log|det J| of a central-difference Jacobian, in double
+//   input_gradient     backward's dx == central differences of L = Σ⟨r, z⟩ + Σ c·log|det|, in double
+//   param_gradient     backward's parameter gradients == central differences (≤ max_coords per tensor)
+//   backend_*          this backend equals Reference (forward, log-det, inverse, dx, parameter grads)
+// The double checks run on a double twin of the instance with the same parameters (cast).
+// Comparison: ‖a − b‖∞ ≤ rtol · max(‖b‖∞, 1). It is test-framework agnostic: it returns a Report
+// whose str() lists each check, and for failures the first differing values and the max difference.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "bijou/models/flow.hpp"
+
+namespace bijou::testing {
+
+/// Named tolerances per scalar type.
+template <class T>
+struct Tolerance;
+template <>
+struct Tolerance<float> {
+    static constexpr double round_trip = 1e-4;
+    static constexpr double backend = 1e-5;
+};
+template <>
+struct Tolerance<double> {
+    static constexpr double round_trip = 1e-10;
+    static constexpr double backend = 1e-10;
+    static constexpr double jacobian = 1e-6;
+    static constexpr double gradient = 1e-6;
+};
+
+struct Check {
+    std::string name;
+    bool passed = true;
+    double max_diff = 0.0;
+    double tolerance = 0.0;
+    std::string detail;
+};
+
+struct Report {
+    std::string subject;
+    std::vector<Check> checks;
+
+    bool ok() const {
+        return !checks.empty() && std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.passed; });
+    }
+    const Check* find(const std::string& name) const {
+        for (const auto& c : checks)
+            if (c.name == name) return &c;
+        return nullptr;
+    }
+    std::string str() const {
+        std::ostringstream os;
+        os << subject << ": " << (ok() ? "ok" : "FAILED") << "\n";
+        for (const auto& c : checks) {
+            os << "  " << (c.passed ? "pass " : "FAIL ") << c.name << "  max|diff| " << c.max_diff << " (allowed "
+               << c.tolerance << ")";
+            if (!c.detail.empty()) os << "\n" << c.detail;
+            os << "\n";
+        }
+        return os.str();
+    }
+};
+
+struct Config {
+    Options options = small_options();
+    int batch = 3;
+    std::uint64_t seed = 1;
+    double param_noise = 0.2;  ///< std-dev of the noise added to every parameter
+    int max_coords = 64;       ///< finite-difference coordinates checked per tensor
+    double fd_step = 1e-5;     ///< central-difference step (double)
+
+    static Options small_options() {
+        Options o;
+        o.hidden = 8;
+        o.hidden_layers = 2;
+        o.steps = 2;
+        o.seed = 7;
+        return o;
+    }
+};
+
+/// ‖a − b‖∞ ≤ rtol · max(‖b‖∞, 1), reporting the first differing values.
+inline Check compare(std::string name, const std::vector<double>& a, const std::vector<double>& b, double rtol) {
+    Check c;
+    c.name = std::move(name);
+    c.tolerance = rtol;
+    if (a.size() != b.size()) {
+        c.passed = false;
+        c.detail = "    sizes differ: " + std::to_string(a.size()) + " vs " + std::to_string(b.size());
+        return c;
+    }
+    double scale = 1.0;
+    for (double v : b) scale = std::max(scale, std::abs(v));
+    const double allowed = rtol * scale;
+    c.tolerance = allowed;
+    std::ostringstream os;
+    int shown = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double d = std::abs(a[i] - b[i]);
+        const bool bad = !(d <= allowed);  // NaN fails
+        if (std::isnan(d)) c.max_diff = d;
+        else if (!std::isnan(c.max_diff)) c.max_diff = std::max(c.max_diff, d);
+        if (bad) {
+            c.passed = false;
+            if (shown++ < 5) os << "    [" << i << "] got " << a[i] << ", expected " << b[i] << "\n";
+        }
+    }
+    c.detail = os.str();
+    if (!c.detail.empty() && c.detail.back() == '\n') c.detail.pop_back();
+    return c;
+}
+
+namespace detail {
+
+template <class T>
+std::vector<double> to_double(const T* p, std::size_t n) {
+    return std::vector<double>(p, p + n);
+}
+
+/// Copies every tensor (parameters and buffers), matched by position and name, with a cast.
+template <class Dst, class Src>
+void copy_params(Dst& dst, const Src& src) {
+    const auto& ts = src.params().tensors();
+    const auto& td = dst.params().tensors();
+    if (ts.size() != td.size()) throw error("conformance: twin instances declare different tensors");
+    for (std::size_t k = 0; k < ts.size(); ++k) {
+        if (ts[k].name != td[k].name || ts[k].size != td[k].size)
+            throw error("conformance: twin tensors differ at '" + ts[k].name + "'");
+        const auto* s = src.params().data(ts[k]);
+        auto* d = dst.params().data(td[k]);
+        for (std::size_t i = 0; i < ts[k].size; ++i) d[i] = static_cast<std::remove_pointer_t<decltype(d)>>(s[i]);
+    }
+}
+
+template <class F>
+double scalar_loss(F& f, const std::vector<double>& x, const std::vector<double>& r, const std::vector<double>& c,
+                   int n) {
+    using Out = typename F::out_shape;
+    std::vector<double> z(std::size_t(n) * Out::size);
+    f.forward_raw(x.data(), z.data(), n);
+    auto ld = f.last_log_det(n);
+    double L = 0.0;
+    for (std::size_t k = 0; k < z.size(); ++k) L += r[k] * z[k];
+    for (int i = 0; i < n; ++i) L += c[std::size_t(i)] * ld[std::size_t(i)];
+    return L;
+}
+
+inline std::vector<std::size_t> pick_coords(std::size_t size, int max_coords, Rng& rng) {
+    std::vector<std::size_t> idx(size);
+    for (std::size_t i = 0; i < size; ++i) idx[i] = i;
+    if (size <= std::size_t(max_coords)) return idx;
+    for (std::size_t i = 0; i < std::size_t(max_coords); ++i) std::swap(idx[i], idx[i + rng.below(size - i)]);
+    idx.resize(std::size_t(max_coords));
+    std::sort(idx.begin(), idx.end());
+    return idx;
+}
+
+}  // namespace detail
+
+/// Runs the conformance checks on one (recipe, shape, scalar, backend).
+template <class Recipe, EventShape S, Scalar T, Backend B>
+Report conformance(const Config& cfg = {}) {
+    using F = Transform<Recipe, S, T, B>;
+    using Fd = Transform<Recipe, S, double, B>;
+    using Fr = Transform<Recipe, S, T, Reference>;
+    using Out = typename F::out_shape;
+    constexpr int Din = S::size, Dout = Out::size;
+    const int n = cfg.batch;
+
+    Report rep;
+    rep.subject = std::string(bijou::detail::recipe_name<Recipe>().empty() ? "chain" : bijou::detail::recipe_name<Recipe>()) + " " +
+                  S::str() + " " + (std::is_same_v<T, float> ? "float" : "double") + " " + std::string(B::name);
+
+    Rng rng(cfg.seed);
+    F f(cfg.options);
+
+    // Data-dependent initialisation on a shifted, scaled batch, then noise on every parameter.
+    std::vector<T> x(std::size_t(n) * Din);
+    if constexpr (DataInitialized<typename F::bijector_type>) {
+        auto xi = make_batch<T, S>(4 * n);
+        for (auto& v : xi) v = T(0.3 + 1.7 * rng.normal());
+        f.initialize(xi);
+    }
+    for (const auto& t : f.params().tensors()) {
+        if (!t.trainable) continue;
+        T* p = f.params().data(t);
+        for (std::size_t i = 0; i < t.size; ++i) p[i] += T(cfg.param_noise * rng.normal());
+    }
+    for (auto& v : x) v = T(rng.normal());
+
+    // Round trip and inverse log-det.
+    std::vector<T> z(std::size_t(n) * Dout), xr(x.size());
+    f.forward_raw(x.data(), z.data(), n);
+    const std::vector<double> ld_fwd(f.last_log_det(n).begin(), f.last_log_det(n).end());
+    f.inverse_raw(z.data(), xr.data(), n);
+    std::vector<double> ld_inv_neg;
+    for (double v : f.last_log_det(n)) ld_inv_neg.push_back(-v);
+    rep.checks.push_back(compare("round_trip", detail::to_double(xr.data(), xr.size()),
+                                 detail::to_double(x.data(), x.size()), Tolerance<T>::round_trip));
+    rep.checks.push_back(compare("inverse_log_det", ld_inv_neg, ld_fwd, Tolerance<T>::round_trip));
+
+    // Double twin: Jacobian and gradients by central differences.
+    {
+        Fd g(cfg.options);
+        detail::copy_params(g, f);
+        const std::vector<double> xd(x.begin(), x.end());
+        const double h = cfg.fd_step;
+        if constexpr (Din == Dout) {
+            std::vector<double> got, want;
+            std::vector<double> zz(std::size_t(n) * Dout);
+            g.forward_raw(xd.data(), zz.data(), n);
+            got.assign(g.last_log_det(n).begin(), g.last_log_det(n).end());
+            std::vector<double> batch(std::size_t(2 * Din) * Din), out(std::size_t(2 * Din) * Dout);
+            for (int i = 0; i < n; ++i) {
+                for (int j = 0; j < Din; ++j)
+                    for (int s = 0; s < 2; ++s) {
+                        double* row = batch.data() + std::size_t(2 * j + s) * Din;
+                        std::copy(xd.begin() + std::ptrdiff_t(i) * Din, xd.begin() + std::ptrdiff_t(i + 1) * Din, row);
+                        row[j] += s == 0 ? h : -h;
+                    }
+                g.forward_raw(batch.data(), out.data(), 2 * Din);
+                Eigen::MatrixXd J(Dout, Din);
+                for (int j = 0; j < Din; ++j)
+                    for (int o = 0; o < Dout; ++o)
+                        J(o, j) = (out[std::size_t(2 * j) * Dout + o] - out[std::size_t(2 * j + 1) * Dout + o]) / (2 * h);
+                Eigen::PartialPivLU<Eigen::MatrixXd> lu(J);
+                double logdet = 0.0;
+                for (int k = 0; k < Din; ++k) logdet += std::log(std::abs(lu.matrixLU()(k, k)));
+                want.push_back(logdet);
+            }
+            rep.checks.push_back(compare("jacobian_log_det", got, want, Tolerance<double>::jacobian));
+        }
+
+        std::vector<double> r(std::size_t(n) * Dout), c(static_cast<std::size_t>(n));
+        for (auto& v : r) v = rng.normal();
+        for (auto& v : c) v = rng.normal();
+        std::vector<double> zz(std::size_t(n) * Dout), dx(xd.size());
+        g.params().zero_grad();
+        g.forward_raw(xd.data(), zz.data(), n);
+        g.backward_raw(xd.data(), zz.data(), r.data(), c.data(), dx.data(), n);
+
+        std::vector<double> got, want, xp = xd;
+        for (std::size_t k : detail::pick_coords(xd.size(), cfg.max_coords, rng)) {
+            xp[k] = xd[k] + h;
+            const double lp = detail::scalar_loss(g, xp, r, c, n);
+            xp[k] = xd[k] - h;
+            const double lm = detail::scalar_loss(g, xp, r, c, n);
+            xp[k] = xd[k];
+            got.push_back(dx[k]);
+            want.push_back((lp - lm) / (2 * h));
+        }
+        rep.checks.push_back(compare("input_gradient", got, want, Tolerance<double>::gradient));
+
+        got.clear(), want.clear();
+        for (const auto& t : g.params().tensors()) {
+            if (!t.trainable) continue;
+            double* p = g.params().data(t);
+            const double* gr = g.params().grad(t);
+            for (std::size_t k : detail::pick_coords(t.size, cfg.max_coords, rng)) {
+                const double saved = p[k];
+                got.push_back(gr[k]);
+                p[k] = saved + h;
+                const double lp = detail::scalar_loss(g, xd, r, c, n);
+                p[k] = saved - h;
+                const double lm = detail::scalar_loss(g, xd, r, c, n);
+                p[k] = saved;
+                want.push_back((lp - lm) / (2 * h));
+            }
+        }
+        if (!want.empty()) rep.checks.push_back(compare("param_gradient", got, want, Tolerance<double>::gradient));
+    }
+
+    // This backend against Reference, same scalar, same parameters.
+    if constexpr (!std::is_same_v<B, Reference>) {
+        Fr ref(cfg.options);
+        detail::copy_params(ref, f);
+        const double tol = Tolerance<T>::backend;
+        std::vector<T> z2(z.size()), x2(x.size()), x1(x.size());
+        ref.forward_raw(x.data(), z2.data(), n);
+        std::vector<double> ld2(ref.last_log_det(n).begin(), ref.last_log_det(n).end());
+        rep.checks.push_back(compare("backend_forward", detail::to_double(z.data(), z.size()),
+                                     detail::to_double(z2.data(), z2.size()), tol));
+        rep.checks.push_back(compare("backend_log_det", ld_fwd, ld2, tol));
+        f.inverse_raw(z2.data(), x1.data(), n);
+        ref.inverse_raw(z2.data(), x2.data(), n);
+        rep.checks.push_back(compare("backend_inverse", detail::to_double(x1.data(), x1.size()),
+                                     detail::to_double(x2.data(), x2.size()), tol));
+
+        std::vector<T> r(z.size()), c(static_cast<std::size_t>(n)), dx1(x.size()), dx2(x.size());
+        for (auto& v : r) v = T(rng.normal());
+        for (auto& v : c) v = T(rng.normal());
+        f.params().zero_grad();
+        ref.params().zero_grad();
+        f.forward_raw(x.data(), z.data(), n);
+        f.backward_raw(x.data(), z.data(), r.data(), c.data(), dx1.data(), n);
+        ref.forward_raw(x.data(), z2.data(), n);
+        ref.backward_raw(x.data(), z2.data(), r.data(), c.data(), dx2.data(), n);
+        rep.checks.push_back(compare("backend_input_gradient", detail::to_double(dx1.data(), dx1.size()),
+                                     detail::to_double(dx2.data(), dx2.size()), tol));
+        auto g1 = f.params().grads();
+        auto g2 = ref.params().grads();
+        rep.checks.push_back(compare("backend_param_gradient", detail::to_double(g1.data(), g1.size()),
+                                     detail::to_double(g2.data(), g2.size()), tol));
+    }
+    return rep;
+}
+
+}  // namespace bijou::testing
