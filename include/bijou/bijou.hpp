@@ -13,7 +13,22 @@
 #include "bijou/core/tensor.hpp"
 
 #include "bijou/bijectors/actnorm.hpp"
+#include "bijou/bijectors/coupling.hpp"
+#include "bijou/bijectors/invconv1x1.hpp"
+#include "bijou/bijectors/permute.hpp"
 
+#include "bijou/nn/mlp.hpp"
+
+#include "bijou/distributions/diagonal_gaussian.hpp"
+#include "bijou/distributions/gaussian_mixture.hpp"
 #include "bijou/distributions/standard_normal.hpp"
 
 #include "bijou/models/flow.hpp"
+#include "bijou/models/realnvp.hpp"
+
+#include "bijou/io/two_moons.hpp"
+
+#include "bijou/train/adam.hpp"
+#include "bijou/train/clip.hpp"
+#include "bijou/train/schedule.hpp"
+#include "bijou/train/trainer.hpp"

@@ -7,7 +7,7 @@
 // ("0.coupling.shift_net.1.weight") and a shape, recorded for checkpoints and tests.
 //
 // Two phases: bijectors declare(...) their tensors with a handle (TensorRef); allocate() lays out
-// the arrays (each tensor 64-byte aligned) and points every handle at its storage. Handles hold
+// the arrays (tensors packed in declaration order) and points every handle at its storage. Handles hold
 // raw pointers into the heap arrays, so a ParamSet may be moved but not copied.
 #pragma once
 
@@ -57,12 +57,12 @@ public:
         declare(std::move(name), std::move(shape), ref, false);
     }
 
-    /// Lays out the flat arrays (zero-filled) and binds every declared handle.
+    /// Lays out the flat arrays (zero-filled, tensors packed back to back in declaration order, so
+    /// parameters().size() == count()) and binds every declared handle.
     void allocate() {
         std::size_t np = 0, nb = 0;
         for (auto& t : tensors_) {
             std::size_t& cursor = t.trainable ? np : nb;
-            cursor = (cursor + kAlign - 1) / kAlign * kAlign;
             t.offset = cursor;
             cursor += t.size;
         }
@@ -89,7 +89,7 @@ public:
     bool allocated() const { return allocated_; }
     const std::vector<TensorInfo>& tensors() const { return tensors_; }
 
-    /// Parameter count excluding alignment padding.
+    /// Number of trainable scalars (== values().size()).
     std::size_t count() const {
         std::size_t n = 0;
         for (const auto& t : tensors_)
@@ -120,8 +120,6 @@ public:
     }
 
 private:
-    static constexpr std::size_t kAlign = 64 / sizeof(T);
-
     void declare(std::string name, std::vector<std::size_t> shape, TensorRef<T>* ref, bool trainable) {
         assert(!allocated_ && "bijou: ParamSet::declare after allocate");
         for (const auto& t : tensors_)

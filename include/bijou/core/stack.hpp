@@ -19,15 +19,7 @@ namespace detail {
 
 template <class Step, class S, class T, class B>
 consteval bool check_stack_step() {
-    using bound = checked_bind_t<0, Step, S, T, B>;
-    if constexpr (!std::is_same_v<typename bound::out_shape, S>) {
-        static_assert(std::is_same_v<typename bound::out_shape, S>,
-                      "bijou: the Step of a Stack/Repeat must keep its shape; see "
-                      "stack_step_changes_shape<step, in, out> below");
-        (void)sizeof(stack_step_changes_shape<Step, S, typename bound::out_shape>);
-        return false;
-    }
-    return true;
+    return stack_step_check<Step, S, typename checked_bind_t<0, Step, S, T, B>::out_shape>::ok;
 }
 
 template <class Step, int FixedK, class S, class T, class B>

@@ -62,22 +62,35 @@ public:
 
     // ---- mapping -------------------------------------------------------------------------------
 
-    /// z = f(x) and log|det ∂z/∂x| per sample.
+    /// z = f(x) and log|det ∂z/∂x| per sample. Large batches are processed in chunks of
+    /// max_chunk() samples, so memory stays bounded whatever n is.
     Mapped forward(const data_tensor& x) const {
         const int n = check_batch<S>(x, "forward");
         Mapped r{make_batch<T, out_shape>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
-        forward_raw(x.data(), r.z.data(), n);
-        for (int i = 0; i < n; ++i) r.log_det(i) = T(ld_[std::size_t(i)]);
+        for_chunks(n, [&](int i0, int m) {
+            forward_raw(x.data() + std::size_t(i0) * data_size, r.z.data() + std::size_t(i0) * latent_size, m);
+            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld_[std::size_t(i)]);
+        });
         return r;
     }
 
-    /// x = f⁻¹(z) and log|det ∂x/∂z| per sample.
+    /// x = f⁻¹(z) and log|det ∂x/∂z| per sample (chunked like forward).
     Unmapped inverse(const latent_tensor& z) const {
         const int n = check_batch<out_shape>(z, "inverse");
         Unmapped r{make_batch<T, S>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
-        inverse_raw(z.data(), r.x.data(), n);
-        for (int i = 0; i < n; ++i) r.log_det(i) = T(ld_[std::size_t(i)]);
+        for_chunks(n, [&](int i0, int m) {
+            inverse_raw(z.data() + std::size_t(i0) * latent_size, r.x.data() + std::size_t(i0) * data_size, m);
+            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld_[std::size_t(i)]);
+        });
         return r;
+    }
+
+    /// Largest batch the xtensor API evaluates at once (forward, inverse, log_prob, sample,
+    /// forward_stages); training calls are never split.
+    int max_chunk() const { return max_chunk_; }
+    void set_max_chunk(int m) {
+        if (m < 1) throw invalid_argument("set_max_chunk: needs at least 1 (got " + std::to_string(m) + ")");
+        max_chunk_ = m;
     }
 
     /// Raw forward: z (n × latent_size); log-dets available through last_log_det().
@@ -105,33 +118,39 @@ public:
         requires(std::is_same_v<out_shape, S>)
     {
         const int n = check_batch<S>(x, "forward_stages");
-        prepare(n);
         std::vector<data_tensor> out{x};
-        data_tensor z = make_batch<T, S>(n);
-        auto emit = [&](const T* p, int) {
-            data_tensor s = make_batch<T, S>(n);
-            std::copy(p, p + std::size_t(n) * S::size, s.data());
-            out.push_back(std::move(s));
-        };
-        if constexpr (requires { bij_.forward_stages(x.data(), z.data(), ld_.data(), n, ws_.data(), emit); })
-            bij_.forward_stages(x.data(), z.data(), ld_.data(), n, ws_.data(), emit);
-        else {
-            bij_.forward(x.data(), z.data(), ld_.data(), n, ws_.data());
-            out.push_back(z);
-        }
+        std::vector<T> z(std::size_t(std::min(n, max_chunk_)) * S::size);
+        for_chunks(n, [&](int i0, int m) {
+            std::size_t stage = 1;
+            auto emit = [&](const T* p, int) {
+                if (out.size() <= stage) out.push_back(make_batch<T, S>(n));
+                std::copy(p, p + std::size_t(m) * S::size, out[stage].data() + std::size_t(i0) * S::size);
+                ++stage;
+            };
+            prepare(m);
+            const T* xi = x.data() + std::size_t(i0) * S::size;
+            if constexpr (requires { bij_.forward_stages(xi, z.data(), ld_.data(), m, ws_.data(), emit); })
+                bij_.forward_stages(xi, z.data(), ld_.data(), m, ws_.data(), emit);
+            else {
+                bij_.forward(xi, z.data(), ld_.data(), m, ws_.data());
+                emit(z.data(), S::size);
+            }
+        });
         return out;
     }
 
     // ---- density -------------------------------------------------------------------------------
 
-    /// log p(x) in nats per sample.
+    /// log p(x) in nats per sample (chunked like forward).
     xt::xtensor<T, 1> log_prob(const data_tensor& x) const
         requires has_base
     {
         const int n = check_batch<S>(x, "log_prob");
-        log_prob_raw(x.data(), n);
         xt::xtensor<T, 1> r = xt::xtensor<T, 1>::from_shape({std::size_t(n)});
-        for (int i = 0; i < n; ++i) r(i) = T(lp_[std::size_t(i)]);
+        for_chunks(n, [&](int i0, int m) {
+            const double* lp = log_prob_raw(x.data() + std::size_t(i0) * data_size, m);
+            for (int i = 0; i < m; ++i) r(std::size_t(i0 + i)) = T(lp[i]);
+        });
         return r;
     }
 
@@ -139,6 +158,7 @@ public:
     const double* log_prob_raw(const T* x, int n) const
         requires has_base
     {
+        prepare(n);  // before z_.data() is taken
         forward_raw(x, z_.data(), n);
         base_.log_prob(z_.data(), lp_.data(), n);
         for (int i = 0; i < n; ++i) lp_[std::size_t(i)] += ld_[std::size_t(i)];
@@ -154,11 +174,12 @@ public:
             throw invalid_argument("sample: temperature must be finite and >= 0 (got " + std::to_string(temperature) +
                                    ")");
         data_tensor x = make_batch<T, S>(n);
-        if (n == 0) return x;
-        prepare(n);
-        base_.sample(z_.data(), n, temperature, rng);
-        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
-        bij_.inverse(z_.data(), x.data(), ld_.data(), n, ws_.data());
+        for_chunks(n, [&](int i0, int m) {
+            prepare(m);
+            base_.sample(z_.data(), m, temperature, rng);
+            std::fill(ld_.begin(), ld_.begin() + m, 0.0);
+            bij_.inverse(z_.data(), x.data() + std::size_t(i0) * data_size, ld_.data(), m, ws_.data());
+        });
         return x;
     }
 
@@ -235,6 +256,11 @@ private:
         else return NoBase{};
     }
 
+    template <class F>
+    void for_chunks(int n, F&& f) const {
+        for (int i0 = 0; i0 < n; i0 += max_chunk_) f(i0, std::min(max_chunk_, n - i0));
+    }
+
     void prepare(int n) const {
         if (n < 0) throw invalid_argument("negative batch size");
         if (n <= capacity_) return;
@@ -256,6 +282,7 @@ private:
     mutable std::vector<T> ws_, z_, dz_, dx_, dld_;
     mutable std::vector<double> ld_, lp_;
     mutable int capacity_ = 0;
+    int max_chunk_ = 4096;
 };
 
 /// A standalone bound bijector with its own parameters (no base distribution).

@@ -1,0 +1,146 @@
+// bijou/bijectors/permute.hpp — a fixed permutation of features (vectors) or channels (images).
+//
+// Recipe `Permute` (state_dict name "permute"), bound to any Shape<D> or Shape<C, H, W>; with
+// C = channels_of<S> (D for vectors) and HW = spatial_of<S> (1 for vectors), x, z: (n, C, HW):
+//   forward  z[i, c, p] = x[i, perm[c], p]    (z = P·x per position, P[c, perm[c]] = 1)
+//   inverse  x[i, perm[c], p] = z[i, c, p]    (x = Pᵀ·z)
+//   log|det ∂z/∂x| = 0 in both directions.   backward: dx = Pᵀ·dz.   No trainable parameters.
+// Options read: `permute` — PermuteKind::reverse (perm[c] = C−1−c) or PermuteKind::shuffle (a
+// Fisher–Yates shuffle drawn from bijou::Rng seeded with permute_seed(Options::seed, k), where k is
+// this Permute's index among the Permutes of the model, ctx.next_index("permute")): each Permute of
+// a model gets its own permutation and the model is reproducible from the seed. The Rng passed to
+// reset_parameters is not used, so adding a Permute never shifts other recipes' random streams.
+// Buffer "perm" (C): the permutation as indices stored in T, kept by checkpoints; it is validated
+// on every call (a corrupt checkpoint raises bijou::error naming the tensor, never reads out of bounds).
+// Cost O(n·C·HW) copies, no allocation (the validated indices live in a C-sized member).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "bijou/core/concepts.hpp"
+#include "bijou/kernels/cpu/linear1x1.hpp"
+#include "bijou/kernels/reference/linear1x1.hpp"
+
+namespace bijou {
+
+namespace detail {
+
+/// Seed of the k-th Permute's shuffle: splitmix64 of (seed, k), so neighbouring seeds and indices
+/// give unrelated streams.
+inline std::uint64_t permute_seed(std::uint64_t seed, int k) {
+    std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (std::uint64_t(k) + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/// Reads a permutation stored as T indices into `perm` and its inverse into `inv` (both C ints).
+/// Throws bijou::error starting with `what` (e.g. "Permute buffer 'permute.perm'") unless buf
+/// holds each of 0..C-1 exactly once.
+template <class T>
+void load_permutation(const T* buf, int C, int* perm, int* inv, const std::string& what) {
+    std::fill(inv, inv + C, -1);
+    for (int c = 0; c < C; ++c) {
+        const T v = buf[c];
+        const bool integral = std::isfinite(v) && v >= T(0) && v < T(C) && std::floor(v) == v;
+        const int j = integral ? int(v) : -1;
+        if (j < 0 || inv[j] != -1)
+            throw error(what + " is not a permutation of 0.." + std::to_string(C - 1) + ": entry " +
+                        std::to_string(c) + " is " + std::to_string(double(v)) +
+                        (j >= 0 ? " (repeated)" : ""));
+        perm[c] = j;
+        inv[j] = c;
+    }
+}
+
+}  // namespace detail
+
+template <EventShape S, Scalar T, Backend B>
+class PermuteBijector {
+public:
+    using in_shape = S;
+    using out_shape = S;
+    using scalar = T;
+    using backend = B;
+    static constexpr int C = channels_of<S>;
+    static constexpr int HW = spatial_of<S>;
+
+    explicit PermuteBijector(BuildContext& ctx)
+        : init_(std::size_t(C)), perm_idx_(std::size_t(C)), inv_idx_(std::size_t(C)) {
+        const int k = ctx.next_index("permute");
+        std::iota(init_.begin(), init_.end(), 0);
+        switch (ctx.options().permute) {
+            case PermuteKind::reverse:
+                std::reverse(init_.begin(), init_.end());
+                break;
+            case PermuteKind::shuffle: {
+                Rng rng(detail::permute_seed(ctx.options().seed, k));
+                for (int i = C - 1; i > 0; --i) std::swap(init_[std::size_t(i)], init_[rng.below(std::uint64_t(i) + 1)]);
+                break;
+            }
+            default:
+                throw invalid_argument("Permute: unknown Options::permute value " +
+                                       std::to_string(int(ctx.options().permute)));
+        }
+    }
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        const std::string key = join_name(prefix, "perm");
+        label_ = "Permute buffer '" + key + "'";
+        ps.add_buffer(key, {std::size_t(C)}, &perm_);
+    }
+
+    void reset_parameters(Rng&) {
+        for (int c = 0; c < C; ++c) perm_[std::size_t(c)] = T(init_[std::size_t(c)]);
+    }
+
+    std::size_t workspace_size(int) const { return 0; }
+
+    void forward(const T* x, T* z, double*, int n, T*) const {
+        load();
+        kernels::permute_channels(B{}, x, z, perm_idx_.data(), n, C, HW);
+    }
+
+    void inverse(const T* z, T* x, double*, int n, T*) const {
+        load();
+        kernels::permute_channels(B{}, z, x, inv_idx_.data(), n, C, HW);
+    }
+
+    void backward(const T*, const T*, const T* dz, const T*, T* dx, int n, T*) {
+        load();
+        kernels::permute_channels(B{}, dz, dx, inv_idx_.data(), n, C, HW);  // dx = Pᵀ·dz
+    }
+
+    /// The permutation in use: z[c] = x[permutation()[c]].
+    std::vector<int> permutation() const {
+        load();
+        return perm_idx_;
+    }
+
+private:
+    // Validated every call (a checkpoint may have replaced the buffer); forward/inverse are const
+    // by the Bijector contract, so the C-sized index arrays they fill are mutable scratch. This
+    // makes concurrent calls on one bound object a data race, as the owning Flow's arena already does.
+    void load() const {
+        detail::load_permutation(perm_.value, C, perm_idx_.data(), inv_idx_.data(), label_);
+    }
+
+    TensorRef<T> perm_;
+    std::vector<int> init_;  // drawn at construction, written to the buffer by reset_parameters
+    std::string label_;  // "Permute buffer '<state_dict key>'", for error messages
+    mutable std::vector<int> perm_idx_, inv_idx_;
+};
+
+/// Recipe: a fixed permutation of features / channels (Options::permute: reverse or shuffle).
+struct Permute {
+    static constexpr std::string_view name = "permute";
+    template <class S, class T, class B>
+    using bind = PermuteBijector<S, T, B>;
+};
+
+}  // namespace bijou

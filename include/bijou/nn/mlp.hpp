@@ -1,0 +1,159 @@
+// bijou/nn/mlp.hpp — a multilayer perceptron with a hand-written backward (coupling conditioner).
+//
+// Mlp<T, Backend>(in, hidden, hidden_layers, out): Linear → ReLU → (Linear → ReLU)… → Linear, with
+// `hidden_layers` hidden layers of width `hidden`, i.e. hidden_layers + 1 Linear layers.
+//   Rows are samples: x (n, in) → y (n, out). Linear layer: y = x·Wᵀ + b, W (out_l × in_l) stored
+//   row-major as PyTorch's nn.Linear stores it, b (out_l).
+//   State_dict names as nn.Sequential numbers its modules: "<prefix>.0.weight", "<prefix>.0.bias",
+//   "<prefix>.2.weight", … "<prefix>.<2·hidden_layers>.weight" (odd indices are the ReLUs).
+//   reset_parameters(rng, zero_last): W, b ~ U(−1/√in_l, 1/√in_l) per layer, drawn in declaration
+//   order, row-major (PyTorch's nn.Linear default bound); with zero_last the output layer is all
+//   zeros (and draws nothing), so a coupling starts as the identity.
+// Workspace (scalars): stored_size(n) = n·hidden·hidden_layers holds the post-ReLU activations that
+//   forward leaves for backward; scratch_size(n) ≤ 2·n·hidden is backward's temporary space and
+//   may be shared between nets that run backward one after the other. workspace_size(n) is their
+//   sum, laid out [stored][scratch] for the one-pointer overloads.
+// backward(x, dy, dx, n, …) for L with ∂L/∂y = dy, after forward(x, …) at the same n: parameter
+//   gradients += (W: dYᵀ·X, b: column sums of dY), dx = dY·W of the first layer (assigned) unless
+//   dx is null. It reads the stored activations and leaves them unchanged (backward may run twice).
+// Cost per pass: 2·n·(in·hidden + (hidden_layers − 1)·hidden² + hidden·out) flops, all in
+//   kernels::gemm; backward about twice that. No allocation in forward or backward.
+// The net is movable but not copyable: its tensor handles are bound to a ParamSet by address.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "bijou/core/backend.hpp"
+#include "bijou/core/error.hpp"
+#include "bijou/core/params.hpp"
+#include "bijou/core/random.hpp"
+#include "bijou/kernels/cpu/gemm.hpp"
+#include "bijou/kernels/cpu/mlp.hpp"
+#include "bijou/kernels/reference/gemm.hpp"
+#include "bijou/kernels/reference/mlp.hpp"
+
+namespace bijou {
+
+template <Scalar T, Backend B>
+class Mlp {
+public:
+    Mlp() = default;
+
+    Mlp(int in, int hidden, int hidden_layers, int out)
+        : in_(in), hidden_(hidden), hidden_layers_(hidden_layers), out_(out) {
+        auto check = [](int v, const char* what) {
+            if (v < 1) throw invalid_argument(std::string("Mlp: ") + what + " must be at least 1 (got " +
+                                              std::to_string(v) + ")");
+        };
+        check(in, "the input size");
+        check(hidden, "the hidden width");
+        check(hidden_layers, "the number of hidden layers");
+        check(out, "the output size");
+        layers_.resize(std::size_t(hidden_layers) + 1);
+        for (int l = 0; l <= hidden_layers; ++l) {
+            layers_[std::size_t(l)].in = l == 0 ? in : hidden;
+            layers_[std::size_t(l)].out = l == hidden_layers ? out : hidden;
+        }
+    }
+
+    Mlp(const Mlp&) = delete;
+    Mlp& operator=(const Mlp&) = delete;
+    Mlp(Mlp&&) noexcept = default;  // handles point into the ParamSet, layers_ keeps its heap block
+    Mlp& operator=(Mlp&&) noexcept = default;
+
+    int in() const { return in_; }
+    int hidden() const { return hidden_; }
+    int hidden_layers() const { return hidden_layers_; }
+    int out() const { return out_; }
+    bool empty() const { return layers_.empty(); }
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            Layer& ly = layers_[l];
+            const std::string key = join_name(prefix, std::to_string(2 * l));  // nn.Sequential index
+            ps.add(join_name(key, "weight"), {std::size_t(ly.out), std::size_t(ly.in)}, &ly.w);
+            ps.add(join_name(key, "bias"), {std::size_t(ly.out)}, &ly.b);
+        }
+    }
+
+    void reset_parameters(Rng& rng, bool zero_last) {
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            Layer& ly = layers_[l];
+            const bool zero = zero_last && l + 1 == layers_.size();
+            const double bound = 1.0 / std::sqrt(double(ly.in));
+            auto draw = [&] { return zero ? T(0) : T((2.0 * rng.uniform() - 1.0) * bound); };
+            for (std::size_t k = 0; k < ly.w.size; ++k) ly.w[k] = draw();
+            for (std::size_t k = 0; k < ly.b.size; ++k) ly.b[k] = draw();
+        }
+    }
+
+    std::size_t stored_size(int n) const { return std::size_t(n) * hidden_ * hidden_layers_; }
+    std::size_t scratch_size(int n) const {
+        return std::size_t(n) * hidden_ * (hidden_layers_ >= 2 ? 2 : hidden_layers_);
+    }
+    std::size_t workspace_size(int n) const { return stored_size(n) + scratch_size(n); }
+
+    /// y (n, out) = net(x (n, in)); the post-ReLU activations go to `stored` (or to a whole workspace).
+    void forward(const T* x, T* y, int n, T* stored) const {
+        const T* in = x;
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            const Layer& ly = layers_[l];
+            const bool last = l + 1 == layers_.size();
+            T* out = last ? y : activation(stored, n, l);
+            kernels::gemm(B{}, false, true, n, ly.out, ly.in, T(1), in, ly.in, ly.w.value, ly.in, T(0), out, ly.out);
+            if (last) kernels::mlp_bias(B{}, out, ly.b.value, n, ly.out);
+            else kernels::mlp_bias_relu(B{}, out, ly.b.value, n, ly.out);
+            in = out;
+        }
+    }
+
+    /// Parameter gradients += and dx = ∂L/∂x (if dx is not null), for ∂L/∂y = dy.
+    void backward(const T* x, const T* dy, T* dx, int n, const T* stored, T* scratch) {
+        const T* g = dy;  // ∂L/∂(pre-activation output of layer l)
+        for (std::size_t l = layers_.size(); l-- > 0;) {
+            Layer& ly = layers_[l];
+            const T* in = l == 0 ? x : activation(stored, n, l - 1);
+            // dW += gᵀ·in  (out_l × in_l);  db += Σ_rows g
+            kernels::gemm(B{}, true, false, ly.out, ly.in, n, T(1), g, ly.out, in, ly.in, T(1), ly.w.grad, ly.in);
+            kernels::mlp_bias_grad(B{}, g, ly.b.grad, n, ly.out);
+            if (l > 0) {
+                // ping-pong from buffer 0 at the top layer down; never the buffer g lives in
+                T* d = scratch + ((layers_.size() - 1 - l) % 2) * std::size_t(n) * hidden_;
+                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.in, T(0), d, ly.in);
+                kernels::mlp_relu_backward(B{}, d, in, n, ly.in);
+                g = d;
+            } else if (dx != nullptr) {
+                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.in, T(0), dx, ly.in);
+            }
+        }
+    }
+
+    /// One-pointer form: ws laid out [stored_size(n)][scratch_size(n)], as forward(x, y, n, ws) left it
+    /// (forward only writes the stored part, so the same pointer serves both).
+    void backward(const T* x, const T* dy, T* dx, int n, T* ws) {
+        backward(x, dy, dx, n, ws, ws + stored_size(n));
+    }
+
+    /// Handles of layer l's weight (out_l × in_l) and bias (out_l); l = 0 … hidden_layers.
+    const TensorRef<T>& weight(int l) const { return layers_[std::size_t(l)].w; }
+    const TensorRef<T>& bias(int l) const { return layers_[std::size_t(l)].b; }
+
+private:
+    struct Layer {
+        int in = 0, out = 0;
+        TensorRef<T> w, b;
+    };
+
+    T* activation(T* stored, int n, std::size_t l) const { return stored + l * std::size_t(n) * hidden_; }
+    const T* activation(const T* stored, int n, std::size_t l) const {
+        return stored + l * std::size_t(n) * hidden_;
+    }
+
+    int in_ = 0, hidden_ = 0, hidden_layers_ = 0, out_ = 0;
+    std::vector<Layer> layers_;
+};
+
+}  // namespace bijou

@@ -1,0 +1,123 @@
+// bijou/train/trainer.hpp — one guarded training step: loss and gradient, clipping, warm-up, update.
+//
+// train_step(model, opt, x, cfg, step[, on_skip]):
+//   1. loss = model.nll_and_gradient(x)            (mean NLL in nats; sets model.gradients())
+//   2. norm = ‖model.gradients()‖₂                 (double; thread-count independent, see clip.hpp)
+//   3. lr   = LinearWarmup{cfg.lr, cfg.warmup}.lr(step)
+//   4. if loss or norm is not finite: on_skip("bijou: step N: non-finite loss (nan); update skipped")
+//      (or "... non-finite gradient norm (inf) ...") and return with skipped = true. The parameters
+//      and the optimizer state are left untouched, bit for bit (design §6: never silently applied).
+//   5. otherwise clip the gradients to cfg.clip when cfg.clip > 0 and norm > cfg.clip, then
+//      opt.step(model.parameters(), model.gradients(), lr).
+//   Returns {step, loss, norm before clipping, lr, skipped}.
+// `step` is the caller's 0-based update counter; it drives the warm-up and names the step in reports.
+// The raw overload takes (const T* x, int n) and calls model.nll_and_gradient_raw(x, n).
+// on_skip is any callable taking const std::string& (a template parameter: nothing is wrapped in a
+// std::function); the default, default_report, writes the message and a newline to std::cerr.
+// Allocation: none beyond what the model does (Flow: none after the first call at a batch size), except
+// for building the message when a step is skipped. An invalid TrainConfig throws bijou::invalid_argument.
+// Repeatability: with the same seed, data order and thread count, two runs produce the same parameters
+// bit for bit (every reduction in bijou has a fixed order for a fixed thread count).
+#pragma once
+
+#include <cmath>
+#include <concepts>
+#include <iostream>
+#include <span>
+#include <string>
+
+#include "bijou/core/error.hpp"
+#include "bijou/train/adam.hpp"
+#include "bijou/train/clip.hpp"
+#include "bijou/train/schedule.hpp"
+
+namespace bijou {
+
+/// Hyper-parameters of train_step.
+struct TrainConfig {
+    double lr = 1e-3;  ///< base learning rate (after warm-up)
+    int warmup = 0;    ///< linear warm-up steps (0: none)
+    double clip = 0;   ///< max global gradient L2 norm (0: no clipping)
+};
+
+/// What happened in one train_step.
+struct StepReport {
+    long step = 0;         ///< the step number passed in
+    double loss = 0;       ///< mean NLL of the batch (nats) before the update
+    double grad_norm = 0;  ///< global gradient L2 norm before clipping
+    double lr = 0;         ///< learning rate used (or that would have been used, when skipped)
+    bool skipped = false;  ///< true: non-finite loss or gradient norm; nothing was updated
+};
+
+/// The default skip reporter: one line to std::cerr.
+struct default_report_t {
+    void operator()(const std::string& message) const { std::cerr << message << '\n'; }
+};
+inline constexpr default_report_t default_report{};
+
+/// A model train_step can drive: a scalar type, a batch type, the loss-and-gradient call, and flat spans.
+template <class M>
+concept TrainableModel = Scalar<typename M::scalar> && requires(M& m, const typename M::data_tensor& x) {
+    { m.nll_and_gradient(x) } -> std::convertible_to<double>;
+    { m.parameters() } -> std::convertible_to<std::span<typename M::scalar>>;
+    { m.gradients() } -> std::convertible_to<std::span<typename M::scalar>>;
+};
+
+namespace detail {
+
+inline void check_train_config(const TrainConfig& cfg) {
+    if (!(cfg.lr >= 0.0) || !std::isfinite(cfg.lr))
+        throw invalid_argument("TrainConfig: lr = " + std::to_string(cfg.lr) + " must be finite and >= 0");
+    if (cfg.warmup < 0)
+        throw invalid_argument("TrainConfig: warmup = " + std::to_string(cfg.warmup) + " must be >= 0");
+    if (!(cfg.clip >= 0.0) || !std::isfinite(cfg.clip))
+        throw invalid_argument("TrainConfig: clip = " + std::to_string(cfg.clip) +
+                               " must be finite and >= 0 (0: no clipping)");
+}
+
+inline std::string nonfinite_name(double v) { return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"); }
+
+template <class Model, class Opt, class OnSkip>
+StepReport guarded_update(Model& model, Opt& opt, double loss, const TrainConfig& cfg, long step, OnSkip& on_skip) {
+    using T = typename Model::scalar;
+    const std::span<T> g = model.gradients();
+    const double norm = grad_norm(g);
+    StepReport r{step, loss, norm, LinearWarmup{cfg.lr, cfg.warmup}.lr(step), false};
+    const char* what = !std::isfinite(loss) ? "loss" : !std::isfinite(norm) ? "gradient norm" : nullptr;
+    if (what) {
+        r.skipped = true;
+        on_skip("bijou: step " + std::to_string(step) + ": non-finite " + what + " (" +
+                nonfinite_name(std::isfinite(loss) ? norm : loss) + "); update skipped");
+        return r;
+    }
+    if (cfg.clip > 0.0 && norm > cfg.clip) scale_span(g, cfg.clip / norm);
+    opt.step(model.parameters(), std::span<const T>(g), r.lr);
+    return r;
+}
+
+}  // namespace detail
+
+/// One guarded training step on the batch x (see the contract at the top of this header).
+template <TrainableModel Model, class Opt, class OnSkip = default_report_t>
+    requires Optimizer<Opt, typename Model::scalar> && std::invocable<OnSkip&, const std::string&>
+StepReport train_step(Model& model, Opt& opt, const typename Model::data_tensor& x, const TrainConfig& cfg, long step,
+                      OnSkip&& on_skip = OnSkip{}) {
+    detail::check_train_config(cfg);
+    const double loss = model.nll_and_gradient(x);
+    return detail::guarded_update(model, opt, loss, cfg, step, on_skip);
+}
+
+/// The same on a raw batch of n samples, x: (n, data_size) sample-major.
+template <TrainableModel Model, class Opt, class OnSkip = default_report_t>
+    requires Optimizer<Opt, typename Model::scalar> && std::invocable<OnSkip&, const std::string&> &&
+             requires(Model& m, const typename Model::scalar* p, int k) {
+                 { m.nll_and_gradient_raw(p, k) } -> std::convertible_to<double>;
+             }
+StepReport train_step(Model& model, Opt& opt, const typename Model::scalar* x, int n, const TrainConfig& cfg, long step,
+                      OnSkip&& on_skip = OnSkip{}) {
+    detail::check_train_config(cfg);
+    const double loss = model.nll_and_gradient_raw(x, n);
+    return detail::guarded_update(model, opt, loss, cfg, step, on_skip);
+}
+
+}  // namespace bijou

@@ -1,0 +1,8 @@
+// The Step of a Stack maps Shape<4> to Shape<4>.
+#include "test_recipes.hpp"
+
+int main() {
+    bijou::Transform<bijou::Stack<cf::ToSize<4>>, bijou::Shape<4>> t;
+    bijou::Transform<bijou::Repeat<bijou::Chain<bijou::ActNorm, cf::ToSize<4>>, 2>, bijou::Shape<4>> r;
+    return int(t.parameter_count() + r.parameter_count()) == 16 ? 0 : 1;
+}
