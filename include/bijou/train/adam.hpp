@@ -37,6 +37,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/core/parallel.hpp"
 #include "bijou/core/error.hpp"
 
 namespace bijou {
@@ -84,8 +85,9 @@ template <class F>
 void for_each_block(std::size_t n, F&& f) {
     constexpr std::size_t block = 4096;
     const std::ptrdiff_t blocks = std::ptrdiff_t((n + block - 1) / block);
-#pragma omp parallel for schedule(static) if (n > parallel_threshold)
-    for (std::ptrdiff_t b = 0; b < blocks; ++b) f(std::size_t(b) * block, std::min(n, std::size_t(b + 1) * block));
+    bijou::detail::parallel_for(std::ptrdiff_t(blocks), n > parallel_threshold, [&](std::ptrdiff_t b) {
+        f(std::size_t(b) * block, std::min(n, std::size_t(b + 1) * block));
+    });
 }
 
 }  // namespace detail
@@ -188,15 +190,14 @@ public:
         T* m = m_.data();
         T* u = u_.data();
         const std::ptrdiff_t n = std::ptrdiff_t(m_.size());
-#pragma omp parallel for schedule(static) if (std::size_t(n) > detail::parallel_threshold)
-        for (std::ptrdiff_t i = 0; i < n; ++i) {
+        bijou::detail::parallel_for(std::ptrdiff_t(n), std::size_t(n) > detail::parallel_threshold, [&](std::ptrdiff_t i) {
             const T gi = g[i] + T(wd) * p[i];
             const T mi = T(b1) * m[i] + T(1.0 - b1) * gi;
             const T ui = std::max(T(b2) * u[i], std::abs(gi));
             m[i] = mi;
             u[i] = ui;
             p[i] -= T(step_size) * mi / (ui + T(eps));
-        }
+        });
     }
 
     std::size_t size() const { return m_.size(); }

@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/core/parallel.hpp"
 
 namespace bijou {
 
@@ -31,8 +32,9 @@ template <class T>
 void scale_span(std::span<T> g, double factor) {
     T* p = g.data();
     const std::ptrdiff_t n = std::ptrdiff_t(g.size());
-#pragma omp parallel for schedule(static) if (std::size_t(n) > norm_parallel_threshold)
-    for (std::ptrdiff_t i = 0; i < n; ++i) p[i] = T(double(p[i]) * factor);
+    bijou::detail::parallel_for(std::ptrdiff_t(n), std::size_t(n) > norm_parallel_threshold, [&](std::ptrdiff_t i) {
+        p[i] = T(double(p[i]) * factor);
+    });
 }
 
 }  // namespace detail
@@ -45,8 +47,7 @@ double grad_norm(std::span<T> g) {
     const auto* p = g.data();
     const std::size_t chunk = (n + detail::norm_chunks - 1) / detail::norm_chunks;
     std::array<double, detail::norm_chunks> part{};
-#pragma omp parallel for schedule(static) if (n > detail::norm_parallel_threshold)
-    for (std::ptrdiff_t c = 0; c < std::ptrdiff_t(detail::norm_chunks); ++c) {
+    bijou::detail::parallel_for(std::ptrdiff_t(detail::norm_chunks), n > detail::norm_parallel_threshold, [&](std::ptrdiff_t c) {
         const std::size_t lo = std::size_t(c) * chunk;
         const std::size_t hi = lo + chunk < n ? lo + chunk : n;
         double s = 0.0;
@@ -54,7 +55,7 @@ double grad_norm(std::span<T> g) {
 #pragma omp simd reduction(+ : s)
         for (std::size_t i = lo; i < hi; ++i) s += double(p[i]) * double(p[i]);
         part[std::size_t(c)] = s;
-    }
+    });
     double s = 0.0;
     for (double v : part) s += v;
     return std::sqrt(s);

@@ -8,39 +8,39 @@
 #include <vector>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/core/parallel.hpp"
 #include "bijou/kernels/reference/actnorm.hpp"
 
 namespace bijou::kernels {
 
 template <class T>
 void actnorm_forward(Cpu, const T* x, T* z, const T* loc, const T* log_scale, int n, int C, int HW) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * C * HW > 32768)
-    for (int i = 0; i < n; ++i)
+    bijou::detail::parallel_for(int(n), std::size_t(n) * C * HW > 32768, [&](int i) {
         for (int c = 0; c < C; ++c) {
             const T s = std::exp(log_scale[c]), b = loc[c];
             const std::size_t o = (std::size_t(i) * C + c) * HW;
 #pragma omp simd
             for (int p = 0; p < HW; ++p) z[o + p] = (x[o + p] + b) * s;
         }
+    });
 }
 
 template <class T>
 void actnorm_inverse(Cpu, const T* z, T* x, const T* loc, const T* log_scale, int n, int C, int HW) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * C * HW > 32768)
-    for (int i = 0; i < n; ++i)
+    bijou::detail::parallel_for(int(n), std::size_t(n) * C * HW > 32768, [&](int i) {
         for (int c = 0; c < C; ++c) {
             const T s = std::exp(-log_scale[c]), b = loc[c];
             const std::size_t o = (std::size_t(i) * C + c) * HW;
 #pragma omp simd
             for (int p = 0; p < HW; ++p) x[o + p] = z[o + p] * s - b;
         }
+    });
 }
 
 template <class T>
 void actnorm_backward(Cpu, const T* z, const T* dz, T* dx, const T* log_scale, T* dloc, T* dlog_scale, int n, int C,
                       int HW) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * C * HW > 32768)
-    for (int c = 0; c < C; ++c) {
+    bijou::detail::parallel_for(int(C), std::size_t(n) * C * HW > 32768, [&](int c) {
         const T s = std::exp(log_scale[c]);
         double gl = 0.0, gs = 0.0;
         for (int i = 0; i < n; ++i) {
@@ -57,7 +57,7 @@ void actnorm_backward(Cpu, const T* z, const T* dz, T* dx, const T* log_scale, T
         }
         dloc[c] += T(gl);
         dlog_scale[c] += T(gs);
-    }
+    });
 }
 
 template <class T>

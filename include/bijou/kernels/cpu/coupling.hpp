@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/core/parallel.hpp"
 #include "bijou/core/options.hpp"
 #include "bijou/kernels/reference/coupling.hpp"
 
@@ -59,21 +60,19 @@ void with_scale(CouplingScale scale, F&& f) {
 
 template <class T>
 void coupling_mask_input(Cpu, const T* x, const T* keep, T* xm, int n, int D) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
         const T* xr = x + std::size_t(i) * D;
         T* mr = xm + std::size_t(i) * D;
 #pragma omp simd
         for (int j = 0; j < D; ++j) mr[j] = keep[j] != T(0) ? xr[j] : T(0);
-    }
+    });
 }
 
 template <class T>
 void coupling_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T* t, const T* h, int ldo,
                              const T* keep, double* ld, int n, int D) {
     detail::with_scale(scale, [&]<class Sc>(Sc) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-        for (int i = 0; i < n; ++i) {
+        bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
             const T* xr = x + std::size_t(i) * D;
             T* zr = z + std::size_t(i) * D;
             const T* tr = t + std::size_t(i) * ldo;
@@ -90,7 +89,7 @@ void coupling_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T
                 s += double(v.log_s);
             }
             ld[i] += s;
-        }
+        });
     });
 }
 
@@ -98,8 +97,7 @@ template <class T>
 void coupling_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T* t, const T* h, int ldo,
                              const T* keep, double* ld, int n, int D) {
     detail::with_scale(scale, [&]<class Sc>(Sc) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-        for (int i = 0; i < n; ++i) {
+        bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
             const T* zr = z + std::size_t(i) * D;
             T* xr = x + std::size_t(i) * D;
             const T* tr = t + std::size_t(i) * ldo;
@@ -116,7 +114,7 @@ void coupling_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T
                 s += double(v.log_s);
             }
             ld[i] -= s;
-        }
+        });
     });
 }
 
@@ -125,8 +123,7 @@ void coupling_affine_backward(Cpu, CouplingScale scale, const T* x, const T* z, 
                               const T* keep, const T* dz, const T* dld, T* dx, T* dt, T* dh, int n, int D) {
     (void)t;
     detail::with_scale(scale, [&]<class Sc>(Sc) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-        for (int i = 0; i < n; ++i) {
+        bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
             const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
             const T g = dld[i];
             for (int j = 0; j < D; ++j) {
@@ -145,38 +142,35 @@ void coupling_affine_backward(Cpu, CouplingScale scale, const T* x, const T* z, 
                     dh[o + j] = (dz[r + j] * z[r + j] + g) * v.dlog_s;
                 }
             }
-        }
+        });
     });
 }
 
 template <class T>
 void coupling_additive_forward(Cpu, const T* x, T* z, const T* t, int ldo, const T* keep, int n, int D) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
         const T* xr = x + std::size_t(i) * D;
         const T* tr = t + std::size_t(i) * ldo;
         T* zr = z + std::size_t(i) * D;
 #pragma omp simd
         for (int j = 0; j < D; ++j) zr[j] = keep[j] != T(0) ? xr[j] : xr[j] + tr[j];
-    }
+    });
 }
 
 template <class T>
 void coupling_additive_inverse(Cpu, const T* z, T* x, const T* t, int ldo, const T* keep, int n, int D) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
         const T* zr = z + std::size_t(i) * D;
         const T* tr = t + std::size_t(i) * ldo;
         T* xr = x + std::size_t(i) * D;
 #pragma omp simd
         for (int j = 0; j < D; ++j) xr[j] = keep[j] != T(0) ? zr[j] : zr[j] - tr[j];
-    }
+    });
 }
 
 template <class T>
 void coupling_additive_backward(Cpu, const T* dz, T* dx, T* dt, int ldo, const T* keep, int n, int D) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
         const T* gr = dz + std::size_t(i) * D;
         T* xr = dx + std::size_t(i) * D;
         T* tr = dt + std::size_t(i) * ldo;
@@ -185,13 +179,12 @@ void coupling_additive_backward(Cpu, const T* dz, T* dx, T* dt, int ldo, const T
             xr[j] = gr[j];
             tr[j] = keep[j] != T(0) ? T(0) : gr[j];
         }
-    }
+    });
 }
 
 template <class T>
 void coupling_add_condition_grad(Cpu, T* dx, const T* g1, const T* g2, const T* keep, int n, int D) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * D > detail::coupling_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
         const std::size_t r = std::size_t(i) * D;
         if (g2 != nullptr) {
 #pragma omp simd
@@ -200,7 +193,7 @@ void coupling_add_condition_grad(Cpu, T* dx, const T* g1, const T* g2, const T* 
 #pragma omp simd
             for (int j = 0; j < D; ++j) dx[r + j] = keep[j] != T(0) ? dx[r + j] + g1[r + j] : dx[r + j];
         }
-    }
+    });
 }
 
 }  // namespace bijou::kernels

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/core/parallel.hpp"
 #include "bijou/kernels/cpu/gemm.hpp"
 #include "bijou/kernels/reference/linear1x1.hpp"
 
@@ -44,9 +45,9 @@ void linear1x1(Cpu, const T* W, bool transpose_w, const T* x, T* y, int n, int C
     }
     const std::size_t stride = std::size_t(C) * HW;
     const bool par = n > 1 && 2.0 * n * C * C * HW > detail::linear1x1_parallel_flops;
-#pragma omp parallel for schedule(static) if (par)
-    for (int i = 0; i < n; ++i)
+    bijou::detail::parallel_for(int(n), par, [&](int i) {
         gemm(Cpu{}, transpose_w, false, C, HW, C, T(1), W, C, x + i * stride, HW, T(0), y + i * stride, HW);
+    });
 }
 
 /// Scalars of scratch linear1x1_weight_grad needs for these sizes (0 for vectors).
@@ -65,14 +66,13 @@ void linear1x1_weight_grad(Cpu, const T* dz, const T* x, T* dW, int n, int C, in
     const int P = std::min(n, detail::linear1x1_grad_chunks(C));
     const std::size_t CC = std::size_t(C) * C, stride = std::size_t(C) * HW;
     const bool par = P > 1 && 2.0 * n * C * C * HW > detail::linear1x1_parallel_flops;
-#pragma omp parallel for schedule(static) if (par)
-    for (int p = 0; p < P; ++p) {
+    bijou::detail::parallel_for(int(P), par, [&](int p) {
         const int i0 = int(std::int64_t(n) * p / P), i1 = int(std::int64_t(n) * (p + 1) / P);
         T* part = scratch + std::size_t(p) * CC;
         for (int i = i0; i < i1; ++i)  // part (C×C) (+)= dz_i (C×HW) · x_iᵀ (HW×C)
             gemm(Cpu{}, false, true, C, C, HW, T(1), dz + i * stride, HW, x + i * stride, HW, i == i0 ? T(0) : T(1),
                  part, C);
-    }
+    });
     for (std::size_t k = 0; k < CC; ++k) {
         double s = 0.0;
         for (int p = 0; p < P; ++p) s += double(scratch[std::size_t(p) * CC + k]);
@@ -83,12 +83,11 @@ void linear1x1_weight_grad(Cpu, const T* dz, const T* x, T* dW, int n, int C, in
 template <class T>
 void permute_channels(Cpu, const T* x, T* y, const int* perm, int n, int C, int HW) {
     const std::size_t stride = std::size_t(C) * HW;
-#pragma omp parallel for schedule(static) if (std::size_t(n) * stride > 65536)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * stride > 65536, [&](int i) {
         const T* xi = x + i * stride;
         T* yi = y + i * stride;
         for (int c = 0; c < C; ++c) std::copy_n(xi + std::size_t(perm[c]) * HW, HW, yi + std::size_t(c) * HW);
-    }
+    });
 }
 
 }  // namespace bijou::kernels

@@ -9,6 +9,7 @@
 #include <cstddef>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/core/parallel.hpp"
 #include "bijou/kernels/reference/mlp.hpp"
 
 namespace bijou::kernels {
@@ -20,44 +21,40 @@ inline constexpr std::size_t mlp_parallel_min = 32768;
 
 template <class T>
 void mlp_bias_relu(Cpu, T* y, const T* b, int n, int m) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * m > detail::mlp_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * m > detail::mlp_parallel_min, [&](int i) {
         T* r = y + std::size_t(i) * m;
 #pragma omp simd
         for (int j = 0; j < m; ++j) {
             const T v = r[j] + b[j];
             r[j] = v < T(0) ? T(0) : v;  // NaN passes through
         }
-    }
+    });
 }
 
 template <class T>
 void mlp_bias(Cpu, T* y, const T* b, int n, int m) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * m > detail::mlp_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * m > detail::mlp_parallel_min, [&](int i) {
         T* r = y + std::size_t(i) * m;
 #pragma omp simd
         for (int j = 0; j < m; ++j) r[j] += b[j];
-    }
+    });
 }
 
 template <class T>
 void mlp_relu_backward(Cpu, T* g, const T* a, int n, int m) {
-#pragma omp parallel for schedule(static) if (std::size_t(n) * m > detail::mlp_parallel_min)
-    for (int i = 0; i < n; ++i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * m > detail::mlp_parallel_min, [&](int i) {
         T* gr = g + std::size_t(i) * m;
         const T* ar = a + std::size_t(i) * m;
 #pragma omp simd
         for (int j = 0; j < m; ++j) gr[j] = ar[j] > T(0) ? gr[j] : T(0);
-    }
+    });
 }
 
 template <class T>
 void mlp_bias_grad(Cpu, const T* g, T* db, int n, int m) {
     constexpr int tile = 64;
     const int tiles = (m + tile - 1) / tile;
-#pragma omp parallel for schedule(static) if (tiles > 1 && std::size_t(n) * m > detail::mlp_parallel_min)
-    for (int t = 0; t < tiles; ++t) {
+    bijou::detail::parallel_for(int(tiles), tiles > 1 && std::size_t(n) * m > detail::mlp_parallel_min, [&](int t) {
         const int j0 = t * tile, w = std::min(tile, m - j0);
         double acc[tile] = {};
         for (int i = 0; i < n; ++i) {
@@ -66,7 +63,7 @@ void mlp_bias_grad(Cpu, const T* g, T* db, int n, int m) {
             for (int j = 0; j < w; ++j) acc[j] += double(r[j]);
         }
         for (int j = 0; j < w; ++j) db[j0 + j] += T(acc[j]);
-    }
+    });
 }
 
 }  // namespace bijou::kernels

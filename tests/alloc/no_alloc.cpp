@@ -1,0 +1,102 @@
+// A training step allocates nothing: every heap allocation of the process (malloc and friends, so
+// operator new and Eigen's aligned_malloc too) is counted while train_step runs at a batch size it
+// has seen before. A separate executable, because it interposes malloc for the whole program.
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include <bijou/bijou.hpp>
+
+extern "C" void* __libc_malloc(std::size_t);
+extern "C" void* __libc_calloc(std::size_t, std::size_t);
+extern "C" void* __libc_realloc(void*, std::size_t);
+extern "C" void* __libc_memalign(std::size_t, std::size_t);
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+bool abort_on_alloc = false;  // BIJOU_ALLOC_ABORT=1: abort at the first counted allocation (for gdb)
+void note() {
+    if (counting.load(std::memory_order_relaxed)) {
+        allocations.fetch_add(1, std::memory_order_relaxed);
+        if (abort_on_alloc) std::abort();  // debugging: find the allocation in gdb
+    }
+}
+}  // namespace
+
+extern "C" {
+void* malloc(std::size_t n) {
+    note();
+    return __libc_malloc(n);
+}
+void* calloc(std::size_t k, std::size_t n) {
+    note();
+    return __libc_calloc(k, n);
+}
+void* realloc(void* p, std::size_t n) {
+    note();
+    return __libc_realloc(p, n);
+}
+void* memalign(std::size_t a, std::size_t n) {
+    note();
+    return __libc_memalign(a, n);
+}
+void* aligned_alloc(std::size_t a, std::size_t n) {
+    note();
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void** out, std::size_t a, std::size_t n) {
+    note();
+    *out = __libc_memalign(a, n);
+    return *out ? 0 : 12;
+}
+}
+
+template <class Model>
+long count_step_allocations(Model& model, int batch, int threads) {
+    bijou::set_num_threads(threads);
+    bijou::Adam<float> adam(model.parameter_count());
+    bijou::TrainConfig cfg{.lr = 1e-3, .warmup = 10, .clip = 50.0};
+    auto x = bijou::make_batch<float, typename Model::in_shape>(batch);
+    bijou::Rng rng(1);
+    for (auto& v : x) v = float(rng.normal());
+    if constexpr (requires { model.initialize(x); }) model.initialize(x);
+    for (long s = 0; s < 2; ++s) bijou::train_step(model, adam, x, cfg, s);  // first call sizes the arena
+    allocations = 0;
+    counting = true;
+    for (long s = 2; s < 6; ++s) bijou::train_step(model, adam, x, cfg, s);
+    counting = false;
+    return allocations.load();
+}
+
+int main() {
+    int failures = 0;
+    auto report = [&](const char* what, long n) {
+        std::printf("%-60s %ld allocations in 4 training steps\n", what, n);
+        if (n != 0) ++failures;
+    };
+    // sanity: the counter sees allocations at all
+    counting = true;
+    void* volatile p = std::malloc(100);
+    counting = false;
+    std::free(p);
+    if (allocations.load() != 1) {
+        std::printf("FAILED: the allocation counter does not work\n");
+        return 1;
+    }
+    abort_on_alloc = std::getenv("BIJOU_ALLOC_ABORT") != nullptr;
+    for (int threads : {1, 2}) {
+        bijou::RealNVP<bijou::Shape<2>> realnvp;  // hidden 256, 8 couplings: the two-moons model
+        report(threads == 1 ? "RealNVP two moons, batch 512, 1 thread" : "RealNVP two moons, batch 512, 2 threads",
+               count_step_allocations(realnvp, 512, threads));
+        using Step = bijou::Chain<bijou::ActNorm, bijou::InvConv1x1LU, bijou::AffineCoupling>;
+        bijou::Flow<bijou::Shape<16>, bijou::Stack<Step>, bijou::DiagonalGaussian> glowish({.steps = 4, .hidden = 64});
+        report(threads == 1 ? "ActNorm/InvConv1x1LU/AffineCoupling x4, batch 256, 1 thread"
+                            : "ActNorm/InvConv1x1LU/AffineCoupling x4, batch 256, 2 threads",
+               count_step_allocations(glowish, 256, threads));
+    }
+    std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
+    return failures ? 1 : 0;
+}
