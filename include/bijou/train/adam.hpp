@@ -92,14 +92,54 @@ void for_each_block(std::size_t n, F&& f) {
 
 }  // namespace detail
 
+namespace detail {
+
+/// What Adam and Adamax share: options, the first moment m, a second statistic s (Adam's v,
+/// Adamax's u), the step count t, and the accessors a checkpoint needs.
+template <Scalar T>
+class MomentOptimizer {
+public:
+    std::size_t size() const { return m_.size(); }
+    const AdamOptions& options() const { return options_; }
+
+    /// Steps taken (t in the bias corrections); restore it together with the state vectors.
+    long step_count() const { return t_; }
+    void set_step_count(long t) { t_ = t; }
+
+    /// First moment m ("exp_avg").
+    std::span<T> m() { return m_; }
+    std::span<const T> m() const { return m_; }
+
+    /// Forget the state (as if just constructed).
+    void reset() {
+        std::fill(m_.begin(), m_.end(), T(0));
+        std::fill(s_.begin(), s_.end(), T(0));
+        t_ = 0;
+    }
+
+protected:
+    MomentOptimizer(std::size_t parameter_count, const AdamOptions& options, const char* who)
+        : options_(options), m_(parameter_count, T(0)), s_(parameter_count, T(0)) {
+        check_adam_options(options_, who);
+    }
+
+    AdamOptions options_;
+    std::vector<T> m_, s_;
+    long t_ = 0;
+};
+
+}  // namespace detail
+
+
 /// Adam (torch.optim.Adam semantics). See the contract at the top of this header.
 template <Scalar T>
-class Adam {
+class Adam : public detail::MomentOptimizer<T> {
+    using base = detail::MomentOptimizer<T>;
+    using base::m_, base::s_, base::options_, base::t_;
+
 public:
     explicit Adam(std::size_t parameter_count, const AdamOptions& options = {})
-        : options_(options), m_(parameter_count, T(0)), v_(parameter_count, T(0)) {
-        detail::check_adam_options(options_, "Adam");
-    }
+        : base(parameter_count, options, "Adam") {}
 
     void step(std::span<T> params, std::span<const T> grads, double lr) {
         detail::check_step_sizes("Adam", m_.size(), params.size(), grads.size());
@@ -110,7 +150,7 @@ public:
         T* p = params.data();
         const T* g = grads.data();
         T* m = m_.data();
-        T* v = v_.data();
+        T* v = s_.data();
         const std::size_t n = m_.size();
         const T c1 = T(b1), c1m = T(1.0 - b1), c2 = T(b2), c2m = T(1.0 - b2), cwd = T(wd);
         const T cstep = T(step_size), cbc = T(inv_sqrt_bc2), ceps = T(eps);
@@ -139,46 +179,25 @@ public:
         });
     }
 
-    std::size_t size() const { return m_.size(); }
-    const AdamOptions& options() const { return options_; }
-
-    /// Steps taken (t in the bias corrections); restore it together with m and v.
-    long step_count() const { return t_; }
-    void set_step_count(long t) { t_ = t; }
-
-    /// First moment m ("exp_avg").
-    std::span<T> m() { return m_; }
-    std::span<const T> m() const { return m_; }
     /// Second raw moment v ("exp_avg_sq").
-    std::span<T> v() { return v_; }
-    std::span<const T> v() const { return v_; }
+    std::span<T> v() { return s_; }
+    std::span<const T> v() const { return s_; }
 
     /// The state vectors with torch.optim's names, for checkpoints.
     std::array<std::pair<std::string_view, std::span<T>>, 2> state_tensors() {
-        return {{{"exp_avg", std::span<T>(m_)}, {"exp_avg_sq", std::span<T>(v_)}}};
+        return {{{"exp_avg", std::span<T>(m_)}, {"exp_avg_sq", std::span<T>(s_)}}};
     }
-
-    /// Forget the state (as if just constructed).
-    void reset() {
-        std::fill(m_.begin(), m_.end(), T(0));
-        std::fill(v_.begin(), v_.end(), T(0));
-        t_ = 0;
-    }
-
-private:
-    AdamOptions options_;
-    std::vector<T> m_, v_;
-    long t_ = 0;
 };
 
 /// Adamax (Adam with the infinity norm). See the contract at the top of this header.
 template <Scalar T>
-class Adamax {
+class Adamax : public detail::MomentOptimizer<T> {
+    using base = detail::MomentOptimizer<T>;
+    using base::m_, base::s_, base::options_, base::t_;
+
 public:
     explicit Adamax(std::size_t parameter_count, const AdamOptions& options = {})
-        : options_(options), m_(parameter_count, T(0)), u_(parameter_count, T(0)) {
-        detail::check_adam_options(options_, "Adamax");
-    }
+        : base(parameter_count, options, "Adamax") {}
 
     void step(std::span<T> params, std::span<const T> grads, double lr) {
         detail::check_step_sizes("Adamax", m_.size(), params.size(), grads.size());
@@ -188,7 +207,7 @@ public:
         T* p = params.data();
         const T* g = grads.data();
         T* m = m_.data();
-        T* u = u_.data();
+        T* u = s_.data();
         const std::ptrdiff_t n = std::ptrdiff_t(m_.size());
         bijou::detail::parallel_for(std::ptrdiff_t(n), std::size_t(n) > detail::parallel_threshold, [&](std::ptrdiff_t i) {
             const T gi = g[i] + T(wd) * p[i];
@@ -200,36 +219,14 @@ public:
         });
     }
 
-    std::size_t size() const { return m_.size(); }
-    const AdamOptions& options() const { return options_; }
-
-    /// Steps taken (t in the bias correction of m); restore it together with m and u.
-    long step_count() const { return t_; }
-    void set_step_count(long t) { t_ = t; }
-
-    /// First moment m ("exp_avg").
-    std::span<T> m() { return m_; }
-    std::span<const T> m() const { return m_; }
     /// Exponentially weighted infinity norm u ("exp_inf").
-    std::span<T> u() { return u_; }
-    std::span<const T> u() const { return u_; }
+    std::span<T> u() { return s_; }
+    std::span<const T> u() const { return s_; }
 
     /// The state vectors with torch.optim's names, for checkpoints.
     std::array<std::pair<std::string_view, std::span<T>>, 2> state_tensors() {
-        return {{{"exp_avg", std::span<T>(m_)}, {"exp_inf", std::span<T>(u_)}}};
+        return {{{"exp_avg", std::span<T>(m_)}, {"exp_inf", std::span<T>(s_)}}};
     }
-
-    /// Forget the state (as if just constructed).
-    void reset() {
-        std::fill(m_.begin(), m_.end(), T(0));
-        std::fill(u_.begin(), u_.end(), T(0));
-        t_ = 0;
-    }
-
-private:
-    AdamOptions options_;
-    std::vector<T> m_, u_;
-    long t_ = 0;
 };
 
 }  // namespace bijou

@@ -3,6 +3,7 @@
 // a fixed order, so results do not depend on the thread count.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -13,28 +14,49 @@
 
 namespace bijou::kernels {
 
+namespace detail {
+
+/// z = (x + loc)·exp(log_scale) (forward) or z = x·exp(−log_scale) − loc (inverse). The C scales are
+/// computed once per call, 256 channels at a time into a stack array (one exp per channel, not per
+/// element, and no allocation); vectors (HW = 1) vectorise across channels, images across pixels.
+template <class T, bool Inverse>
+void actnorm_apply(const T* x, T* z, const T* loc, const T* log_scale, int n, int C, int HW) {
+    constexpr int chunk = 256;
+    for (int c0 = 0; c0 < C; c0 += chunk) {
+        const int cw = std::min(chunk, C - c0);
+        T s[chunk], b[chunk];
+        for (int j = 0; j < cw; ++j) {
+            s[j] = std::exp(Inverse ? -log_scale[c0 + j] : log_scale[c0 + j]);
+            b[j] = loc[c0 + j];
+        }
+        bijou::detail::parallel_for(int(n), std::size_t(n) * C * HW > 32768, [&](int i) {
+            if (HW == 1) {
+                const T* xi = x + std::size_t(i) * C + c0;
+                T* zi = z + std::size_t(i) * C + c0;
+#pragma omp simd
+                for (int j = 0; j < cw; ++j) zi[j] = Inverse ? xi[j] * s[j] - b[j] : (xi[j] + b[j]) * s[j];
+            } else {
+                for (int j = 0; j < cw; ++j) {
+                    const std::size_t o = (std::size_t(i) * C + c0 + j) * HW;
+                    const T sj = s[j], bj = b[j];
+#pragma omp simd
+                    for (int p = 0; p < HW; ++p) z[o + p] = Inverse ? x[o + p] * sj - bj : (x[o + p] + bj) * sj;
+                }
+            }
+        });
+    }
+}
+
+}  // namespace detail
+
 template <class T>
 void actnorm_forward(Cpu, const T* x, T* z, const T* loc, const T* log_scale, int n, int C, int HW) {
-    bijou::detail::parallel_for(int(n), std::size_t(n) * C * HW > 32768, [&](int i) {
-        for (int c = 0; c < C; ++c) {
-            const T s = std::exp(log_scale[c]), b = loc[c];
-            const std::size_t o = (std::size_t(i) * C + c) * HW;
-#pragma omp simd
-            for (int p = 0; p < HW; ++p) z[o + p] = (x[o + p] + b) * s;
-        }
-    });
+    detail::actnorm_apply<T, false>(x, z, loc, log_scale, n, C, HW);
 }
 
 template <class T>
 void actnorm_inverse(Cpu, const T* z, T* x, const T* loc, const T* log_scale, int n, int C, int HW) {
-    bijou::detail::parallel_for(int(n), std::size_t(n) * C * HW > 32768, [&](int i) {
-        for (int c = 0; c < C; ++c) {
-            const T s = std::exp(-log_scale[c]), b = loc[c];
-            const std::size_t o = (std::size_t(i) * C + c) * HW;
-#pragma omp simd
-            for (int p = 0; p < HW; ++p) x[o + p] = z[o + p] * s - b;
-        }
-    });
+    detail::actnorm_apply<T, true>(z, x, loc, log_scale, n, C, HW);
 }
 
 template <class T>

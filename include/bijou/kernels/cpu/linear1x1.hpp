@@ -86,7 +86,10 @@ void permute_channels(Cpu, const T* x, T* y, const int* perm, int n, int C, int 
     bijou::detail::parallel_for(int(n), std::size_t(n) * stride > 65536, [&](int i) {
         const T* xi = x + i * stride;
         T* yi = y + i * stride;
-        for (int c = 0; c < C; ++c) std::copy_n(xi + std::size_t(perm[c]) * HW, HW, yi + std::size_t(c) * HW);
+        if (HW == 1)  // vectors: a plain gather (copy_n per element would cost a call each)
+            for (int c = 0; c < C; ++c) yi[c] = xi[perm[c]];
+        else
+            for (int c = 0; c < C; ++c) std::copy_n(xi + std::size_t(perm[c]) * HW, HW, yi + std::size_t(c) * HW);
     });
 }
 
