@@ -62,6 +62,29 @@ void actnorm_inverse(Cpu, const T* z, T* x, const T* loc, const T* log_scale, in
 template <class T>
 void actnorm_backward(Cpu, const T* z, const T* dz, T* dx, const T* log_scale, T* dloc, T* dlog_scale, int n, int C,
                       int HW) {
+    if (HW == 1) {  // vectors: walk samples in order, channels contiguous, 256 accumulators at a time
+        constexpr int chunk = 256;
+        for (int c0 = 0; c0 < C; c0 += chunk) {
+            const int cw = std::min(chunk, C - c0);
+            T s[chunk];
+            double gl[chunk] = {}, gs[chunk] = {};
+            for (int j = 0; j < cw; ++j) s[j] = std::exp(log_scale[c0 + j]);
+            for (int i = 0; i < n; ++i) {
+                const std::size_t o = std::size_t(i) * C + c0;
+#pragma omp simd
+                for (int j = 0; j < cw; ++j) {
+                    dx[o + j] = dz[o + j] * s[j];
+                    gl[j] += double(dz[o + j]);
+                    gs[j] += double(dz[o + j]) * double(z[o + j]);
+                }
+            }
+            for (int j = 0; j < cw; ++j) {
+                dloc[c0 + j] += T(gl[j] * s[j]);
+                dlog_scale[c0 + j] += T(gs[j]);
+            }
+        }
+        return;
+    }
     bijou::detail::parallel_for(int(C), std::size_t(n) * C * HW > 32768, [&](int c) {
         const T s = std::exp(log_scale[c]);
         double gl = 0.0, gs = 0.0;
