@@ -65,42 +65,50 @@ public:
     template <class F>
     void forward_stages(const T* x, T* z, double* ld, int n, T* ws, F&& emit) const {
         const std::size_t K = steps_.size();
+        T* w = steps_ws(ws, n);
         for (std::size_t k = 0; k < K; ++k) {
             const T* in = k == 0 ? x : act(ws, n, k - 1);
             T* out = k + 1 == K ? z : act(ws, n, k);
-            steps_[k].forward(in, out, ld, n, step_ws(ws, n, k));
+            steps_[k].forward(in, out, ld, n, w);
+            w += steps_[k].workspace_size(n);
             emit(const_cast<const T*>(out), S::size);
         }
     }
 
     void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
         const std::size_t K = steps_.size();
+        T* w = steps_ws_end(ws, n);
         for (std::size_t k = K; k-- > 0;) {
             const T* in = k + 1 == K ? z : act(ws, n, k);
             T* out = k == 0 ? x : act(ws, n, k - 1);
-            steps_[k].inverse(in, out, ld, n, step_ws(ws, n, k));
+            w -= steps_[k].workspace_size(n);
+            steps_[k].inverse(in, out, ld, n, w);
         }
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
         const std::size_t K = steps_.size();
         T* g[2] = {grad(ws, n, 0), grad(ws, n, 1)};
+        T* w = steps_ws_end(ws, n);
         for (std::size_t k = K; k-- > 0;) {
             const T* in = k == 0 ? x : act(ws, n, k - 1);
             const T* out = k + 1 == K ? z : act(ws, n, k);
             const T* gout = k + 1 == K ? dz : g[(k + 1) % 2];
             T* gin = k == 0 ? dx : g[k % 2];
-            steps_[k].backward(in, out, gout, dld, gin, n, step_ws(ws, n, k));
+            w -= steps_[k].workspace_size(n);
+            steps_[k].backward(in, out, gout, dld, gin, n, w);
         }
     }
 
     void initialize(const T* x, int n, T* ws) {
         std::vector<double> ld(std::size_t(n), 0.0);
         const std::size_t K = steps_.size();
+        T* w = steps_ws(ws, n);
         for (std::size_t k = 0; k < K; ++k) {
             const T* in = k == 0 ? x : act(ws, n, k - 1);
-            if constexpr (DataInitialized<step_type>) steps_[k].initialize(in, n, step_ws(ws, n, k));
-            if (k + 1 < K) steps_[k].forward(in, act(ws, n, k), ld.data(), n, step_ws(ws, n, k));
+            if constexpr (DataInitialized<step_type>) steps_[k].initialize(in, n, w);
+            if (k + 1 < K) steps_[k].forward(in, act(ws, n, k), ld.data(), n, w);
+            w += steps_[k].workspace_size(n);
         }
     }
 
@@ -108,9 +116,12 @@ private:
     // Layout: [grad0][grad1][act 0..K-2][ws 0..K-1]
     static T* grad(T* ws, int n, std::size_t i) { return ws + i * std::size_t(n) * S::size; }
     T* act(T* ws, int n, std::size_t k) const { return ws + (2 + k) * std::size_t(n) * S::size; }
-    T* step_ws(T* ws, int n, std::size_t k) const {
-        T* p = ws + (2 + steps_.size() - 1) * std::size_t(n) * S::size;
-        for (std::size_t j = 0; j < k; ++j) p += steps_[j].workspace_size(n);
+    // The steps' workspaces follow each other; loops walk them with a running pointer (forward from
+    // steps_ws, backward from steps_ws_end) instead of summing the sizes before step k every time.
+    T* steps_ws(T* ws, int n) const { return ws + (2 + steps_.size() - 1) * std::size_t(n) * S::size; }
+    T* steps_ws_end(T* ws, int n) const {
+        T* p = steps_ws(ws, n);
+        for (const auto& s : steps_) p += s.workspace_size(n);
         return p;
     }
 

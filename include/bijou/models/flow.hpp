@@ -119,7 +119,6 @@ public:
     {
         const int n = check_batch<S>(x, "forward_stages");
         std::vector<data_tensor> out{x};
-        std::vector<T> z(std::size_t(std::min(n, max_chunk_)) * S::size);
         for_chunks(n, [&](int i0, int m) {
             std::size_t stage = 1;
             auto emit = [&](const T* p, int) {
@@ -127,13 +126,13 @@ public:
                 std::copy(p, p + std::size_t(m) * S::size, out[stage].data() + std::size_t(i0) * S::size);
                 ++stage;
             };
-            prepare(m);
+            prepare(m);  // before z_.data() is taken
             const T* xi = x.data() + std::size_t(i0) * S::size;
-            if constexpr (requires { bij_.forward_stages(xi, z.data(), ld_.data(), m, ws_.data(), emit); })
-                bij_.forward_stages(xi, z.data(), ld_.data(), m, ws_.data(), emit);
+            if constexpr (requires { bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit); })
+                bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit);
             else {
-                bij_.forward(xi, z.data(), ld_.data(), m, ws_.data());
-                emit(z.data(), S::size);
+                bij_.forward(xi, z_.data(), ld_.data(), m, ws_.data());
+                emit(z_.data(), S::size);
             }
         });
         return out;
