@@ -5,7 +5,7 @@
 
 int main() {
     using Model = bijou::RealNVP<bijou::Shape<2>>;  // 8 affine couplings, N(0, I) base, float, Cpu
-    Model model({.steps = 8, .hidden = 128});        // 2→128→128→2 shift and log-scale nets
+    Model model({.steps_per_level = 8, .hidden = 128});        // 2→128→128→2 shift and log-scale nets
     bijou::Adam<float> adam(model.parameter_count());
     bijou::TrainConfig cfg{.lr = 2e-3, .warmup = 100, .clip = 50.0};
 

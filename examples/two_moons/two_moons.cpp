@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
         const Batch heldout = bijou::two_moons<float>(eval_size, noise, seed + 1000003);
 
         bijou::Options opt;
-        opt.steps = couplings;
+        opt.steps_per_level = couplings;
         opt.hidden = hidden;
         opt.seed = seed;
         Model model(opt);

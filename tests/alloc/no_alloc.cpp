@@ -100,7 +100,7 @@ int main() {
         report(threads == 1 ? "RealNVP two moons, batch 512, 1 thread" : "RealNVP two moons, batch 512, 2 threads",
                count_step_allocations(realnvp, 512, threads));
         using Step = bijou::Chain<bijou::ActNorm, bijou::InvConv1x1LU, bijou::AffineCoupling>;
-        bijou::Flow<bijou::Shape<16>, bijou::Stack<Step>, bijou::DiagonalGaussian> glowish({.steps = 4, .hidden = 64});
+        bijou::Flow<bijou::Shape<16>, bijou::Stack<Step>, bijou::DiagonalGaussian> glowish({.steps_per_level = 4, .hidden = 64});
         report(threads == 1 ? "ActNorm/InvConv1x1LU/AffineCoupling x4, batch 256, 1 thread"
                             : "ActNorm/InvConv1x1LU/AffineCoupling x4, batch 256, 2 threads",
                count_step_allocations(glowish, 256, threads));

@@ -85,7 +85,7 @@ TEST_CASE("convention: state_dict names") {
     CHECK(chain.params().find("1.actnorm.initialized") != nullptr);
     CHECK_FALSE(chain.params().find("1.actnorm.initialized")->trainable);
     Options o;
-    o.steps = 3;
+    o.steps_per_level = 3;
     Transform<Stack<ActNorm>, Shape<3>> stack(o);
     CHECK(stack.params().find("steps.2.loc") != nullptr);
     CHECK(stack.params().find("steps.3.loc") == nullptr);
@@ -110,7 +110,7 @@ TEST_CASE("errors at the API edge name what was wrong") {
     xt::xtensor<float, 2> one = xt::zeros<float>({1, 2});
     CHECK_THROWS_AS(flow.initialize(one), invalid_argument);
     Options o;
-    o.steps = 0;
+    o.steps_per_level = 0;
     CHECK_THROWS_AS((Transform<Stack<ActNorm>, Shape<2>>(o)), invalid_argument);
 }
 

@@ -92,7 +92,7 @@ TEST_CASE("coupling: affine and additive couplings share the mask counter") {
 TEST_CASE("coupling: half masks with odd D keep floor(D/2) first, then the rest") {
     Options o = small();
     o.mask = MaskKind::half;
-    o.steps = 3;
+    o.steps_per_level = 3;
     Transform<Stack<AffineCoupling>, Shape<5>, float, Cpu> f(o);
     REQUIRE(f.bijector().size() == 3);
     CHECK(mask_of(f.bijector()[0]) == std::vector<double>{1, 1, 0, 0, 0});
@@ -104,7 +104,7 @@ TEST_CASE("coupling: custom masks are used in turn") {
     Options o = small();
     o.mask = MaskKind::custom;
     o.masks = {{0, 0, 1}, {1, 0, 0}};
-    o.steps = 3;
+    o.steps_per_level = 3;
     Transform<Stack<AdditiveCoupling>, Shape<3>, double, Reference> f(o);
     CHECK(mask_of(f.bijector()[0]) == std::vector<double>{0, 0, 1});
     CHECK(mask_of(f.bijector()[1]) == std::vector<double>{1, 0, 0});

@@ -52,7 +52,7 @@ TEST_CASE("README: the quick start is examples/quickstart/quickstart.cpp verbati
 TEST_CASE("README: the three-line model compiles and runs") {
     using Step = bijou::Chain<bijou::ActNorm, bijou::InvConv1x1LU, bijou::AffineCoupling>;
     using Model = bijou::Flow<bijou::Shape<8>, bijou::Stack<Step>>;
-    Model model({.steps = 6, .hidden = 128});
+    Model model({.steps_per_level = 6, .hidden = 128});
     CHECK(model.params().find("steps.5.coupling.shift_net.0.weight") != nullptr);
     CHECK(model.params().find("steps.5.invconv.log_s") != nullptr);
     xt::xtensor<float, 2> x = xt::ones<float>({4, 8});

@@ -48,7 +48,7 @@ TEST_CASE("two_moons data: sklearn construction and a fitted Gaussian scores 1.8
 
 TEST_CASE("whole flow: seeded RealNVP on two moons reaches <= 0.9 nats held-out") {
     Options o;
-    o.steps = 6;
+    o.steps_per_level = 6;
     o.hidden = 64;
     o.seed = 3;
     RealNVP<Shape<2>> model(o);

@@ -43,7 +43,8 @@ enum class PermuteKind {
 
 struct Options {
     // --- depth ---
-    int steps = 8;  ///< K: copies made by Stack<Step> (runtime depth)
+    int steps_per_level = 8;  ///< K: copies of the Step a Stack<Step> makes (per level of a multi-scale
+                              ///< model; a vector flow has one level)
 
     // --- couplings ---
     int hidden = 256;                                 ///< conditioner hidden width
@@ -59,6 +60,13 @@ struct Options {
 
     // --- initialisation ---
     std::uint64_t seed = 0;  ///< seeds random initialisation (weights, rotations, shuffles)
+
+    // --- training memory ---
+    /// false: forward keeps every intermediate activation for backward (fastest).
+    /// true: composites (Chain, Stack, multi-scale models) keep none; backward recomputes each
+    /// element's input from its output through `inverse` (openai/glow's memory-saving mode), so
+    /// activation memory does not grow with depth. Gradients agree to float round-off.
+    bool memory_saving = false;
 };
 
 /// State threaded through the construction of one model.

@@ -1,6 +1,6 @@
 // bijou/core/stack.hpp — K copies of one Step, K chosen at run time (Stack) or compile time (Repeat).
 //
-// Stack<Step> builds Options::steps copies; Repeat<Step, K> builds exactly K. Each copy is its own
+// Stack<Step> builds Options::steps_per_level copies; Repeat<Step, K> builds exactly K. Each copy is its own
 // bound Step with its own parameters (copy k is built k-th, so alternating masks alternate across
 // copies). forward applies copy 0 first. The Step must map its shape to itself (compile error
 // `stack_step_changes_shape<Step, In, Out>` otherwise). State_dict keys: "steps.<k>.…".
@@ -34,8 +34,8 @@ public:
     using backend = B;
 
     explicit StackBijector(BuildContext& ctx) {
-        const int k = FixedK > 0 ? FixedK : ctx.options().steps;
-        if (k < 1) throw invalid_argument("Options::steps must be at least 1 (got " + std::to_string(k) + ")");
+        const int k = FixedK > 0 ? FixedK : ctx.options().steps_per_level;
+        if (k < 1) throw invalid_argument("Options::steps_per_level must be at least 1 (got " + std::to_string(k) + ")");
         steps_.reserve(std::size_t(k));
         for (int i = 0; i < k; ++i) steps_.emplace_back(ctx);
     }
@@ -130,7 +130,7 @@ private:
 
 }  // namespace detail
 
-/// K = Options::steps copies of Step, chosen at run time.
+/// K = Options::steps_per_level copies of Step, chosen at run time.
 template <class Step>
 struct Stack {
     static constexpr std::string_view name = "steps";

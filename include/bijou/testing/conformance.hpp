@@ -88,7 +88,7 @@ struct Config {
         Options o;
         o.hidden = 8;
         o.hidden_layers = 2;
-        o.steps = 2;
+        o.steps_per_level = 2;
         o.seed = 7;
         return o;
     }
