@@ -1,8 +1,11 @@
 // bijou/bijectors/coupling.hpp — masked coupling layers: RealNVP affine and NICE additive.
 //
-// Recipes `AffineCoupling` and `AdditiveCoupling` (state_dict key "coupling"), bound to vectors
-// Shape<D>, D ≥ 2 (image couplings come later). A binary mask m (1 = kept, conditioning; 0 =
-// transformed) splits the features; the conditioner sees x ⊙ m (all D inputs, kept values only).
+// Recipes `AffineCoupling` and `AdditiveCoupling` (state_dict key "coupling") bind to vectors
+// Shape<D>, D ≥ 2 (this header), or to images Shape<C, H, W> with C even (Glow's channel split);
+// `CheckerboardAffineCoupling` and `CheckerboardAdditiveCoupling` bind to images with H·W ≥ 2
+// (RealNVP's checkerboard). Image couplings are in coupling_image.hpp (included here), with their
+// own contract. On vectors: a binary mask m (1 = kept, conditioning; 0 = transformed) splits the
+// features; the conditioner sees x ⊙ m (all D inputs, kept values only).
 //   affine, Options::scale = tanh (RealNVP, Dinh et al. 2017, eq. 4–6, masked form eq. 9; s = tanh h):
 //     z = m⊙x + (1−m)⊙(x⊙exp(tanh h) + t)              log|det ∂z/∂x| = Σ_j (1−m_j)·tanh h_j
 //   affine, Options::scale = sigmoid (Glow, Kingma & Dhariwal 2018, Table 1; σ(h + 2) as in openai/glow):
@@ -29,8 +32,10 @@
 // couplings then start as the exact identity; a sigmoid coupling starts as z_j = σ(2)·x_j on the
 // transformed coordinates (Glow's choice).
 // Workspace: forward stores x ⊙ m, the conditioner outputs and the nets' activations, so backward
-// recomputes nothing; inverse uses the same space as scratch. Cost: the conditioner's GEMMs,
-// O(n·(D·hidden + (hidden_layers−1)·hidden²)) per net per pass, plus O(n·D) elementwise.
+// recomputes nothing. inverse(z, x) computes them from z ⊙ m = x ⊙ m and so leaves the workspace
+// exactly as forward(x, z) leaves it: backward may follow inverse directly (memory-saving
+// training). Cost: the conditioner's GEMMs, O(n·(D·hidden + (hidden_layers−1)·hidden²)) per net
+// per pass, plus O(n·D) elementwise.
 #pragma once
 
 #include <algorithm>
@@ -92,8 +97,35 @@ inline std::vector<int> coupling_mask(const Options& o, int k, int D) {
 
 }  // namespace detail
 
+/// Image mask policy (coupling_image.hpp): keep the first C/2 channels, transform the last C/2
+/// (Glow). The default policy; vector couplings take their masks from Options instead.
+struct ChannelMask {
+    template <class S>
+    static constexpr bool accepts = ImageShape<S> && S::dims[0] % 2 == 0;
+    static constexpr int cond_channels(int C) { return C / 2; }       ///< conditioner input channels
+    static constexpr int first_transformed(int C) { return C / 2; }   ///< first transformed channel
+    static constexpr int transformed_channels(int C) { return C / 2; }
+    static constexpr bool pixel_mask = false;
+};
+
+/// Image mask policy (coupling_image.hpp): the k-th coupling keeps (c, h, w) iff (h + w + k) is
+/// even (RealNVP's checkerboard), all channels alike.
+struct CheckerboardMask {
+    template <class S>
+    static constexpr bool accepts = [] {
+        if constexpr (ImageShape<S>) return S::dims[1] * S::dims[2] >= 2;
+        else return false;  // S::dims[1] does not exist
+    }();
+    static constexpr int cond_channels(int C) { return C; }
+    static constexpr int first_transformed(int) { return 0; }
+    static constexpr int transformed_channels(int C) { return C; }
+    static constexpr bool pixel_mask = true;
+    static constexpr bool kept(int h, int w, int k) { return (h + w + k) % 2 == 0; }
+};
+
 /// A bound coupling; the primary template is only declared: each event rank gets a specialization.
-template <CouplingKind Kind, class S, class T, class B>
+/// Mask is the image mask policy (ignored, and left at its default, for vectors).
+template <CouplingKind Kind, class S, class T, class B, class Mask = ChannelMask>
 class CouplingBijector;
 
 /// Coupling on vectors Shape<D>.
@@ -120,10 +152,11 @@ public:
         if constexpr (affine) {
             if (o.net != CouplingNet::separate && o.net != CouplingNet::shared)
                 throw invalid_argument(who + ": unknown Options::net value " + std::to_string(int(o.net)));
-            if (o.scale != CouplingScale::tanh && o.scale != CouplingScale::sigmoid)
+            const CouplingScale scale = resolve_scale(o.scale);  // model_default outside a model: tanh
+            if (scale != CouplingScale::tanh && scale != CouplingScale::sigmoid)
                 throw invalid_argument(who + ": unknown Options::scale value " + std::to_string(int(o.scale)));
             shared_ = o.net == CouplingNet::shared;
-            scale_ = o.scale;
+            scale_ = scale;
         }
         const std::vector<int> m = detail::coupling_mask(o, index_, D);
         for (int i = 0; i < D; ++i) initial_mask_[std::size_t(i)] = T(m[std::size_t(i)]);
@@ -248,22 +281,43 @@ private:
     TensorRef<T> mask_;
 };
 
-/// Recipe: affine coupling (RealNVP with CouplingScale::tanh, Glow with CouplingScale::sigmoid).
+/// Recipe: affine coupling (RealNVP with CouplingScale::tanh, Glow with CouplingScale::sigmoid);
+/// on images, Glow's channel split.
 struct AffineCoupling {
     static constexpr std::string_view name = "coupling";
     template <class S>
-    static constexpr bool accepts = VectorShape<S> && S::size >= 2;
+    static constexpr bool accepts = (VectorShape<S> && S::size >= 2) || ChannelMask::accepts<S>;
     template <class S, class T, class B>
     using bind = CouplingBijector<CouplingKind::affine, S, T, B>;
 };
 
-/// Recipe: additive coupling (NICE), volume preserving.
+/// Recipe: additive coupling (NICE), volume preserving; on images, Glow's channel split.
 struct AdditiveCoupling {
     static constexpr std::string_view name = "coupling";
     template <class S>
-    static constexpr bool accepts = VectorShape<S> && S::size >= 2;
+    static constexpr bool accepts = (VectorShape<S> && S::size >= 2) || ChannelMask::accepts<S>;
     template <class S, class T, class B>
     using bind = CouplingBijector<CouplingKind::additive, S, T, B>;
 };
 
+/// Recipe: affine coupling on images with RealNVP's checkerboard mask (flips every coupling).
+struct CheckerboardAffineCoupling {
+    static constexpr std::string_view name = "coupling";
+    template <class S>
+    static constexpr bool accepts = CheckerboardMask::accepts<S>;
+    template <class S, class T, class B>
+    using bind = CouplingBijector<CouplingKind::affine, S, T, B, CheckerboardMask>;
+};
+
+/// Recipe: additive coupling on images with RealNVP's checkerboard mask.
+struct CheckerboardAdditiveCoupling {
+    static constexpr std::string_view name = "coupling";
+    template <class S>
+    static constexpr bool accepts = CheckerboardMask::accepts<S>;
+    template <class S, class T, class B>
+    using bind = CouplingBijector<CouplingKind::additive, S, T, B, CheckerboardMask>;
+};
+
 }  // namespace bijou
+
+#include "bijou/bijectors/coupling_image.hpp"

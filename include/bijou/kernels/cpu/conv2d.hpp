@@ -1,0 +1,247 @@
+// bijou/kernels/cpu/conv2d.hpp — 2-D convolution and the channel-major layout for the Cpu backend.
+//
+// Same contracts as kernels/reference/conv2d.hpp. A k×k convolution is im2col + kernels::gemm:
+// the batch is processed in blocks of `chunk` whole samples; for each block im2col writes the
+// (in·k², chunk·HW) patch matrix `col` into scratch and
+//   forward   y[:, block] = W·col                      (W viewed as out × in·k², + bias afterwards)
+//   backward  dW += dY[:, block]·colᵀ,  dcol = Wᵀ·dY[:, block],  dx[:, block] = col2im(dcol)
+// The block's columns of the channel-major x, y, dy are addressed in place through gemm's leading
+// dimensions (ld = n·HW), so nothing is copied besides col. A 1×1 convolution is one GEMM over the
+// whole batch and needs no scratch. Scratch (scalars): conv2d_scratch_size(d, chunk) =
+// 2·in·k²·chunk·HW for k > 1 (col and dcol), 0 for k = 1; forward uses only the first half.
+// col2im gathers per input channel, so it assigns dx without atomics and without a zeroed buffer.
+// GEMMs split rows of C across threads when C has enough of them (kernels/cpu/gemm.hpp) and split
+// its columns otherwise (a narrow output layer, out ≪ 16·threads); elementwise passes run over
+// (channel, sample) blocks with parallel_for and SIMD inner loops. No allocation.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "bijou/core/backend.hpp"
+#include "bijou/core/parallel.hpp"
+#include "bijou/kernels/cpu/gemm.hpp"
+#include "bijou/kernels/reference/conv2d.hpp"
+
+namespace bijou::kernels {
+
+/// Scratch scalars the Cpu convolution needs for blocks of `chunk` samples.
+inline std::size_t conv2d_scratch_size(const ConvDims& d, int chunk) {
+    if (d.k == 1) return 0;
+    return 2 * std::size_t(d.in) * d.k * d.k * std::size_t(chunk) * d.hw();
+}
+
+namespace detail {
+
+/// Below this many elements a parallel region costs more than it saves.
+inline constexpr std::size_t conv_parallel_min = 32768;
+
+/// kernels::gemm(Cpu, …), but when C has too few rows for gemm's row split to use every thread,
+/// its columns are split instead (each thread runs a serial GEMM on a block of columns).
+template <class T>
+void gemm_wide(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
+               T* C, int ldc) {
+    const int nt = num_threads();
+    const double flops = 2.0 * M * N * K;
+    if (nt > 1 && M < 16 * nt && N >= 64 * nt && flops > 2e5) {
+        bool nested = false;
+#if defined(_OPENMP)
+        nested = omp_in_parallel();
+#endif
+        if (!nested) {
+            bijou::detail::parallel_for(nt, true, [&](int t) {
+                const int blocks = (N + 15) / 16;
+                const int c0 = std::min(N, int(std::int64_t(blocks) * t / nt) * 16);
+                const int c1 = std::min(N, int(std::int64_t(blocks) * (t + 1) / nt) * 16);
+                if (c1 <= c0) return;
+                gemm(Cpu{}, ta, tb, M, c1 - c0, K, alpha, A, lda, tb ? B + std::size_t(c0) * ldb : B + c0, ldb, beta,
+                     C + c0, ldc);
+            });
+            return;
+        }
+    }
+    gemm(Cpu{}, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/// col (in·k², m·HW) = the k×k patches of samples [i0, i0 + m) of x (in, n·HW), zero-padded.
+/// Row r = (c·k + ky)·k + kx, column il·HW + y·W + x holds x(c, i0 + il, y + ky − pad, x + kx − pad).
+template <class T>
+void im2col(const T* x, T* col, int n, int i0, int m, const ConvDims& d) {
+    const int k = d.k, pad = d.pad(), H = d.H, W = d.W, kk = k * k;
+    const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW, mhw = std::size_t(m) * HW;
+    const int tasks = d.in * kk * m;
+    bijou::detail::parallel_for(tasks, std::size_t(tasks) * HW > conv_parallel_min, [&](int task) {
+        const int il = task % m, r = task / m, c = r / kk, ky = (r % kk) / k, kx = r % k;
+        const int oy = ky - pad, ox = kx - pad;
+        const int x_lo = std::max(0, -ox), x_hi = std::min(W, W - ox);
+        const T* src = x + std::size_t(c) * ld + std::size_t(i0 + il) * HW;
+        T* dst = col + std::size_t(r) * mhw + std::size_t(il) * HW;
+        for (int yy = 0; yy < H; ++yy) {
+            T* row = dst + std::size_t(yy) * W;
+            const int sy = yy + oy;
+            if (sy < 0 || sy >= H) {
+                std::fill(row, row + W, T(0));
+                continue;
+            }
+            const T* s = src + std::size_t(sy) * W + ox;
+            for (int xx = 0; xx < x_lo; ++xx) row[xx] = T(0);
+#pragma omp simd
+            for (int xx = x_lo; xx < x_hi; ++xx) row[xx] = s[xx];
+            for (int xx = std::max(x_hi, x_lo); xx < W; ++xx) row[xx] = T(0);
+        }
+    });
+}
+
+/// dx(c, i0 + il, ·) = Σ_(ky,kx) of dcol's rows of channel c moved back to where im2col took them
+/// (the adjoint of im2col), assigned, for samples [i0, i0 + m).
+template <class T>
+void col2im(const T* dcol, T* dx, int n, int i0, int m, const ConvDims& d) {
+    const int k = d.k, pad = d.pad(), H = d.H, W = d.W, kk = k * k;
+    const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW, mhw = std::size_t(m) * HW;
+    const int tasks = d.in * m;
+    bijou::detail::parallel_for(tasks, std::size_t(tasks) * HW * kk > conv_parallel_min, [&](int task) {
+        const int il = task % m, c = task / m;
+        T* dst = dx + std::size_t(c) * ld + std::size_t(i0 + il) * HW;
+        std::fill(dst, dst + HW, T(0));
+        for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+                const int oy = ky - pad, ox = kx - pad;
+                const int x_lo = std::max(0, -ox), x_hi = std::min(W, W - ox);
+                const T* src = dcol + std::size_t((c * k + ky) * k + kx) * mhw + std::size_t(il) * HW;
+                for (int yy = std::max(0, -oy); yy < std::min(H, H - oy); ++yy) {
+                    T* drow = dst + std::size_t(yy + oy) * W + ox;
+                    const T* srow = src + std::size_t(yy) * W;
+#pragma omp simd
+                    for (int xx = x_lo; xx < x_hi; ++xx) drow[xx] += srow[xx];
+                }
+            }
+    });
+}
+
+/// y(o, ·) += b(o) over rows of length len (rows·len ≥ 0), split over (row, sample) blocks.
+template <class T>
+void add_row_bias(T* y, const T* b, int rows, int n, std::size_t HW) {
+    const std::size_t ld = std::size_t(n) * HW;
+    bijou::detail::parallel_for(rows * n, std::size_t(rows) * ld > conv_parallel_min, [&](int task) {
+        const int o = task / n, i = task % n;
+        T* r = y + std::size_t(o) * ld + std::size_t(i) * HW;
+        const T v = b[o];
+#pragma omp simd
+        for (std::size_t j = 0; j < HW; ++j) r[j] += v;
+    });
+}
+
+}  // namespace detail
+
+template <class T>
+void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch) {
+    const std::size_t HW = std::size_t(d.hw());
+    const int ld = int(std::size_t(n) * HW);
+    if (d.k == 1) {
+        detail::gemm_wide(false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld);
+    } else {
+        const int K = d.in * d.k * d.k;
+        T* col = scratch;
+        for (int i0 = 0; i0 < n; i0 += chunk) {
+            const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
+            detail::im2col(x, col, n, i0, m, d);
+            detail::gemm_wide(false, false, d.out, cols, K, T(1), w, K, col, cols, T(0), y + std::size_t(i0) * HW, ld);
+        }
+    }
+    detail::add_row_bias(y, b, d.out, n, HW);
+}
+
+template <class T>
+void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
+                     int chunk, T* scratch) {
+    const std::size_t HW = std::size_t(d.hw());
+    const std::size_t ld = std::size_t(n) * HW;
+    // db += row sums of dy, in double, in column order (as Reference).
+    bijou::detail::parallel_for(d.out, std::size_t(d.out) * ld > detail::conv_parallel_min, [&](int o) {
+        const T* r = dy + std::size_t(o) * ld;
+        double acc = 0.0;
+        for (std::size_t j = 0; j < ld; ++j) acc += double(r[j]);
+        db[o] += T(acc);
+    });
+    const int ldi = int(ld);
+    if (d.k == 1) {
+        detail::gemm_wide(false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
+        if (dx != nullptr) detail::gemm_wide(true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi);
+        return;
+    }
+    const int K = d.in * d.k * d.k;
+    T* col = scratch;
+    T* dcol = scratch + std::size_t(K) * chunk * HW;
+    for (int i0 = 0; i0 < n; i0 += chunk) {
+        const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
+        const T* dyb = dy + std::size_t(i0) * HW;
+        detail::im2col(x, col, n, i0, m, d);
+        detail::gemm_wide(false, true, d.out, K, cols, T(1), dyb, ldi, col, cols, T(1), dw, K);
+        if (dx != nullptr) {
+            detail::gemm_wide(true, false, K, cols, d.out, T(1), w, K, dyb, ldi, T(0), dcol, cols);
+            detail::col2im(dcol, dx, n, i0, m, d);
+        }
+    }
+}
+
+namespace detail {
+inline constexpr std::size_t conv_block = 8192;
+}
+
+template <class T>
+void conv_relu(Cpu, T* y, std::size_t size) {
+    const std::size_t blocks = (size + detail::conv_block - 1) / detail::conv_block;
+    bijou::detail::parallel_for(std::int64_t(blocks), size > detail::conv_parallel_min, [&](std::int64_t t) {
+        const std::size_t j0 = std::size_t(t) * detail::conv_block, j1 = std::min(size, j0 + detail::conv_block);
+#pragma omp simd
+        for (std::size_t j = j0; j < j1; ++j) y[j] = y[j] < T(0) ? T(0) : y[j];  // NaN passes through
+    });
+}
+
+template <class T>
+void conv_relu_backward(Cpu, T* g, const T* a, std::size_t size) {
+    const std::size_t blocks = (size + detail::conv_block - 1) / detail::conv_block;
+    bijou::detail::parallel_for(std::int64_t(blocks), size > detail::conv_parallel_min, [&](std::int64_t t) {
+        const std::size_t j0 = std::size_t(t) * detail::conv_block, j1 = std::min(size, j0 + detail::conv_block);
+#pragma omp simd
+        for (std::size_t j = j0; j < j1; ++j) g[j] = a[j] > T(0) ? g[j] : T(0);
+    });
+}
+
+namespace detail {
+/// f(channel-major row pointer, NCHW row pointer) for each (channel c < cn, sample i) block of HW.
+template <class T, class U, class F>
+void for_channel_blocks(T* cm, U* x, int n, int C, int HW, int c0, int cn, F&& f) {
+    bijou::detail::parallel_for(cn * n, std::size_t(cn) * n * HW > conv_parallel_min, [&](int task) {
+        const int c = task / n, i = task % n;
+        f(cm + (std::size_t(c) * n + i) * HW, x + (std::size_t(i) * C + c0 + c) * HW);
+    });
+}
+}  // namespace detail
+
+template <class T>
+void nchw_to_channel_major(Cpu, const T* x, T* cm, int n, int C, int HW, int c0, int cn) {
+    detail::for_channel_blocks(cm, x, n, C, HW, c0, cn, [HW](T* d, const T* s) {
+#pragma omp simd
+        for (int p = 0; p < HW; ++p) d[p] = s[p];
+    });
+}
+
+template <class T>
+void channel_major_to_nchw(Cpu, const T* cm, T* x, int n, int C, int HW, int c0, int cn) {
+    detail::for_channel_blocks(cm, x, n, C, HW, c0, cn, [HW](const T* s, T* d) {
+#pragma omp simd
+        for (int p = 0; p < HW; ++p) d[p] = s[p];
+    });
+}
+
+template <class T>
+void channel_major_add_to_nchw(Cpu, const T* cm, T* x, int n, int C, int HW, int c0, int cn) {
+    detail::for_channel_blocks(cm, x, n, C, HW, c0, cn, [HW](const T* s, T* d) {
+#pragma omp simd
+        for (int p = 0; p < HW; ++p) d[p] += s[p];
+    });
+}
+
+}  // namespace bijou::kernels

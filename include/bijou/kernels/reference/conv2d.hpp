@@ -1,0 +1,145 @@
+// bijou/kernels/reference/conv2d.hpp — 2-D convolution and the channel-major layout, plain loops.
+//
+// Convolution: stride 1, zero "same" padding (pad = k/2, k odd), with bias; the cross-correlation
+// of PyTorch's nn.Conv2d. Activations are CHANNEL-MAJOR: a batch of n images with C channels of
+// H×W is a (C, n·HW) row-major matrix, element (c, i, p) at c·(n·HW) + i·HW + p (p = y·W + x).
+//   x: (in, n·HW)   w: (out, in, k, k) as nn.Conv2d stores it   b: (out)   y: (out, n·HW)
+//   y(o, i, y, x) = b(o) + Σ_c Σ_ky Σ_kx w(o, c, ky, kx) · x(c, i, y + ky − pad, x + kx − pad)
+// conv2d_forward assigns y. conv2d_backward, for ∂L/∂y = dy: dw += Σ dy·x (shifted), db += Σ dy,
+// dx = the adjoint (assigned; skipped when dx is null). Accumulates in double. `chunk` and
+// `scratch` are the Cpu kernel's (samples per im2col block, its buffer); these loops ignore them.
+// Cost: 2·n·HW·out·in·k² flops per pass, O(out·in·k²) per output element, serial.
+//
+// Layout helpers between NCHW batches (n, C, HW) and channel-major blocks (cn, n·HW) holding the
+// channels [c0, c0 + cn):
+//   nchw_to_channel_major      cm(c, i, p) = x(i, c0 + c, p)            (assigned)
+//   channel_major_to_nchw      x(i, c0 + c, p) = cm(c, i, p)            (assigned; other channels untouched)
+//   channel_major_add_to_nchw  x(i, c0 + c, p) += cm(c, i, p)
+// Also the ReLU of the conv nets on flat buffers: conv_relu y = max(y, 0) (NaN passes, as in
+// PyTorch), conv_relu_backward g = g ⊙ [a > 0] (a is the post-ReLU activation).
+#pragma once
+
+#include <cstddef>
+
+#include "bijou/core/backend.hpp"
+
+namespace bijou::kernels {
+
+/// Sizes of one convolution layer.
+struct ConvDims {
+    int in = 0, out = 0, k = 1, H = 1, W = 1;
+    int pad() const { return k / 2; }
+    int hw() const { return H * W; }
+};
+
+template <class T>
+void conv2d_forward(Reference, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
+                    T* scratch) {
+    (void)chunk, (void)scratch;
+    const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW;
+    const int k = d.k, pad = d.pad();
+    for (int o = 0; o < d.out; ++o)
+        for (int i = 0; i < n; ++i)
+            for (int yy = 0; yy < d.H; ++yy)
+                for (int xx = 0; xx < d.W; ++xx) {
+                    double acc = double(b[o]);
+                    for (int c = 0; c < d.in; ++c)
+                        for (int ky = 0; ky < k; ++ky)
+                            for (int kx = 0; kx < k; ++kx) {
+                                const int sy = yy + ky - pad, sx = xx + kx - pad;
+                                if (sy < 0 || sy >= d.H || sx < 0 || sx >= d.W) continue;
+                                const T wv = w[((std::size_t(o) * d.in + c) * k + ky) * k + kx];
+                                const T xv = x[std::size_t(c) * ld + i * HW + std::size_t(sy) * d.W + sx];
+                                acc += double(wv) * double(xv);
+                            }
+                    y[std::size_t(o) * ld + i * HW + std::size_t(yy) * d.W + xx] = T(acc);
+                }
+}
+
+template <class T>
+void conv2d_backward(Reference, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
+                     int chunk, T* scratch) {
+    (void)chunk, (void)scratch;
+    const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW;
+    const int k = d.k, pad = d.pad();
+    auto X = [&](int c, int i, int sy, int sx) { return x[std::size_t(c) * ld + i * HW + std::size_t(sy) * d.W + sx]; };
+    auto DY = [&](int o, int i, int yy, int xx) {
+        return dy[std::size_t(o) * ld + i * HW + std::size_t(yy) * d.W + xx];
+    };
+    // dw(o, c, ky, kx) += Σ_i,y,x dy(o, i, y, x) · x(c, i, y + ky − pad, x + kx − pad)
+    for (int o = 0; o < d.out; ++o)
+        for (int c = 0; c < d.in; ++c)
+            for (int ky = 0; ky < k; ++ky)
+                for (int kx = 0; kx < k; ++kx) {
+                    double acc = 0.0;
+                    for (int i = 0; i < n; ++i)
+                        for (int yy = 0; yy < d.H; ++yy)
+                            for (int xx = 0; xx < d.W; ++xx) {
+                                const int sy = yy + ky - pad, sx = xx + kx - pad;
+                                if (sy < 0 || sy >= d.H || sx < 0 || sx >= d.W) continue;
+                                acc += double(DY(o, i, yy, xx)) * double(X(c, i, sy, sx));
+                            }
+                    dw[((std::size_t(o) * d.in + c) * k + ky) * k + kx] += T(acc);
+                }
+    // db(o) += Σ dy(o, ·)
+    for (int o = 0; o < d.out; ++o) {
+        double acc = 0.0;
+        for (std::size_t j = 0; j < ld; ++j) acc += double(dy[std::size_t(o) * ld + j]);
+        db[o] += T(acc);
+    }
+    if (dx == nullptr) return;
+    // dx(c, i, sy, sx) = Σ_o,ky,kx w(o, c, ky, kx) · dy(o, i, sy − ky + pad, sx − kx + pad)
+    for (int c = 0; c < d.in; ++c)
+        for (int i = 0; i < n; ++i)
+            for (int sy = 0; sy < d.H; ++sy)
+                for (int sx = 0; sx < d.W; ++sx) {
+                    double acc = 0.0;
+                    for (int o = 0; o < d.out; ++o)
+                        for (int ky = 0; ky < k; ++ky)
+                            for (int kx = 0; kx < k; ++kx) {
+                                const int yy = sy - ky + pad, xx = sx - kx + pad;
+                                if (yy < 0 || yy >= d.H || xx < 0 || xx >= d.W) continue;
+                                acc += double(w[((std::size_t(o) * d.in + c) * k + ky) * k + kx]) *
+                                       double(DY(o, i, yy, xx));
+                            }
+                    dx[std::size_t(c) * ld + i * HW + std::size_t(sy) * d.W + sx] = T(acc);
+                }
+}
+
+template <class T>
+void conv_relu(Reference, T* y, std::size_t size) {
+    for (std::size_t k = 0; k < size; ++k)
+        if (y[k] < T(0)) y[k] = T(0);
+}
+
+template <class T>
+void conv_relu_backward(Reference, T* g, const T* a, std::size_t size) {
+    for (std::size_t k = 0; k < size; ++k)
+        if (!(a[k] > T(0))) g[k] = T(0);
+}
+
+template <class T>
+void nchw_to_channel_major(Reference, const T* x, T* cm, int n, int C, int HW, int c0, int cn) {
+    for (int c = 0; c < cn; ++c)
+        for (int i = 0; i < n; ++i)
+            for (int p = 0; p < HW; ++p)
+                cm[(std::size_t(c) * n + i) * HW + p] = x[(std::size_t(i) * C + c0 + c) * HW + p];
+}
+
+template <class T>
+void channel_major_to_nchw(Reference, const T* cm, T* x, int n, int C, int HW, int c0, int cn) {
+    for (int c = 0; c < cn; ++c)
+        for (int i = 0; i < n; ++i)
+            for (int p = 0; p < HW; ++p)
+                x[(std::size_t(i) * C + c0 + c) * HW + p] = cm[(std::size_t(c) * n + i) * HW + p];
+}
+
+template <class T>
+void channel_major_add_to_nchw(Reference, const T* cm, T* x, int n, int C, int HW, int c0, int cn) {
+    for (int c = 0; c < cn; ++c)
+        for (int i = 0; i < n; ++i)
+            for (int p = 0; p < HW; ++p)
+                x[(std::size_t(i) * C + c0 + c) * HW + p] += cm[(std::size_t(c) * n + i) * HW + p];
+}
+
+}  // namespace bijou::kernels

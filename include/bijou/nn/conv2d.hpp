@@ -1,0 +1,126 @@
+// bijou/nn/conv2d.hpp — a 2-D convolution layer with a hand-written backward (image conditioners).
+//
+// Conv2d<T, Backend>(in, out, kernel, H, W): stride 1, zero "same" padding (kernel/2 each side),
+// kernel 1 or 3, with bias; computes what PyTorch's nn.Conv2d(in, out, kernel, padding=kernel//2)
+// computes (a cross-correlation).
+//   Activations are CHANNEL-MAJOR: a batch of n images with C channels of H×W is a (C, n·H·W)
+//   row-major matrix, element (c, i, p) at c·(n·HW) + i·HW + p, p = y·W + x. The kernels/*/conv2d.hpp
+//   layout helpers convert from and to NCHW batches.
+//   State_dict: "<prefix>.weight" (out, in, k, k), PyTorch's layout, and "<prefix>.bias" (out).
+//   reset_parameters(rng, zero): weight then bias ~ U(−1/√(in·k²), 1/√(in·k²)), row-major (PyTorch's
+//   default bound for nn.Conv2d); with zero both are all zeros and nothing is drawn.
+// forward(x, y, n, scratch): y (out, n·HW) assigned from x (in, n·HW).
+// backward(x, dy, dx, n, scratch), for ∂L/∂y = dy: weight and bias gradients += (accumulated in
+//   double per call for the bias), dx (in, n·HW) = ∂L/∂x assigned, skipped if dx is null. It needs
+//   only x, not y: nothing is stored between the passes.
+// scratch_size(n) scalars of temporary space serve either pass and may be shared with others
+//   (the Cpu backend's im2col buffers: 2·in·k²·chunk·HW for k = 3, 0 for k = 1; Reference: 0).
+//   The Cpu backend processes the batch in chunks of whole samples, as many as keep its im2col
+//   buffer (in·k²·chunk·HW scalars) within 8 MiB, at least one; set_max_chunk lowers that.
+// Cost per pass: 2·n·HW·out·in·k² flops in kernels::gemm; backward about twice that. No
+//   allocation in forward or backward. Bad constructor arguments throw bijou::invalid_argument.
+// The layer is movable but not copyable: its tensor handles are bound to a ParamSet by address.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "bijou/core/backend.hpp"
+#include "bijou/core/error.hpp"
+#include "bijou/core/params.hpp"
+#include "bijou/core/random.hpp"
+#include "bijou/kernels/cpu/conv2d.hpp"
+#include "bijou/kernels/reference/conv2d.hpp"
+
+namespace bijou {
+
+template <Scalar T, Backend B>
+class Conv2d {
+public:
+    /// Bytes the Cpu backend's im2col buffer may take per chunk of samples.
+    static constexpr std::size_t chunk_bytes = std::size_t(8) << 20;
+
+    Conv2d() = default;
+
+    Conv2d(int in, int out, int kernel, int H, int W) {
+        auto check = [](int v, const char* what) {
+            if (v < 1)
+                throw invalid_argument(std::string("Conv2d: ") + what + " must be at least 1 (got " +
+                                       std::to_string(v) + ")");
+        };
+        check(in, "the number of input channels");
+        check(out, "the number of output channels");
+        check(H, "the height");
+        check(W, "the width");
+        if (kernel != 1 && kernel != 3)
+            throw invalid_argument("Conv2d: the kernel size must be 1 or 3 (got " + std::to_string(kernel) + ")");
+        if (std::size_t(H) * std::size_t(W) > std::size_t(std::numeric_limits<int>::max()))
+            throw invalid_argument("Conv2d: H·W = " + std::to_string(std::size_t(H) * W) + " is too large");
+        d_ = {in, out, kernel, H, W};
+    }
+
+    Conv2d(const Conv2d&) = delete;
+    Conv2d& operator=(const Conv2d&) = delete;
+    Conv2d(Conv2d&&) noexcept = default;
+    Conv2d& operator=(Conv2d&&) noexcept = default;
+
+    int in() const { return d_.in; }
+    int out() const { return d_.out; }
+    int kernel() const { return d_.k; }
+    int height() const { return d_.H; }
+    int width() const { return d_.W; }
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        ps.add(join_name(prefix, "weight"), {std::size_t(d_.out), std::size_t(d_.in), std::size_t(d_.k), std::size_t(d_.k)},
+               &w_);
+        ps.add(join_name(prefix, "bias"), {std::size_t(d_.out)}, &b_);
+    }
+
+    void reset_parameters(Rng& rng, bool zero) {
+        const double bound = 1.0 / std::sqrt(double(d_.in) * d_.k * d_.k);
+        auto draw = [&] { return zero ? T(0) : T((2.0 * rng.uniform() - 1.0) * bound); };
+        for (std::size_t k = 0; k < w_.size; ++k) w_[k] = draw();
+        for (std::size_t k = 0; k < b_.size; ++k) b_[k] = draw();
+    }
+
+    /// Limits the Cpu backend's chunks to at most `samples` samples (≤ 0: only the 8 MiB bound).
+    /// Call it before sizing workspaces: scratch_size depends on it.
+    void set_max_chunk(int samples) { max_chunk_ = samples; }
+
+    /// Samples per im2col chunk at batch n (Cpu backend; 1 ≤ chunk ≤ n).
+    int chunk(int n) const {
+        const std::size_t per_sample = std::size_t(d_.in) * d_.k * d_.k * std::size_t(d_.hw()) * sizeof(T);
+        std::size_t c = std::max<std::size_t>(1, chunk_bytes / std::max<std::size_t>(per_sample, 1));
+        if (max_chunk_ > 0) c = std::min(c, std::size_t(max_chunk_));
+        return int(std::max<std::size_t>(1, std::min(c, std::size_t(std::max(n, 1)))));
+    }
+
+    std::size_t scratch_size(int n) const {
+        if constexpr (std::is_same_v<B, Reference>) return 0;
+        else return kernels::conv2d_scratch_size(d_, chunk(n));
+    }
+
+    /// y (out, n·HW) = conv(x (in, n·HW)).
+    void forward(const T* x, T* y, int n, T* scratch) const {
+        kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch);
+    }
+
+    /// Weight and bias gradients +=; dx = ∂L/∂x (assigned) unless dx is null.
+    void backward(const T* x, const T* dy, T* dx, int n, T* scratch) {
+        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, w_.grad, b_.grad, n, d_, chunk(n), scratch);
+    }
+
+    const TensorRef<T>& weight() const { return w_; }
+    const TensorRef<T>& bias() const { return b_; }
+
+private:
+    kernels::ConvDims d_{};
+    int max_chunk_ = 0;
+    TensorRef<T> w_, b_;
+};
+
+}  // namespace bijou

@@ -1,0 +1,355 @@
+// Unit tests of the convolution layer (nn/conv2d.hpp), Glow's conditioner net (nn/convnet.hpp) and
+// the channel-major layout helpers: values computed by hand, Cpu against Reference over kernel
+// sizes, odd image sizes and im2col chunk sizes, gradients against central differences in double.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <bijou/bijou.hpp>
+#include <bijou/nn/conv2d.hpp>
+#include <bijou/nn/convnet.hpp>
+
+using namespace bijou;
+
+namespace {
+
+template <class T>
+struct Tol;
+template <>
+struct Tol<float> {
+    static constexpr double backend = 2e-5;
+};
+template <>
+struct Tol<double> {
+    static constexpr double backend = 1e-12;
+    static constexpr double fd = 1e-7;  // central differences, step 1e-5
+};
+
+/// max |a − b| / max(max |b|, 1), with the first differing value in the failure message.
+template <class A, class B>
+double rel_diff(const A& a, const B& b) {
+    REQUIRE(a.size() == b.size());
+    double d = 0.0, s = 1.0;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double e = std::abs(double(a[i]) - double(b[i]));
+        if (e > d || std::isnan(e)) d = e, at = i;
+        s = std::max(s, std::abs(double(b[i])));
+    }
+    INFO("largest difference at [" << at << "]: " << (a.empty() ? 0.0 : double(a[at])) << " vs "
+                                   << (b.empty() ? 0.0 : double(b[at])));
+    CHECK(!std::isnan(d));
+    return d / s;
+}
+
+template <class T>
+std::vector<T> random_vector(std::size_t n, Rng& rng, double sd = 1.0) {
+    std::vector<T> v(n);
+    for (auto& x : v) x = T(sd * rng.normal());
+    return v;
+}
+
+/// A layer (Conv2d or ConvNet) with its own ParamSet, random parameters.
+template <class Layer, class T>
+struct Owned {
+    Layer layer;
+    ParamSet<T> ps;
+    template <class... A>
+    explicit Owned(std::uint64_t seed, bool zero_last, A... args) : layer(args...) {
+        layer.declare(ps, "net");
+        ps.allocate();
+        Rng rng(seed);
+        layer.reset_parameters(rng, zero_last);
+    }
+    template <class Other>
+    void copy_from(const Other& o) {
+        REQUIRE(o.ps.values().size() == ps.values().size());
+        for (std::size_t k = 0; k < ps.values().size(); ++k) ps.values()[k] = T(o.ps.values()[k]);
+    }
+};
+
+}  // namespace
+
+// ---- Conv2d -----------------------------------------------------------------------------------------------
+
+TEST_CASE("conv2d: constructor checks its arguments") {
+    CHECK_THROWS_WITH_AS((Conv2d<float, Cpu>{2, 3, 5, 4, 4}), doctest::Contains("Conv2d: the kernel size must be 1 or 3 (got 5)"),
+                         invalid_argument);
+    CHECK_THROWS_WITH_AS((Conv2d<float, Cpu>{0, 3, 3, 4, 4}), doctest::Contains("number of input channels must be at least 1"),
+                         invalid_argument);
+    CHECK_THROWS_WITH_AS((Conv2d<float, Cpu>{1, 3, 3, 4, 0}), doctest::Contains("bijou: Conv2d: the width must be at least 1 (got 0)"),
+                         error);
+    CHECK_THROWS_WITH_AS((ConvNet<float, Cpu>{2, 0, 4, 4, 4}), doctest::Contains("ConvNet: the hidden width must be at least 1"),
+                         invalid_argument);
+    Conv2d<double, Cpu> c(2, 5, 3, 4, 6);
+    CHECK(c.in() == 2);
+    CHECK(c.out() == 5);
+    CHECK(c.kernel() == 3);
+}
+
+TEST_CASE_TEMPLATE("conv2d: a 3x3 convolution computed by hand (cross-correlation, zero padding, channel-major)", B,
+                   Reference, Cpu) {
+    // 1 input channel, 2 output channels, two 3×3 images: x and 10·x.
+    Owned<Conv2d<double, B>, double> c(1, true, 1, 2, 3, 3, 3);
+    // output channel 0: w = [[1, 2, 0], [0, 0, 0], [0, 0, −1]], b = 0.5
+    //   y(r, s) = x(r−1, s−1) + 2·x(r−1, s) − x(r+1, s+1) + 0.5
+    // output channel 1: w = 0, b = −1
+    const std::vector<double> w = {1, 2, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    std::copy(w.begin(), w.end(), c.layer.weight().value);
+    c.layer.bias().value[0] = 0.5;
+    c.layer.bias().value[1] = -1.0;
+    REQUIRE(c.ps.find("net.weight")->shape == std::vector<std::size_t>{2, 1, 3, 3});
+    REQUIRE(c.ps.find("net.bias")->shape == std::vector<std::size_t>{2});
+    std::vector<double> x = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80, 90};  // (1, 2·9)
+    std::vector<double> y(2 * 18), scratch(c.layer.scratch_size(2));
+    c.layer.forward(x.data(), y.data(), 2, scratch.data());
+    // sample 0 (x = 1…9 row-major), before the bias 0.5:
+    //   (0,0) −x(1,1) = −5     (0,1) −x(1,2) = −6            (0,2) −x(1,3) = 0 (padding)
+    //   (1,0) 2·1 − 8 = −6     (1,1) 1 + 2·2 − 9 = −4         (1,2) 2 + 2·3 − 0 = 8
+    //   (2,0) 0 + 2·4 = 8      (2,1) 4 + 2·5 = 14             (2,2) 5 + 2·6 = 17
+    const std::vector<double> y0 = {-4.5, -5.5, 0.5, -5.5, -3.5, 8.5, 8.5, 14.5, 17.5};
+    for (int p = 0; p < 9; ++p) {
+        CAPTURE(p);
+        CHECK(y[std::size_t(p)] == doctest::Approx(y0[std::size_t(p)]).epsilon(1e-14));
+        CHECK(y[std::size_t(9 + p)] == doctest::Approx(10.0 * (y0[std::size_t(p)] - 0.5) + 0.5).epsilon(1e-14));
+        CHECK(y[std::size_t(18 + p)] == -1.0);
+        CHECK(y[std::size_t(27 + p)] == -1.0);
+    }
+}
+
+namespace {
+
+template <class T, class B>
+void conv_against_reference(int in, int out, int k, int H, int W, int n, int max_chunk) {
+    CAPTURE(in); CAPTURE(out); CAPTURE(k); CAPTURE(H); CAPTURE(W); CAPTURE(n); CAPTURE(max_chunk);
+    Owned<Conv2d<T, Reference>, T> ref(3, false, in, out, k, H, W);
+    Owned<Conv2d<T, B>, T> fast(99, false, in, out, k, H, W);
+    fast.layer.set_max_chunk(max_chunk);
+    Rng rng(5);
+    for (auto& v : ref.ps.values()) v += T(0.2 * rng.normal());
+    fast.copy_from(ref);
+    const std::size_t nx = std::size_t(in) * n * H * W, ny = std::size_t(out) * n * H * W;
+    const auto x = random_vector<T>(nx, rng), dy = random_vector<T>(ny, rng);
+    std::vector<T> y1(ny), y2(ny), dx1(nx), dx2(nx);
+    // sentinels after the scratch: neither pass may write past scratch_size
+    const std::size_t ss = fast.layer.scratch_size(n);
+    if (k == 1) CHECK(ss == 0);
+    else CHECK(ss == 2 * std::size_t(in) * 9 * std::size_t(fast.layer.chunk(n)) * H * W);
+    std::vector<T> s1(ref.layer.scratch_size(n) + 16, T(-7)), s2(ss + 16, T(-7));
+    ref.layer.forward(x.data(), y1.data(), n, s1.data());
+    fast.layer.forward(x.data(), y2.data(), n, s2.data());
+    CHECK(rel_diff(y2, y1) <= Tol<T>::backend);
+    ref.ps.zero_grad(), fast.ps.zero_grad();
+    ref.layer.backward(x.data(), dy.data(), dx1.data(), n, s1.data());
+    fast.layer.backward(x.data(), dy.data(), dx2.data(), n, s2.data());
+    CHECK(rel_diff(dx2, dx1) <= Tol<T>::backend);
+    CHECK(rel_diff(fast.ps.grads(), ref.ps.grads()) <= Tol<T>::backend);
+    // dx == nullptr skips dx but gives the same parameter gradients (accumulated: now twice)
+    fast.layer.backward(x.data(), dy.data(), nullptr, n, s2.data());
+    std::vector<double> twice(ref.ps.grads().begin(), ref.ps.grads().end());
+    for (auto& v : twice) v *= 2;
+    CHECK(rel_diff(fast.ps.grads(), twice) <= Tol<T>::backend);
+    for (std::size_t j = ss; j < s2.size(); ++j) CHECK(s2[j] == T(-7));
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("conv2d: Cpu equals Reference for kernels 1 and 3, odd sizes, several chunk sizes", T, float,
+                   double) {
+    for (int k : {1, 3})
+        for (int chunk : {1, 2, 3, 0}) conv_against_reference<T, Cpu>(3, 4, k, 5, 3, 5, chunk);
+    conv_against_reference<T, Cpu>(2, 3, 3, 1, 1, 2, 0);  // 1×1 images: only the centre tap
+    conv_against_reference<T, Cpu>(1, 2, 3, 2, 7, 3, 2);
+    // a narrow output layer on a batch large enough for the column-split GEMM and parallel loops
+    conv_against_reference<T, Cpu>(16, 2, 3, 8, 8, 8, 0);
+    conv_against_reference<T, Cpu>(4, 24, 3, 8, 8, 8, 3);
+    conv_against_reference<T, Cpu>(24, 4, 1, 8, 8, 8, 0);
+}
+
+TEST_CASE("conv2d: chunks stay within 8 MiB of im2col and cover the batch") {
+    Conv2d<float, Cpu> c(512, 512, 3, 16, 16);
+    // per sample 512·9·256·4 B = 4.5 MiB → one sample per chunk
+    CHECK(c.chunk(64) == 1);
+    Conv2d<float, Cpu> d(8, 16, 3, 8, 8);  // 8·9·64·4 B = 18 KiB per sample
+    CHECK(d.chunk(64) == 64);
+    CHECK(d.chunk(1000) == int((std::size_t(8) << 20) / (8 * 9 * 64 * 4)));
+    d.set_max_chunk(5);
+    CHECK(d.chunk(64) == 5);
+    CHECK(d.scratch_size(64) == std::size_t(2 * 8 * 9 * 5 * 64));
+    CHECK(Conv2d<float, Reference>(8, 16, 3, 8, 8).scratch_size(64) == 0);
+}
+
+namespace {
+
+/// L = Σ r ⊙ layer(x); checks dx and every parameter gradient against central differences.
+template <class Layer, class Fwd, class Bwd>
+void check_fd(Layer& net, ParamSet<double>& ps, std::size_t nx, std::size_t ny, Fwd fwd, Bwd bwd) {
+    Rng rng(17);
+    const auto x0 = random_vector<double>(nx, rng), r = random_vector<double>(ny, rng);
+    std::vector<double> y(ny), dx(nx);
+    auto loss = [&](const std::vector<double>& x) {
+        fwd(net, x.data(), y.data());
+        double L = 0.0;
+        for (std::size_t k = 0; k < ny; ++k) L += r[k] * y[k];
+        return L;
+    };
+    ps.zero_grad();
+    fwd(net, x0.data(), y.data());
+    bwd(net, x0.data(), r.data(), dx.data());
+    const double h = 1e-5;
+    std::vector<double> got, want, x = x0;
+    for (std::size_t k = 0; k < nx; ++k) {
+        x[k] = x0[k] + h;
+        const double lp = loss(x);
+        x[k] = x0[k] - h;
+        const double lm = loss(x);
+        x[k] = x0[k];
+        got.push_back(dx[k]);
+        want.push_back((lp - lm) / (2 * h));
+    }
+    CHECK(rel_diff(got, want) <= Tol<double>::fd);
+    double gmax = 0.0;
+    for (double v : got) gmax = std::max(gmax, std::abs(v));
+    CHECK(gmax > 1e-2);  // a real gradient, not zeros
+    got.clear(), want.clear();
+    const std::vector<double> grads(ps.grads().begin(), ps.grads().end());
+    for (std::size_t k = 0; k < ps.values().size(); ++k) {
+        double& p = ps.values()[k];
+        const double saved = p;
+        p = saved + h;
+        const double lp = loss(x0);
+        p = saved - h;
+        const double lm = loss(x0);
+        p = saved;
+        got.push_back(grads[k]);
+        want.push_back((lp - lm) / (2 * h));
+    }
+    CHECK(rel_diff(got, want) <= Tol<double>::fd);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("conv2d: gradients match central differences (double)", B, Reference, Cpu) {
+    for (int k : {1, 3}) {
+        CAPTURE(k);
+        const int in = 2, out = 3, H = 5, W = 3, n = 3;
+        Owned<Conv2d<double, B>, double> c(8, false, in, out, k, H, W);
+        c.layer.set_max_chunk(2);
+        std::vector<double> scratch(c.layer.scratch_size(n));
+        check_fd(
+            c.layer, c.ps, std::size_t(in) * n * H * W, std::size_t(out) * n * H * W,
+            [&](auto& l, const double* x, double* y) { l.forward(x, y, n, scratch.data()); },
+            [&](auto& l, const double* x, const double* dy, double* dx) { l.backward(x, dy, dx, n, scratch.data()); });
+    }
+}
+
+// ---- ConvNet ----------------------------------------------------------------------------------------------
+
+TEST_CASE("convnet: nn.Sequential names, PyTorch shapes, zero-initialised output layer") {
+    Owned<ConvNet<float, Cpu>, float> net(1, true, 3, 8, 6, 4, 5);
+    std::vector<std::string> names;
+    for (const auto& t : net.ps.tensors()) names.push_back(t.name);
+    CHECK(names == std::vector<std::string>{"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias", "net.4.weight",
+                                            "net.4.bias"});
+    CHECK(net.ps.find("net.0.weight")->shape == std::vector<std::size_t>{8, 3, 3, 3});
+    CHECK(net.ps.find("net.2.weight")->shape == std::vector<std::size_t>{8, 8, 1, 1});
+    CHECK(net.ps.find("net.4.weight")->shape == std::vector<std::size_t>{6, 8, 3, 3});
+    CHECK(net.ps.find("net.4.bias")->shape == std::vector<std::size_t>{6});
+    CHECK(net.ps.count() == std::size_t(8 * 27 + 8 + 64 + 8 + 6 * 72 + 6));
+    CHECK(net.layer.stored_size(3) == std::size_t(2 * 8 * 3 * 20));
+
+    // PyTorch's default bounds on the hidden layers, zeros on the output layer
+    for (int l : {0, 2, 4}) {
+        const auto& w = net.layer.layer(l).weight();
+        const double bound = 1.0 / std::sqrt(l == 0 ? 27.0 : l == 2 ? 8.0 : 72.0);
+        double lo = 1e9, hi = -1e9;
+        for (std::size_t k = 0; k < w.size; ++k) lo = std::min(lo, double(w[k])), hi = std::max(hi, double(w[k]));
+        CAPTURE(l);
+        if (l == 4) {
+            CHECK(lo == 0.0);
+            CHECK(hi == 0.0);
+        } else {
+            CHECK(lo >= -bound);
+            CHECK(hi <= bound);
+            CHECK(hi - lo > bound);
+        }
+    }
+    Rng rng(2);
+    const int n = 3;
+    const auto x = random_vector<float>(std::size_t(3) * n * 20, rng);
+    std::vector<float> y(std::size_t(6) * n * 20, 1.0f), stored(net.layer.stored_size(n)),
+        scratch(net.layer.scratch_size(n));
+    net.layer.forward(x.data(), y.data(), n, stored.data(), scratch.data());
+    for (float v : y) CHECK(v == 0.0f);
+}
+
+namespace {
+template <class T>
+void convnet_against_reference(int in, int hidden, int out, int H, int W, int n, int chunk) {
+    CAPTURE(in); CAPTURE(hidden); CAPTURE(out); CAPTURE(H); CAPTURE(W); CAPTURE(n); CAPTURE(chunk);
+    Owned<ConvNet<T, Reference>, T> ref(4, false, in, hidden, out, H, W);
+    Owned<ConvNet<T, Cpu>, T> fast(4, false, in, hidden, out, H, W);
+    fast.layer.set_max_chunk(chunk);
+    const std::size_t nx = std::size_t(in) * n * H * W, ny = std::size_t(out) * n * H * W;
+    Rng rng(6);
+    const auto x = random_vector<T>(nx, rng), dy = random_vector<T>(ny, rng);
+    std::vector<T> y1(ny), y2(ny), dx1(nx), dx2(nx);
+    std::vector<T> st1(ref.layer.stored_size(n)), st2(fast.layer.stored_size(n));
+    std::vector<T> sc1(ref.layer.scratch_size(n)), sc2(fast.layer.scratch_size(n));
+    ref.layer.forward(x.data(), y1.data(), n, st1.data(), sc1.data());
+    fast.layer.forward(x.data(), y2.data(), n, st2.data(), sc2.data());
+    CHECK(rel_diff(y2, y1) <= Tol<T>::backend);
+    ref.ps.zero_grad(), fast.ps.zero_grad();
+    ref.layer.backward(x.data(), dy.data(), dx1.data(), n, st1.data(), sc1.data());
+    fast.layer.backward(x.data(), dy.data(), dx2.data(), n, st2.data(), sc2.data());
+    CHECK(rel_diff(dx2, dx1) <= Tol<T>::backend);
+    CHECK(rel_diff(fast.ps.grads(), ref.ps.grads()) <= Tol<T>::backend);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("convnet: Cpu equals Reference", T, float, double) {
+    convnet_against_reference<T>(2, 6, 4, 5, 3, 4, 0);
+    convnet_against_reference<T>(2, 6, 4, 5, 3, 4, 3);
+    convnet_against_reference<T>(3, 5, 6, 4, 4, 7, 2);
+}
+
+TEST_CASE_TEMPLATE("convnet: gradients match central differences (double)", B, Reference, Cpu) {
+    const int in = 2, hidden = 4, out = 3, H = 3, W = 4, n = 2;
+    Owned<ConvNet<double, B>, double> net(12, false, in, hidden, out, H, W);
+    Rng rng(3);
+    for (auto& v : net.ps.values()) v += 0.2 * rng.normal();  // biases off zero: few ReLU kinks at 0
+    std::vector<double> stored(net.layer.stored_size(n)), scratch(net.layer.scratch_size(n));
+    check_fd(
+        net.layer, net.ps, std::size_t(in) * n * H * W, std::size_t(out) * n * H * W,
+        [&](auto& l, const double* x, double* y) { l.forward(x, y, n, stored.data(), scratch.data()); },
+        [&](auto& l, const double* x, const double* dy, double* dx) {
+            l.backward(x, dy, dx, n, stored.data(), scratch.data());
+        });
+}
+
+// ---- layout helpers ---------------------------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("conv2d layout: NCHW channels to channel-major and back", B, Reference, Cpu) {
+    const int n = 3, C = 4, HW = 5, c0 = 1, cn = 2;
+    std::vector<double> x(std::size_t(n) * C * HW);
+    for (std::size_t k = 0; k < x.size(); ++k) x[k] = double(k);
+    std::vector<double> cm(std::size_t(cn) * n * HW, -1.0);
+    kernels::nchw_to_channel_major(B{}, x.data(), cm.data(), n, C, HW, c0, cn);
+    // cm(c, i, p) = x(i, c0 + c, p) = (i·C + c0 + c)·HW + p
+    for (int c = 0; c < cn; ++c)
+        for (int i = 0; i < n; ++i)
+            for (int p = 0; p < HW; ++p)
+                CHECK(cm[(std::size_t(c) * n + i) * HW + p] == double((i * C + c0 + c) * HW + p));
+    std::vector<double> back(x.size(), 0.5);
+    kernels::channel_major_to_nchw(B{}, cm.data(), back.data(), n, C, HW, c0, cn);
+    kernels::channel_major_add_to_nchw(B{}, cm.data(), back.data(), n, C, HW, c0, cn);
+    for (int i = 0; i < n; ++i)
+        for (int c = 0; c < C; ++c)
+            for (int p = 0; p < HW; ++p) {
+                const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+                CHECK(back[k] == (c >= c0 && c < c0 + cn ? 2.0 * x[k] : 0.5));
+            }
+}
