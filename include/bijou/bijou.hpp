@@ -7,6 +7,7 @@
 #include "bijou/core/error.hpp"
 #include "bijou/core/options.hpp"
 #include "bijou/core/params.hpp"
+#include "bijou/core/recompute.hpp"
 #include "bijou/core/random.hpp"
 #include "bijou/core/shape.hpp"
 #include "bijou/core/stack.hpp"
@@ -14,9 +15,15 @@
 
 #include "bijou/bijectors/actnorm.hpp"
 #include "bijou/bijectors/coupling.hpp"
+#include "bijou/bijectors/coupling_image.hpp"
 #include "bijou/bijectors/invconv1x1.hpp"
 #include "bijou/bijectors/permute.hpp"
+#include "bijou/bijectors/split.hpp"
+#include "bijou/bijectors/squeeze.hpp"
+#include "bijou/bijectors/top_prior.hpp"
 
+#include "bijou/nn/conv2d.hpp"
+#include "bijou/nn/convnet.hpp"
 #include "bijou/nn/mlp.hpp"
 
 #include "bijou/distributions/diagonal_gaussian.hpp"
@@ -24,6 +31,9 @@
 #include "bijou/distributions/standard_normal.hpp"
 
 #include "bijou/models/flow.hpp"
+#include "bijou/models/glow.hpp"
+#include "bijou/models/image_flow.hpp"
+#include "bijou/models/multiscale.hpp"
 #include "bijou/models/realnvp.hpp"
 
 #include "bijou/io/two_moons.hpp"

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include <bijou/bijou.hpp>
 
@@ -104,6 +105,12 @@ int main() {
         report(threads == 1 ? "ActNorm/InvConv1x1LU/AffineCoupling x4, batch 256, 1 thread"
                             : "ActNorm/InvConv1x1LU/AffineCoupling x4, batch 256, 2 threads",
                count_step_allocations(glowish, 256, threads));
+        for (bool lean : {false, true}) {
+            bijou::Glow<bijou::Shape<1, 16, 16>, 2> glow({.steps_per_level = 2, .hidden = 32, .memory_saving = lean});
+            const std::string what = std::string("Glow 1x16x16 L=2 K=2, batch 16, ") + (lean ? "memory-saving, " : "") +
+                                     std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+            report(what.c_str(), count_step_allocations(glow, 16, threads));
+        }
     }
     std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
     return failures ? 1 : 0;

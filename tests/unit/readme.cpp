@@ -60,3 +60,20 @@ TEST_CASE("README: the three-line model compiles and runs") {
     CHECK(lp.size() == 4);
     CHECK(std::isfinite(lp(0)));
 }
+
+TEST_CASE("README: the Glow snippet is the one tests/unit/glow.cpp compiles") {
+    const std::string readme = slurp("README.md");
+    const std::string glow_test = slurp("tests/unit/glow.cpp");
+    const std::string snippet =
+        "    using Step  = bijou::Chain<bijou::ActNorm, bijou::InvConv1x1LU, bijou::AffineCoupling>;\n"
+        "    using Model = bijou::Glow<bijou::Shape<1, 32, 32>, 3, Step>;          // T = float, Backend = bijou::Cpu\n"
+        "    Model model({.steps_per_level = 8, .hidden = 128});\n";
+    CHECK(glow_test.find(snippet) != std::string::npos);
+    std::string unindented;
+    for (std::size_t a = 0; a < snippet.size();) {
+        const std::size_t b = snippet.find('\n', a);
+        unindented += snippet.substr(a + 4, b - a - 4) + "\n";
+        a = b + 1;
+    }
+    CHECK(readme.find("```cpp\n" + unindented + "```") != std::string::npos);
+}

@@ -6,8 +6,12 @@
 // compile error naming the position and both shapes (core/diagnostics.hpp).
 // State_dict names: an element's key is its recipe name when that name is unique in the chain,
 // else "<position>.<name>" (Chain itself has an empty name and adds no key of its own).
-// Workspace: every intermediate output, every element's workspace and two gradient buffers, so
-// backward can run after forward without recomputation. Cost: the sum of the elements' costs.
+// Workspace (Options::memory_saving = false): every intermediate output, every element's workspace
+// and two gradient buffers, so backward can run after forward without recomputation.
+// With Options::memory_saving: two ping-pong activation buffers, two gradient buffers and ONE
+// workspace region shared by all elements; backward rebuilds each element's input from its output
+// (core/recompute.hpp), one extra inverse per element. Cost: the sum of the elements' costs.
+// Either way `inverse` leaves the workspace as `forward` would, like every bijector.
 #pragma once
 
 #include <algorithm>
@@ -16,9 +20,11 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/diagnostics.hpp"
+#include "bijou/core/recompute.hpp"
 
 namespace bijou {
 
@@ -59,7 +65,11 @@ public:
     using scalar = T;
     using backend = B;
 
-    explicit ChainBijector(BuildContext& ctx) : elems_(make(ctx, std::make_index_sequence<M>{})) {}
+    explicit ChainBijector(BuildContext& ctx)
+        : elems_(make(ctx, std::make_index_sequence<M>{})), recompute_(ctx.options().memory_saving) {}
+
+    /// True when built with Options::memory_saving (backward rebuilds activations).
+    bool memory_saving() const { return recompute_; }
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         constexpr std::array<std::string_view, M> names{recipe_name<Rs>()...};
@@ -76,12 +86,17 @@ public:
     }
 
     std::size_t workspace_size(int n) const {
-        std::size_t total = 2 * std::size_t(n) * max_size();
+        std::size_t total = 2 * std::size_t(n) * max_size(), shared = 0;
+        if (recompute_) total += 2 * std::size_t(n) * max_size();
         for_each_c([&]<std::size_t I>(const auto& e) {
-            total += e.workspace_size(n);
-            if (I + 1 < M) total += std::size_t(n) * size_at<I>();
+            if (recompute_) {
+                shared = std::max(shared, e.workspace_size(n));
+            } else {
+                total += e.workspace_size(n);
+                if (I + 1 < M) total += std::size_t(n) * size_at<I>();
+            }
         });
-        return total;
+        return total + shared;
     }
 
     void forward(const T* x, T* z, double* ld, int n, T* ws) const {
@@ -103,15 +118,25 @@ public:
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
-        Layout L = layout(n, ws);
-        T* g[2] = {L.grad[0], L.grad[1]};
-        for_each_r([&]<std::size_t I>(auto& e) {
-            const T* in = I == 0 ? x : L.act[I - 1];
-            const T* out = I + 1 == M ? z : L.act[I];
-            const T* gout = I + 1 == M ? dz : g[(I + 1) % 2];
-            T* gin = I == 0 ? dx : g[I % 2];
-            e.backward(in, out, gout, dld, gin, n, L.ws[I]);
-        });
+        if (recompute_) {  // standalone use; Flow calls backward_from_output and allocates nothing
+            std::vector<T> x_rec(std::size_t(n) * S::size);
+            std::vector<double> ld_tmp(static_cast<std::size_t>(n));
+            backward_from_output(z, dz, dld, x_rec.data(), dx, n, ws, ld_tmp.data());
+            return;
+        }
+        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, nullptr);
+    }
+
+    /// x_rec = f⁻¹(z), then backward (core/recompute.hpp). In memory-saving mode each element
+    /// rebuilds its own input on the way down; otherwise inverse refills the stored activations.
+    void backward_from_output(const T* z, const T* dz, const T* dld, T* x_rec, T* dx, int n, T* ws,
+                              double* ld_tmp) {
+        if (!recompute_) {
+            inverse(z, x_rec, ld_tmp, n, ws);
+            walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
+            return;
+        }
+        walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
     }
 
     void initialize(const T* x, int n, T* ws) {
@@ -143,6 +168,20 @@ public:
     static constexpr std::size_t length = M;
 
 private:
+    // Elements from the last: in memory-saving mode element I first rebuilds its input (written
+    // into the activation buffer, or into x for I = 0) from its output.
+    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, double* ld_tmp) {
+        Layout L = layout(n, ws);
+        T* g[2] = {L.grad[0], L.grad[1]};
+        for_each_r([&]<std::size_t I>(auto& e) {
+            T* in = I == 0 ? x : L.act[I - 1];
+            const T* out = I + 1 == M ? z : L.act[I];
+            const T* gout = I + 1 == M ? dz : g[(I + 1) % 2];
+            T* gin = I == 0 ? dx : g[I % 2];
+            element_backward(e, recompute_, in, out, gout, dld, gin, n, L.ws[I], ld_tmp);
+        });
+    }
+
     template <std::size_t... I>
     static elements make(BuildContext& ctx, std::index_sequence<I...>) {
         return elements{std::tuple_element_t<I, elements>(ctx)...};
@@ -165,12 +204,20 @@ private:
         std::array<T*, M> ws{};
         T* grad[2]{};
     };
+    // Store mode: [grad0][grad1] then per element [its output (not the last's)][its workspace].
+    // Memory-saving: [grad0][grad1][act0][act1][shared workspace]; output I goes to act[I % 2].
     Layout layout(int n, T* ws) const {
         Layout L;
         T* p = ws;
         const std::size_t nn = std::size_t(n);
         L.grad[0] = p, p += nn * max_size();
         L.grad[1] = p, p += nn * max_size();
+        if (recompute_) {
+            T* pp[2] = {p, p + nn * max_size()};
+            T* shared = p + 2 * nn * max_size();
+            for (std::size_t I = 0; I < M; ++I) L.act[I] = pp[I % 2], L.ws[I] = shared;
+            return L;
+        }
         for_each_c([&]<std::size_t I>(const auto& e) {
             if (I + 1 < M) L.act[I] = p, p += nn * size_at<I>();
             L.ws[I] = p, p += e.workspace_size(n);
@@ -204,6 +251,7 @@ private:
     }
 
     elements elems_;
+    bool recompute_ = false;
 };
 
 }  // namespace detail

@@ -19,9 +19,15 @@ namespace bijou {
 
 /// How a coupling turns the conditioner output h into a scale.
 enum class CouplingScale {
-    tanh,     ///< RealNVP: log s = tanh(h_s); shift and log-scale from separate or shared nets
-    sigmoid,  ///< Glow: s = sigmoid(h_s + 2); log s = log sigmoid(h_s + 2)
+    model_default,  ///< the model's own choice: sigmoid in Glow, tanh everywhere else
+    tanh,           ///< RealNVP: log s = tanh(h_s); shift and log-scale from separate or shared nets
+    sigmoid,        ///< Glow: s = sigmoid(h_s + 2); log s = log sigmoid(h_s + 2)
 };
+
+/// The scale a coupling uses: `s`, or `fallback` for CouplingScale::model_default.
+constexpr CouplingScale resolve_scale(CouplingScale s, CouplingScale fallback = CouplingScale::tanh) {
+    return s == CouplingScale::model_default ? fallback : s;
+}
 
 /// Conditioner network layout of a coupling.
 enum class CouplingNet {
@@ -50,7 +56,7 @@ struct Options {
     int hidden = 256;                                 ///< conditioner hidden width
     int hidden_layers = 2;                            ///< hidden layers of an MLP conditioner
     CouplingNet net = CouplingNet::separate;          ///< separate (RealNVP) or shared (Glow) nets
-    CouplingScale scale = CouplingScale::tanh;        ///< tanh log-scale (RealNVP) or sigmoid(h+2) (Glow)
+    CouplingScale scale = CouplingScale::model_default;  ///< tanh (RealNVP) or sigmoid(h+2) (Glow's default)
     MaskKind mask = MaskKind::alternating;            ///< mask pattern of vector couplings
     std::vector<std::vector<int>> masks{};            ///< MaskKind::custom: 0/1 per feature, used in turn
     bool zero_init_output = true;                     ///< start couplings at the identity

@@ -4,15 +4,20 @@
 // bound Step with its own parameters (copy k is built k-th, so alternating masks alternate across
 // copies). forward applies copy 0 first. The Step must map its shape to itself (compile error
 // `stack_step_changes_shape<Step, In, Out>` otherwise). State_dict keys: "steps.<k>.…".
-// Workspace: K intermediate outputs, K step workspaces and two gradient buffers.
+// Workspace: K intermediate outputs, K step workspaces and two gradient buffers; with
+// Options::memory_saving two ping-pong buffers and one step workspace shared by all K steps, so
+// activation memory does not grow with K (backward rebuilds each step's input through its
+// inverse, core/recompute.hpp).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <vector>
 
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/diagnostics.hpp"
+#include "bijou/core/recompute.hpp"
 
 namespace bijou {
 namespace detail {
@@ -33,7 +38,7 @@ public:
     using scalar = T;
     using backend = B;
 
-    explicit StackBijector(BuildContext& ctx) {
+    explicit StackBijector(BuildContext& ctx) : recompute_(ctx.options().memory_saving) {
         const int k = FixedK > 0 ? FixedK : ctx.options().steps_per_level;
         if (k < 1) throw invalid_argument("Options::steps_per_level must be at least 1 (got " + std::to_string(k) + ")");
         steps_.reserve(std::size_t(k));
@@ -41,6 +46,8 @@ public:
     }
 
     int size() const { return int(steps_.size()); }
+    /// True when built with Options::memory_saving (backward rebuilds activations).
+    bool memory_saving() const { return recompute_; }
     step_type& operator[](int k) { return steps_[std::size_t(k)]; }
     const step_type& operator[](int k) const { return steps_[std::size_t(k)]; }
 
@@ -53,6 +60,11 @@ public:
 
     std::size_t workspace_size(int n) const {
         const std::size_t act = std::size_t(n) * S::size;
+        if (recompute_) {
+            std::size_t shared = 0;
+            for (const auto& s : steps_) shared = std::max(shared, s.workspace_size(n));
+            return 4 * act + shared;
+        }
         std::size_t total = 2 * act + (steps_.size() - 1) * act;
         for (const auto& s : steps_) total += s.workspace_size(n);
         return total;
@@ -70,7 +82,7 @@ public:
             const T* in = k == 0 ? x : act(ws, n, k - 1);
             T* out = k + 1 == K ? z : act(ws, n, k);
             steps_[k].forward(in, out, ld, n, w);
-            w += steps_[k].workspace_size(n);
+            w = next_ws(w, k, n);
             emit(const_cast<const T*>(out), S::size);
         }
     }
@@ -81,23 +93,27 @@ public:
         for (std::size_t k = K; k-- > 0;) {
             const T* in = k + 1 == K ? z : act(ws, n, k);
             T* out = k == 0 ? x : act(ws, n, k - 1);
-            w -= steps_[k].workspace_size(n);
+            w = prev_ws(w, k, n);
             steps_[k].inverse(in, out, ld, n, w);
         }
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
-        const std::size_t K = steps_.size();
-        T* g[2] = {grad(ws, n, 0), grad(ws, n, 1)};
-        T* w = steps_ws_end(ws, n);
-        for (std::size_t k = K; k-- > 0;) {
-            const T* in = k == 0 ? x : act(ws, n, k - 1);
-            const T* out = k + 1 == K ? z : act(ws, n, k);
-            const T* gout = k + 1 == K ? dz : g[(k + 1) % 2];
-            T* gin = k == 0 ? dx : g[k % 2];
-            w -= steps_[k].workspace_size(n);
-            steps_[k].backward(in, out, gout, dld, gin, n, w);
+        if (recompute_) {  // standalone use; Flow calls backward_from_output and allocates nothing
+            std::vector<T> x_rec(std::size_t(n) * S::size);
+            std::vector<double> ld_tmp(static_cast<std::size_t>(n));
+            backward_from_output(z, dz, dld, x_rec.data(), dx, n, ws, ld_tmp.data());
+            return;
         }
+        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, nullptr);
+    }
+
+    /// x_rec = f⁻¹(z), then backward (core/recompute.hpp): in memory-saving mode each step rebuilds
+    /// its own input on the way down; otherwise inverse refills the stored activations first.
+    void backward_from_output(const T* z, const T* dz, const T* dld, T* x_rec, T* dx, int n, T* ws,
+                              double* ld_tmp) {
+        if (!recompute_) inverse(z, x_rec, ld_tmp, n, ws);
+        walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
     }
 
     void initialize(const T* x, int n, T* ws) {
@@ -108,24 +124,46 @@ public:
             const T* in = k == 0 ? x : act(ws, n, k - 1);
             if constexpr (DataInitialized<step_type>) steps_[k].initialize(in, n, w);
             if (k + 1 < K) steps_[k].forward(in, act(ws, n, k), ld.data(), n, w);
-            w += steps_[k].workspace_size(n);
+            w = next_ws(w, k, n);
         }
     }
 
 private:
-    // Layout: [grad0][grad1][act 0..K-2][ws 0..K-1]
+    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, double* ld_tmp) {
+        const std::size_t K = steps_.size();
+        T* g[2] = {grad(ws, n, 0), grad(ws, n, 1)};
+        T* w = steps_ws_end(ws, n);
+        for (std::size_t k = K; k-- > 0;) {
+            T* in = k == 0 ? x : act(ws, n, k - 1);
+            const T* out = k + 1 == K ? z : act(ws, n, k);
+            const T* gout = k + 1 == K ? dz : g[(k + 1) % 2];
+            T* gin = k == 0 ? dx : g[k % 2];
+            w = prev_ws(w, k, n);
+            element_backward(steps_[k], recompute_, in, out, gout, dld, gin, n, w, ld_tmp);
+        }
+    }
+
+    // Layout: [grad0][grad1][act 0..K-2][ws 0..K-1]; memory-saving: [grad0][grad1][act0][act1][ws],
+    // step k's output in act[k % 2] and one workspace for every step.
     static T* grad(T* ws, int n, std::size_t i) { return ws + i * std::size_t(n) * S::size; }
-    T* act(T* ws, int n, std::size_t k) const { return ws + (2 + k) * std::size_t(n) * S::size; }
+    T* act(T* ws, int n, std::size_t k) const {
+        return ws + (2 + (recompute_ ? k % 2 : k)) * std::size_t(n) * S::size;
+    }
+    std::size_t acts() const { return recompute_ ? 2 : steps_.size() - 1; }
     // The steps' workspaces follow each other; loops walk them with a running pointer (forward from
     // steps_ws, backward from steps_ws_end) instead of summing the sizes before step k every time.
-    T* steps_ws(T* ws, int n) const { return ws + (2 + steps_.size() - 1) * std::size_t(n) * S::size; }
+    T* steps_ws(T* ws, int n) const { return ws + (2 + acts()) * std::size_t(n) * S::size; }
     T* steps_ws_end(T* ws, int n) const {
         T* p = steps_ws(ws, n);
+        if (recompute_) return p;
         for (const auto& s : steps_) p += s.workspace_size(n);
         return p;
     }
+    T* next_ws(T* w, std::size_t k, int n) const { return recompute_ ? w : w + steps_[k].workspace_size(n); }
+    T* prev_ws(T* w, std::size_t k, int n) const { return recompute_ ? w : w - steps_[k].workspace_size(n); }
 
     std::vector<step_type> steps_;
+    bool recompute_ = false;
 };
 
 }  // namespace detail

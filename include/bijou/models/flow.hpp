@@ -7,6 +7,8 @@
 //   nll_and_gradient(x): mean −log_prob over the batch, gradients of it in gradients().
 // Transform<Recipe, Shape, T, Backend> is the same without a base: a standalone bijector with its
 // own parameters (what the conformance suite tests).
+// Options::memory_saving: composites keep no activations and backward rebuilds them from z
+// (core/recompute.hpp); workspace_bytes(n) shows the difference.
 // Memory: one workspace arena, grown to the largest batch seen (reserve(n) sizes it up front), so
 // repeated calls at a batch size allocate nothing but their returned tensors; nll_and_gradient
 // allocates nothing at all after the first call at a given batch size.
@@ -23,6 +25,7 @@
 
 #include "bijou/core/chain.hpp"
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/recompute.hpp"
 #include "bijou/core/tensor.hpp"
 #include "bijou/distributions/standard_normal.hpp"
 
@@ -53,7 +56,7 @@ public:
         xt::xtensor<T, 1> log_det;
     };
 
-    explicit Flow(const Options& options = {}) : Flow(BuildContext(options)) {}
+    explicit Flow(const Options& options = {}) : Flow(options, CouplingScale::tanh) {}
 
     Flow(const Flow&) = delete;
     Flow& operator=(const Flow&) = delete;
@@ -106,8 +109,13 @@ public:
     }
     /// Raw backward after forward_raw(x, z, n) at the same n: dx = ∂L/∂x (assigned) and parameter
     /// gradients += ∂L/∂θ, for ∂L/∂z = dz and ∂L/∂log_det[i] = dld[i].
+    /// With Options::memory_saving, x is not read: the input is rebuilt from z (core/recompute.hpp).
     void backward_raw(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n) {
-        bij_.backward(x, z, dz, dld, dx, n, ws_.data());
+        prepare(n);
+        if (detail::memory_saving(bij_))
+            detail::backward_from_output(bij_, z, dz, dld, xrec_.data(), dx, n, ws_.data(), ldtmp_.data());
+        else
+            bij_.backward(x, z, dz, dld, dx, n, ws_.data());
     }
 
     /// Per-sample log-dets (double) of the last forward_raw / inverse_raw.
@@ -214,7 +222,7 @@ public:
         const T w = T(-1.0 / n);
         std::fill(dld_.begin(), dld_.begin() + n, w);
         base_.backward(z_.data(), dld_.data(), dz_.data(), n);
-        bij_.backward(x, z_.data(), dz_.data(), dld_.data(), dx_.data(), n, ws_.data());
+        backward_raw(x, z_.data(), dz_.data(), dld_.data(), dx_.data(), n);
         return -total / n;
     }
 
@@ -237,7 +245,16 @@ public:
     /// Bytes of the workspace arena (activations and scratch) for batch n.
     std::size_t workspace_bytes(int n) const { return bij_.workspace_size(n) * sizeof(T); }
 
+protected:
+    /// For models with their own defaults: CouplingScale::model_default becomes `model_scale`.
+    Flow(const Options& options, CouplingScale model_scale) : Flow(BuildContext(resolved(options, model_scale))) {}
+
 private:
+    static Options resolved(Options o, CouplingScale model_scale) {
+        o.scale = resolve_scale(o.scale, model_scale);
+        return o;
+    }
+
     struct NoBase {};
     using base_storage = std::conditional_t<has_base, base_type, NoBase>;
 
@@ -271,6 +288,10 @@ private:
         dz_.assign(nn * latent_size, T(0));
         dx_.assign(nn * data_size, T(0));
         dld_.assign(nn, T(0));
+        if (detail::memory_saving(bij_)) {
+            xrec_.assign(nn * data_size, T(0));
+            ldtmp_.assign(nn, 0.0);
+        }
         capacity_ = n;
     }
 
@@ -278,8 +299,8 @@ private:
     bijector_type bij_;
     [[no_unique_address]] base_storage base_;
     ParamSet<T> params_;
-    mutable std::vector<T> ws_, z_, dz_, dx_, dld_;
-    mutable std::vector<double> ld_, lp_;
+    mutable std::vector<T> ws_, z_, dz_, dx_, dld_, xrec_;
+    mutable std::vector<double> ld_, lp_, ldtmp_;
     mutable int capacity_ = 0;
     int max_chunk_ = 4096;
 };

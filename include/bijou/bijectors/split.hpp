@@ -1,0 +1,153 @@
+// bijou/bijectors/split.hpp — Glow's split with a learned conditional prior, as a bijection.
+//
+// Recipe `Split` (state_dict name "split"), bound to Shape<C, H, W> with C even; out_shape is the
+// same shape. With h = C/2, x = [z1 | z2] along channels (z1 the first h channels):
+//   forward  out = [z1 | ε],  ε = (z2 − μ(z1)) ⊙ exp(−log σ(z1))     log|det| = −Σ_{c,p} log σ(z1)_{c,p}
+//   inverse  z2 = μ(z1) + ε ⊙ exp(log σ(z1))                          (the negative log-det)
+// where [μ | log σ] (C channels) = conv3×3(z1), a zero-initialised 3×3 convolution "conv" (h → C
+// channels, bias, same padding; nn/conv2d.hpp), so a new Split passes z2 through unchanged. A
+// multi-scale model sends z1 on to the next level and ε to the latent, scored by the standard
+// normal base: N(ε; 0, I) is N(z2; μ(z1), σ(z1)²), Glow's split2d prior (openai/glow). Sampling at
+// temperature t scales ε.
+// Workspace: z1 and the conv output (channel-major), kept by forward for backward and refilled
+// identically by inverse; backward's gradient buffers and the conv's scratch. Cost: the conv,
+// 2·n·H·W·9·h·C flops per pass, plus O(n·C·H·W).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+
+#include "bijou/core/concepts.hpp"
+#include "bijou/nn/conv2d.hpp"
+
+namespace bijou {
+
+template <EventShape S, Scalar T, Backend B>
+class SplitBijector {
+    static_assert(ImageShape<S>, "bijou: Split takes an image Shape<C, H, W>");
+
+public:
+    static constexpr int C = S::dims[0], H = S::dims[1], W = S::dims[2], HW = H * W, Ch = C / 2;
+    static_assert(C % 2 == 0, "bijou: Split needs an even channel count");
+    using in_shape = S;
+    using out_shape = S;
+    using scalar = T;
+    using backend = B;
+
+    explicit SplitBijector(BuildContext&) : conv_(Ch, C, 3, H, W) {}
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) { conv_.declare(ps, join_name(prefix, "conv")); }
+    void reset_parameters(Rng& rng) { conv_.reset_parameters(rng, true); }
+
+    std::size_t workspace_size(int n) const {
+        const std::size_t m = std::size_t(n) * HW;
+        return 2 * (Ch * m + C * m) + conv_.scratch_size(n);
+    }
+
+    void forward(const T* x, T* out, double* ld, int n, T* ws) const {
+        const Layout L = layout(n, ws);
+        condition(x, L, n);
+        const std::size_t m = std::size_t(n) * HW;
+        for (int i = 0; i < n; ++i) {
+            double s = 0.0;
+            for (int c = 0; c < C; ++c)
+                for (int p = 0; p < HW; ++p) {
+                    const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+                    if (c < Ch) {
+                        out[k] = x[k];
+                        continue;
+                    }
+                    const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
+                    const T ls = L.stats[Ch * m + q];
+                    out[k] = (x[k] - L.stats[q]) * T(std::exp(-double(ls)));
+                    s += double(ls);
+                }
+            ld[i] -= s;
+        }
+    }
+
+    void inverse(const T* out, T* x, double* ld, int n, T* ws) const {
+        const Layout L = layout(n, ws);
+        condition(out, L, n);  // the first h channels of out are z1
+        const std::size_t m = std::size_t(n) * HW;
+        for (int i = 0; i < n; ++i) {
+            double s = 0.0;
+            for (int c = 0; c < C; ++c)
+                for (int p = 0; p < HW; ++p) {
+                    const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+                    if (c < Ch) {
+                        x[k] = out[k];
+                        continue;
+                    }
+                    const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
+                    const T ls = L.stats[Ch * m + q];
+                    x[k] = L.stats[q] + out[k] * T(std::exp(double(ls)));
+                    s += double(ls);
+                }
+            ld[i] += s;
+        }
+    }
+
+    void backward(const T*, const T* out, const T* dout, const T* dld, T* dx, int n, T* ws) {
+        const Layout L = layout(n, ws);
+        const std::size_t m = std::size_t(n) * HW;
+        // ∂L/∂ε → ∂L/∂z2 and ∂L/∂[μ | log σ] (channel-major, for the conv's backward).
+        for (int i = 0; i < n; ++i)
+            for (int c = Ch; c < C; ++c)
+                for (int p = 0; p < HW; ++p) {
+                    const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+                    const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
+                    const T inv = T(std::exp(-double(L.stats[Ch * m + q])));
+                    dx[k] = dout[k] * inv;
+                    L.dstats[q] = -dout[k] * inv;
+                    L.dstats[Ch * m + q] = -dout[k] * out[k] - dld[i];
+                }
+        conv_.backward(L.z1, L.dstats, L.dz1, n, L.scratch);
+        for (int i = 0; i < n; ++i)
+            for (int c = 0; c < Ch; ++c)
+                for (int p = 0; p < HW; ++p) {
+                    const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+                    dx[k] = dout[k] + L.dz1[std::size_t(c) * m + std::size_t(i) * HW + p];
+                }
+    }
+
+    const Conv2d<T, B>& conv() const { return conv_; }
+
+private:
+    // [z1: h × nHW][stats: C × nHW = μ then log σ][dz1: h × nHW][dstats: C × nHW][conv scratch]
+    struct Layout {
+        T *z1, *stats, *dz1, *dstats, *scratch;
+    };
+    Layout layout(int n, T* ws) const {
+        const std::size_t m = std::size_t(n) * HW;
+        return {ws, ws + Ch * m, ws + (Ch + C) * m, ws + (2 * Ch + C) * m, ws + 2 * (Ch + C) * m};
+    }
+
+    // z1 (first h channels of v, NCHW) → channel-major, then [μ | log σ] = conv(z1).
+    void condition(const T* v, const Layout& L, int n) const {
+        const std::size_t m = std::size_t(n) * HW;
+        for (int i = 0; i < n; ++i)
+            for (int c = 0; c < Ch; ++c)
+                for (int p = 0; p < HW; ++p)
+                    L.z1[std::size_t(c) * m + std::size_t(i) * HW + p] = v[(std::size_t(i) * C + c) * HW + p];
+        conv_.forward(L.z1, L.stats, n, L.scratch);
+    }
+
+    Conv2d<T, B> conv_;
+};
+
+/// Recipe: keep the first half of the channels, standardise the second half under a Gaussian
+/// whose mean and log-scale a zero-initialised 3×3 conv computes from the first half.
+struct Split {
+    static constexpr std::string_view name = "split";
+    template <class S>
+    static constexpr bool accepts = [] {
+        if constexpr (ImageShape<S>) return S::dims[0] % 2 == 0;
+        else return false;
+    }();
+    template <class S, class T, class B>
+    using bind = SplitBijector<S, T, B>;
+};
+
+}  // namespace bijou

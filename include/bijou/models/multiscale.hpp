@@ -1,0 +1,342 @@
+// bijou/models/multiscale.hpp — the multi-scale architecture (Dinh et al. 2017 §3.6, Glow §3).
+//
+// Recipe `MultiScale<Levels, Body, LastBody = Body>` (state_dict name "levels"), bound to an image
+// Shape<C, H, W>. Level l (0-based) applies its body (a recipe, e.g. Chain<Squeeze, Stack<Step>>)
+// to its input, then
+//   l < Levels−1: a Split (bijectors/split.hpp): the first half of the channels z1 goes on to
+//                 level l+1, the second half leaves as the standardised latent ε_l;
+//   l = Levels−1: LastBody instead of Body, then the learned TopPrior (bijectors/top_prior.hpp):
+//                 everything leaves as ε_top.
+// The bound bijector maps Shape<C, H, W> (data) to the flat latent Shape<C·H·W>: per sample
+// [ε_0 | ε_1 | … | ε_top], each ε_l in its level's (channels, height, width) order; level_shape<l>
+// names the shapes. Every part is a bijection, so the model stays inside the Flow contract and the
+// base is the standard normal over all of z (design §2). log-dets add up over all levels.
+// State_dict: "levels.<l>.<body keys>", "levels.<l>.split.conv.…", "levels.<L−1>.prior.…".
+// Memory: per level the body output, the split output and the halves passed on, plus the elements'
+// workspaces: all of them (Options::memory_saving = false), or one region shared by the body, the
+// split and the deeper levels (true; backward then rebuilds every activation from z, so memory
+// does not grow with the number of steps per level). Cost: the sum of the parts.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "bijou/bijectors/split.hpp"
+#include "bijou/bijectors/top_prior.hpp"
+#include "bijou/core/chain.hpp"
+#include "bijou/core/concepts.hpp"
+#include "bijou/core/diagnostics.hpp"
+#include "bijou/core/recompute.hpp"
+
+namespace bijou {
+namespace detail {
+
+struct no_next_level {
+    explicit no_next_level(BuildContext&) {}
+};
+
+template <int I, int L, class S, class T, class B, class Body, class LastBody>
+class MultiScaleLevel;
+
+template <int I, int L, class S, class T, class B, class Body, class LastBody>
+struct lazy_bind_level {
+    using type = MultiScaleLevel<I, L, S, T, B, Body, LastBody>;
+};
+
+template <int I, int L, class S, class T, class B, class Body, class LastBody>
+struct multiscale_next {
+    static constexpr bool last = I + 1 == L;
+    using body = bind_t<std::conditional_t<last, LastBody, Body>, S, T, B>;
+    using mid = typename body::out_shape;
+    static_assert(ImageShape<mid>, "bijou: a MultiScale body must produce an image shape");
+    using next_in = Shape<mid::dims[0] / 2, mid::dims[1], mid::dims[2]>;
+};
+
+/// Level I of a MultiScale model and, recursively, the levels after it.
+template <int I, int L, class S, class T, class B, class Body, class LastBody>
+class MultiScaleLevel {
+    using info = multiscale_next<I, L, S, T, B, Body, LastBody>;
+
+public:
+    static constexpr bool last = info::last;
+    using body_type = typename info::body;
+    using mid_shape = typename info::mid;
+    using exit_type = std::conditional_t<last, bind_t<TopPrior, mid_shape, T, B>, bind_t<Split, mid_shape, T, B>>;
+    using next_type = typename std::conditional_t<
+        last, std::type_identity<no_next_level>,
+        lazy_bind_level<I + 1, L, typename info::next_in, T, B, Body, LastBody>>::type;
+    using in_shape = S;
+    using out_shape = Shape<S::size>;
+    using scalar = T;
+    using backend = B;
+    /// The shape of this level's ε: half of the body output's channels, or all of it at the top.
+    using eps_shape = std::conditional_t<last, mid_shape, typename info::next_in>;
+    static constexpr int D = S::size, Sm = mid_shape::size, Se = eps_shape::size, Rest = D - Se;
+    static_assert(Sm == D, "bijou: a MultiScale body must preserve the number of values");
+
+    explicit MultiScaleLevel(BuildContext& ctx)
+        : body_(ctx), exit_(ctx), next_(ctx), recompute_(ctx.options().memory_saving) {}
+
+    bool memory_saving() const { return recompute_; }
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        const std::string p = join_name(prefix, std::to_string(I));
+        body_.declare(ps, join_name(p, std::string(recipe_name<std::conditional_t<last, LastBody, Body>>())));
+        exit_.declare(ps, join_name(p, last ? "prior" : "split"));
+        if constexpr (!last) next_.declare(ps, prefix);
+    }
+    void reset_parameters(Rng& rng) {
+        body_.reset_parameters(rng);
+        exit_.reset_parameters(rng);
+        if constexpr (!last) next_.reset_parameters(rng);
+    }
+
+    std::size_t workspace_size(int n) const {
+        const std::size_t own = std::size_t(n) * own_size();
+        std::size_t wb = body_.workspace_size(n), we = exit_.workspace_size(n), wn = 0;
+        if constexpr (!last) wn = next_.workspace_size(n);
+        return own + (recompute_ ? std::max({wb, we, wn}) : wb + we + wn);
+    }
+
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
+        const Layout Lo = layout(n, ws);
+        body_.forward(x, Lo.mid, ld, n, Lo.wb);
+        if constexpr (last) {
+            exit_.forward(Lo.mid, z, ld, n, Lo.we);
+        } else {
+            exit_.forward(Lo.mid, Lo.sout, ld, n, Lo.we);
+            scatter_split(Lo, z, n);
+            next_.forward(Lo.z1, Lo.nz, ld, n, Lo.wn);
+            put_rest(Lo.nz, z, n);
+        }
+    }
+
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
+        const Layout Lo = layout(n, ws);
+        if constexpr (last) {
+            exit_.inverse(z, Lo.mid, ld, n, Lo.we);
+        } else {
+            get_rest(z, Lo.nz, n);
+            next_.inverse(Lo.nz, Lo.z1, ld, n, Lo.wn);
+            gather_split(Lo.sout, Lo.z1, z, n);
+            exit_.inverse(Lo.sout, Lo.mid, ld, n, Lo.we);
+        }
+        body_.inverse(Lo.mid, x, ld, n, Lo.wb);
+    }
+
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
+        if (recompute_) {  // standalone use; Flow calls backward_from_output and allocates nothing
+            std::vector<T> x_rec(std::size_t(n) * D);
+            std::vector<double> ld_tmp(static_cast<std::size_t>(n));
+            backward_from_output(z, dz, dld, x_rec.data(), dx, n, ws, ld_tmp.data());
+            return;
+        }
+        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, nullptr);
+    }
+
+    void backward_from_output(const T* z, const T* dz, const T* dld, T* x_rec, T* dx, int n, T* ws, double* ld_tmp) {
+        if (!recompute_) inverse(z, x_rec, ld_tmp, n, ws);
+        walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
+    }
+
+    void initialize(const T* x, int n, T* ws) {
+        const Layout Lo = layout(n, ws);
+        std::vector<double> ld(std::size_t(n), 0.0);  // initialisation is not a training step
+        if constexpr (DataInitialized<body_type>) body_.initialize(x, n, Lo.wb);
+        body_.forward(x, Lo.mid, ld.data(), n, Lo.wb);
+        if constexpr (DataInitialized<exit_type>) exit_.initialize(Lo.mid, n, Lo.we);
+        if constexpr (!last) {
+            exit_.forward(Lo.mid, Lo.sout, ld.data(), n, Lo.we);
+            for (int i = 0; i < n; ++i)
+                std::copy_n(Lo.sout + std::size_t(i) * Sm, Rest, Lo.z1 + std::size_t(i) * Rest);
+            next_.initialize(Lo.z1, n, Lo.wn);
+        }
+    }
+
+    body_type& body() { return body_; }
+    const body_type& body() const { return body_; }
+    exit_type& exit() { return exit_; }
+    const exit_type& exit() const { return exit_; }
+    next_type& next() { return next_; }
+    const next_type& next() const { return next_; }
+
+private:
+    // Own buffers: [mid][sout][dmid][dsout] (Sm each), then, below the top, [z1][nz][dz1][dnz]
+    // (Rest each); then the workspaces of body, exit and next (or one shared region).
+    static constexpr std::size_t own_size() { return 4 * std::size_t(Sm) + (last ? 0 : 4 * std::size_t(Rest)); }
+    struct Layout {
+        T *mid, *sout, *dmid, *dsout, *z1, *nz, *dz1, *dnz, *wb, *we, *wn;
+    };
+    Layout layout(int n, T* ws) const {
+        const std::size_t nn = std::size_t(n);
+        Layout Lo{};
+        T* p = ws;
+        auto take = [&p](std::size_t k) {
+            T* q = p;
+            p += k;
+            return q;
+        };
+        Lo.mid = take(nn * Sm), Lo.sout = take(nn * Sm), Lo.dmid = take(nn * Sm), Lo.dsout = take(nn * Sm);
+        if constexpr (!last) Lo.z1 = take(nn * Rest), Lo.nz = take(nn * Rest), Lo.dz1 = take(nn * Rest), Lo.dnz = take(nn * Rest);
+        if (recompute_) {
+            Lo.wb = Lo.we = Lo.wn = p;
+        } else {
+            Lo.wb = take(body_.workspace_size(n));
+            Lo.we = take(exit_.workspace_size(n));
+            if constexpr (!last) Lo.wn = p;
+        }
+        return Lo;
+    }
+
+    // The split output per sample is [z1 (Rest) | ε (Se)]; the level's latent is [ε | rest].
+    void scatter_split(const Layout& Lo, T* z, int n) const {
+        for (int i = 0; i < n; ++i) {
+            const T* s = Lo.sout + std::size_t(i) * Sm;
+            std::copy_n(s, Rest, Lo.z1 + std::size_t(i) * Rest);
+            std::copy_n(s + Rest, Se, z + std::size_t(i) * D);
+        }
+    }
+    void gather_split(T* sout, const T* z1, const T* z, int n) const {
+        for (int i = 0; i < n; ++i) {
+            T* s = sout + std::size_t(i) * Sm;
+            std::copy_n(z1 + std::size_t(i) * Rest, Rest, s);
+            std::copy_n(z + std::size_t(i) * D, Se, s + Rest);
+        }
+    }
+    void put_rest(const T* nz, T* z, int n) const {
+        for (int i = 0; i < n; ++i) std::copy_n(nz + std::size_t(i) * Rest, Rest, z + std::size_t(i) * D + Se);
+    }
+    void get_rest(const T* z, T* nz, int n) const {
+        for (int i = 0; i < n; ++i) std::copy_n(z + std::size_t(i) * D + Se, Rest, nz + std::size_t(i) * Rest);
+    }
+
+    // From the top level down. In memory-saving mode each part rebuilds its input on the way:
+    // the deeper levels give z1, the split gives the body output, the body gives x.
+    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, double* ld_tmp) {
+        const Layout Lo = layout(n, ws);
+        if constexpr (last) {
+            element_backward(exit_, recompute_, Lo.mid, z, dz, dld, Lo.dmid, n, Lo.we, ld_tmp);
+        } else {
+            get_rest(z, Lo.nz, n);
+            get_rest(dz, Lo.dnz, n);
+            element_backward(next_, recompute_, Lo.z1, Lo.nz, Lo.dnz, dld, Lo.dz1, n, Lo.wn, ld_tmp);
+            gather_split(Lo.sout, Lo.z1, z, n);
+            gather_split(Lo.dsout, Lo.dz1, dz, n);
+            element_backward(exit_, recompute_, Lo.mid, Lo.sout, Lo.dsout, dld, Lo.dmid, n, Lo.we, ld_tmp);
+        }
+        element_backward(body_, recompute_, x, Lo.mid, Lo.dmid, dld, dx, n, Lo.wb, ld_tmp);
+    }
+
+    body_type body_;
+    exit_type exit_;
+    [[no_unique_address]] next_type next_;
+    bool recompute_ = false;
+};
+
+}  // namespace detail
+
+/// Recipe: Levels levels of (Body, then Split) with LastBody and the learned TopPrior at the top.
+template <int Levels, class Body, class LastBody = Body>
+struct MultiScale {
+    static_assert(Levels >= 1, "bijou: MultiScale needs at least one level");
+    static constexpr std::string_view name = "levels";
+    template <class S>
+    static constexpr bool accepts = ImageShape<S>;
+    template <class S, class T, class B>  // Levels < 1: an identity stand-in, so only the static_assert reports
+    using bind = typename std::conditional_t<(Levels >= 1), detail::lazy_bind_level<0, Levels, S, T, B, Body, LastBody>,
+                                             detail::lazy_invalid<S, T, B>>::type;
+};
+
+/// A Glow or multi-scale model was given a shape that is not Shape<C, H, W>.
+template <class Shape>
+struct glow_needs_an_image_shape;
+
+/// Level `Level` squeezes `ShapeAtLevel`, whose height or width is odd: H and W must be divisible
+/// by 2^(number of squeezes).
+template <int Level, class ShapeAtLevel>
+struct glow_level_needs_even_height_and_width;
+
+/// Glow's Step is not a bijector recipe (no `name` / `bind<Shape, T, Backend>`).
+template <class Step>
+struct glow_step_is_not_a_bijector_recipe;
+
+namespace detail {
+
+enum class multiscale_status { ok, not_an_image, odd_extent, step_not_a_recipe };
+
+/// The first level (counting from 0) whose squeeze sees an odd height or width, or -1. Level l
+/// squeezes (for Glow) the shape after l earlier squeezes and splits.
+template <class S>
+consteval int first_odd_level(int squeezes) {
+    int h = S::dims[1], w = S::dims[2];
+    for (int l = 0; l < squeezes; ++l) {
+        if (h % 2 != 0 || w % 2 != 0) return l;
+        h /= 2, w /= 2;
+    }
+    return -1;
+}
+
+/// Shape seen by level l of Glow on S (before its squeeze): C·2^l channels, H/2^l × W/2^l.
+template <class S, int L>
+using glow_level_shape = Shape<S::dims[0] * (1 << L), (S::dims[1] >> L), (S::dims[2] >> L)>;
+
+template <class S, int Squeezes, class Step>
+consteval multiscale_status multiscale_check() {
+    if constexpr (!ImageShape<S>) return multiscale_status::not_an_image;
+    else if constexpr (first_odd_level<S>(Squeezes) >= 0) return multiscale_status::odd_extent;
+    else if constexpr (!BijectorRecipe<Step>) return multiscale_status::step_not_a_recipe;
+    else return multiscale_status::ok;
+}
+
+template <class S, int Squeezes, class Step, multiscale_status>
+struct multiscale_diagnostic;
+template <class S, int Squeezes, class Step>
+struct multiscale_diagnostic<S, Squeezes, Step, multiscale_status::not_an_image> {
+    static void emit() {
+        static_assert(ImageShape<S>, "bijou: Glow and MultiScaleRealNVP take an image Shape<C, H, W>; see "
+                                     "glow_needs_an_image_shape<shape> below");
+        (void)sizeof(glow_needs_an_image_shape<S>);
+    }
+};
+template <class S, int Squeezes, class Step>
+struct multiscale_diagnostic<S, Squeezes, Step, multiscale_status::odd_extent> {
+    static constexpr int level = first_odd_level<S>(Squeezes);
+    static void emit() {
+        static_assert(level < 0, "bijou: each squeeze halves H and W (every Glow level, every MultiScaleRealNVP "
+                                 "scale but the last), so they must be divisible by 2^squeezes; see "
+                                 "glow_level_needs_even_height_and_width<level, shape at that level> below");
+        (void)sizeof(glow_level_needs_even_height_and_width<level, glow_level_shape<S, level>>);
+    }
+};
+template <class S, int Squeezes, class Step>
+struct multiscale_diagnostic<S, Squeezes, Step, multiscale_status::step_not_a_recipe> {
+    static void emit() {
+        static_assert(BijectorRecipe<Step>, "bijou: Glow's Step is not a bijector recipe; see "
+                                            "glow_step_is_not_a_bijector_recipe<step> below");
+        (void)sizeof(glow_step_is_not_a_bijector_recipe<Step>);
+    }
+};
+
+template <class S, int Squeezes, class Step, multiscale_status Status = multiscale_check<S, Squeezes, Step>()>
+struct multiscale_checked {
+    static constexpr bool ok = true;
+};
+template <class S, int Squeezes, class Step, multiscale_status Status>
+    requires(Status != multiscale_status::ok)
+struct multiscale_checked<S, Squeezes, Step, Status> {
+    static constexpr bool ok = false;
+    using reported = emits<&multiscale_diagnostic<S, Squeezes, Step, Status>::emit>;
+};
+
+/// Stand-in recipe after a failed check: binds to an identity, so nothing else fails.
+struct invalid_model_recipe {
+    static constexpr std::string_view name = "levels";
+    template <class S, class T, class B>
+    using bind = invalid_bijector<S, T, B>;
+};
+
+}  // namespace detail
+}  // namespace bijou

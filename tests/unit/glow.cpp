@@ -1,0 +1,192 @@
+// Whole-model tests of Glow and the multi-scale RealNVP: shapes, round trips, both memory modes,
+// backends, gradients against finite differences, sampling, encode/decode, bits/dim.
+#include <doctest/doctest.h>
+
+#include <bijou/bijou.hpp>
+#include <bijou/testing/conformance.hpp>
+
+using namespace bijou;
+
+namespace {
+
+template <class Model>
+typename Model::data_tensor random_images(int n, std::uint64_t seed) {
+    Rng rng(seed);
+    auto x = make_batch<typename Model::scalar, typename Model::in_shape>(n);
+    for (auto& v : x) v = typename Model::scalar(rng.uniform() - 0.5);
+    return x;
+}
+
+template <class A, class B>
+double max_abs_diff(const A& a, const B& b) {
+    double m = 0.0;
+    REQUIRE(a.size() == b.size());
+    for (std::size_t k = 0; k < a.size(); ++k) m = std::max(m, std::abs(double(a.data()[k]) - double(b.data()[k])));
+    return m;
+}
+
+/// Perturbs every trainable parameter so that no part is at its (identity) initial value.
+template <class Model>
+void perturb(Model& m, double sd, std::uint64_t seed) {
+    Rng rng(seed);
+    for (auto& v : m.parameters()) v += typename Model::scalar(sd * rng.normal());
+}
+
+}  // namespace
+
+TEST_CASE("the code of the issue compiles unchanged: Glow<Shape<1, 32, 32>, 3, Step>") {
+    using Step  = bijou::Chain<bijou::ActNorm, bijou::InvConv1x1LU, bijou::AffineCoupling>;
+    using Model = bijou::Glow<bijou::Shape<1, 32, 32>, 3, Step>;          // T = float, Backend = bijou::Cpu
+    Model model({.steps_per_level = 8, .hidden = 128});
+    static_assert(std::is_same_v<Model::scalar, float> && std::is_same_v<Model::backend, Cpu>);
+    static_assert(std::is_same_v<Model::out_shape, Shape<1024>>);
+    CHECK(Model::levels() == 3);
+    const auto shapes = Model::latent_shapes();
+    REQUIRE(shapes.size() == 3);
+    CHECK(shapes[0] == std::array<int, 3>{2, 16, 16});
+    CHECK(shapes[1] == std::array<int, 3>{4, 8, 8});
+    CHECK(shapes[2] == std::array<int, 3>{16, 4, 4});
+    CHECK(model.params().find("levels.0.steps.7.actnorm.loc") != nullptr);
+    CHECK(model.params().find("levels.1.split.conv.weight") != nullptr);
+    CHECK(model.params().find("levels.2.prior.log_scale") != nullptr);
+    CHECK(model.params().find("levels.2.split.conv.weight") == nullptr);
+    CHECK(model.params().find("levels.0.steps.0.coupling.net.4.weight") != nullptr);
+    CHECK(model.bijector().body().element<1>()[0].element<2>().scale() == CouplingScale::sigmoid);
+}
+
+TEST_CASE("Glow: full round trip and per-level latents") {
+    using Model = Glow<Shape<2, 8, 8>, 2>;
+    Model m({.steps_per_level = 3, .hidden = 16, .seed = 11});
+    auto x = random_images<Model>(5, 1);
+    m.initialize(x);
+    perturb(m, 0.05, 2);
+    const auto f = m.forward(x);
+    const auto r = m.inverse(f.z);
+    CHECK(max_abs_diff(r.x, x) <= 1e-4);
+    for (int i = 0; i < 5; ++i) CHECK(double(r.log_det(i)) == doctest::Approx(-double(f.log_det(i))).epsilon(1e-4));
+    const auto eps = m.encode(x);
+    REQUIRE(eps.size() == 2);
+    CHECK(eps[0].shape() == std::array<std::size_t, 4>{5, 4, 4, 4});
+    CHECK(eps[1].shape() == std::array<std::size_t, 4>{5, 16, 2, 2});
+    CHECK(eps[1](3, 15, 1, 1) == f.z(3, 127));
+    CHECK(eps[0](2, 0, 0, 1) == f.z(2, 1));
+    CHECK(max_abs_diff(m.decode(eps), x) <= 1e-4);
+}
+
+TEST_CASE("Glow: sample at temperature 0 is the decode of zero latents") {
+    using Model = Glow<Shape<1, 8, 8>, 2>;
+    Model m({.steps_per_level = 2, .hidden = 8, .seed = 4});
+    perturb(m, 0.05, 9);
+    Rng rng(1);
+    const auto s = m.sample(3, 0.0, rng);
+    std::vector<Model::image_tensor> zeros;
+    for (const auto& sh : Model::latent_shapes())
+        zeros.push_back(xt::zeros<float>({std::size_t(3), std::size_t(sh[0]), std::size_t(sh[1]), std::size_t(sh[2])}));
+    CHECK(max_abs_diff(s, m.decode(zeros)) == 0.0);
+    const auto s1 = m.sample(3, 1.0, rng);
+    CHECK(max_abs_diff(s1, s) > 0.1);
+}
+
+TEST_CASE("Glow: log_prob equal between Reference and Cpu") {
+    using Cpu_ = Glow<Shape<2, 8, 8>, 2, Chain<ActNorm, InvConv1x1LU, AffineCoupling>, float, Cpu>;
+    using Ref = Glow<Shape<2, 8, 8>, 2, Chain<ActNorm, InvConv1x1LU, AffineCoupling>, float, Reference>;
+    const Options o{.steps_per_level = 2, .hidden = 16, .seed = 5};
+    Cpu_ a(o);
+    Ref b(o);
+    auto x = random_images<Cpu_>(4, 3);
+    a.initialize(x);
+    perturb(a, 0.05, 7);
+    testing::detail::copy_params(b, a);
+    const auto la = a.log_prob(x), lb = b.log_prob(x);
+    for (int i = 0; i < 4; ++i) CHECK(double(la(i)) == doctest::Approx(double(lb(i))).epsilon(1e-5));
+}
+
+TEST_CASE("Glow: both memory modes give the same loss and gradients, and memory-saving needs less") {
+    using Model = Glow<Shape<1, 16, 16>, 2>;
+    Options o{.steps_per_level = 4, .hidden = 32, .seed = 8};
+    Model store(o);
+    o.memory_saving = true;
+    Model lean(o);
+    auto x = random_images<Model>(8, 5);
+    store.initialize(x);
+    lean.initialize(x);
+    perturb(store, 0.02, 1);
+    perturb(lean, 0.02, 1);
+    const double a = store.nll_and_gradient(x), b = lean.nll_and_gradient(x);
+    CHECK(a == doctest::Approx(b).epsilon(1e-6));
+    double worst = 0.0, scale = 0.0;
+    for (std::size_t k = 0; k < store.gradients().size(); ++k) {
+        worst = std::max(worst, double(std::abs(store.gradients()[k] - lean.gradients()[k])));
+        scale = std::max(scale, double(std::abs(store.gradients()[k])));
+    }
+    CHECK(scale > 1e-3);
+    CHECK(worst <= 1e-3 * scale);
+    CHECK(lean.workspace_bytes(8) * 2 < store.workspace_bytes(8));
+}
+
+TEST_CASE("Glow: memory-saving workspace does not grow with K") {
+    auto bytes = [](int K, bool lean) {
+        Glow<Shape<1, 16, 16>, 2> m({.steps_per_level = K, .hidden = 32, .memory_saving = lean});
+        return m.workspace_bytes(16);
+    };
+    CHECK(bytes(2, true) == bytes(8, true));
+    CHECK(bytes(8, false) > 3 * bytes(2, false) / 2);
+}
+
+TEST_CASE("Glow: gradients of a tiny model against finite differences (double)") {
+    using Model = Glow<Shape<1, 4, 4>, 2, Chain<ActNorm, InvConv1x1LU, AffineCoupling>, double, Reference>;
+    for (bool lean : {false, true}) {
+        Model m({.steps_per_level = 2, .hidden = 4, .seed = 2, .memory_saving = lean});
+        auto x = random_images<Model>(3, 4);
+        m.initialize(x);
+        perturb(m, 0.1, 3);
+        m.nll_and_gradient(x);
+        const std::vector<double> g(m.gradients().begin(), m.gradients().end());
+        auto p = m.parameters();
+        Rng rng(6);
+        const double h = 1e-6;
+        int checked = 0;
+        for (std::size_t k = 0; k < p.size(); k += 1 + rng.below(7), ++checked) {
+            const double saved = p[k];
+            p[k] = saved + h;
+            const double up = -xt::mean(m.log_prob(x))();
+            p[k] = saved - h;
+            const double down = -xt::mean(m.log_prob(x))();
+            p[k] = saved;
+            INFO("parameter " << k << " lean " << lean);
+            CHECK(g[k] == doctest::Approx((up - down) / (2 * h)).epsilon(1e-5).scale(1e-3));
+        }
+        CHECK(checked > 50);
+    }
+}
+
+TEST_CASE("bits per dimension: the formula of the issue") {
+    using Model = Glow<Shape<1, 4, 4>, 1>;
+    Model m({.steps_per_level = 1, .hidden = 4});
+    auto x = xt::xtensor<int, 4>::from_shape({2, 1, 4, 4});
+    for (std::size_t k = 0; k < x.size(); ++k) x.data()[k] = int(k * 37 % 256);
+    Rng r1(3), r2(3);
+    const auto bpd = m.bits_per_dim(x, 8, r1);
+    const auto xt_ = m.dequantize(x, 8, r2);
+    CHECK(xt::amin(xt_)() >= -0.5f);
+    CHECK(xt::amax(xt_)() < 0.5f);
+    const auto lp = m.log_prob(xt_);
+    for (int i = 0; i < 2; ++i)
+        CHECK(bpd(i) == doctest::Approx((-double(lp(i)) + 16 * 8 * std::log(2.0)) / (16 * std::log(2.0))));
+    x(0, 0, 1, 1) = 256;
+    CHECK_THROWS_AS(m.bits_per_dim(x, 8, r1), invalid_argument);
+}
+
+TEST_CASE("MultiScaleRealNVP: round trip, names, memory modes") {
+    using Model = MultiScaleRealNVP<Shape<1, 8, 8>, 2>;
+    Model m({.hidden = 8, .seed = 1});
+    CHECK(Model::levels() == 2);
+    CHECK(m.params().find("levels.0.0.steps.2.net.0.weight") != nullptr);
+    CHECK(m.params().find("levels.0.2.steps.1.coupling.net.0.weight") != nullptr);
+    CHECK(m.params().find("levels.1.steps.3.net.4.bias") != nullptr);
+    auto x = random_images<Model>(3, 2);
+    perturb(m, 0.05, 4);
+    const auto f = m.forward(x);
+    CHECK(max_abs_diff(m.inverse(f.z).x, x) <= 1e-4);
+    CHECK(m.bijector().body().element<0>()[0].scale() == CouplingScale::tanh);
+}
