@@ -19,7 +19,7 @@ void conformance_all(const testing::Config& cfg = {}) {
         INFO(rep.str());
         CHECK(rep.ok());
         // every check the suite promises was actually run
-        for (const char* name : {"round_trip", "inverse_log_det", "input_gradient"}) CHECK(rep.find(name) != nullptr);
+        for (const char* name : {"round_trip", "inverse_log_det", "input_gradient", "backward_after_inverse"}) CHECK(rep.find(name) != nullptr);
         if constexpr (S::size == Recipe::template bind<S, T, B>::out_shape::size)
             CHECK(rep.find("jacobian_log_det") != nullptr);
         if constexpr (!std::is_same_v<B, Reference>) CHECK(rep.find("backend_forward") != nullptr);

@@ -19,7 +19,9 @@
 //     void inverse(const T* z, T* x, double* ld, int n, T* ws) const   x = f⁻¹(z); ld[i] += log|det ∂x/∂z|
 //     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws)
 //         for L with ∂L/∂z = dz and ∂L/∂ld[i] = dld[i]: dx = ∂L/∂x (assigned), parameter grads +=.
-//         Requires ws exactly as forward(x, z, ...) left it at the same n.
+//         Requires ws exactly as forward(x, z, ...) left it at the same n. inverse(z, x, ...) must
+//         leave ws in that same state (up to round-off in x), so that backward may also follow
+//         inverse: memory-saving training rebuilds inputs that way (core/recompute.hpp).
 // Optional: void initialize(const T* x, int n, T* ws)  data-dependent initialisation (ActNorm);
 //           a Chain forwards x through the elements so each initialises on its own input.
 #pragma once

@@ -8,6 +8,8 @@
 //   jacobian_log_det   log|det| == log|det J| of a central-difference Jacobian, in double
 //   input_gradient     backward's dx == central differences of L = Σ⟨r, z⟩ + Σ c·log|det|, in double
 //   param_gradient     backward's parameter gradients == central differences (≤ max_coords per tensor)
+//   backward_after_inverse  backward run right after inverse gives the same gradients as after
+//                      forward (the workspace contract memory-saving training relies on), in double
 //   backend_*          this backend equals Reference (forward, log-det, inverse, dx, parameter grads)
 // The double checks run on a double twin of the instance with the same parameters (cast).
 // Comparison: ‖a − b‖∞ ≤ rtol · max(‖b‖∞, 1). It is test-framework agnostic: it returns a Report
@@ -283,6 +285,21 @@ Report conformance(const Config& cfg = {}) {
             }
         }
         if (!want.empty()) rep.checks.push_back(compare("param_gradient", got, want, Tolerance<double>::gradient));
+
+        // backward must also work right after inverse (the workspace contract memory-saving
+        // training relies on): same input and parameter gradients as after forward.
+        {
+            const std::vector<double> g_fwd(g.params().grads().begin(), g.params().grads().end());
+            std::vector<double> xr2(xd.size()), dx2(xd.size()), zz2(zz.size());
+            g.params().zero_grad();
+            g.forward_raw(xd.data(), zz2.data(), n);
+            g.inverse_raw(zz2.data(), xr2.data(), n);
+            g.backward_raw(xr2.data(), zz2.data(), r.data(), c.data(), dx2.data(), n);
+            std::vector<double> a = dx2, b = dx;
+            a.insert(a.end(), g.params().grads().begin(), g.params().grads().end());
+            b.insert(b.end(), g_fwd.begin(), g_fwd.end());
+            rep.checks.push_back(compare("backward_after_inverse", a, b, Tolerance<double>::round_trip));
+        }
     }
 
     // This backend against Reference, same scalar, same parameters.
