@@ -48,45 +48,13 @@ public:
     void forward(const T* x, T* out, double* ld, int n, T* ws) const {
         const Layout L = layout(n, ws);
         condition(x, L, n);
-        const std::size_t m = std::size_t(n) * HW;
-        for (int i = 0; i < n; ++i) {
-            double s = 0.0;
-            for (int c = 0; c < C; ++c)
-                for (int p = 0; p < HW; ++p) {
-                    const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                    if (c < Ch) {
-                        out[k] = x[k];
-                        continue;
-                    }
-                    const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
-                    const T ls = L.stats[Ch * m + q];
-                    out[k] = (x[k] - L.stats[q]) * T(std::exp(-double(ls)));
-                    s += double(ls);
-                }
-            ld[i] -= s;
-        }
+        standardize<true>(x, out, ld, n, L);
     }
 
     void inverse(const T* out, T* x, double* ld, int n, T* ws) const {
         const Layout L = layout(n, ws);
         condition(out, L, n);  // the first h channels of out are z1
-        const std::size_t m = std::size_t(n) * HW;
-        for (int i = 0; i < n; ++i) {
-            double s = 0.0;
-            for (int c = 0; c < C; ++c)
-                for (int p = 0; p < HW; ++p) {
-                    const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                    if (c < Ch) {
-                        x[k] = out[k];
-                        continue;
-                    }
-                    const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
-                    const T ls = L.stats[Ch * m + q];
-                    x[k] = L.stats[q] + out[k] * T(std::exp(double(ls)));
-                    s += double(ls);
-                }
-            ld[i] += s;
-        }
+        standardize<false>(out, x, ld, n, L);
     }
 
     void backward(const T*, const T* out, const T* dout, const T* dld, T* dx, int n, T* ws) {
@@ -122,6 +90,30 @@ private:
     Layout layout(int n, T* ws) const {
         const std::size_t m = std::size_t(n) * HW;
         return {ws, ws + Ch * m, ws + (Ch + C) * m, ws + (2 * Ch + C) * m, ws + 2 * (Ch + C) * m};
+    }
+
+    // Forward: dst = [z1 | (z2 − μ)·exp(−log σ)], ld −= Σ log σ; inverse: dst = [z1 | μ + ε·exp(log σ)],
+    // ld += Σ log σ. The first h channels pass through either way.
+    template <bool Forward>
+    void standardize(const T* src, T* dst, double* ld, int n, const Layout& L) const {
+        const std::size_t m = std::size_t(n) * HW;
+        for (int i = 0; i < n; ++i) {
+            double s = 0.0;
+            for (int c = 0; c < C; ++c)
+                for (int p = 0; p < HW; ++p) {
+                    const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+                    if (c < Ch) {
+                        dst[k] = src[k];
+                        continue;
+                    }
+                    const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
+                    const T ls = L.stats[Ch * m + q];
+                    if constexpr (Forward) dst[k] = (src[k] - L.stats[q]) * T(std::exp(-double(ls)));
+                    else dst[k] = L.stats[q] + src[k] * T(std::exp(double(ls)));
+                    s += double(ls);
+                }
+            ld[i] += Forward ? -s : s;
+        }
     }
 
     // z1 (first h channels of v, NCHW) → channel-major, then [μ | log σ] = conv(z1).

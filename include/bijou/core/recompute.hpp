@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 namespace bijou::detail {
 
@@ -38,6 +39,15 @@ void element_backward(E& e, bool recompute, T* in, const T* out, const T* gout, 
                       double* ld_tmp) {
     if (recompute) backward_from_output(e, out, gout, dld, in, gin, n, ws, ld_tmp);
     else e.backward(in, out, gout, dld, gin, n, ws);
+}
+
+/// A composite's plain backward in memory-saving mode: rebuild into temporary buffers (this
+/// allocates; Flow calls backward_from_output with its own buffers instead).
+template <class E, class T>
+void backward_with_temporaries(E& e, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
+    std::vector<T> x_rec(std::size_t(n) * E::in_shape::size);
+    std::vector<double> ld_tmp(static_cast<std::size_t>(n));
+    e.backward_from_output(z, dz, dld, x_rec.data(), dx, n, ws, ld_tmp.data());
 }
 
 /// Does this bound bijector run in memory-saving mode? (Only composites have the switch.)

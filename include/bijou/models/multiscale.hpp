@@ -128,12 +128,7 @@ public:
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
-        if (recompute_) {  // standalone use; Flow calls backward_from_output and allocates nothing
-            std::vector<T> x_rec(std::size_t(n) * D);
-            std::vector<double> ld_tmp(static_cast<std::size_t>(n));
-            backward_from_output(z, dz, dld, x_rec.data(), dx, n, ws, ld_tmp.data());
-            return;
-        }
+        if (recompute_) return backward_with_temporaries(*this, z, dz, dld, dx, n, ws);  // standalone use
         walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, nullptr);
     }
 
