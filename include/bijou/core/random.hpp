@@ -3,12 +3,20 @@
 // std::mt19937_64 is fully specified by the standard; the distributions are our own (Box–Muller,
 // 53-bit uniforms) because std::normal_distribution differs between standard libraries. A seeded
 // Rng therefore gives the same numbers on every platform.
+// state()/set_state() save and restore the whole stream (engine and Box–Muller spare) as text, so a
+// checkpointed run continues with exactly the numbers it would have drawn (io/checkpoint.hpp).
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <locale>
 #include <numbers>
 #include <random>
+#include <sstream>
+#include <string>
+
+#include "bijou/core/error.hpp"
 
 namespace bijou {
 
@@ -41,6 +49,32 @@ public:
     std::uint64_t next_u64() { return engine_(); }
 
     std::mt19937_64& engine() { return engine_; }
+
+    /// The whole state as text: the engine's words (std::mt19937_64's standard text form), then
+    /// whether a Box–Muller value is pending and its bits. set_state(state()) resumes the stream
+    /// exactly, on any platform.
+    std::string state() const {
+        std::ostringstream os;
+        os.imbue(std::locale::classic());
+        os << engine_ << ' ' << (has_spare_ ? 1 : 0) << ' ' << std::bit_cast<std::uint64_t>(spare_);
+        return os.str();
+    }
+
+    /// Restores a state() string; anything else throws bijou::invalid_argument and leaves the Rng as it was.
+    void set_state(const std::string& s) {
+        std::istringstream is(s);
+        is.imbue(std::locale::classic());
+        std::mt19937_64 e;
+        int has = -1;
+        std::uint64_t bits = 0;
+        is >> e >> has >> bits;
+        if (!is || (has != 0 && has != 1) || !(is >> std::ws).eof())
+            throw invalid_argument("Rng::set_state: not a string from Rng::state() (" + std::to_string(s.size()) +
+                                   " characters)");
+        engine_ = e;
+        has_spare_ = has == 1;
+        spare_ = std::bit_cast<double>(bits);
+    }
 
 private:
     std::mt19937_64 engine_;
