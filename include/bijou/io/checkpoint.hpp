@@ -162,13 +162,6 @@ struct CkptSlot {
     P data = nullptr;
 };
 
-/// The optimizer's state vectors. state_tensors() is non-const in train/adam.hpp although it only
-/// returns spans; saving reads through them and never writes.
-template <class Opt>
-auto ckpt_optimizer_state(const Opt& opt) {
-    return const_cast<Opt&>(opt).state_tensors();
-}
-
 /// Model tensors then optimizer tensors (trainable parameters only), in declaration order.
 template <class T, class P, class Data, class Opt>
 std::vector<CkptSlot<P>> ckpt_slots(const ParamSet<T>& ps, Data&& data, const Opt* opt) {
@@ -176,7 +169,7 @@ std::vector<CkptSlot<P>> ckpt_slots(const ParamSet<T>& ps, Data&& data, const Op
     for (const auto& t : ps.tensors()) slots.push_back({t.name, t.shape, t.size, data(t)});
     if constexpr (!std::is_same_v<Opt, void>) {
         if (opt) {
-            for (auto [state_name, span] : ckpt_optimizer_state(*opt))
+            for (auto [state_name, span] : opt->state_tensors())
                 for (const auto& t : ps.tensors())
                     if (t.trainable)
                         slots.push_back({"optimizer." + std::string(state_name) + "." + t.name, t.shape, t.size,
@@ -530,7 +523,7 @@ void ckpt_save(const std::filesystem::path& path, const Model& model, const Opt*
             throw invalid_argument("save_checkpoint: the optimizer holds state for " + std::to_string(opt->size()) +
                                    " parameters, the model has " + std::to_string(ps.count()));
         std::string names;
-        for (auto [state_name, span] : ckpt_optimizer_state(*opt)) names += (names.empty() ? "" : ",") + std::string(state_name);
+        for (auto [state_name, span] : opt->state_tensors()) names += (names.empty() ? "" : ",") + std::string(state_name);
         meta["optimizer.state"] = names;
         meta["optimizer.step"] = std::to_string(opt->step_count());
         if constexpr (requires { opt->options().beta1; }) {

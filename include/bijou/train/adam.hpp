@@ -187,6 +187,9 @@ public:
     std::array<std::pair<std::string_view, std::span<T>>, 2> state_tensors() {
         return {{{"exp_avg", std::span<T>(m_)}, {"exp_avg_sq", std::span<T>(s_)}}};
     }
+    std::array<std::pair<std::string_view, std::span<const T>>, 2> state_tensors() const {
+        return {{{"exp_avg", std::span<const T>(m_)}, {"exp_avg_sq", std::span<const T>(s_)}}};
+    }
 };
 
 /// Adamax (Adam with the infinity norm). See the contract at the top of this header.
@@ -226,6 +229,9 @@ public:
     /// The state vectors with torch.optim's names, for checkpoints.
     std::array<std::pair<std::string_view, std::span<T>>, 2> state_tensors() {
         return {{{"exp_avg", std::span<T>(m_)}, {"exp_inf", std::span<T>(s_)}}};
+    }
+    std::array<std::pair<std::string_view, std::span<const T>>, 2> state_tensors() const {
+        return {{{"exp_avg", std::span<const T>(m_)}, {"exp_inf", std::span<const T>(s_)}}};
     }
 };
 
