@@ -4,16 +4,21 @@
 // fixed contiguous blocks (static schedule), each block multiplied by Eigen's blocked GEMM on
 // its own thread, so results are bit-for-bit repeatable for a given thread count and no two
 // threads write the same cache line of C (blocks are multiples of 16 rows). Eigen never runs its
-// own thread team here, and never allocates (see gemm_rows).
+// own thread team here, and never allocates (see gemm_rows). For float in a build without AVX2
+// (portable x86-64), a CPU with AVX2 + FMA or AVX-512F gets kernels/cpu/sgemm_avx2.hpp's packed
+// kernels instead of Eigen's SSE code (2-4× faster), chosen at run time; they assign C directly
+// when beta = 0 (no memset pass). Builds with AVX2 enabled keep Eigen (as fast there).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <Eigen/Core>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/kernels/cpu/sgemm_avx2.hpp"
 
 namespace bijou::kernels {
 
@@ -38,6 +43,17 @@ void gemm_rows(bool ta, bool tb, int i0, int i1, int N, int K, T alpha, const T*
                T beta, T* C, int ldc) {
     const int m = i1 - i0;
     if (m <= 0 || N <= 0) return;
+#if defined(BIJOU_SGEMM_AVX2)
+    if constexpr (std::is_same_v<T, float>) {
+        if (K > 0 && sgemm_avx2_available()) {
+            const bool assign = beta == T(0);
+            if (!assign && beta != T(1)) MapR<T>(C + std::size_t(i0) * ldc, m, N, Eigen::OuterStride<>(ldc)) *= beta;
+            sgemm_avx2(ta, tb, m, N, K, alpha, ta ? A + i0 : A + std::size_t(i0) * lda, lda, B, ldb,
+                       C + std::size_t(i0) * ldc, ldc, assign);
+            return;
+        }
+    }
+#endif
     {
         MapR<T> c(C + std::size_t(i0) * ldc, m, N, Eigen::OuterStride<>(ldc));
         if (beta == T(0)) c.setZero();
