@@ -1,0 +1,105 @@
+// Writes the seed corpora of bijou's fuzz targets, so that no binary test files live in git:
+//   bijou_fuzz_seeds idx DIR         small valid IDX files (raw, gzip, two gzip members, several
+//                                    ranks) and a label+image pair in fuzz_idx.cpp's dataset layout
+//   bijou_fuzz_seeds checkpoint DIR  valid checkpoints of the fuzzed model, with and without Adam state
+// DIR is emptied first. A second argument WORKDIR (optional) is emptied too: the fuzzer's working
+// corpus, so that every bounded CTest run starts from the same seeds.
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <zlib.h>
+
+#include "fuzz_common.hpp"
+#include "fuzz_model.hpp"
+
+namespace fs = std::filesystem;
+using Bytes = std::string;
+
+namespace {
+
+void put_u32(Bytes& b, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) b.push_back(char(std::uint8_t(v >> shift)));
+}
+
+/// An unsigned-byte IDX file with the given dims and values (i * step) mod (mod).
+Bytes idx(const std::vector<std::uint32_t>& dims, unsigned step = 37, unsigned mod = 256) {
+    Bytes b{'\0', '\0', '\x08', char(dims.size())};
+    for (const auto d : dims) put_u32(b, d);
+    std::size_t n = 1;
+    for (const auto d : dims) n *= d;
+    for (std::size_t i = 0; i < n; ++i) b.push_back(char(std::uint8_t((i * step) % mod)));
+    return b;
+}
+
+/// One gzip member (zlib's gzip wrapper: windowBits 15 + 16).
+Bytes gzip(const Bytes& raw) {
+    z_stream z{};
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) std::exit(1);
+    Bytes out(deflateBound(&z, uLong(raw.size())) + 64, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+    z.avail_in = uInt(raw.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = uInt(out.size());
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) std::exit(1);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+}
+
+/// fuzz_idx.cpp's dataset layout: a 2-byte big-endian length L, L bytes of label file, the image file.
+Bytes pair(const Bytes& labels, const Bytes& images) {
+    Bytes b{char(std::uint8_t(labels.size() >> 8)), char(std::uint8_t(labels.size()))};
+    return b + labels + images;
+}
+
+void fresh_dir(const fs::path& d) {
+    fs::remove_all(d);
+    fs::create_directories(d);
+}
+
+void idx_seeds(const fs::path& dir) {
+    const Bytes images = idx({3, 4, 5});
+    const Bytes labels = idx({10}, 1, 10);  // 0..9
+    bijou_fuzz::write_file(dir / "images-raw", images);
+    bijou_fuzz::write_file(dir / "images-gz", gzip(images));
+    bijou_fuzz::write_file(dir / "images-gz-two-members", gzip(images.substr(0, 20)) + gzip(images.substr(20)));
+    bijou_fuzz::write_file(dir / "labels-raw", labels);
+    bijou_fuzz::write_file(dir / "labels-gz", gzip(labels));
+    bijou_fuzz::write_file(dir / "rank2-raw", idx({2, 6}));
+    bijou_fuzz::write_file(dir / "rank4-gz", gzip(idx({2, 2, 2, 3})));
+    const Bytes labels3 = idx({3}, 4, 10);
+    bijou_fuzz::write_file(dir / "dataset-raw", pair(labels3, images));
+    bijou_fuzz::write_file(dir / "dataset-gz", pair(gzip(labels3), gzip(images)));
+}
+
+void checkpoint_seeds(const fs::path& dir) {
+    bijou_fuzz::Model m(bijou_fuzz::model_options());
+    bijou_fuzz::perturb(m);
+    bijou::save_checkpoint(dir / "model", m, {{"step", "7"}});
+    bijou::Adam<float> opt(m.parameter_count());
+    for (auto [name, span] : opt.state_tensors())
+        for (std::size_t i = 0; i < span.size(); ++i) span[i] = 0.001f * float(i % 5);
+    opt.set_step_count(3);
+    bijou::save_checkpoint(dir / "model-and-adam", m, opt);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3 || argc > 4 || (std::string(argv[1]) != "idx" && std::string(argv[1]) != "checkpoint")) {
+        std::fprintf(stderr, "usage: %s idx|checkpoint SEED_DIR [WORK_DIR]\n", argv[0]);
+        return 2;
+    }
+    const fs::path dir = argv[2];
+    fresh_dir(dir);
+    if (argc == 4) fresh_dir(argv[3]);
+    if (std::string(argv[1]) == "idx") idx_seeds(dir);
+    else checkpoint_seeds(dir);
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
+    std::printf("bijou fuzz: wrote %zu %s seeds to %s\n", n, argv[1], dir.c_str());
+    return 0;
+}
