@@ -89,8 +89,13 @@ public:
     }
 
     /// Largest batch the xtensor API evaluates at once (forward, inverse, log_prob, sample,
-    /// forward_stages); training calls are never split.
+    /// forward_stages); training calls are never split. The chunk actually used is also capped so
+    /// that the workspace arena stays within chunk_budget_bytes() (an image model's training arena
+    /// is large per sample), unless the arena is already larger (e.g. sized by training).
     int max_chunk() const { return max_chunk_; }
+    /// Memory the xtensor API may grow the arena to (default 256 MiB).
+    std::size_t chunk_budget_bytes() const { return chunk_budget_; }
+    void set_chunk_budget_bytes(std::size_t b) { chunk_budget_ = b; }
     void set_max_chunk(int m) {
         if (m < 1) throw invalid_argument("set_max_chunk: needs at least 1 (got " + std::to_string(m) + ")");
         max_chunk_ = m;
@@ -274,7 +279,15 @@ private:
 
     template <class F>
     void for_chunks(int n, F&& f) const {
-        for (int i0 = 0; i0 < n; i0 += max_chunk_) f(i0, std::min(max_chunk_, n - i0));
+        const int chunk = eval_chunk();
+        for (int i0 = 0; i0 < n; i0 += chunk) f(i0, std::min(chunk, n - i0));
+    }
+
+    // max_chunk_, lowered to what fits the budget (or the arena already there), at least 1.
+    int eval_chunk() const {
+        const std::size_t per_sample = std::max<std::size_t>(1, bij_.workspace_size(64) * sizeof(T) / 64);
+        const std::size_t fit = std::max(chunk_budget_ / per_sample, std::size_t(std::max(capacity_, 1)));
+        return int(std::min<std::size_t>(std::size_t(max_chunk_), fit));
     }
 
     void prepare(int n) const {
@@ -303,6 +316,7 @@ private:
     mutable std::vector<double> ld_, lp_, ldtmp_;
     mutable int capacity_ = 0;
     int max_chunk_ = 4096;
+    std::size_t chunk_budget_ = std::size_t(256) << 20;
 };
 
 /// A standalone bound bijector with its own parameters (no base distribution).
