@@ -1,0 +1,67 @@
+// examples/mnist_glow/app.hpp — what the mnist_glow subcommands share: the parsed command line, the
+// data (IDX images zero-padded to 32×32), PNG grids, checkpoint metadata ↔ Options, and run<Model>(),
+// the whole program for one model type (commands.hpp). main.cpp parses the command line and picks the
+// model type; each model type is compiled in its own translation unit (model_*.cpp) so that a
+// parallel build compiles them side by side.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mnist_glow {
+
+/// Everything any subcommand reads; `given` holds the long names of the options set explicitly.
+struct Cli {
+    std::string command;  // train | eval | sample | interpolate | manipulate
+    std::string data;     // IDX directory (resolved by main)
+    std::string checkpoint = "mnist_glow.safetensors";
+    std::set<std::string> given;
+
+    // model (train without --resume; otherwise from the checkpoint)
+    std::string model = "glow";
+    int levels = 3, steps_per_level = 8, hidden = 128, n_bits = 8;
+    bool memory_saving = false;
+
+    // training
+    std::string optimizer = "adam";
+    std::string optimizer_name;  // the one in use (train: from the checkpoint when resuming)
+    int batch = 64, warmup = 500, threads = 0, train_size = 0, init_size = 256, eval_size = 2000;
+    double lr = 1e-3, clip = 50.0, minutes = 30.0, eval_every = 5.0, save_every = 5.0, log_every = 10.0;
+    long epochs = 0, max_steps = 0;
+    std::uint64_t seed = 0;
+    bool resume = false, overwrite = false;
+
+    // eval
+    int limit = 0;
+
+    // pictures
+    std::string out = ".";
+    int count = 64, zoom = 2;
+    std::vector<double> temperatures{0.5, 0.7, 1.0};
+    int a = 0, b = 1, points = 10;
+    int from = 3, to = 8, rows = 8;
+    std::vector<double> strengths{-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25};
+};
+
+/// The elapsed wall time since the process started (main.cpp captures the start before main runs).
+double process_seconds();
+
+/// Set by SIGINT / SIGTERM; the training loop saves and stops when it sees it.
+bool stop_requested();
+
+/// A checkpoint's __metadata__ (bijou::CheckpointMetadata), without including io/checkpoint.hpp here:
+/// main.cpp stays cheap to compile.
+using Metadata = std::map<std::string, std::string>;
+Metadata read_metadata(const std::string& checkpoint);
+
+// One entry point per compiled model type (models_*.cpp); `meta` is the checkpoint's __metadata__
+// for every command but a fresh `train` (then empty).
+int run_glow2(const Cli& cli, const Metadata& meta);
+int run_glow3(const Cli& cli, const Metadata& meta);
+int run_glow4(const Cli& cli, const Metadata& meta);
+int run_realnvp3(const Cli& cli, const Metadata& meta);
+
+}  // namespace mnist_glow

@@ -1,0 +1,576 @@
+// examples/mnist_glow/commands.hpp — run<Model>(): train, eval, sample, interpolate and manipulate
+// for one model type. Included by the model_*.cpp files only (one model type each).
+//
+// Data: every image (any IDX set of up to 32×32 uint8 images) is zero-padded to 1×32×32 (centred;
+// MNIST's 28×28 gets 2 pixels each side), then reduced to n bits (x >> (8 − n)), then dequantised by
+// model.dequantize: x̃ = (x + u)/2ⁿ − ½. Bits/dim are ImageFlow::bits_per_dim's, D = 1024.
+// Training: Adam or Adamax through bijou::train_step (linear warm-up, clipping, non-finite steps
+// skipped and reported). --clip is given per bits/dim, like PyTorch Glow code whose loss is bits/dim;
+// bijou's loss is nats per image, D·ln 2 times larger, and so is its gradient, so the threshold passed
+// to train_step is clip·D·ln 2 (Adam's update itself does not depend on the loss's scale).
+// Resume: the checkpoint holds model, optimizer, step, epoch, position in the epoch's order and the
+// dequantisation Rng's state; an epoch's order is a function of (seed, epoch), so it is rebuilt, not
+// stored. Training N steps in one run or N/2 + N/2 with --resume gives the same bytes on the same
+// thread count (a smoke test checks it).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <numbers>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <bijou/bijou.hpp>
+#include <bijou/io/checkpoint.hpp>
+#include <bijou/io/idx.hpp>
+
+#include "common/png.hpp"
+#include "mnist_glow/app.hpp"
+
+namespace mnist_glow {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+inline constexpr int side = 32;
+inline constexpr int pixels = side * side;  // D
+
+// ---- data ----------------------------------------------------------------------------------------
+
+/// Images centred and zero-padded to 32×32, reduced to n bits; (count, 1, 32, 32) uint8.
+struct PaddedSet {
+    xt::xtensor<std::uint8_t, 4> x;
+    std::vector<std::uint8_t> labels;
+    int count() const { return int(x.shape()[0]); }
+};
+
+inline PaddedSet load_padded(const std::string& dir, const std::string& prefix, int n_bits, int limit = 0) {
+    bijou::IdxDataset d = bijou::load_idx_dataset(dir, prefix);
+    const auto& im = d.images;
+    if (im.rows > side || im.cols > side)
+        throw bijou::invalid_argument(dir + ": " + prefix + " images are " + std::to_string(im.rows) + "x" +
+                                      std::to_string(im.cols) + "; mnist_glow pads images to 32x32, so they must be "
+                                      "at most 32x32");
+    const int n = limit > 0 ? std::min(limit, im.count) : im.count;
+    const int top = (side - im.rows) / 2, left = (side - im.cols) / 2, shift = 8 - n_bits;
+    PaddedSet s;
+    s.x = xt::zeros<std::uint8_t>({std::size_t(n), std::size_t(1), std::size_t(side), std::size_t(side)});
+    for (int i = 0; i < n; ++i)
+        for (int r = 0; r < im.rows; ++r)
+            for (int c = 0; c < im.cols; ++c)
+                s.x.data()[std::size_t(i) * pixels + std::size_t(r + top) * side + std::size_t(c + left)] =
+                    std::uint8_t(im.at(i, r, c) >> shift);
+    s.labels.assign(d.labels.begin(), d.labels.begin() + n);
+    return s;
+}
+
+/// The images x[idx[0]], x[idx[1]], … into `out` (already (idx.size(), 1, 32, 32)).
+inline void gather(const PaddedSet& s, const std::vector<std::size_t>& idx, xt::xtensor<std::uint8_t, 4>& out) {
+    for (std::size_t k = 0; k < idx.size(); ++k)
+        std::copy_n(s.x.data() + idx[k] * pixels, pixels, out.data() + k * pixels);
+}
+
+/// Images [i0, i0 + n) of a set.
+inline xt::xtensor<std::uint8_t, 4> slice(const PaddedSet& s, int i0, int n) {
+    xt::xtensor<std::uint8_t, 4> out = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(n), 1, side, side});
+    std::copy_n(s.x.data() + std::size_t(i0) * pixels, std::size_t(n) * pixels, out.data());
+    return out;
+}
+
+/// The training order of epoch e: a permutation of [0, n) that depends on (seed, e) only, so a
+/// resumed run rebuilds it from the epoch number.
+inline std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, long epoch) {
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    bijou::Rng rng(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull * std::uint64_t(epoch + 1));
+    for (std::size_t k = n - 1; k > 0; --k) std::swap(order[k], order[rng.below(k + 1)]);
+    return order;
+}
+
+// ---- pictures ------------------------------------------------------------------------------------
+
+/// Model-space images x̃ ∈ [−½, ½) back to 0..255 grey levels through the n-bit grid.
+inline std::vector<std::uint8_t> to_grey(const float* x, std::size_t n_values, int n_bits) {
+    const double levels = std::ldexp(1.0, n_bits);
+    std::vector<std::uint8_t> g(n_values);
+    for (std::size_t k = 0; k < n_values; ++k) {
+        const double v = std::isfinite(x[k]) ? std::floor((double(x[k]) + 0.5) * levels) : 0.0;
+        g[k] = std::uint8_t(std::lround(std::clamp(v, 0.0, levels - 1) * 255.0 / (levels - 1)));
+    }
+    return g;
+}
+
+/// n-bit integer images (as stored in a PaddedSet) to 0..255 grey levels.
+inline std::vector<std::uint8_t> to_grey(const std::uint8_t* x, std::size_t n_values, int n_bits) {
+    const double levels = std::ldexp(1.0, n_bits);
+    std::vector<std::uint8_t> g(n_values);
+    for (std::size_t k = 0; k < n_values; ++k) g[k] = std::uint8_t(std::lround(x[k] * 255.0 / (levels - 1)));
+    return g;
+}
+
+/// A rows × cols grid of 32×32 grey images (row-major in `grey`), each enlarged `zoom` times,
+/// 2-pixel gaps; `highlight` columns get a coloured frame (originals next to model output).
+inline example::Canvas grid(const std::vector<std::uint8_t>& grey, int rows, int cols, int zoom,
+                            const std::vector<int>& highlight = {}) {
+    const int cell = side * zoom, gap = 2;
+    example::Canvas c(cols * (cell + gap) + gap, rows * (cell + gap) + gap, {128, 128, 128});
+    for (int r = 0; r < rows; ++r)
+        for (int q = 0; q < cols; ++q) {
+            const std::size_t img = std::size_t(r) * std::size_t(cols) + std::size_t(q);
+            if ((img + 1) * pixels > grey.size()) continue;
+            const int x0 = gap + q * (cell + gap), y0 = gap + r * (cell + gap);
+            if (std::find(highlight.begin(), highlight.end(), q) != highlight.end())
+                for (int k = -1; k <= cell; ++k) {
+                    const example::Rgb red{214, 39, 40};
+                    c.set(x0 + k, y0 - 1, red), c.set(x0 + k, y0 + cell, red);
+                    c.set(x0 - 1, y0 + k, red), c.set(x0 + cell, y0 + k, red);
+                }
+            for (int y = 0; y < cell; ++y)
+                for (int x = 0; x < cell; ++x) {
+                    const std::uint8_t v = grey[img * pixels + std::size_t(y / zoom) * side + std::size_t(x / zoom)];
+                    c.at(x0 + x, y0 + y) = {v, v, v};
+                }
+        }
+    return c;
+}
+
+// ---- checkpoint metadata ↔ Options ---------------------------------------------------------------
+
+inline std::string meta_get(const bijou::CheckpointMetadata& m, const std::string& key, const std::string& file) {
+    const auto it = m.find(key);
+    if (it == m.end()) throw bijou::io_error(file + ": __metadata__ has no '" + key + "' (not written by mnist_glow?)");
+    return it->second;
+}
+
+template <class V>
+V meta_number(const bijou::CheckpointMetadata& m, const std::string& key, const std::string& file) {
+    const std::string s = meta_get(m, key, file);
+    try {
+        std::size_t used = 0;
+        V v{};
+        if constexpr (std::is_floating_point_v<V>) v = V(std::stod(s, &used));
+        else if constexpr (std::is_unsigned_v<V>) v = V(std::stoull(s, &used));
+        else v = V(std::stoll(s, &used));
+        if (used == s.size()) return v;
+    } catch (const std::exception&) {
+    }
+    throw bijou::io_error(file + ": __metadata__ '" + key + "' = '" + s + "' is not a number");
+}
+
+/// The Options a checkpoint was written with, so that load_checkpoint's config check passes.
+inline bijou::Options options_from(const bijou::CheckpointMetadata& m, const std::string& file) {
+    auto pick = [&](const char* key, std::initializer_list<const char*> names) {
+        const std::string v = meta_get(m, key, file);
+        int i = 0;
+        for (const char* n : names) {
+            if (v == n) return i;
+            ++i;
+        }
+        throw bijou::io_error(file + ": __metadata__ '" + key + "' = '" + v + "' is not a value mnist_glow knows");
+    };
+    bijou::Options o;
+    o.steps_per_level = meta_number<int>(m, "steps_per_level", file);
+    o.hidden = meta_number<int>(m, "hidden", file);
+    o.hidden_layers = meta_number<int>(m, "hidden_layers", file);
+    o.net = pick("net", {"separate", "shared"}) == 0 ? bijou::CouplingNet::separate : bijou::CouplingNet::shared;
+    const int sc = pick("scale", {"model_default", "tanh", "sigmoid"});
+    o.scale = sc == 0 ? bijou::CouplingScale::model_default : sc == 1 ? bijou::CouplingScale::tanh : bijou::CouplingScale::sigmoid;
+    o.mask = pick("mask", {"alternating", "half"}) == 0 ? bijou::MaskKind::alternating : bijou::MaskKind::half;
+    o.permute = pick("permute", {"reverse", "shuffle"}) == 0 ? bijou::PermuteKind::reverse : bijou::PermuteKind::shuffle;
+    o.zero_init_output = meta_get(m, "zero_init_output", file) == "true";
+    o.seed = meta_number<std::uint64_t>(m, "seed", file);
+    o.memory_saving = meta_get(m, "memory_saving", file) == "true";
+    return o;
+}
+
+inline std::string fmt_time(double s) {
+    if (!std::isfinite(s) || s < 0) return "?";
+    char buf[32];
+    const long t = std::lround(s);
+    if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm%02lds", t / 3600, t / 60 % 60, t % 60);
+    else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+    return buf;
+}
+
+inline double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+/// Mean bits/dim of images [0, n) of `set`, dequantised with a fresh Rng(seed), in chunks of `chunk`.
+template <class Model>
+double mean_bpd(const Model& model, const PaddedSet& set, int n, int n_bits, std::uint64_t seed, int chunk) {
+    bijou::Rng noise(seed);
+    double sum = 0.0;
+    for (int i0 = 0; i0 < n; i0 += chunk) {
+        const int m = std::min(chunk, n - i0);
+        const auto bpd = model.bits_per_dim(slice(set, i0, m), n_bits, noise);
+        for (double v : bpd) sum += v;
+    }
+    return sum / n;
+}
+
+/// x̃ at the centre of each n-bit bin (no noise): what interpolate and manipulate encode.
+template <class Model>
+typename Model::data_tensor centred(const xt::xtensor<std::uint8_t, 4>& x, int n_bits) {
+    typename Model::data_tensor r = Model::data_tensor::from_shape(x.shape());
+    const double levels = std::ldexp(1.0, n_bits);
+    for (std::size_t k = 0; k < x.size(); ++k) r.data()[k] = float((x.data()[k] + 0.5) / levels - 0.5);
+    return r;
+}
+
+// ---- train ---------------------------------------------------------------------------------------
+
+/// Adam or Adamax, chosen at run time, so that the training loop and the checkpoint code are compiled
+/// once per model type rather than once per (model, optimizer) pair (build time; see docs/mnist.md).
+/// Offers what train_step (Optimizer) and save/load_checkpoint (CheckpointOptimizer) use.
+class MomentOptimizer {
+public:
+    MomentOptimizer(const std::string& name, std::size_t parameter_count) {
+        if (name == "adamax") adamax_.emplace(parameter_count);
+        else if (name == "adam") adam_.emplace(parameter_count);
+        else throw bijou::invalid_argument("unknown optimizer '" + name + "' (adam or adamax)");
+    }
+    void step(std::span<float> params, std::span<const float> grads, double lr) {
+        adam_ ? adam_->step(params, grads, lr) : adamax_->step(params, grads, lr);
+    }
+    auto state_tensors() { return adam_ ? adam_->state_tensors() : adamax_->state_tensors(); }
+    auto state_tensors() const { return adam_ ? adam_->state_tensors() : adamax_->state_tensors(); }
+    long step_count() const { return adam_ ? adam_->step_count() : adamax_->step_count(); }
+    void set_step_count(long t) { adam_ ? adam_->set_step_count(t) : adamax_->set_step_count(t); }
+    std::size_t size() const { return adam_ ? adam_->size() : adamax_->size(); }
+    const bijou::AdamOptions& options() const { return adam_ ? adam_->options() : adamax_->options(); }
+
+private:
+    std::optional<bijou::Adam<float>> adam_;
+    std::optional<bijou::Adamax<float>> adamax_;
+};
+
+template <class Model, class Opt>
+int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const std::string& model_name) {
+    const std::string ck = cli.checkpoint;
+    const bool resume = cli.resume;
+    // Hyper-parameters of the data stream come from the checkpoint when resuming (so the run
+    // continues exactly); the schedule (lr, warm-up, clip) too, unless given again explicitly.
+    auto mi = [&](const char* key, long v) { return resume ? meta_number<long>(meta, key, ck) : v; };
+    auto md = [&](const char* key, const char* opt_name, double v) {
+        return resume && !cli.given.count(opt_name) ? meta_number<double>(meta, key, ck) : v;
+    };
+    const int n_bits = int(mi("train.n_bits", cli.n_bits));
+    const int batch = int(mi("train.batch", cli.batch));
+    const std::uint64_t seed = resume ? meta_number<std::uint64_t>(meta, "train.seed", ck) : cli.seed;
+    const double lr = md("train.lr", "--lr", cli.lr), clip_bpd = md("train.clip", "--clip", cli.clip);
+    const int warmup = int(md("train.warmup", "--warmup", cli.warmup));
+    if (resume)
+        for (const char* o : {"--n-bits", "--batch", "--seed", "--train-size", "--model", "--levels", "--steps-per-level",
+                              "--hidden", "--optimizer"})
+            if (cli.given.count(o))
+                std::fprintf(stderr, "mnist_glow: note: %s is ignored with --resume (the checkpoint's value is used)\n", o);
+
+    const auto t_load = Clock::now();
+    PaddedSet train_set = load_padded(cli.data, "train", n_bits, int(mi("train.train_size", cli.train_size)));
+    const PaddedSet test_set = load_padded(cli.data, "t10k", n_bits, cli.eval_size);
+    const std::size_t n_train = std::size_t(train_set.count());
+    if (resume && long(n_train) != meta_number<long>(meta, "train.train_count", ck))
+        throw bijou::invalid_argument(cli.data + ": has " + std::to_string(n_train) + " training images but " + ck +
+                                      " was trained on " + meta_get(meta, "train.train_count", ck));
+    if (n_train < std::size_t(batch))
+        throw bijou::invalid_argument("--batch " + std::to_string(batch) + " is larger than the " +
+                                      std::to_string(n_train) + " training images");
+    const double load_s = since(t_load);
+
+    long step = mi("train.step", 0), epoch = mi("train.epoch", 0);
+    std::size_t cursor = std::size_t(mi("train.cursor", 0));
+    bijou::Rng noise(seed + 2);
+    double init_s = 0.0;
+    if (resume) {
+        noise.set_state(meta_get(meta, "train.noise_rng", ck));
+    } else {
+        // ActNorm's data-dependent initialisation on a random batch (its own Rng: the training stream
+        // does not depend on it).
+        bijou::Rng init_rng(seed + 1);
+        std::vector<std::size_t> idx(std::size_t(std::min<std::size_t>(std::size_t(cli.init_size), n_train)));
+        for (auto& i : idx) i = std::size_t(init_rng.below(n_train));
+        xt::xtensor<std::uint8_t, 4> xi = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
+        gather(train_set, idx, xi);
+        const auto ti = Clock::now();
+        model.initialize(model.dequantize(xi, n_bits, init_rng));
+        init_s = since(ti);
+    }
+
+    const double D_ln2 = pixels * std::numbers::ln2;
+    const bijou::TrainConfig cfg{.lr = lr, .warmup = warmup, .clip = clip_bpd * D_ln2};
+    auto to_bpd = [&](double nats) { return Model::nats_to_bits_per_dim(nats, n_bits); };
+
+    auto save = [&]() {
+        const auto t = Clock::now();
+        bijou::CheckpointMetadata extra{
+            {"train.step", std::to_string(step)},          {"train.epoch", std::to_string(epoch)},
+            {"train.cursor", std::to_string(cursor)},      {"train.noise_rng", noise.state()},
+            {"train.seed", std::to_string(seed)},          {"train.n_bits", std::to_string(n_bits)},
+            {"train.batch", std::to_string(batch)},        {"train.lr", bijou::detail::ckpt_number(lr)},
+            {"train.warmup", std::to_string(warmup)},      {"train.clip", bijou::detail::ckpt_number(clip_bpd)},
+            {"train.optimizer", cli.optimizer_name},       {"train.train_count", std::to_string(n_train)},
+            {"train.train_size", std::to_string(resume ? mi("train.train_size", 0) : cli.train_size)},
+            {"example", "mnist_glow"}};
+        bijou::save_checkpoint(ck, model, opt, extra);
+        return since(t);
+    };
+
+    const double budget = cli.minutes * 60.0;
+    const int eval_n = test_set.count();
+    std::printf("mnist_glow train: %s, %zu parameters, %s, batch %d, lr %g (warm-up %d), clip %g bits/dim, %d-bit, "
+                "%d threads\n  data %s: %zu training images, %d test images for the running test bits/dim (load %.1f s)\n",
+                model_name.c_str(), model.parameter_count(), cli.optimizer_name.c_str(), batch, lr, warmup, clip_bpd,
+                n_bits, bijou::num_threads(), cli.data.c_str(), n_train, eval_n, load_s);
+    if (!resume) std::printf("  ActNorm data-dependent initialisation on %d images: %.1f s\n", cli.init_size, init_s);
+    if (resume) std::printf("  resumed from %s at step %ld (epoch %ld, image %zu)\n", ck.c_str(), step, epoch, cursor);
+    std::fflush(stdout);
+
+    // Estimates that keep the whole process within --minutes: the time of a step, of a save and of
+    // the final evaluation are reserved before each step is started.
+    const double ckpt_bytes = double(model.parameter_count()) * 3 * sizeof(typename Model::scalar);
+    double save_est = 0.3 + ckpt_bytes / 50e6, eval_per_image = -1.0, step_est = 0.0;
+    // Before the first measured evaluation: a forward pass costs about a third of a training step
+    // (forward + backward); half is a safe guess.
+    auto eval_est = [&]() { return eval_n * (eval_per_image > 0 ? eval_per_image : 0.5 * step_est / batch); };
+
+    std::vector<std::size_t> order = epoch_order(n_train, seed, epoch);
+    std::vector<std::size_t> idx(static_cast<std::size_t>(batch));
+    xt::xtensor<std::uint8_t, 4> xb = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(batch), 1, side, side});
+    model.reserve(batch);
+
+    const auto t_train = Clock::now();
+    const long step0 = step;
+    double last_log = 0.0, last_eval = 0.0, last_save = 0.0, run_loss = 0.0, last_train_bpd = NAN, last_test_bpd = NAN;
+    long run_n = 0, skipped = 0, consecutive_skips = 0;
+    std::string stopped = "time";
+    for (;;) {
+        if (stop_requested()) { stopped = "signal"; break; }
+        if (cli.epochs > 0 && epoch >= cli.epochs) { stopped = "epochs"; break; }
+        if (cli.max_steps > 0 && step >= cli.max_steps) { stopped = "steps"; break; }
+        if (process_seconds() + 1.5 * step_est + save_est + eval_est() + 0.3 > budget) { stopped = "time"; break; }
+
+        for (std::size_t i = 0; i < idx.size(); ++i) {
+            if (cursor == n_train) {
+                ++epoch, cursor = 0;
+                order = epoch_order(n_train, seed, epoch);
+            }
+            idx[i] = order[cursor++];
+        }
+        gather(train_set, idx, xb);
+        const auto ts = Clock::now();
+        const auto r = bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), cfg, step,
+                                         [&](const std::string& m) { std::fprintf(stderr, "mnist_glow: %s\n", m.c_str()); });
+        const double dt = since(ts);
+        // The first step of a run sizes the arena and warms the caches: it does not count.
+        if (step > step0) step_est = step_est == 0.0 ? dt : 0.9 * step_est + 0.1 * dt;
+        ++step;
+        if (r.skipped) {
+            ++skipped;
+            if (++consecutive_skips >= 50)
+                throw bijou::numerical_error("50 consecutive training steps had a non-finite loss or gradient; stopping "
+                                             "(try a lower --lr or --clip)");
+        } else {
+            consecutive_skips = 0;
+            run_loss += r.loss, ++run_n;
+        }
+
+        const double el = since(t_train);
+        if (el - last_log >= cli.log_every || step == step0 + 1) {
+            const double ips = double(step - step0) * batch / el;
+            double eta = budget - process_seconds();
+            if (cli.epochs > 0) eta = std::min(eta, (double(cli.epochs) * n_train - (double(epoch) * n_train + cursor)) / ips);
+            if (cli.max_steps > 0) eta = std::min(eta, double(cli.max_steps - step) * batch / ips);
+            last_train_bpd = run_n ? to_bpd(run_loss / run_n) : NAN;
+            std::printf("step %6ld  epoch %.2f  loss %.3f bits/dim  |g| %.3g  lr %.2e  %.0f img/s  elapsed %s  eta %s\n",
+                        step, epoch + double(cursor) / n_train, last_train_bpd, r.grad_norm / D_ln2, r.lr, ips,
+                        fmt_time(process_seconds()).c_str(), fmt_time(eta).c_str());
+            std::fflush(stdout);
+            last_log = el, run_loss = 0.0, run_n = 0;
+        }
+        if (cli.eval_every > 0 && el - last_eval >= cli.eval_every * 60.0 &&
+            process_seconds() + 2 * eval_est() + save_est + step_est < budget) {
+            const auto te = Clock::now();
+            last_test_bpd = mean_bpd(model, test_set, eval_n, n_bits, seed + 3, batch);
+            eval_per_image = since(te) / eval_n;
+            std::printf("step %6ld  test bits/dim %.4f (%d images, %.1f s)  elapsed %s\n", step, last_test_bpd, eval_n,
+                        since(te), fmt_time(process_seconds()).c_str());
+            std::fflush(stdout);
+            last_eval = since(t_train);
+        }
+        if (cli.save_every > 0 && el - last_save >= cli.save_every * 60.0) {
+            save_est = std::max(save_est, 1.5 * save());
+            last_save = since(t_train);
+        }
+    }
+    const double train_s = since(t_train);
+    if (stopped == "signal") std::printf("interrupted: saving %s\n", ck.c_str());
+    save();
+    std::printf("saved %s (step %ld)\n", ck.c_str(), step);
+    std::fflush(stdout);
+
+    const auto te = Clock::now();
+    last_test_bpd = mean_bpd(model, test_set, eval_n, n_bits, seed + 3, batch);
+    std::printf("test bits/dim on %d images: %.4f (%.1f s)\n", eval_n, last_test_bpd, since(te));
+    if (run_n) last_train_bpd = to_bpd(run_loss / run_n);
+    const double ips = train_s > 0 ? double(step - step0) * batch / train_s : 0.0;
+    std::printf("{\"example\":\"mnist_glow\",\"command\":\"train\",\"model\":\"%s\",\"levels\":%d,\"steps_per_level\":%d,"
+                "\"hidden\":%d,\"parameters\":%zu,\"optimizer\":\"%s\",\"batch\":%d,\"lr\":%g,\"n_bits\":%d,\"threads\":%d,"
+                "\"steps\":%ld,\"steps_this_run\":%ld,\"epochs\":%.4f,\"skipped\":%ld,\"images_per_s\":%.1f,"
+                "\"train_seconds\":%.2f,\"seconds\":%.2f,\"train_bpd\":%.4f,\"test_bpd\":%.4f,\"test_images\":%d,"
+                "\"stopped\":\"%s\",\"checkpoint\":\"%s\"}\n",
+                model_name.c_str(), Model::levels(), model.options().steps_per_level, model.options().hidden,
+                model.parameter_count(), cli.optimizer_name.c_str(), batch, lr, n_bits, bijou::num_threads(), step,
+                step - step0, epoch + double(cursor) / n_train, skipped, ips, train_s, process_seconds(),
+                std::isfinite(last_train_bpd) ? last_train_bpd : -1.0, last_test_bpd, eval_n, stopped.c_str(), ck.c_str());
+    return stopped == "signal" ? 130 : 0;
+}
+
+// ---- eval, sample, interpolate, manipulate -------------------------------------------------------
+
+template <class Model>
+int eval(const Cli& cli, const Model& model, int n_bits, const std::string& model_name) {
+    const auto t = Clock::now();
+    const PaddedSet test = load_padded(cli.data, "t10k", n_bits, cli.limit);
+    const auto te = Clock::now();
+    const double bpd = mean_bpd(model, test, test.count(), n_bits, cli.seed, 100);
+    const double eval_s = since(te);
+    std::printf("test bits/dim: %.4f\n", bpd);
+    std::printf("{\"example\":\"mnist_glow\",\"command\":\"eval\",\"model\":\"%s\",\"levels\":%d,\"n_bits\":%d,"
+                "\"test_images\":%d,\"test_bpd\":%.6f,\"seed\":%llu,\"threads\":%d,\"images_per_s\":%.1f,\"seconds\":%.2f}\n",
+                model_name.c_str(), Model::levels(), n_bits, test.count(), bpd, (unsigned long long)cli.seed,
+                bijou::num_threads(), test.count() / eval_s, since(t));
+    return 0;
+}
+
+template <class Model>
+int sample(const Cli& cli, const Model& model, int n_bits) {
+    fs::create_directories(cli.out);
+    const int cols = std::max(1, int(std::lround(std::ceil(std::sqrt(double(cli.count))))));
+    const int rows = (cli.count + cols - 1) / cols;
+    for (double t : cli.temperatures) {
+        bijou::Rng rng(cli.seed);
+        const auto x = model.sample(cli.count, t, rng);
+        char name[64];
+        std::snprintf(name, sizeof name, "samples_t%.2f.png", t);
+        example::write_png(fs::path(cli.out) / name, grid(to_grey(x.data(), x.size(), n_bits), rows, cols, cli.zoom));
+        std::printf("wrote %s (%d samples at temperature %.2f)\n", (fs::path(cli.out) / name).c_str(), cli.count, t);
+    }
+    return 0;
+}
+
+template <class Model>
+int interpolate(const Cli& cli, const Model& model, int n_bits) {
+    const PaddedSet test = load_padded(cli.data, "t10k", n_bits);
+    for (int i : {cli.a, cli.b})
+        if (i < 0 || i >= test.count())
+            throw bijou::invalid_argument("interpolate: test image " + std::to_string(i) + " does not exist (0.." +
+                                          std::to_string(test.count() - 1) + ")");
+    const auto xa = slice(test, cli.a, 1), xb = slice(test, cli.b, 1);
+    const auto path = model.interpolate(centred<Model>(xa, n_bits), centred<Model>(xb, n_bits), cli.points);
+    std::vector<std::uint8_t> grey = to_grey(xa.data(), pixels, n_bits);  // original a, the path, original b
+    const auto mid = to_grey(path.data(), path.size(), n_bits);
+    grey.insert(grey.end(), mid.begin(), mid.end());
+    const auto gb = to_grey(xb.data(), pixels, n_bits);
+    grey.insert(grey.end(), gb.begin(), gb.end());
+    fs::create_directories(cli.out);
+    const fs::path file = fs::path(cli.out) / "interpolation.png";
+    example::write_png(file, grid(grey, 1, cli.points + 2, cli.zoom, {0, cli.points + 1}));
+    std::printf("wrote %s (test images %d (digit %d) -> %d (digit %d), %d points; originals framed at both ends)\n",
+                file.c_str(), cli.a, int(test.labels[std::size_t(cli.a)]), cli.b, int(test.labels[std::size_t(cli.b)]),
+                cli.points);
+    return 0;
+}
+
+template <class Model>
+int manipulate(const Cli& cli, const Model& model, int n_bits) {
+    const PaddedSet test = load_padded(cli.data, "t10k", n_bits);
+    // Mean latent z = f(x) (every level's ε, concatenated) of the test images of each digit.
+    auto mean_latent = [&](int digit, std::vector<int>* members) {
+        std::vector<std::size_t> idx;
+        for (int i = 0; i < test.count(); ++i)
+            if (test.labels[std::size_t(i)] == digit) idx.push_back(std::size_t(i));
+        if (idx.empty()) throw bijou::invalid_argument("manipulate: no test image has label " + std::to_string(digit));
+        if (members) members->assign(idx.begin(), idx.end());
+        std::vector<double> mean(pixels, 0.0);
+        for (std::size_t i0 = 0; i0 < idx.size(); i0 += 256) {
+            const std::vector<std::size_t> part(idx.begin() + std::ptrdiff_t(i0),
+                                                idx.begin() + std::ptrdiff_t(std::min(idx.size(), i0 + 256)));
+            xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({part.size(), 1, side, side});
+            gather(test, part, x);
+            const auto z = model.forward(centred<Model>(x, n_bits)).z;
+            for (std::size_t k = 0; k < z.size(); ++k) mean[k % pixels] += double(z.data()[k]);
+        }
+        for (double& v : mean) v /= double(idx.size());
+        return mean;
+    };
+    std::vector<int> members;
+    const auto mean_from = mean_latent(cli.from, &members), mean_to = mean_latent(cli.to, nullptr);
+    const int rows = std::min<int>(cli.rows, int(members.size())), cols = int(cli.strengths.size());
+    std::vector<std::size_t> idx(members.begin(), members.begin() + rows);
+    xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
+    gather(test, idx, x);
+    const auto z = model.forward(centred<Model>(x, n_bits)).z;
+    // Row r: the original, then f⁻¹(z_r + α·(mean_to − mean_from)) for each strength α.
+    auto zs = Model::latent_tensor::from_shape({std::size_t(rows) * std::size_t(cols), std::size_t(pixels)});
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c)
+            for (int k = 0; k < pixels; ++k)
+                zs.data()[(std::size_t(r) * std::size_t(cols) + std::size_t(c)) * pixels + std::size_t(k)] =
+                    float(z.data()[std::size_t(r) * pixels + std::size_t(k)] +
+                          cli.strengths[std::size_t(c)] * (mean_to[std::size_t(k)] - mean_from[std::size_t(k)]));
+    const auto out = model.inverse(zs).x;
+    std::vector<std::uint8_t> grey;
+    const auto orig = to_grey(x.data(), x.size(), n_bits), made = to_grey(out.data(), out.size(), n_bits);
+    for (int r = 0; r < rows; ++r) {
+        grey.insert(grey.end(), orig.begin() + std::ptrdiff_t(r) * pixels, orig.begin() + std::ptrdiff_t(r + 1) * pixels);
+        grey.insert(grey.end(), made.begin() + std::ptrdiff_t(r) * cols * pixels,
+                    made.begin() + std::ptrdiff_t(r + 1) * cols * pixels);
+    }
+    fs::create_directories(cli.out);
+    const fs::path file = fs::path(cli.out) / "manipulation.png";
+    example::write_png(file, grid(grey, rows, cols + 1, cli.zoom, {0}));
+    std::string s;
+    for (double a : cli.strengths) s += (s.empty() ? "" : ", ") + bijou::detail::ckpt_number(a);
+    std::printf("wrote %s: %d test images of digit %d (framed), moved along mean z(%d) - mean z(%d) at strengths %s\n",
+                file.c_str(), rows, cli.from, cli.to, cli.from, s.c_str());
+    return 0;
+}
+
+// ---- one model type ------------------------------------------------------------------------------
+
+template <class Model>
+int run(const Cli& cli, const Metadata& meta, const std::string& model_name) {
+    const bool fresh = cli.command == "train" && !cli.resume;
+    bijou::Options o;
+    if (fresh) {
+        o.steps_per_level = cli.steps_per_level;
+        o.hidden = cli.hidden;
+        o.seed = cli.seed;
+        o.memory_saving = cli.memory_saving;
+    } else {
+        o = options_from(meta, cli.checkpoint);
+        if (cli.given.count("--memory-saving")) o.memory_saving = cli.memory_saving;  // not part of the config check
+    }
+    Model model(o);
+    if (cli.command == "train") {
+        const std::string optimizer = fresh ? cli.optimizer : meta_get(meta, "train.optimizer", cli.checkpoint);
+        Cli c = cli;
+        c.optimizer_name = optimizer;
+        MomentOptimizer opt(optimizer, model.parameter_count());
+        if (!fresh) bijou::load_checkpoint(cli.checkpoint, model, opt);
+        return train(c, meta, model, opt, model_name);
+    }
+    bijou::load_checkpoint(cli.checkpoint, model);
+    const int n_bits = meta.count("train.n_bits") ? meta_number<int>(meta, "train.n_bits", cli.checkpoint) : 8;
+    if (cli.command == "eval") return eval(cli, model, n_bits, model_name);
+    if (cli.command == "sample") return sample(cli, model, n_bits);
+    if (cli.command == "interpolate") return interpolate(cli, model, n_bits);
+    return manipulate(cli, model, n_bits);
+}
+
+}  // namespace mnist_glow
