@@ -66,66 +66,54 @@ void coupling_image_add_input_grad(Cpu, T* dx, const T* g, const T* keep, int n,
     });
 }
 
-template <class T>
-void coupling_image_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T* t, const T* h, const T* keep,
-                                   double* ld, int n, int C, int HW, int c0, int ct) {
-    detail::with_scale(scale, [&]<class Sc>(Sc) {
-        detail::for_samples(n, C, HW, [&](int i) {
+namespace detail {
+// The affine coupling's elementwise pass, forward (src = x, dst = z, ld += Σ log s) or inverse
+// (src = z, dst = x, ld −= Σ log s). Kept elements and channels are copied.
+template <bool Forward, class T>
+void coupling_image_affine_pass(CouplingScale scale, const T* src, T* dst, const T* t, const T* h, const T* keep,
+                                double* ld, int n, int C, int HW, int c0, int ct) {
+    with_scale(scale, [&]<class Sc>(Sc) {
+        for_samples(n, C, HW, [&](int i) {
             double s = 0.0;
             for (int c = 0; c < C; ++c) {
-                const T* xr = x + (std::size_t(i) * C + c) * HW;
-                T* zr = z + (std::size_t(i) * C + c) * HW;
+                const T* sr = src + (std::size_t(i) * C + c) * HW;
+                T* dr = dst + (std::size_t(i) * C + c) * HW;
                 if (c < c0 || c >= c0 + ct) {
-                    detail::copy_block(xr, zr, HW);
+                    copy_block(sr, dr, HW);
                     continue;
                 }
                 const T* tr = t + (std::size_t(c - c0) * n + i) * HW;
                 const T* hr = h + (std::size_t(c - c0) * n + i) * HW;
                 for (int p = 0; p < HW; ++p) {
                     if (keep != nullptr && keep[p] != T(0)) {
-                        zr[p] = xr[p];
+                        dr[p] = sr[p];
                         continue;
                     }
                     const auto v = Sc::eval(hr[p]);
-                    if constexpr (std::is_same_v<Sc, detail::TanhScale>) zr[p] = xr[p] * v.s + tr[p];
-                    else zr[p] = (xr[p] + tr[p]) * v.s;
+                    constexpr bool is_tanh = std::is_same_v<Sc, TanhScale>;
+                    if constexpr (Forward && is_tanh) dr[p] = sr[p] * v.s + tr[p];
+                    else if constexpr (Forward) dr[p] = (sr[p] + tr[p]) * v.s;
+                    else if constexpr (is_tanh) dr[p] = (sr[p] - tr[p]) * std::exp(-v.log_s);
+                    else dr[p] = sr[p] / v.s - tr[p];
                     s += double(v.log_s);
                 }
             }
-            ld[i] += s;
+            ld[i] += Forward ? s : -s;
         });
     });
+}
+}  // namespace detail
+
+template <class T>
+void coupling_image_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T* t, const T* h, const T* keep,
+                                   double* ld, int n, int C, int HW, int c0, int ct) {
+    detail::coupling_image_affine_pass<true>(scale, x, z, t, h, keep, ld, n, C, HW, c0, ct);
 }
 
 template <class T>
 void coupling_image_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T* t, const T* h, const T* keep,
                                    double* ld, int n, int C, int HW, int c0, int ct) {
-    detail::with_scale(scale, [&]<class Sc>(Sc) {
-        detail::for_samples(n, C, HW, [&](int i) {
-            double s = 0.0;
-            for (int c = 0; c < C; ++c) {
-                const T* zr = z + (std::size_t(i) * C + c) * HW;
-                T* xr = x + (std::size_t(i) * C + c) * HW;
-                if (c < c0 || c >= c0 + ct) {
-                    detail::copy_block(zr, xr, HW);
-                    continue;
-                }
-                const T* tr = t + (std::size_t(c - c0) * n + i) * HW;
-                const T* hr = h + (std::size_t(c - c0) * n + i) * HW;
-                for (int p = 0; p < HW; ++p) {
-                    if (keep != nullptr && keep[p] != T(0)) {
-                        xr[p] = zr[p];
-                        continue;
-                    }
-                    const auto v = Sc::eval(hr[p]);
-                    if constexpr (std::is_same_v<Sc, detail::TanhScale>) xr[p] = (zr[p] - tr[p]) * std::exp(-v.log_s);
-                    else xr[p] = zr[p] / v.s - tr[p];
-                    s += double(v.log_s);
-                }
-            }
-            ld[i] -= s;
-        });
-    });
+    detail::coupling_image_affine_pass<false>(scale, z, x, t, h, keep, ld, n, C, HW, c0, ct);
 }
 
 template <class T>
