@@ -28,8 +28,8 @@ struct Cli {
     // training
     std::string optimizer = "adam";
     std::string optimizer_name;  // the one in use (train: from the checkpoint when resuming)
-    int batch = 64, warmup = 500, threads = 0, train_size = 0, init_size = 256, eval_size = 2000;
-    double lr = 1e-3, clip = 50.0, minutes = 30.0, eval_every = 5.0, save_every = 5.0, log_every = 10.0;
+    int batch = 64, warmup = 500, threads = 0, train_size = 0, init_size = 0, eval_size = 2000;
+    double lr = 5e-3, clip = 50.0, decay = 0.2, minutes = 30.0, eval_every = 5.0, save_every = 5.0, log_every = 10.0;
     long epochs = 0, max_steps = 0;
     std::uint64_t seed = 0;
     bool resume = false, overwrite = false;

@@ -11,7 +11,8 @@
 // Resume: the checkpoint holds model, optimizer, step, epoch, position in the epoch's order and the
 // dequantisation Rng's state; an epoch's order is a function of (seed, epoch), so it is rebuilt, not
 // stored. Training N steps in one run or N/2 + N/2 with --resume gives the same bytes on the same
-// thread count (a smoke test checks it).
+// thread count with --decay 0 (a smoke test checks it); the default final anneal (--decay) is per run
+// and partly time-based, so it is not reproducible to the bit.
 #pragma once
 
 #include <algorithm>
@@ -292,7 +293,10 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
         // ActNorm's data-dependent initialisation on a random batch (its own Rng: the training stream
         // does not depend on it).
         bijou::Rng init_rng(seed + 1);
-        std::vector<std::size_t> idx(std::size_t(std::min<std::size_t>(std::size_t(cli.init_size), n_train)));
+        if (cli.init_size == 1)
+            throw bijou::invalid_argument("--init-size 1: ActNorm's data-dependent initialisation needs at least 2 images");
+        const std::size_t init_n = std::size_t(cli.init_size > 0 ? cli.init_size : batch);
+        std::vector<std::size_t> idx(std::min(init_n, n_train));
         for (auto& i : idx) i = std::size_t(init_rng.below(n_train));
         xt::xtensor<std::uint8_t, 4> xi = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
         gather(train_set, idx, xi);
@@ -326,7 +330,11 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
                 "%d threads\n  data %s: %zu training images, %d test images for the running test bits/dim (load %.1f s)\n",
                 model_name.c_str(), model.parameter_count(), cli.optimizer_name.c_str(), batch, lr, warmup, clip_bpd,
                 n_bits, bijou::num_threads(), cli.data.c_str(), n_train, eval_n, load_s);
-    if (!resume) std::printf("  ActNorm data-dependent initialisation on %d images: %.1f s\n", cli.init_size, init_s);
+    if (!resume)
+        std::printf("  ActNorm data-dependent initialisation on %d images: %.1f s\n", cli.init_size > 0 ? cli.init_size : batch,
+                    init_s);
+    if (cli.decay > 0)
+        std::printf("  lr annealed linearly to 0 over the final %.0f%% of the run\n", 100 * cli.decay);
     if (resume) std::printf("  resumed from %s at step %ld (epoch %ld, image %zu)\n", ck.c_str(), step, epoch, cursor);
     std::fflush(stdout);
 
@@ -344,7 +352,22 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
     model.reserve(batch);
 
     const auto t_train = Clock::now();
+    const double loop_start = process_seconds();
     const long step0 = step;
+    const double image0 = double(epoch) * double(n_train) + double(cursor);
+    // How far this run is, in [0, 1]: by time (until the loop must stop to leave room for the final
+    // save and evaluation), by --steps or by --epochs, whichever is furthest. It drives the final
+    // anneal (--decay): the lr multiplier is 1 until progress 1 − decay, then falls linearly to 0.
+    auto lr_multiplier = [&]() {
+        if (cli.decay <= 0) return 1.0;
+        const double stop_at = budget - save_est - eval_est() - 0.3;
+        double p = stop_at > loop_start ? (process_seconds() - loop_start) / (stop_at - loop_start) : 1.0;
+        if (cli.max_steps > step0) p = std::max(p, double(step - step0) / double(cli.max_steps - step0));
+        const double images_end = double(cli.epochs) * double(n_train);
+        if (cli.epochs > 0 && images_end > image0)
+            p = std::max(p, (double(epoch) * double(n_train) + double(cursor) - image0) / (images_end - image0));
+        return std::clamp((1.0 - p) / cli.decay, 0.0, 1.0);
+    };
     double last_log = 0.0, last_eval = 0.0, last_save = 0.0, run_loss = 0.0, last_train_bpd = NAN, last_test_bpd = NAN;
     long run_n = 0, skipped = 0, consecutive_skips = 0;
     std::string stopped = "time";
@@ -363,7 +386,9 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
         }
         gather(train_set, idx, xb);
         const auto ts = Clock::now();
-        const auto r = bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), cfg, step,
+        bijou::TrainConfig step_cfg = cfg;
+        step_cfg.lr = cfg.lr * lr_multiplier();
+        const auto r = bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), step_cfg, step,
                                          [&](const std::string& m) { std::fprintf(stderr, "mnist_glow: %s\n", m.c_str()); });
         const double dt = since(ts);
         // The first step of a run sizes the arena and warms the caches: it does not count.

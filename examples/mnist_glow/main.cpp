@@ -120,6 +120,11 @@ int main(int argc, char** argv) {
     train->add_option("--optimizer", cli.optimizer, "adam or adamax")->check(CLI::IsMember({"adam", "adamax"}))->capture_default_str();
     train->add_option("--lr", cli.lr, "learning rate after the warm-up")->check(CLI::PositiveNumber)->capture_default_str();
     train->add_option("--warmup", cli.warmup, "linear warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+    train->add_option("--decay", cli.decay,
+                      "anneal the lr linearly to 0 over this final fraction of the run (time budget, --steps or "
+                      "--epochs, whichever ends it first; 0: constant lr)")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
     train->add_option("--clip", cli.clip, "gradient-norm clip, in units of the bits/dim loss's gradient (0: off)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
@@ -137,8 +142,8 @@ int main(int argc, char** argv) {
     train->add_option("--train-size", cli.train_size, "use the first N training images (0: all)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    train->add_option("--init-size", cli.init_size, "images in ActNorm's data-dependent initialisation batch")
-        ->check(CLI::Range(2, 100000))
+    train->add_option("--init-size", cli.init_size, "images in ActNorm's data-dependent initialisation batch (0: --batch)")
+        ->check(CLI::Range(0, 100000))
         ->capture_default_str();
     train->add_option("--eval-size", cli.eval_size, "test images in the running test bits/dim")
         ->check(CLI::Range(1, 10000000))
