@@ -117,6 +117,26 @@ std::map<std::string, std::string> config_of(const bijou::Options& o, const std:
             {"hidden_layers", std::to_string(o.hidden_layers)}};
 }
 
+/// What both models write: the checkpoint, and a batch file with x, bijou's log_prob and latent z of
+/// x, and a temperature-0.7 latent with bijou's inverse of it (catches a wrong latent order or inverse).
+template <class Model>
+void dump(const fs::path& dir, const std::string& name, const Model& model, const typename Model::data_tensor& x,
+          bijou::Rng& rng, const std::map<std::string, std::string>& meta) {
+    const auto lp = model.log_prob(x);
+    const auto z = model.forward(x).z;
+    auto z_sample = z;
+    for (auto& v : z_sample) v = float(0.7 * rng.normal());
+    const auto x_sample = model.inverse(z_sample).x;
+
+    bijou::save_checkpoint(dir / (name + ".ckpt.safetensors"), model);
+    write_safetensors(dir / (name + ".batch.safetensors"),
+                      {named("x", x), named("log_prob", lp), named("z", z), named("z_sample", z_sample),
+                       named("x_sample", x_sample)},
+                      meta);
+    std::printf("parity_dump: %s: %zu parameters, log_prob[0] = %.6f nats\n", name.c_str(), model.parameter_count(),
+                double(lp(0)));
+}
+
 void dump_glow(const fs::path& dir) {
     using Model = bijou::Glow<bijou::Shape<1, 16, 16>, 2>;
     bijou::Options o;
@@ -132,22 +152,11 @@ void dump_glow(const fs::path& dir) {
     check_all_moved(model, initial, "glow");
 
     const auto x = model.dequantize(blob_images(6, 16, 16, rng), 8, rng);
-    const auto lp = model.log_prob(x);
-    const auto z = model.forward(x).z;
-    auto z_sample = z;
-    for (auto& v : z_sample) v = float(0.7 * rng.normal());
-    const auto x_sample = model.inverse(z_sample).x;
-
-    bijou::save_checkpoint(dir / "glow.ckpt.safetensors", model);
     auto meta = config_of(model.options(), "Glow", "1,16,16");
     meta["levels"] = std::to_string(Model::levels());
     meta["scale"] = "sigmoid";
     meta["n_bits"] = "8";
-    write_safetensors(dir / "glow.batch.safetensors",
-                      {named("x", x), named("log_prob", lp), named("z", z), named("z_sample", z_sample),
-                       named("x_sample", x_sample)},
-                      meta);
-    std::printf("parity_dump: glow: %zu parameters, log_prob[0] = %.6f nats\n", model.parameter_count(), double(lp(0)));
+    dump(dir, "glow", model, x, rng, meta);
 }
 
 void dump_two_moons(const fs::path& dir) {
@@ -164,24 +173,12 @@ void dump_two_moons(const fs::path& dir) {
     check_all_moved(model, initial, "two_moons");
 
     const auto x = bijou::two_moons<float>(16, 0.05, 8);
-    const auto lp = model.log_prob(x);
-    const auto z = model.forward(x).z;
-    auto z_sample = z;
     bijou::Rng rng(13);
-    for (auto& v : z_sample) v = float(0.7 * rng.normal());
-    const auto x_sample = model.inverse(z_sample).x;
-
-    bijou::save_checkpoint(dir / "two_moons.ckpt.safetensors", model);
     auto meta = config_of(model.options(), "RealNVP", "2");
     meta["net"] = "separate";
     meta["scale"] = "tanh";
     meta["mask"] = "alternating";
-    write_safetensors(dir / "two_moons.batch.safetensors",
-                      {named("x", x), named("log_prob", lp), named("z", z), named("z_sample", z_sample),
-                       named("x_sample", x_sample)},
-                      meta);
-    std::printf("parity_dump: two_moons: %zu parameters, log_prob[0] = %.6f nats\n", model.parameter_count(),
-                double(lp(0)));
+    dump(dir, "two_moons", model, x, rng, meta);
 }
 
 }  // namespace

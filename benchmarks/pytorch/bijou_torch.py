@@ -39,6 +39,7 @@ __all__ = [
     "ChannelAffineCoupling",
     "Split",
     "TopPrior",
+    "StandardNormalFlow",
     "Glow",
     "Mlp",
     "VectorCoupling",
@@ -378,7 +379,28 @@ class GlowLevel(nn.Module):
         self.last = last
 
 
-class Glow(nn.Module):
+class StandardNormalFlow(nn.Module):
+    """What bijou's Flow<S, Recipe, StandardNormal> adds to its bijector (models/flow.hpp): log p(x),
+    the training loss and sampling. Subclasses define forward (x -> z, log-det), inverse (z -> x,
+    log-det) and data_size (values per sample)."""
+
+    def log_prob(self, x):
+        """log p(x) in nats per sample (float64)."""
+        z, ld = self.forward(x)
+        return standard_normal_log_prob(z) + ld
+
+    def nll(self, x):
+        """Mean negative log-likelihood of the batch in nats per sample: bijou's training loss."""
+        return -self.log_prob(x).mean()
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None):
+        p = next(self.parameters())
+        z = temperature * torch.randn(n, self.data_size, generator=generator, dtype=p.dtype, device=p.device)
+        return self.inverse(z)[0]
+
+
+class Glow(StandardNormalFlow):
     """bijou::Glow<Shape<C, H, W>, L> (default Step = Chain<ActNorm, InvConv1x1LU, AffineCoupling>,
     sigmoid scales). Level l sees (C*2^l, H/2^l, W/2^l), squeezes it to (4C*2^l, H/2^(l+1), W/2^(l+1)),
     runs K steps, then splits (keeping the first half) or, at the top, applies the learned prior.
@@ -453,22 +475,6 @@ class Glow(nn.Module):
                 ld = ld + d
             h = unsqueeze(h)
         return h, ld
-
-    # ---- density ----
-    def log_prob(self, x):
-        """log p(x) in nats per image (float64)."""
-        z, ld = self.forward(x)
-        return standard_normal_log_prob(z) + ld
-
-    def nll(self, x):
-        """Mean negative log-likelihood of the batch in nats per image: bijou's training loss."""
-        return -self.log_prob(x).mean()
-
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None):
-        p = next(self.parameters())
-        z = temperature * torch.randn(n, self.data_size, generator=generator, dtype=p.dtype, device=p.device)
-        return self.inverse(z)[0]
 
     # ---- data ----
     @torch.no_grad()
@@ -596,7 +602,7 @@ class VectorCoupling(nn.Module):
         return x, -_sum_per_sample((1 - m) * log_s)
 
 
-class RealNVP(nn.Module):
+class RealNVP(StandardNormalFlow):
     """bijou::RealNVP<Shape<D>> = Flow<Shape<D>, Stack<AffineCoupling>, StandardNormal>: "steps.<k>.…",
     coupling k applied k-th in forward. examples/two_moons: D = 2, 8 couplings, hidden 256,
     hidden_layers 2, separate nets, tanh, alternating masks."""
@@ -607,7 +613,7 @@ class RealNVP(nn.Module):
         super().__init__()
         if seed is not None:
             torch.manual_seed(seed)
-        self.dim = dim
+        self.data_size = dim
         self.steps = nn.ModuleList(
             VectorCoupling(dim, k, hidden, hidden_layers, net, scale, mask, zero_init_output) for k in range(couplings))
 
@@ -624,19 +630,6 @@ class RealNVP(nn.Module):
             z, d = s.inverse(z)
             ld = ld + d
         return z, ld
-
-    def log_prob(self, x):
-        z, ld = self.forward(x)
-        return standard_normal_log_prob(z) + ld
-
-    def nll(self, x):
-        return -self.log_prob(x).mean()
-
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None):
-        p = next(self.parameters())
-        z = temperature * torch.randn(n, self.dim, generator=generator, dtype=p.dtype, device=p.device)
-        return self.inverse(z)[0]
 
     def initialize(self, x) -> None:
         """No data-dependent layers in this model (as bijou: a no-op)."""
