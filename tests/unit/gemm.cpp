@@ -57,7 +57,7 @@ TEST_CASE_TEMPLATE("gemm: Cpu equals Reference for every transpose, edge sizes a
             });
 }
 
-#if defined(BIJOU_SGEMM_AVX2)
+#if defined(BIJOU_SGEMM_SIMD)
 TEST_CASE("gemm: each packed float micro-kernel the CPU supports equals Reference") {
     using namespace bijou::kernels::detail;
     auto each = [](auto kern, const char* name) {

@@ -13,8 +13,7 @@
 // A k×k convolution with out < in (the conditioner's narrow last layer) takes the narrow path
 // instead (detail::narrow_block): it expands the out·k² product rows rather than the in·k² input
 // rows, inside the same scratch, which is ~10× less memory traffic at out = 4, in = 128.
-// GEMMs split rows of C across threads when C has enough of them (kernels/cpu/gemm.hpp) and split
-// its columns otherwise (a narrow output layer, out ≪ 16·threads); elementwise passes run over
+// GEMMs split C across threads along its longer side (kernels/cpu/gemm.hpp); elementwise passes run over
 // (channel, sample) blocks with parallel_for and SIMD inner loops. No allocation.
 #pragma once
 
@@ -39,33 +38,6 @@ namespace detail {
 
 /// Below this many elements a parallel region costs more than it saves.
 inline constexpr std::size_t conv_parallel_min = 32768;
-
-/// kernels::gemm(Cpu, …), but when C has too few rows for gemm's row split to use every thread,
-/// its columns are split instead (each thread runs a serial GEMM on a block of columns).
-template <class T>
-void gemm_wide(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
-               T* C, int ldc) {
-    const int nt = num_threads();
-    const double flops = 2.0 * M * N * K;
-    if (nt > 1 && M < 16 * nt && N >= 64 * nt && flops > 2e5) {
-        bool nested = false;
-#if defined(_OPENMP)
-        nested = omp_in_parallel();
-#endif
-        if (!nested) {
-            bijou::detail::parallel_for(nt, true, [&](int t) {
-                const int blocks = (N + 15) / 16;
-                const int c0 = std::min(N, int(std::int64_t(blocks) * t / nt) * 16);
-                const int c1 = std::min(N, int(std::int64_t(blocks) * (t + 1) / nt) * 16);
-                if (c1 <= c0) return;
-                gemm(Cpu{}, ta, tb, M, c1 - c0, K, alpha, A, lda, tb ? B + std::size_t(c0) * ldb : B + c0, ldb, beta,
-                     C + c0, ldc);
-            });
-            return;
-        }
-    }
-    gemm(Cpu{}, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 /// col (in·k², m·HW) = the k×k patches of samples [i0, i0 + m) of x (in, n·HW), zero-padded.
 /// Row r = (c·k + ky)·k + kx, column il·HW + y·W + x holds x(c, i0 + il, y + ky − pad, x + kx − pad).
@@ -172,7 +144,7 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
     const std::size_t HW = std::size_t(d.hw());
     const int ld = int(std::size_t(n) * HW);
     if (d.k == 1) {
-        detail::gemm_wide(false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld);
+        gemm(Cpu{}, false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld);
     } else if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
@@ -181,7 +153,7 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
         detail::narrow_weights(w, wf, d);
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-            detail::gemm_wide(false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z,
+            gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z,
                               cols);
             detail::col2im(z, y, n, i0, m, dout);
         }
@@ -191,7 +163,7 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
         for (int i0 = 0; i0 < n; i0 += chunk) {
             const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
             detail::im2col(x, col, n, i0, m, d);
-            detail::gemm_wide(false, false, d.out, cols, K, T(1), w, K, col, cols, T(0), y + std::size_t(i0) * HW, ld);
+            gemm(Cpu{}, false, false, d.out, cols, K, T(1), w, K, col, cols, T(0), y + std::size_t(i0) * HW, ld);
         }
     }
     detail::add_row_bias(y, b, d.out, n, HW);
@@ -202,17 +174,18 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
                      int chunk, T* scratch) {
     const std::size_t HW = std::size_t(d.hw());
     const std::size_t ld = std::size_t(n) * HW;
-    // db += row sums of dy, in double, in column order (as Reference).
+    // db += row sums of dy, accumulated in double (SIMD lanes, so not Reference's order bit for bit).
     bijou::detail::parallel_for(d.out, std::size_t(d.out) * ld > detail::conv_parallel_min, [&](int o) {
         const T* r = dy + std::size_t(o) * ld;
         double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
         for (std::size_t j = 0; j < ld; ++j) acc += double(r[j]);
         db[o] += T(acc);
     });
     const int ldi = int(ld);
     if (d.k == 1) {
-        detail::gemm_wide(false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
-        if (dx != nullptr) detail::gemm_wide(true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi);
+        gemm(Cpu{}, false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
+        if (dx != nullptr) gemm(Cpu{}, true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi);
         return;
     }
     if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
@@ -225,10 +198,10 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
             detail::im2col(dy, dd, n, i0, m, dout);
-            detail::gemm_wide(false, true, rows, d.in, cols, T(1), dd, cols, x + std::size_t(i0) * HW, ldi,
+            gemm(Cpu{}, false, true, rows, d.in, cols, T(1), dd, cols, x + std::size_t(i0) * HW, ldi,
                               i0 == 0 ? T(0) : T(1), dwf, d.in);
             if (dx != nullptr)
-                detail::gemm_wide(true, false, d.in, cols, rows, T(1), wf, d.in, dd, cols, T(0),
+                gemm(Cpu{}, true, false, d.in, cols, rows, T(1), wf, d.in, dd, cols, T(0),
                                   dx + std::size_t(i0) * HW, ldi);
         }
         for (int o = 0; o < d.out; ++o)
@@ -244,9 +217,9 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
         const T* dyb = dy + std::size_t(i0) * HW;
         detail::im2col(x, col, n, i0, m, d);
-        detail::gemm_wide(false, true, d.out, K, cols, T(1), dyb, ldi, col, cols, T(1), dw, K);
+        gemm(Cpu{}, false, true, d.out, K, cols, T(1), dyb, ldi, col, cols, T(1), dw, K);
         if (dx != nullptr) {
-            detail::gemm_wide(true, false, K, cols, d.out, T(1), w, K, dyb, ldi, T(0), dcol, cols);
+            gemm(Cpu{}, true, false, K, cols, d.out, T(1), w, K, dyb, ldi, T(0), dcol, cols);
             detail::col2im(dcol, dx, n, i0, m, d);
         }
     }

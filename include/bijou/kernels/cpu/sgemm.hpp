@@ -1,24 +1,25 @@
-// bijou/kernels/cpu/sgemm_avx2.hpp — a packed single-precision GEMM for AVX2 + FMA, chosen at run time.
+// bijou/kernels/cpu/sgemm.hpp — bijou's packed single-precision GEMM (AVX-512F or AVX2 + FMA),
+// chosen at run time.
 //
-// A portable build (no -mavx2) gets SSE2 code from Eigen, about a quarter of what the core can do.
-// These kernels are compiled with __attribute__((target("avx2,fma"))) / target("avx512f") and used
-// only when the running CPU has those (sgemm_simd_level()), so the library still builds and runs
-// for plain x86-64.
-// When the translation unit itself is compiled with AVX2 and FMA enabled (e.g. -march=native),
-// Eigen's own kernels are at least as fast and this file compiles to nothing.
+// The kernels are compiled with __attribute__((target("avx512f"))) / target("avx2,fma") and used only
+// when the running CPU has those (sgemm_simd_level()), so the library still builds and runs for plain
+// x86-64 (no -march); with -march=native they replace Eigen's float GEMM as well, which reaches about
+// half of this core's FMA peak on Glow's shapes (its 48×4 AVX-512 kernel, repacking and a memset pass
+// for beta = 0), where these reach 60–75% (benchmarks/bench_gemm.cpp).
 //
-// sgemm_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign): C (M×N, row-major) (+)=
-// alpha·op(A)·op(B), the same operand conventions as kernels::gemm. Goto/BLIS blocking: for each
-// nc-block of columns and kc-block of depth, op(B) is packed into NR-column panels; for each mc-block
-// of rows op(A) is packed into MR-row panels; a register micro-kernel runs over the panels: 6×16
-// (12 ymm accumulators) with AVX2, 12×32 (24 zmm) with AVX-512F. The
-// packing buffers (96×256 and 256×128 floats, 224 KiB) live on the stack: no allocation. Edge panels
-// are zero-padded, so the micro-kernel always runs full tiles and stores only the valid part. Each
-// element of C is accumulated in one fixed order, so results are repeatable.
+// sgemm_simd(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign): C (M×N, row-major) (+)=
+// alpha·op(A)·op(B), the same operand conventions as kernels::gemm. Goto/BLIS blocking (kc = 256
+// deep, mc = 144 rows, nc = 128 columns): op(A) is packed into MR-row panels once per (kc, mc) block,
+// op(B) into NR-column panels once per (kc, mc, nc) block, and a register micro-kernel runs over the
+// panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm) with AVX2. The packing buffers
+// (144×256 and 256×128 floats, 272 KiB) live on the stack: no allocation. Edge panels are zero-padded,
+// so the micro-kernel always runs full tiles and stores only the valid part. Each element of C is
+// accumulated in one fixed order that does not depend on how the caller splits C, so results are
+// repeatable and the same for any thread count.
 #pragma once
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !(defined(__AVX2__) && defined(__FMA__))
-#define BIJOU_SGEMM_AVX2 1
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BIJOU_SGEMM_SIMD 1
 #include <immintrin.h>
 
 #include <algorithm>
@@ -33,58 +34,95 @@ inline int sgemm_simd_level() {
                                                                                                  : 0;
     return level;
 }
-inline bool sgemm_avx2_available() { return sgemm_simd_level() > 0; }
+inline bool sgemm_simd_available() { return sgemm_simd_level() > 0; }
 
-inline constexpr int sg_mc = 96, sg_kc = 256, sg_nc = 128;  // mc: a multiple of 6 and 12; nc: of 16 and 32
+inline constexpr int sg_mc = 144, sg_kc = 256, sg_nc = 128;  // mc: a multiple of 6 and 12; nc: of 16 and 32
 
-// Packs op(A)[0:m, 0:k] into ceil(m/MR) panels of k×MR (zero rows past m).
-template <int MR>
-void sg_pack_a(bool ta, int m, int k, const float* A, int lda, float* pa) {
-    for (int i0 = 0; i0 < m; i0 += MR) {
-        const int mr = std::min(MR, m - i0);
-        if (ta) {  // op(A)(i, p) = A[p·lda + i]: the MR values of one p are contiguous
-            for (int p = 0; p < k; ++p) {
-                const float* s = A + std::size_t(p) * lda + i0;
-                int r = 0;
-                for (; r < mr; ++r) pa[r] = s[r];
-                for (; r < MR; ++r) pa[r] = 0.0f;
-                pa += MR;
-            }
+// Transposes for packing operands whose depth index is the contiguous one, with AVX (every CPU that
+// runs either micro-kernel has it). sg_transpose(s, lds, R, k, d, ldd): d[p·ldd + i] = s[i·lds + p]
+// for i < R, p < k, in 8×8 and 4×8 register blocks, the ragged rest element by element.
+template <int rows>  // 8 or 4
+__attribute__((target("avx2"))) void sg_transpose_block(const float* s, int lds, float* d, int ldd) {
+    __m256 r[rows], t[rows], u[rows];
+    for (int i = 0; i < rows; ++i) r[i] = _mm256_loadu_ps(s + std::size_t(i) * lds);
+    for (int i = 0; i < rows; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int h = 0; h < rows; h += 4) {  // rows h..h+3: u[h + q] holds p = q (low half) and q + 4 (high)
+        u[h + 0] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
+        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; ++q) {
+        if constexpr (rows == 8) {
+            _mm256_storeu_ps(d + std::size_t(q) * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x20));
+            _mm256_storeu_ps(d + std::size_t(q + 4) * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x31));
         } else {
-            const float* rows[MR];
-            for (int r = 0; r < MR; ++r) rows[r] = A + std::size_t(i0 + std::min(r, mr - 1)) * lda;
-            for (int p = 0; p < k; ++p) {
-                for (int r = 0; r < MR; ++r) pa[r] = r < mr ? rows[r][p] : 0.0f;
-                pa += MR;
-            }
+            _mm_storeu_ps(d + std::size_t(q) * ldd, _mm256_castps256_ps128(u[q]));
+            _mm_storeu_ps(d + std::size_t(q + 4) * ldd, _mm256_extractf128_ps(u[q], 1));
         }
     }
 }
 
-// Packs op(B)[0:k, 0:n] into ceil(n/NR) panels of k×NR (zero columns past n).
+inline void sg_transpose(const float* s, int lds, int R, int k, float* d, int ldd) {
+    const int k8 = k - k % 8;
+    int i = 0;
+    for (; i + 8 <= R; i += 8)
+        for (int p = 0; p < k8; p += 8)
+            sg_transpose_block<8>(s + std::size_t(i) * lds + p, lds, d + std::size_t(p) * ldd + i, ldd);
+    for (; i + 4 <= R; i += 4)
+        for (int p = 0; p < k8; p += 8)
+            sg_transpose_block<4>(s + std::size_t(i) * lds + p, lds, d + std::size_t(p) * ldd + i, ldd);
+    for (int r = 0; r < R; ++r)
+        for (int p = r < i ? k8 : 0; p < k; ++p) d[std::size_t(p) * ldd + r] = s[std::size_t(r) * lds + p];
+}
+
+// Packs op(A)[0:m, 0:k] into ceil(m/MR) panels of k×MR (zero rows past m). Each source row or column
+// is read contiguously; the writes stride by MR inside one panel (which stays in L1).
+template <int MR>
+void sg_pack_a(bool ta, int m, int k, const float* A, int lda, float* pa) {
+    for (int i0 = 0; i0 < m; i0 += MR, pa += std::size_t(k) * MR) {
+        const int mr = std::min(MR, m - i0);
+        if (ta) {  // op(A)(i, p) = A[p·lda + i]: the MR values of one p are contiguous
+            for (int p = 0; p < k; ++p) {
+                const float* s = A + std::size_t(p) * lda + i0;
+                float* d = pa + std::size_t(p) * MR;
+                int r = 0;
+                for (; r < mr; ++r) d[r] = s[r];
+                for (; r < MR; ++r) d[r] = 0.0f;
+            }
+        } else {  // op(A)(i, p) = A[i·lda + p]: transpose the rows, zero the padding
+            sg_transpose(A + std::size_t(i0) * lda, lda, mr, k, pa, MR);
+            for (int r = mr; r < MR; ++r)
+                for (int p = 0; p < k; ++p) pa[std::size_t(p) * MR + r] = 0.0f;
+        }
+    }
+}
+
+// Packs op(B)[0:k, 0:n] into ceil(n/NR) panels of k×NR (zero columns past n), reading contiguously.
 template <int NR>
 void sg_pack_b(bool tb, int k, int n, const float* B, int ldb, float* pb) {
-    for (int j0 = 0; j0 < n; j0 += NR) {
+    for (int j0 = 0; j0 < n; j0 += NR, pb += std::size_t(k) * NR) {
         const int nr = std::min(NR, n - j0);
-        if (!tb) {  // op(B)(p, j) = B[p·ldb + j]
+        if (!tb) {  // op(B)(p, j) = B[p·ldb + j]: NR contiguous values per p
             for (int p = 0; p < k; ++p) {
                 const float* s = B + std::size_t(p) * ldb + j0;
+                float* d = pb + std::size_t(p) * NR;
                 if (nr == NR) {
-                    for (int j = 0; j < NR; ++j) pb[j] = s[j];
+#pragma GCC unroll 4
+                    for (int j = 0; j < NR; ++j) d[j] = s[j];
                 } else {
                     int j = 0;
-                    for (; j < nr; ++j) pb[j] = s[j];
-                    for (; j < NR; ++j) pb[j] = 0.0f;
+                    for (; j < nr; ++j) d[j] = s[j];
+                    for (; j < NR; ++j) d[j] = 0.0f;
                 }
-                pb += NR;
             }
-        } else {  // op(B)(p, j) = B[j·ldb + p]: walk NR rows of B side by side
-            const float* cols[NR];
-            for (int j = 0; j < NR; ++j) cols[j] = B + std::size_t(j0 + std::min(j, nr - 1)) * ldb;
-            for (int p = 0; p < k; ++p) {
-                for (int j = 0; j < NR; ++j) pb[j] = j < nr ? cols[j][p] : 0.0f;
-                pb += NR;
-            }
+        } else {  // op(B)(p, j) = B[j·ldb + p]: transpose the rows, zero the padding
+            sg_transpose(B + std::size_t(j0) * ldb, ldb, nr, k, pb, NR);
+            for (int j = nr; j < NR; ++j)
+                for (int p = 0; p < k; ++p) pb[std::size_t(p) * NR + j] = 0.0f;
         }
     }
 }
@@ -188,7 +226,10 @@ struct SgAvx512 {
 };
 
 /// C (M×N, row-major, ldc) += alpha·op(A)·op(B), or = when `assign` (C is then not read; K ≥ 1),
-/// with micro-kernel Kern (SgAvx2 or SgAvx512; the CPU must support it).
+/// with micro-kernel Kern (SgAvx2 or SgAvx512; the CPU must support it). Loop order: depth blocks
+/// (kc), then row blocks (mc), whose op(A) block is packed once, then column blocks (nc), whose
+/// op(B) block is packed once per row block: with M ≤ mc (every conv layer's weights) each operand
+/// is packed exactly once.
 template <class Kern>
 void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float* C, int ldc, bool assign) {
@@ -196,15 +237,15 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
     static_assert(sg_mc % MR == 0 && sg_nc % NR == 0);
     alignas(64) float pa[sg_mc * sg_kc];
     alignas(64) float pb[sg_kc * sg_nc];
-    for (int jc = 0; jc < N; jc += sg_nc) {
-        const int nc = std::min(sg_nc, N - jc);
-        for (int pc = 0; pc < K; pc += sg_kc) {
-            const int kc = std::min(sg_kc, K - pc);
-            sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb, pb);
-            for (int ic = 0; ic < M; ic += sg_mc) {
-                const int mc = std::min(sg_mc, M - ic);
-                sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda,
-                              pa);
+    for (int pc = 0; pc < K; pc += sg_kc) {
+        const int kc = std::min(sg_kc, K - pc);
+        for (int ic = 0; ic < M; ic += sg_mc) {
+            const int mc = std::min(sg_mc, M - ic);
+            sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
+            for (int jc = 0; jc < N; jc += sg_nc) {
+                const int nc = std::min(sg_nc, N - jc);
+                sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb,
+                              pb);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const float* pbp = pb + std::size_t(jr) * kc;
                     for (int ir = 0; ir < mc; ir += MR)
@@ -216,8 +257,8 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
     }
 }
 
-/// sgemm_packed with the widest micro-kernel the CPU runs. Call only when sgemm_avx2_available().
-inline void sgemm_avx2(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+/// sgemm_packed with the widest micro-kernel the CPU runs. Call only when sgemm_simd_available().
+inline void sgemm_simd(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                        int ldb, float* C, int ldc, bool assign) {
     if (sgemm_simd_level() >= 2) sgemm_packed<SgAvx512>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign);
     else sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign);
