@@ -124,6 +124,35 @@ TEST_CASE("Glow: both memory modes give the same loss and gradients, and memory-
     CHECK(lean.workspace_bytes(8) * 2 < store.workspace_bytes(8));
 }
 
+TEST_CASE("Glow: evaluation uses the lean layout and leaves training unchanged") {
+    using Model = Glow<Shape<1, 16, 16>, 2>;
+    Options o{.steps_per_level = 3, .hidden = 16, .seed = 4};
+    Model a(o), b(o);
+    o.memory_saving = true;
+    Model lean(o);
+    CHECK(a.eval_workspace_bytes(8) == lean.workspace_bytes(8));
+    CHECK(a.eval_workspace_bytes(8) * 2 < a.workspace_bytes(8));
+    CHECK(lean.eval_workspace_bytes(8) == lean.workspace_bytes(8));
+    auto x = random_images<Model>(8, 6);
+    for (Model* m : {&a, &b, &lean}) {
+        m->initialize(x);
+        perturb(*m, 0.02, 2);
+    }
+    CHECK(a.options().memory_saving == false);
+    // Evaluations before, between and after training steps: a's training must match b's (no
+    // evaluation) bit for bit, and its log_prob must match the memory-saving model's.
+    const auto before = a.log_prob(x);
+    CHECK(max_abs_diff(before, lean.log_prob(x)) == 0.0);
+    const double la = a.nll_and_gradient(x);
+    Rng r1(3), r2(3);
+    const auto s = a.sample(4, 0.7, r1);
+    CHECK(max_abs_diff(s, lean.sample(4, 0.7, r2)) == 0.0);
+    const double lb = b.nll_and_gradient(x);
+    CHECK(la == lb);
+    CHECK(max_abs_diff(a.gradients(), b.gradients()) == 0.0);
+    CHECK(max_abs_diff(a.forward(x).z, b.forward(x).z) == 0.0);
+}
+
 TEST_CASE("Glow: memory-saving workspace does not grow with K") {
     auto bytes = [](int K, bool lean) {
         Glow<Shape<1, 16, 16>, 2> m({.steps_per_level = K, .hidden = 32, .memory_saving = lean});

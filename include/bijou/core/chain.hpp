@@ -70,6 +70,11 @@ public:
 
     /// True when built with Options::memory_saving (backward rebuilds activations).
     bool memory_saving() const { return recompute_; }
+    /// Selects the workspace layout, for this chain and the composites in it (core/recompute.hpp).
+    void set_memory_saving(bool on) const {
+        recompute_ = on;
+        for_each_c([&]<std::size_t I>(const auto& e) { detail::set_memory_saving(e, on); });
+    }
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         constexpr std::array<std::string_view, M> names{recipe_name<Rs>()...};
@@ -246,7 +251,7 @@ private:
     }
 
     elements elems_;
-    bool recompute_ = false;
+    mutable bool recompute_ = false;
 };
 
 }  // namespace detail

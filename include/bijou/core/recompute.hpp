@@ -50,6 +50,16 @@ void backward_with_temporaries(E& e, const T* z, const T* dz, const T* dld, T* d
     e.backward_from_output(z, dz, dld, x_rec.data(), dx, n, ws, ld_tmp.data());
 }
 
+/// Switches a composite, and every composite inside it, to the memory-saving workspace layout (on)
+/// or the stored-activations one (off). Flow evaluates (forward, inverse, log_prob, sample,
+/// initialize) in the memory-saving layout, whose forward and inverse cost the same and need far
+/// less arena, and trains in the one its Options chose. Workspace contents never outlive one call,
+/// so the layout is not observable state (hence a const operation on a mutable flag).
+template <class E>
+void set_memory_saving(const E& e, bool on) {
+    if constexpr (requires { e.set_memory_saving(on); }) e.set_memory_saving(on);
+}
+
 /// Does this bound bijector run in memory-saving mode? (Only composites have the switch.)
 template <class E>
 bool memory_saving(const E& e) {

@@ -48,6 +48,11 @@ public:
     int size() const { return int(steps_.size()); }
     /// True when built with Options::memory_saving (backward rebuilds activations).
     bool memory_saving() const { return recompute_; }
+    /// Selects the workspace layout, for this stack and its steps (core/recompute.hpp).
+    void set_memory_saving(bool on) const {
+        recompute_ = on;
+        for (const auto& s : steps_) detail::set_memory_saving(s, on);
+    }
     step_type& operator[](int k) { return steps_[std::size_t(k)]; }
     const step_type& operator[](int k) const { return steps_[std::size_t(k)]; }
 
@@ -158,7 +163,7 @@ private:
     T* prev_ws(T* w, std::size_t k, int n) const { return recompute_ ? w : w - steps_[k].workspace_size(n); }
 
     std::vector<step_type> steps_;
-    bool recompute_ = false;
+    mutable bool recompute_ = false;
 };
 
 }  // namespace detail

@@ -9,9 +9,12 @@
 // own parameters (what the conformance suite tests).
 // Options::memory_saving: composites keep no activations and backward rebuilds them from z
 // (core/recompute.hpp); workspace_bytes(n) shows the difference.
-// Memory: one workspace arena, grown to the largest batch seen (reserve(n) sizes it up front), so
-// repeated calls at a batch size allocate nothing but their returned tensors; nll_and_gradient
-// allocates nothing at all after the first call at a given batch size.
+// Memory: one workspace arena, grown to the largest need seen (reserve(n) sizes it for training up
+// front), so repeated calls at a batch size allocate nothing but their returned tensors;
+// nll_and_gradient allocates nothing at all after the first call at a given batch size. Evaluation
+// (forward, inverse, log_prob, sample, forward_stages, initialize) always runs in the memory-saving
+// layout, which needs no stored activations: a model that only evaluates keeps the lean arena
+// (eval_workspace_bytes) even when Options keep activations for training.
 #pragma once
 
 #include <algorithm>
@@ -69,6 +72,7 @@ public:
     /// max_chunk() samples, so memory stays bounded whatever n is.
     Mapped forward(const data_tensor& x) const {
         const int n = check_batch<S>(x, "forward");
+        const EvalLayout eval(*this);
         Mapped r{make_batch<T, out_shape>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
         for_chunks(n, [&](int i0, int m) {
             forward_raw(x.data() + std::size_t(i0) * data_size, r.z.data() + std::size_t(i0) * latent_size, m);
@@ -80,6 +84,7 @@ public:
     /// x = f⁻¹(z) and log|det ∂x/∂z| per sample (chunked like forward).
     Unmapped inverse(const latent_tensor& z) const {
         const int n = check_batch<out_shape>(z, "inverse");
+        const EvalLayout eval(*this);
         Unmapped r{make_batch<T, S>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
         for_chunks(n, [&](int i0, int m) {
             inverse_raw(z.data() + std::size_t(i0) * latent_size, r.x.data() + std::size_t(i0) * data_size, m);
@@ -101,14 +106,15 @@ public:
         max_chunk_ = m;
     }
 
-    /// Raw forward: z (n × latent_size); log-dets available through last_log_det().
+    /// Raw forward: z (n × latent_size); log-dets available through last_log_det(). Runs in the
+    /// training layout (so that backward_raw can follow), unless called from an evaluation.
     void forward_raw(const T* x, T* z, int n) const {
-        prepare(n);
+        prepare(n, false);
         std::fill(ld_.begin(), ld_.begin() + n, 0.0);
         bij_.forward(x, z, ld_.data(), n, ws_.data());
     }
     void inverse_raw(const T* z, T* x, int n) const {
-        prepare(n);
+        prepare(n, false);
         std::fill(ld_.begin(), ld_.begin() + n, 0.0);
         bij_.inverse(z, x, ld_.data(), n, ws_.data());
     }
@@ -131,6 +137,7 @@ public:
         requires(std::is_same_v<out_shape, S>)
     {
         const int n = check_batch<S>(x, "forward_stages");
+        const EvalLayout eval(*this);
         std::vector<data_tensor> out{x};
         for_chunks(n, [&](int i0, int m) {
             std::size_t stage = 1;
@@ -139,7 +146,7 @@ public:
                 std::copy(p, p + std::size_t(m) * S::size, out[stage].data() + std::size_t(i0) * S::size);
                 ++stage;
             };
-            prepare(m);  // before z_.data() is taken
+            prepare(m, false);  // before z_.data() is taken
             const T* xi = x.data() + std::size_t(i0) * S::size;
             if constexpr (requires { bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit); })
                 bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit);
@@ -158,6 +165,7 @@ public:
         requires has_base
     {
         const int n = check_batch<S>(x, "log_prob");
+        const EvalLayout eval(*this);
         xt::xtensor<T, 1> r = xt::xtensor<T, 1>::from_shape({std::size_t(n)});
         for_chunks(n, [&](int i0, int m) {
             const double* lp = log_prob_raw(x.data() + std::size_t(i0) * data_size, m);
@@ -170,7 +178,8 @@ public:
     const double* log_prob_raw(const T* x, int n) const
         requires has_base
     {
-        prepare(n);  // before z_.data() is taken
+        const EvalLayout eval(*this);
+        prepare(n, false);  // before z_.data() is taken
         forward_raw(x, z_.data(), n);
         base_.log_prob(z_.data(), lp_.data(), n);
         for (int i = 0; i < n; ++i) lp_[std::size_t(i)] += ld_[std::size_t(i)];
@@ -186,8 +195,9 @@ public:
             throw invalid_argument("sample: temperature must be finite and >= 0 (got " + std::to_string(temperature) +
                                    ")");
         data_tensor x = make_batch<T, S>(n);
+        const EvalLayout eval(*this);
         for_chunks(n, [&](int i0, int m) {
-            prepare(m);
+            prepare(m, false);
             base_.sample(z_.data(), m, temperature, rng);
             std::fill(ld_.begin(), ld_.begin() + m, 0.0);
             bij_.inverse(z_.data(), x.data() + std::size_t(i0) * data_size, ld_.data(), m, ws_.data());
@@ -201,7 +211,8 @@ public:
     void initialize(const data_tensor& x) {
         const int n = check_batch<S>(x, "initialize");
         if (n < 2) throw invalid_argument("initialize: needs a batch of at least 2 samples");
-        prepare(n);
+        const EvalLayout eval(*this);
+        prepare(n, false);
         if constexpr (DataInitialized<bijector_type>) bij_.initialize(x.data(), n, ws_.data());
     }
 
@@ -247,8 +258,14 @@ public:
     const bijector_type& bijector() const { return bij_; }
     const Options& options() const { return options_; }
 
-    /// Bytes of the workspace arena (activations and scratch) for batch n.
+    /// Bytes of the workspace arena (activations and scratch) a training step at batch n needs.
     std::size_t workspace_bytes(int n) const { return bij_.workspace_size(n) * sizeof(T); }
+    /// Bytes of the arena evaluation (forward, inverse, log_prob, sample) needs at batch n: the
+    /// memory-saving layout's, whatever Options chose for training.
+    std::size_t eval_workspace_bytes(int n) const {
+        const EvalLayout eval(*this);
+        return bij_.workspace_size(n) * sizeof(T);
+    }
 
 protected:
     /// For models with their own defaults: CouplingScale::model_default becomes `model_scale`.
@@ -261,6 +278,20 @@ private:
     }
 
     struct NoBase {};
+
+    // Selects the memory-saving workspace layout for the life of an evaluation call, then restores
+    // the training layout Options chose (core/recompute.hpp). Nests: an inner guard restores the
+    // layout the outer one set.
+    struct EvalLayout {
+        const Flow& f;
+        bool was;
+        explicit EvalLayout(const Flow& flow) : f(flow), was(detail::memory_saving(flow.bij_)) {
+            detail::set_memory_saving(f.bij_, true);
+        }
+        ~EvalLayout() { detail::set_memory_saving(f.bij_, was); }
+        EvalLayout(const EvalLayout&) = delete;
+        EvalLayout& operator=(const EvalLayout&) = delete;
+    };
     using base_storage = std::conditional_t<has_base, base_type, NoBase>;
 
     explicit Flow(BuildContext ctx) : options_(ctx.options()), bij_(ctx), base_(make_base(ctx)) {
@@ -290,22 +321,29 @@ private:
         return int(std::min<std::size_t>(std::size_t(max_chunk_), fit));
     }
 
-    void prepare(int n) const {
+    // Per-sample buffers for batches up to n, and the arena for batch n in the layout selected now
+    // (`training`: also the buffers a memory-saving backward rebuilds its input into). Buffers only
+    // grow; the arena is released before it is regrown, so peak memory is one arena.
+    void prepare(int n, bool training = true) const {
         if (n < 0) throw invalid_argument("negative batch size");
-        if (n <= capacity_) return;
         const std::size_t nn = std::size_t(n);
-        ws_.assign(bij_.workspace_size(n), T(0));
-        ld_.assign(nn, 0.0);
-        lp_.assign(nn, 0.0);
-        z_.assign(nn * latent_size, T(0));
-        dz_.assign(nn * latent_size, T(0));
-        dx_.assign(nn * data_size, T(0));
-        dld_.assign(nn, T(0));
-        if (detail::memory_saving(bij_)) {
+        if (n > capacity_) {
+            ld_.assign(nn, 0.0);
+            lp_.assign(nn, 0.0);
+            z_.assign(nn * latent_size, T(0));
+            dz_.assign(nn * latent_size, T(0));
+            dx_.assign(nn * data_size, T(0));
+            dld_.assign(nn, T(0));
+            capacity_ = n;
+        }
+        if (const std::size_t need = bij_.workspace_size(n); ws_.size() < need) {
+            ws_ = std::vector<T>();
+            ws_.assign(need, T(0));
+        }
+        if (training && detail::memory_saving(bij_) && xrec_.size() < nn * data_size) {
             xrec_.assign(nn * data_size, T(0));
             ldtmp_.assign(nn, 0.0);
         }
-        capacity_ = n;
     }
 
     Options options_;

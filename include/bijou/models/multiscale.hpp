@@ -81,6 +81,13 @@ public:
         : body_(ctx), exit_(ctx), next_(ctx), recompute_(ctx.options().memory_saving) {}
 
     bool memory_saving() const { return recompute_; }
+    /// Selects the workspace layout, for this level and everything below it (core/recompute.hpp).
+    void set_memory_saving(bool on) const {
+        recompute_ = on;
+        detail::set_memory_saving(body_, on);
+        detail::set_memory_saving(exit_, on);
+        if constexpr (!last) detail::set_memory_saving(next_, on);
+    }
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         const std::string p = join_name(prefix, std::to_string(I));
@@ -228,7 +235,7 @@ private:
     body_type body_;
     exit_type exit_;
     [[no_unique_address]] next_type next_;
-    bool recompute_ = false;
+    mutable bool recompute_ = false;
 };
 
 }  // namespace detail
