@@ -118,6 +118,12 @@ TEST_CASE_TEMPLATE("conv2d: a 3x3 convolution computed by hand (cross-correlatio
         CHECK(y[std::size_t(18 + p)] == -1.0);
         CHECK(y[std::size_t(27 + p)] == -1.0);
     }
+    c.layer.forward(x.data(), y.data(), 2, scratch.data(), /*relu=*/true);  // max(·, 0) after the bias
+    for (int p = 0; p < 9; ++p) {
+        CAPTURE(p);
+        CHECK(y[std::size_t(p)] == doctest::Approx(std::max(y0[std::size_t(p)], 0.0)).epsilon(1e-14));
+        CHECK(y[std::size_t(18 + p)] == 0.0);
+    }
 }
 
 namespace {
@@ -152,6 +158,19 @@ void conv_against_reference(int in, int out, int k, int H, int W, int n, int max
     std::vector<double> twice(ref.ps.grads().begin(), ref.ps.grads().end());
     for (auto& v : twice) v *= 2;
     CHECK(rel_diff(fast.ps.grads(), twice) <= Tol<T>::backend);
+    // the fused ReLU after the bias, and the ReLU mask on dx (x itself as the mask: ~half positive)
+    ref.layer.forward(x.data(), y1.data(), n, s1.data(), true);
+    fast.layer.forward(x.data(), y2.data(), n, s2.data(), true);
+    CHECK(rel_diff(y2, y1) <= Tol<T>::backend);
+    const auto zeros = std::count(y1.begin(), y1.end(), T(0));
+    CHECK(zeros > 0);
+    CHECK(std::size_t(zeros) < ny);
+    CHECK(std::count(y2.begin(), y2.end(), T(0)) == zeros);
+    ref.layer.backward(x.data(), dy.data(), dx1.data(), n, s1.data(), x.data());
+    fast.layer.backward(x.data(), dy.data(), dx2.data(), n, s2.data(), x.data());
+    CHECK(rel_diff(dx2, dx1) <= Tol<T>::backend);
+    for (std::size_t j = 0; j < nx; ++j)
+        if (!(x[j] > T(0))) CHECK((dx1[j] == T(0) && dx2[j] == T(0)));
     for (std::size_t j = ss; j < s2.size(); ++j) CHECK(s2[j] == T(-7));
 }
 

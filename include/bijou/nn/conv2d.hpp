@@ -9,10 +9,13 @@
 //   State_dict: "<prefix>.weight" (out, in, k, k), PyTorch's layout, and "<prefix>.bias" (out).
 //   reset_parameters(rng, zero): weight then bias ~ U(−1/√(in·k²), 1/√(in·k²)), row-major (PyTorch's
 //   default bound for nn.Conv2d); with zero both are all zeros and nothing is drawn.
-// forward(x, y, n, scratch): y (out, n·HW) assigned from x (in, n·HW).
-// backward(x, dy, dx, n, scratch), for ∂L/∂y = dy: weight and bias gradients += (accumulated in
-//   double per call for the bias), dx (in, n·HW) = ∂L/∂x assigned, skipped if dx is null. It needs
-//   only x, not y: nothing is stored between the passes.
+// forward(x, y, n, scratch, relu): y (out, n·HW) assigned from x (in, n·HW); with relu, y = max(y, 0)
+//   after the bias (the following ReLU of a conv net, fused into the Cpu GEMM's output pass).
+// backward(x, dy, dx, n, scratch, relu_mask), for ∂L/∂y = dy: weight and bias gradients +=
+//   (accumulated in double per call for the bias), dx (in, n·HW) = ∂L/∂x assigned, skipped if dx is
+//   null; with relu_mask (the output of a ReLU in front of this layer, (in, n·HW)), dx is the
+//   gradient before that ReLU: dx ⊙ [relu_mask > 0]. It needs only x, not y: nothing is stored
+//   between the passes.
 // scratch_size(n) scalars of temporary space serve either pass and may be shared with others
 //   (the Cpu backend's im2col buffers: 2·in·k²·chunk·HW for k = 3, 0 for k = 1; Reference: 0).
 //   The Cpu backend processes the batch in chunks of whole samples, as many as keep its im2col
@@ -104,14 +107,15 @@ public:
         else return kernels::conv2d_scratch_size(d_, chunk(n));
     }
 
-    /// y (out, n·HW) = conv(x (in, n·HW)).
-    void forward(const T* x, T* y, int n, T* scratch) const {
-        kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch);
+    /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu.
+    void forward(const T* x, T* y, int n, T* scratch, bool relu = false) const {
+        kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu);
     }
 
-    /// Weight and bias gradients +=; dx = ∂L/∂x (assigned) unless dx is null.
-    void backward(const T* x, const T* dy, T* dx, int n, T* scratch) {
-        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, w_.grad, b_.grad, n, d_, chunk(n), scratch);
+    /// Weight and bias gradients +=; dx = ∂L/∂x (assigned) unless dx is null, times [relu_mask > 0]
+    /// when relu_mask is given.
+    void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask = nullptr) {
+        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, w_.grad, b_.grad, n, d_, chunk(n), scratch, relu_mask);
     }
 
     const TensorRef<T>& weight() const { return w_; }

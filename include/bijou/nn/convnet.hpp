@@ -84,10 +84,8 @@ public:
         T* a1 = stored;
         T* a2 = stored + plane(n);
         T* conv_scratch = scratch + 2 * plane(n);
-        conv0_.forward(x, a1, n, conv_scratch);
-        kernels::conv_relu(B{}, a1, plane(n));
-        conv2_.forward(a1, a2, n, conv_scratch);
-        kernels::conv_relu(B{}, a2, plane(n));
+        conv0_.forward(x, a1, n, conv_scratch, /*relu=*/true);
+        conv2_.forward(a1, a2, n, conv_scratch, /*relu=*/true);
         conv4_.forward(a2, y, n, conv_scratch);
     }
 
@@ -98,10 +96,8 @@ public:
         T* g2 = scratch;                // ∂L/∂(pre-ReLU of layer 2)
         T* g1 = scratch + plane(n);     // ∂L/∂(pre-ReLU of layer 0)
         T* conv_scratch = scratch + 2 * plane(n);
-        conv4_.backward(a2, dy, g2, n, conv_scratch);
-        kernels::conv_relu_backward(B{}, g2, a2, plane(n));
-        conv2_.backward(a1, g2, g1, n, conv_scratch);
-        kernels::conv_relu_backward(B{}, g1, a1, plane(n));
+        conv4_.backward(a2, dy, g2, n, conv_scratch, /*relu_mask=*/a2);
+        conv2_.backward(a1, g2, g1, n, conv_scratch, /*relu_mask=*/a1);
         conv0_.backward(x, g1, dx, n, conv_scratch);
     }
 

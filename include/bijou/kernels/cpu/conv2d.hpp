@@ -139,92 +139,6 @@ void narrow_weights(const T* w, T* wf, const ConvDims& d) {
 
 }  // namespace detail
 
-template <class T>
-void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch) {
-    const std::size_t HW = std::size_t(d.hw());
-    const int ld = int(std::size_t(n) * HW);
-    if (d.k == 1) {
-        gemm(Cpu{}, false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld);
-    } else if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
-        const int kk = d.k * d.k, rows = d.out * kk;
-        const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-        T* wf = scratch;
-        T* z = scratch + 2 * std::size_t(rows) * d.in;
-        detail::narrow_weights(w, wf, d);
-        for (int i0 = 0; i0 < n; i0 += mb) {
-            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-            gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z,
-                              cols);
-            detail::col2im(z, y, n, i0, m, dout);
-        }
-    } else {
-        const int K = d.in * d.k * d.k;
-        T* col = scratch;
-        for (int i0 = 0; i0 < n; i0 += chunk) {
-            const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
-            detail::im2col(x, col, n, i0, m, d);
-            gemm(Cpu{}, false, false, d.out, cols, K, T(1), w, K, col, cols, T(0), y + std::size_t(i0) * HW, ld);
-        }
-    }
-    detail::add_row_bias(y, b, d.out, n, HW);
-}
-
-template <class T>
-void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                     int chunk, T* scratch) {
-    const std::size_t HW = std::size_t(d.hw());
-    const std::size_t ld = std::size_t(n) * HW;
-    // db += row sums of dy, accumulated in double (SIMD lanes, so not Reference's order bit for bit).
-    bijou::detail::parallel_for(d.out, std::size_t(d.out) * ld > detail::conv_parallel_min, [&](int o) {
-        const T* r = dy + std::size_t(o) * ld;
-        double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-        for (std::size_t j = 0; j < ld; ++j) acc += double(r[j]);
-        db[o] += T(acc);
-    });
-    const int ldi = int(ld);
-    if (d.k == 1) {
-        gemm(Cpu{}, false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
-        if (dx != nullptr) gemm(Cpu{}, true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi);
-        return;
-    }
-    if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
-        const int kk = d.k * d.k, rows = d.out * kk;
-        const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-        T* wf = scratch;
-        T* dwf = scratch + std::size_t(rows) * d.in;
-        T* dd = scratch + 2 * std::size_t(rows) * d.in;
-        detail::narrow_weights(w, wf, d);
-        for (int i0 = 0; i0 < n; i0 += mb) {
-            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-            detail::im2col(dy, dd, n, i0, m, dout);
-            gemm(Cpu{}, false, true, rows, d.in, cols, T(1), dd, cols, x + std::size_t(i0) * HW, ldi,
-                              i0 == 0 ? T(0) : T(1), dwf, d.in);
-            if (dx != nullptr)
-                gemm(Cpu{}, true, false, d.in, cols, rows, T(1), wf, d.in, dd, cols, T(0),
-                                  dx + std::size_t(i0) * HW, ldi);
-        }
-        for (int o = 0; o < d.out; ++o)
-            for (int q = 0; q < kk; ++q)
-                for (int c = 0; c < d.in; ++c)
-                    dw[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)] += dwf[(std::size_t(o) * kk + q) * d.in + c];
-        return;
-    }
-    const int K = d.in * d.k * d.k;
-    T* col = scratch;
-    T* dcol = scratch + std::size_t(K) * chunk * HW;
-    for (int i0 = 0; i0 < n; i0 += chunk) {
-        const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
-        const T* dyb = dy + std::size_t(i0) * HW;
-        detail::im2col(x, col, n, i0, m, d);
-        gemm(Cpu{}, false, true, d.out, K, cols, T(1), dyb, ldi, col, cols, T(1), dw, K);
-        if (dx != nullptr) {
-            gemm(Cpu{}, true, false, K, cols, d.out, T(1), w, K, dyb, ldi, T(0), dcol, cols);
-            detail::col2im(dcol, dx, n, i0, m, d);
-        }
-    }
-}
-
 namespace detail {
 inline constexpr std::size_t conv_block = 8192;
 }
@@ -247,6 +161,99 @@ void conv_relu_backward(Cpu, T* g, const T* a, std::size_t size) {
 #pragma omp simd
         for (std::size_t j = j0; j < j1; ++j) g[j] = a[j] > T(0) ? g[j] : T(0);
     });
+}
+
+template <class T>
+void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
+                    bool relu = false) {
+    const std::size_t HW = std::size_t(d.hw());
+    const int ld = int(std::size_t(n) * HW);
+    const detail::GemmEpilogue<T> bias_relu{b, relu};  // fused into the GEMM's last pass over each tile
+    if (d.k == 1) {
+        gemm_ep(Cpu{}, false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld, bias_relu);
+        return;
+    } else if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
+        const int kk = d.k * d.k, rows = d.out * kk;
+        const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
+        T* wf = scratch;
+        T* z = scratch + 2 * std::size_t(rows) * d.in;
+        detail::narrow_weights(w, wf, d);
+        for (int i0 = 0; i0 < n; i0 += mb) {
+            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
+            gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z,
+                              cols);
+            detail::col2im(z, y, n, i0, m, dout);
+        }
+        detail::add_row_bias(y, b, d.out, n, HW);
+        if (relu) conv_relu(Cpu{}, y, std::size_t(d.out) * n * HW);
+    } else {
+        const int K = d.in * d.k * d.k;
+        T* col = scratch;
+        for (int i0 = 0; i0 < n; i0 += chunk) {
+            const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
+            detail::im2col(x, col, n, i0, m, d);
+            gemm_ep(Cpu{}, false, false, d.out, cols, K, T(1), w, K, col, cols, T(0), y + std::size_t(i0) * HW, ld,
+                    bias_relu);
+        }
+    }
+}
+
+template <class T>
+void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
+                     int chunk, T* scratch, const T* relu_mask = nullptr) {
+    const std::size_t HW = std::size_t(d.hw());
+    const std::size_t ld = std::size_t(n) * HW;
+    // db += row sums of dy, accumulated in double (SIMD lanes, so not Reference's order bit for bit).
+    bijou::detail::parallel_for(d.out, std::size_t(d.out) * ld > detail::conv_parallel_min, [&](int o) {
+        const T* r = dy + std::size_t(o) * ld;
+        double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+        for (std::size_t j = 0; j < ld; ++j) acc += double(r[j]);
+        db[o] += T(acc);
+    });
+    const int ldi = int(ld);
+    const detail::GemmEpilogue<T> mask{nullptr, false, relu_mask, ldi};  // dx ⊙= [relu_mask > 0], fused
+    if (d.k == 1) {
+        gemm(Cpu{}, false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
+        if (dx != nullptr) gemm_ep(Cpu{}, true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi, mask);
+        return;
+    }
+    if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
+        const int kk = d.k * d.k, rows = d.out * kk;
+        const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
+        T* wf = scratch;
+        T* dwf = scratch + std::size_t(rows) * d.in;
+        T* dd = scratch + 2 * std::size_t(rows) * d.in;
+        detail::narrow_weights(w, wf, d);
+        for (int i0 = 0; i0 < n; i0 += mb) {
+            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
+            detail::im2col(dy, dd, n, i0, m, dout);
+            gemm(Cpu{}, false, true, rows, d.in, cols, T(1), dd, cols, x + std::size_t(i0) * HW, ldi,
+                              i0 == 0 ? T(0) : T(1), dwf, d.in);
+            if (dx != nullptr)
+                gemm_ep(Cpu{}, true, false, d.in, cols, rows, T(1), wf, d.in, dd, cols, T(0), dx + std::size_t(i0) * HW,
+                        ldi, mask.at(0, int(std::size_t(i0) * HW)));
+        }
+        for (int o = 0; o < d.out; ++o)
+            for (int q = 0; q < kk; ++q)
+                for (int c = 0; c < d.in; ++c)
+                    dw[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)] += dwf[(std::size_t(o) * kk + q) * d.in + c];
+        return;
+    }
+    const int K = d.in * d.k * d.k;
+    T* col = scratch;
+    T* dcol = scratch + std::size_t(K) * chunk * HW;
+    for (int i0 = 0; i0 < n; i0 += chunk) {
+        const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
+        const T* dyb = dy + std::size_t(i0) * HW;
+        detail::im2col(x, col, n, i0, m, d);
+        gemm(Cpu{}, false, true, d.out, K, cols, T(1), dyb, ldi, col, cols, T(1), dw, K);
+        if (dx != nullptr) {
+            gemm(Cpu{}, true, false, K, cols, d.out, T(1), w, K, dyb, ldi, T(0), dcol, cols);
+            detail::col2im(dcol, dx, n, i0, m, d);
+        }
+    }
+    if (dx != nullptr && relu_mask != nullptr) conv_relu_backward(Cpu{}, dx, relu_mask, std::size_t(d.in) * ld);
 }
 
 namespace detail {

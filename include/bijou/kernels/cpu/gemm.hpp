@@ -41,7 +41,8 @@ using MapR = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 // touches the heap.
 template <class T>
 void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha, const T* A, int lda, const T* B,
-                int ldb, T beta, T* C, int ldc) {
+                int ldb, T beta, T* C, int ldc, const GemmEpilogue<T>& epilogue) {
+    const GemmEpilogue<T> ep = epilogue.at(i0, j0);
     const int m = i1 - i0, n = j1 - j0;
     if (m <= 0 || n <= 0) return;
     const T* a0 = ta ? A + i0 : A + std::size_t(i0) * lda;
@@ -52,7 +53,7 @@ void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha
         if (K > 0 && sgemm_simd_available()) {
             const bool assign = beta == T(0);
             if (!assign && beta != T(1)) MapR<T>(c0, m, n, Eigen::OuterStride<>(ldc)) *= beta;
-            sgemm_simd(ta, tb, m, n, K, alpha, a0, lda, b0, ldb, c0, ldc, assign);
+            sgemm_simd(ta, tb, m, n, K, alpha, a0, lda, b0, ldb, c0, ldc, assign, ep);
             return;
         }
     }
@@ -62,35 +63,39 @@ void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha
         if (beta == T(0)) c.setZero();
         else if (beta != T(1)) c *= beta;
     }
-    if (K <= 0) return;
-    constexpr int TMN = 96, TK = int(98304 / (TMN * sizeof(T)));  // 96×256 floats / 96×128 doubles = 96 KiB
-    for (int r0 = 0; r0 < m; r0 += TMN) {
-        const int mr = std::min(TMN, m - r0);
-        for (int q0 = 0; q0 < n; q0 += TMN) {
-            const int nc = std::min(TMN, n - q0);
-            MapR<T> c(c0 + std::size_t(r0) * ldc + q0, mr, nc, Eigen::OuterStride<>(ldc));
-            for (int k0 = 0; k0 < K; k0 += TK) {
-                const int kc = std::min(TK, K - k0);
-                auto run = [&](const auto& a) {
-                    if (tb) {  // Bᵀ stored row-major N×K == col-major K×N
-                        CMapC<T> b(b0 + std::size_t(q0) * ldb + k0, kc, nc, Eigen::OuterStride<>(ldb));
-                        c.noalias() += alpha * a * b;
-                    } else {
-                        CMapR<T> b(b0 + std::size_t(k0) * ldb + q0, kc, nc, Eigen::OuterStride<>(ldb));
-                        c.noalias() += alpha * a * b;
-                    }
-                };
-                if (ta) run(CMapC<T>(a0 + std::size_t(k0) * lda + r0, mr, kc, Eigen::OuterStride<>(lda)));
-                else run(CMapR<T>(a0 + std::size_t(r0) * lda + k0, mr, kc, Eigen::OuterStride<>(lda)));
+    if (K > 0) {
+        constexpr int TMN = 96, TK = int(98304 / (TMN * sizeof(T)));  // 96×256 floats / 96×128 doubles = 96 KiB
+        for (int r0 = 0; r0 < m; r0 += TMN) {
+            const int mr = std::min(TMN, m - r0);
+            for (int q0 = 0; q0 < n; q0 += TMN) {
+                const int nc = std::min(TMN, n - q0);
+                MapR<T> c(c0 + std::size_t(r0) * ldc + q0, mr, nc, Eigen::OuterStride<>(ldc));
+                for (int k0 = 0; k0 < K; k0 += TK) {
+                    const int kc = std::min(TK, K - k0);
+                    auto run = [&](const auto& a) {
+                        if (tb) {  // Bᵀ stored row-major N×K == col-major K×N
+                            CMapC<T> b(b0 + std::size_t(q0) * ldb + k0, kc, nc, Eigen::OuterStride<>(ldb));
+                            c.noalias() += alpha * a * b;
+                        } else {
+                            CMapR<T> b(b0 + std::size_t(k0) * ldb + q0, kc, nc, Eigen::OuterStride<>(ldb));
+                            c.noalias() += alpha * a * b;
+                        }
+                    };
+                    if (ta) run(CMapC<T>(a0 + std::size_t(k0) * lda + r0, mr, kc, Eigen::OuterStride<>(lda)));
+                    else run(CMapR<T>(a0 + std::size_t(r0) * lda + k0, mr, kc, Eigen::OuterStride<>(lda)));
+                }
             }
         }
     }
+    if (!ep.empty()) ep.apply(c0, ldc, 0, 0, m, n);
 }
 }  // namespace detail
 
+/// kernels::gemm, then `ep` on every element of C (detail::GemmEpilogue: row bias, ReLU, ReLU
+/// mask), fused into the product's last pass over each tile where the packed kernels run.
 template <class T>
-void gemm(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
-          T beta, T* C, int ldc) {
+void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+             T beta, T* C, int ldc, const detail::GemmEpilogue<T>& ep) {
 #if defined(_OPENMP)
     // Split the longer side of C: rows in blocks of 16, columns in blocks of 32 (128 bytes of floats).
     const bool by_cols = N > M;
@@ -102,8 +107,8 @@ void gemm(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T
             const int t = omp_get_thread_num(), nt = omp_get_num_threads(), len = by_cols ? N : M;
             const int s0 = std::min(len, int(std::int64_t(blocks) * t / nt) * unit);
             const int s1 = std::min(len, int(std::int64_t(blocks) * (t + 1) / nt) * unit);
-            if (by_cols) detail::gemm_block(trans_a, trans_b, 0, M, s0, s1, K, alpha, A, lda, B, ldb, beta, C, ldc);
-            else detail::gemm_block(trans_a, trans_b, s0, s1, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            if (by_cols) detail::gemm_block(trans_a, trans_b, 0, M, s0, s1, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+            else detail::gemm_block(trans_a, trans_b, s0, s1, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
         }
         return;
     }
@@ -113,12 +118,18 @@ void gemm(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T
         // changes only this thread's setting, restored at once.
         const int saved = omp_get_max_threads();
         omp_set_num_threads(1);
-        detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
         omp_set_num_threads(saved);
         return;
     }
 #endif
-    detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
+template <class T>
+void gemm(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+          T beta, T* C, int ldc) {
+    gemm_ep(Cpu{}, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, detail::GemmEpilogue<T>{});
 }
 
 }  // namespace bijou::kernels

@@ -18,6 +18,48 @@
 // repeatable and the same for any thread count.
 #pragma once
 
+#include <cstddef>
+
+namespace bijou::kernels::detail {
+
+/// What to do to each finished element C(i, j) of a product, while its tile is still in L1: add
+/// bias[i], then ReLU (max(c, 0), NaN passes), then keep it only where mask(i, j) > 0 (the ReLU's
+/// backward: mask is the post-ReLU activation, row stride ldm). Every part is optional.
+template <class T>
+struct GemmEpilogue {
+    const T* bias = nullptr;
+    bool relu = false;
+    const T* mask = nullptr;
+    int ldm = 0;
+    bool empty() const { return bias == nullptr && !relu && mask == nullptr; }
+    /// The same epilogue for the block of C starting at (i0, j0).
+    GemmEpilogue at(int i0, int j0) const {
+        return {bias ? bias + i0 : nullptr, relu, mask ? mask + std::size_t(i0) * ldm + j0 : nullptr, ldm};
+    }
+    /// Applies it to C[0:m, 0:n] (row stride ldc), whose top-left element is C(i0, j0).
+    void apply(T* c, int ldc, int i0, int j0, int m, int n) const {
+        for (int r = 0; r < m; ++r) {
+            T* row = c + std::size_t(r) * ldc;
+            if (bias) {
+                const T b = bias[i0 + r];
+#pragma omp simd
+                for (int j = 0; j < n; ++j) row[j] += b;
+            }
+            if (relu) {
+#pragma omp simd
+                for (int j = 0; j < n; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];
+            }
+            if (mask) {
+                const T* mr = mask + std::size_t(i0 + r) * ldm + j0;
+#pragma omp simd
+                for (int j = 0; j < n; ++j) row[j] = mr[j] > T(0) ? row[j] : T(0);
+            }
+        }
+    }
+};
+
+}  // namespace bijou::kernels::detail
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define BIJOU_SGEMM_SIMD 1
 #include <immintrin.h>
@@ -229,10 +271,10 @@ struct SgAvx512 {
 /// with micro-kernel Kern (SgAvx2 or SgAvx512; the CPU must support it). Loop order: depth blocks
 /// (kc), then row blocks (mc), whose op(A) block is packed once, then column blocks (nc), whose
 /// op(B) block is packed once per row block: with M ≤ mc (every conv layer's weights) each operand
-/// is packed exactly once.
+/// is packed exactly once. `ep` runs on each tile after its last depth block.
 template <class Kern>
 void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
-                  int ldb, float* C, int ldc, bool assign) {
+                  int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {}) {
     constexpr int MR = Kern::mr, NR = Kern::nr;
     static_assert(sg_mc % MR == 0 && sg_nc % NR == 0);
     alignas(64) float pa[sg_mc * sg_kc];
@@ -248,9 +290,12 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                               pb);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const float* pbp = pb + std::size_t(jr) * kc;
-                    for (int ir = 0; ir < mc; ir += MR)
-                        Kern::run(kc, pa + std::size_t(ir) * kc, pbp, C + std::size_t(ic + ir) * ldc + jc + jr, ldc,
-                                  alpha, std::min(MR, mc - ir), std::min(NR, nc - jr), assign && pc == 0);
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        float* c = C + std::size_t(ic + ir) * ldc + jc + jr;
+                        const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
+                        Kern::run(kc, pa + std::size_t(ir) * kc, pbp, c, ldc, alpha, m, n, assign && pc == 0);
+                        if (!ep.empty() && pc + kc == K) ep.apply(c, ldc, ic + ir, jc + jr, m, n);
+                    }
                 }
             }
         }
@@ -259,9 +304,9 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
 
 /// sgemm_packed with the widest micro-kernel the CPU runs. Call only when sgemm_simd_available().
 inline void sgemm_simd(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
-                       int ldb, float* C, int ldc, bool assign) {
-    if (sgemm_simd_level() >= 2) sgemm_packed<SgAvx512>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign);
-    else sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign);
+                       int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {}) {
+    if (sgemm_simd_level() >= 2) sgemm_packed<SgAvx512>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep);
+    else sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep);
 }
 
 }  // namespace bijou::kernels::detail

@@ -5,8 +5,10 @@
 // H×W is a (C, n·HW) row-major matrix, element (c, i, p) at c·(n·HW) + i·HW + p (p = y·W + x).
 //   x: (in, n·HW)   w: (out, in, k, k) as nn.Conv2d stores it   b: (out)   y: (out, n·HW)
 //   y(o, i, y, x) = b(o) + Σ_c Σ_ky Σ_kx w(o, c, ky, kx) · x(c, i, y + ky − pad, x + kx − pad)
-// conv2d_forward assigns y. conv2d_backward, for ∂L/∂y = dy: dw += Σ dy·x (shifted), db += Σ dy,
-// dx = the adjoint (assigned; skipped when dx is null). Accumulates in double. `chunk` and
+// conv2d_forward assigns y, then y = max(y, 0) when `relu` (a conv net's ReLU, fused on the Cpu
+// backend). conv2d_backward, for ∂L/∂y = dy: dw += Σ dy·x (shifted), db += Σ dy, dx = the adjoint
+// (assigned; skipped when dx is null), then dx ⊙= [relu_mask > 0] when relu_mask is not null (the
+// ReLU before this layer: relu_mask is its output, (in, n·HW)). Accumulates in double. `chunk` and
 // `scratch` are the Cpu kernel's (samples per im2col block, its buffer); these loops ignore them.
 // Cost: 2·n·HW·out·in·k² flops per pass, O(out·in·k²) per output element, serial.
 //
@@ -15,8 +17,6 @@
 //   nchw_to_channel_major      cm(c, i, p) = x(i, c0 + c, p)            (assigned)
 //   channel_major_to_nchw      x(i, c0 + c, p) = cm(c, i, p)            (assigned; other channels untouched)
 //   channel_major_add_to_nchw  x(i, c0 + c, p) += cm(c, i, p)
-// Also the ReLU of the conv nets on flat buffers: conv_relu y = max(y, 0) (NaN passes, as in
-// PyTorch), conv_relu_backward g = g ⊙ [a > 0] (a is the post-ReLU activation).
 #pragma once
 
 #include <cstddef>
@@ -34,7 +34,7 @@ struct ConvDims {
 
 template <class T>
 void conv2d_forward(Reference, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
-                    T* scratch) {
+                    T* scratch, bool relu = false) {
     (void)chunk, (void)scratch;
     const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW;
     const int k = d.k, pad = d.pad();
@@ -52,13 +52,14 @@ void conv2d_forward(Reference, const T* x, T* y, const T* w, const T* b, int n, 
                                 const T xv = x[std::size_t(c) * ld + i * HW + std::size_t(sy) * d.W + sx];
                                 acc += double(wv) * double(xv);
                             }
-                    y[std::size_t(o) * ld + i * HW + std::size_t(yy) * d.W + xx] = T(acc);
+                    const T v = T(acc);
+                    y[std::size_t(o) * ld + i * HW + std::size_t(yy) * d.W + xx] = relu && v < T(0) ? T(0) : v;
                 }
 }
 
 template <class T>
 void conv2d_backward(Reference, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                     int chunk, T* scratch) {
+                     int chunk, T* scratch, const T* relu_mask = nullptr) {
     (void)chunk, (void)scratch;
     const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW;
     const int k = d.k, pad = d.pad();
@@ -102,20 +103,9 @@ void conv2d_backward(Reference, const T* x, const T* dy, T* dx, const T* w, T* d
                                 acc += double(w[((std::size_t(o) * d.in + c) * k + ky) * k + kx]) *
                                        double(DY(o, i, yy, xx));
                             }
-                    dx[std::size_t(c) * ld + i * HW + std::size_t(sy) * d.W + sx] = T(acc);
+                    const std::size_t at = std::size_t(c) * ld + i * HW + std::size_t(sy) * d.W + sx;
+                    dx[at] = relu_mask == nullptr || relu_mask[at] > T(0) ? T(acc) : T(0);
                 }
-}
-
-template <class T>
-void conv_relu(Reference, T* y, std::size_t size) {
-    for (std::size_t k = 0; k < size; ++k)
-        if (y[k] < T(0)) y[k] = T(0);
-}
-
-template <class T>
-void conv_relu_backward(Reference, T* g, const T* a, std::size_t size) {
-    for (std::size_t k = 0; k < size; ++k)
-        if (!(a[k] > T(0))) g[k] = T(0);
 }
 
 template <class T>
