@@ -103,7 +103,7 @@ int glow(const Args& a, Options opt, int batch, const char* shape) {
     model.initialize(x);
     const bool train = a.item == "train";
     if (train) model.reserve(batch);  // evaluation keeps the lean arena (Flow::eval_workspace_bytes)
-    Adam<float> adam(model.parameter_count());
+    Adam<float> adam(train ? model.parameter_count() : 0);  // moments only where a step runs
     const TrainConfig cfg{.lr = 1e-3, .warmup = 0, .clip = 50.0};  // as bench_torch.py (nats per image)
     long step = 0;
     double sink = 0;

@@ -9,10 +9,16 @@
 // Two phases: bijectors declare(...) their tensors with a handle (TensorRef); allocate() lays out
 // the arrays (tensors packed in declaration order) and points every handle at its storage. Handles hold
 // raw pointers into the heap arrays, so a ParamSet may be moved but not copied.
+// The gradient array comes zeroed from calloc, so its pages are committed only when a backward (or
+// zero_grad) first writes them: a model that only evaluates holds no gradient memory.
 #pragma once
 
 #include <cassert>
 #include <cstddef>
+#include <cstdlib>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,6 +44,42 @@ struct TensorInfo {
     std::size_t size = 0;
     bool trainable = true;
 };
+
+namespace detail {
+/// A zero-filled array from calloc: large ones are fresh zero pages that the process pays for (RSS)
+/// only once written.
+template <class T>
+class ZeroedArray {
+    static_assert(std::is_trivially_copyable_v<T>);
+
+public:
+    ZeroedArray() = default;
+    explicit ZeroedArray(std::size_t n) : n_(n) {
+        if (n == 0) return;
+        p_ = static_cast<T*>(std::calloc(n, sizeof(T)));
+        if (p_ == nullptr) throw std::bad_alloc();
+    }
+    ZeroedArray(ZeroedArray&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+    ZeroedArray& operator=(ZeroedArray&& o) noexcept {
+        std::swap(p_, o.p_);
+        std::swap(n_, o.n_);
+        return *this;
+    }
+    ZeroedArray(const ZeroedArray&) = delete;
+    ZeroedArray& operator=(const ZeroedArray&) = delete;
+    ~ZeroedArray() { std::free(p_); }
+
+    T* data() { return p_; }
+    const T* data() const { return p_; }
+    std::size_t size() const { return n_; }
+    T* begin() { return p_; }
+    T* end() { return p_ + n_; }
+
+private:
+    T* p_ = nullptr;
+    std::size_t n_ = 0;
+};
+}  // namespace detail
 
 template <class T>
 class ParamSet {
@@ -67,7 +109,7 @@ public:
             cursor += t.size;
         }
         values_.assign(np, T(0));
-        grads_.assign(np, T(0));
+        grads_ = detail::ZeroedArray<T>(np);
         buffers_.assign(nb, T(0));
         for (std::size_t i = 0; i < tensors_.size(); ++i) {
             const auto& t = tensors_[i];
@@ -99,8 +141,8 @@ public:
 
     std::span<T> values() { return values_; }
     std::span<const T> values() const { return values_; }
-    std::span<T> grads() { return grads_; }
-    std::span<const T> grads() const { return grads_; }
+    std::span<T> grads() { return {grads_.data(), grads_.size()}; }
+    std::span<const T> grads() const { return {grads_.data(), grads_.size()}; }
     std::span<T> buffers() { return buffers_; }
     std::span<const T> buffers() const { return buffers_; }
 
@@ -132,7 +174,8 @@ private:
 
     std::vector<TensorInfo> tensors_;
     std::vector<TensorRef<T>*> pending_;
-    std::vector<T> values_, grads_, buffers_;
+    std::vector<T> values_, buffers_;
+    detail::ZeroedArray<T> grads_;
     bool allocated_ = false;
 };
 
