@@ -90,10 +90,12 @@ def run_json(cmd, env=None) -> dict:
 
 
 class Runner:
-    def __init__(self, binary: str, seconds: float):
+    def __init__(self, binary: str, seconds: float, coretype: str = ""):
         self.binary, self.seconds = binary, seconds
         env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
         env.update(TORCH_ENV)
+        if coretype:
+            env["OPENBLAS_CORETYPE"] = coretype
         self.torch_env = env
 
     def bijou(self, cell: dict) -> dict:
@@ -143,20 +145,24 @@ def main() -> int:
     ap.add_argument("--bijou", default=os.path.join(ROOT, "build", "bench", "benchmarks", "bench_models"),
                     help="bench_models binary (default: the bench preset's; built if missing)")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--torch-coretype", default="",
+                    help="OPENBLAS_CORETYPE for the PyTorch processes (default: unset, OpenBLAS detects the CPU; "
+                         "OpenBLAS 0.3.21 takes this Zen 5 for 'Prescott', and SkylakeX makes PyTorch's MLPs, "
+                         "i.e. two moons, ~3x faster; its Glow convolutions do not use it)")
     ap.add_argument("--no-install", action="store_true", help="never run apt-get")
     ap.add_argument("--out", default=None, help="write all raw measurements to this JSON file")
     a = ap.parse_args()
 
     rounds = a.rounds or (1 if a.quick else 3)
     seconds = a.seconds or (3.0 if a.quick else 6.0)
-    configs = (a.configs or ("a" if a.quick else "a,c,d")).split(",")
+    configs = [c for c in (a.configs if a.configs is not None else ("a" if a.quick else "a,c,d")).split(",") if c]
     threads = [int(t) for t in (a.threads or ("2" if a.quick else "1,2")).split(",")]
     items = a.items.split(",")
     two_moons = not (a.quick or a.no_two_moons)
     memory_saving = not (a.quick or a.no_memory_saving)
 
     ensure_pytorch(not a.no_install)
-    runner = Runner(ensure_bijou(a.bijou, not a.no_build), seconds)
+    runner = Runner(ensure_bijou(a.bijou, not a.no_build), seconds, a.torch_coretype)
 
     # Cells: what both sides measure, and bijou-only memory-saving training.
     cells = []
@@ -200,7 +206,7 @@ def main() -> int:
         pass
     print(f"# bijou vs PyTorch {torch_version} ({blas}), {time.strftime('%Y-%m-%d')}, {cpu}, "
           f"{os.cpu_count()} CPUs; {rounds} interleaved round(s), {seconds:g} s per measurement; "
-          f"medians [min-max]\n")
+          f"medians [min-max]; PyTorch's OPENBLAS_CORETYPE: {a.torch_coretype or 'unset'}\n")
     if not blas_ok:
         print("**PyTorch did not load OpenBLAS** (blas: " + ", ".join(sorted({r['blas'] for r in torch_runs})) +
               "): no ratios; install libopenblas0-pthread.\n")
