@@ -5,7 +5,7 @@
 // when the running CPU has those (sgemm_simd_level()), so the library still builds and runs for plain
 // x86-64 (no -march); with -march=native they replace Eigen's float GEMM as well, which reaches about
 // half of this core's FMA peak on Glow's shapes (its 48×4 AVX-512 kernel, repacking and a memset pass
-// for beta = 0), where these reach 60–75% (benchmarks/bench_gemm.cpp).
+// for beta = 0), where these reach 55–65% (`bench_image --benchmark_filter=GlowGemm`).
 //
 // sgemm_simd(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign): C (M×N, row-major) (+)=
 // alpha·op(A)·op(B), the same operand conventions as kernels::gemm. Goto/BLIS blocking (kc = 256
