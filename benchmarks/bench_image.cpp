@@ -186,7 +186,8 @@ void BM_GlowGemm(benchmark::State& st) {
         benchmark::DoNotOptimize(C.data());
     }
     st.SetLabel(g.name);
-    st.counters["GFLOPs"] = benchmark::Counter(2.0 * g.M * g.N * g.K * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    st.counters["GFLOPs"] =
+        benchmark::Counter(2.0 * g.M * g.N * g.K * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_GlowGemm)
     ->ArgsProduct({{0, 1, 2, 3, 4, 5}, {1, 2}})

@@ -171,7 +171,6 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
     const detail::GemmEpilogue<T> bias_relu{b, relu};  // fused into the GEMM's last pass over each tile
     if (d.k == 1) {
         gemm_ep(Cpu{}, false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld, bias_relu);
-        return;
     } else if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
@@ -180,8 +179,7 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
         detail::narrow_weights(w, wf, d);
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-            gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z,
-                              cols);
+            gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z, cols);
             detail::col2im(z, y, n, i0, m, dout);
         }
         detail::add_row_bias(y, b, d.out, n, HW);
@@ -229,7 +227,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
             detail::im2col(dy, dd, n, i0, m, dout);
             gemm(Cpu{}, false, true, rows, d.in, cols, T(1), dd, cols, x + std::size_t(i0) * HW, ldi,
-                              i0 == 0 ? T(0) : T(1), dwf, d.in);
+                 i0 == 0 ? T(0) : T(1), dwf, d.in);
             if (dx != nullptr)
                 gemm_ep(Cpu{}, true, false, d.in, cols, rows, T(1), wf, d.in, dd, cols, T(0), dx + std::size_t(i0) * HW,
                         ldi, mask.at(0, int(std::size_t(i0) * HW)));
