@@ -82,7 +82,7 @@ example::Canvas density(Model& model, const View& v, int size) {
 
 int main(int argc, char** argv) {
     CLI::App app{"RealNVP on two moons: trains, reports held-out NLL, writes PNG pictures"};
-    int steps = 3000, batch = 512, hidden = 256, couplings = 8, train_size = 50000, eval_size = 10000;
+    int steps = 4000, batch = 512, hidden = 256, couplings = 8, train_size = 50000, eval_size = 10000;
     int threads = 0, warmup = 100, log_every = 250;
     double lr = 2e-3, min_lr_frac = 0.0, clip = 50.0, noise = 0.05;
     unsigned long long seed = 0;
