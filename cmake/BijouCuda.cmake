@@ -1,0 +1,48 @@
+# The optional CUDA backend. BIJOU_WITH_CUDA is OFF (the default for projects that use bijou), ON
+# (requires a CUDA toolkit) or AUTO (ON when nvcc is found, on PATH or in /usr/local/cuda/bin; the
+# presets use AUTO, so the README's test command compile-checks the CUDA code wherever nvcc exists and
+# prints "CUDA: skipped, no nvcc" elsewhere). Sets BIJOU_CUDA (ON/OFF) and, when ON, defines the
+# INTERFACE target bijou::cuda for translation units compiled by nvcc:
+#   bijou::bijou + CUDA::cudart + CUDA::cublas; for CUDA sources -std=c++20 (CMake 3.25 does not know
+#   nvcc 13's C++20 dialect flag), --extended-lambda (the kernels pass __host__ __device__ lambdas),
+#   the host compiler's OpenMP flag (the Cpu backend in the same translation unit), and EIGEN_NO_CUDA:
+#   bijou uses Eigen on the host only, and Eigen's __host__ __device__ markings otherwise make nvcc warn
+#   (#20012, #20015) even though Eigen is a system header.
+# CMAKE_CUDA_ARCHITECTURES defaults to 90 (H100/H200): CUDA 13 has no target below sm_75.
+set(BIJOU_CUDA OFF)
+if(BIJOU_WITH_CUDA STREQUAL "AUTO")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc CACHE FILEPATH "CUDA compiler" FORCE)
+  endif()
+  if(CMAKE_CUDA_COMPILER)
+    set(BIJOU_CUDA ON)
+  else()
+    message(STATUS "CUDA: skipped, no nvcc")
+  endif()
+elseif(BIJOU_WITH_CUDA)
+  set(BIJOU_CUDA ON)
+endif()
+
+if(BIJOU_CUDA)
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES 90)
+  endif()
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  add_library(bijou_cuda INTERFACE)
+  add_library(bijou::cuda ALIAS bijou_cuda)
+  set_target_properties(bijou_cuda PROPERTIES EXPORT_NAME cuda)
+  target_link_libraries(bijou_cuda INTERFACE bijou CUDA::cudart CUDA::cublas)
+  target_compile_options(bijou_cuda INTERFACE
+    $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --extended-lambda>)
+  target_compile_definitions(bijou_cuda INTERFACE EIGEN_NO_CUDA)
+  if(BIJOU_WITH_OPENMP)
+    target_compile_options(bijou_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fopenmp>)
+  else()
+    target_compile_options(bijou_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fopenmp-simd>)
+  endif()
+  message(STATUS "CUDA: building the Cuda backend's tests with ${CMAKE_CUDA_COMPILER} "
+                 "${CMAKE_CUDA_COMPILER_VERSION} for sm_${CMAKE_CUDA_ARCHITECTURES}")
+endif()

@@ -1,0 +1,87 @@
+// bijou/kernels/cuda/mlp.hpp — an MLP layer's elementwise parts for the Cuda backend (and CudaHost).
+// The contracts of kernels/reference/mlp.hpp, per element k of an (n, m) row-major batch (one thread
+// each); the bias gradient is one block per column (column_sum_partial: a thread's share of Σ_i g[i, j],
+// summed in double). ReLU lets NaN through, as the Reference kernel does.
+#pragma once
+
+#include <cstddef>
+
+#include "bijou/kernels/cuda/exec.hpp"
+
+namespace bijou::kernels::cuda_body {
+
+template <class T>
+BIJOU_HD T mlp_bias_relu_at(std::size_t k, const T* y, const T* b, int m) {
+    const T v = y[k] + b[k % std::size_t(m)];
+    return v < T(0) ? T(0) : v;  // NaN passes through, as in the Reference kernel
+}
+
+template <class T>
+BIJOU_HD T mlp_bias_at(std::size_t k, const T* y, const T* b, int m) {
+    return y[k] + b[k % std::size_t(m)];
+}
+
+template <class T>
+BIJOU_HD T mlp_relu_backward_at(std::size_t k, const T* g, const T* a) {
+    return a[k] > T(0) ? g[k] : T(0);
+}
+
+template <class T>
+BIJOU_HD double column_sum_partial(const T* g, int col, int n, int m, std::size_t part, std::size_t parts) {
+    double acc = 0.0;
+    for (std::size_t i = part; i < std::size_t(n); i += parts) acc += double(g[i * std::size_t(m) + std::size_t(col)]);
+    return acc;
+}
+
+// ---- the kernels, on executor X (kernels/cuda/exec.hpp) ----
+
+template <class X, class T>
+void mlp_bias_relu(X, T* y, const T* b, int n, int m) {
+    X::for_each(std::size_t(n) * m, [=] BIJOU_HD_LAMBDA(std::size_t k) { y[k] = mlp_bias_relu_at(k, y, b, m); });
+}
+
+template <class X, class T>
+void mlp_bias(X, T* y, const T* b, int n, int m) {
+    X::for_each(std::size_t(n) * m, [=] BIJOU_HD_LAMBDA(std::size_t k) { y[k] = mlp_bias_at(k, y, b, m); });
+}
+
+template <class X, class T>
+void mlp_relu_backward(X, T* g, const T* a, int n, int m) {
+    X::for_each(std::size_t(n) * m, [=] BIJOU_HD_LAMBDA(std::size_t k) { g[k] = mlp_relu_backward_at(k, g, a); });
+}
+
+template <class X, class T>
+void mlp_bias_grad(X, const T* g, T* db, int n, int m) {
+    X::segment_reduce(
+        m,
+        [=] BIJOU_HD_LAMBDA(int j, std::size_t part, std::size_t parts, double& a, double&) {
+            a += column_sum_partial(g, j, n, m, part, parts);
+        },
+        [=] BIJOU_HD_LAMBDA(int j, double a, double) { db[j] += T(a); });
+}
+
+}  // namespace bijou::kernels::cuda_body
+
+namespace bijou::kernels {
+
+template <ExecutorBackend B, class T>
+void mlp_bias_relu(B, T* y, const T* b, int n, int m) {
+    cuda_body::mlp_bias_relu(typename B::executor{}, y, b, n, m);
+}
+
+template <ExecutorBackend B, class T>
+void mlp_bias(B, T* y, const T* b, int n, int m) {
+    cuda_body::mlp_bias(typename B::executor{}, y, b, n, m);
+}
+
+template <ExecutorBackend B, class T>
+void mlp_relu_backward(B, T* g, const T* a, int n, int m) {
+    cuda_body::mlp_relu_backward(typename B::executor{}, g, a, n, m);
+}
+
+template <ExecutorBackend B, class T>
+void mlp_bias_grad(B, const T* g, T* db, int n, int m) {
+    cuda_body::mlp_bias_grad(typename B::executor{}, g, db, n, m);
+}
+
+}  // namespace bijou::kernels
