@@ -5,6 +5,8 @@
 //   bench_models --model glow --config a|c|d --item train|log_prob|sample --threads N
 //                [--seconds S] [--memory-saving]
 //   bench_models --model two_moons --batch B --threads N [--seconds S]
+//   … --device cuda: the same on a GPU (bench_models_cuda.cu, built with CUDA); device_mb is the
+//   device memory the model took (cudaMemGetInfo before and after), threads is meaningless there.
 //
 // Glow configs (issue 7): a = 1×32×32, L = 3, K = 8, hidden 128, batch 64; c = 1×32×32, L = 3,
 // K = 32, hidden 512, batch 16; d = 3×32×32, L = 3, K = 8, hidden 256, batch 32. Glow's default step
@@ -13,147 +15,27 @@
 // at temperature 0.7. two_moons = RealNVP<Shape<2>> as in examples/two_moons (8 couplings, hidden
 // 256), one Adam step per iteration on one fixed batch of two-moons points. Peak RSS is the process's (getrusage), so
 // each measurement runs in a fresh process.
-#include <sys/resource.h>
-
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <string>
 
-#include <bijou/bijou.hpp>
+#include "bench_models.hpp"
 
-namespace {
-
-using namespace bijou;
-using Clock = std::chrono::steady_clock;
-
-struct Args {
-    std::string model = "glow", config = "a", item = "train";
-    int threads = 1, batch = 0;
-    double seconds = 5.0;
-    bool memory_saving = false;
-};
-
-[[noreturn]] void usage(const std::string& why) {
-    std::fprintf(stderr,
-                 "bench_models: %s\nusage: bench_models --model glow --config a|c|d --item train|log_prob|sample "
-                 "--threads N [--seconds S] [--memory-saving]\n       bench_models --model two_moons --batch B "
-                 "--threads N [--seconds S]\n",
-                 why.c_str());
-    std::exit(2);
-}
-
-Args parse(int argc, char** argv) {
-    Args a;
-    for (int i = 1; i < argc; ++i) {
-        const std::string k = argv[i];
-        if (k == "--memory-saving") {
-            a.memory_saving = true;
-            continue;
-        }
-        if (i + 1 >= argc) usage(k + " needs a value");
-        const std::string v = argv[++i];
-        try {
-            if (k == "--model") a.model = v;
-            else if (k == "--config") a.config = v;
-            else if (k == "--item") a.item = v;
-            else if (k == "--threads") a.threads = std::stoi(v);
-            else if (k == "--batch") a.batch = std::stoi(v);
-            else if (k == "--seconds") a.seconds = std::stod(v);
-            else usage("unknown option " + k);
-        } catch (const std::logic_error&) {
-            usage(k + " " + v + ": not a number");
-        }
-    }
-    if (a.threads < 1 || a.seconds <= 0) usage("--threads and --seconds must be positive");
-    return a;
-}
-
-double peak_rss_mb() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return double(u.ru_maxrss) / 1024.0;  // KiB on Linux
-}
-
-/// Calls f() for ~1 s (at least 2 calls) to warm up, then for `seconds`; returns calls per second.
-template <class F>
-std::pair<double, long> timed(double seconds, F&& f) {
-    auto run = [&](double s, long min_calls) {
-        const auto t0 = Clock::now();
-        long n = 0;
-        double el = 0;
-        do {
-            f();
-            ++n;
-            el = std::chrono::duration<double>(Clock::now() - t0).count();
-        } while (el < s || n < min_calls);
-        return std::pair{double(n) / el, n};
-    };
-    run(std::min(1.0, seconds / 4), 2);
-    return run(seconds, 3);
-}
-
-template <class Model>
-int glow(const Args& a, Options opt, int batch, const char* shape) {
-    opt.memory_saving = a.memory_saving;
-    Model model(opt);
-    Rng rng(1);
-    auto x = make_batch<float, typename Model::in_shape>(batch);
-    for (auto& v : x) v = float(rng.uniform() - 0.5);
-    model.initialize(x);
-    const bool train = a.item == "train";
-    if (train) model.reserve(batch);  // evaluation keeps the lean arena (Flow::eval_workspace_bytes)
-    Adam<float> adam(train ? model.parameter_count() : 0);  // moments only where a step runs
-    const TrainConfig cfg{.lr = 1e-3, .warmup = 0, .clip = 50.0};  // as bench_torch.py (nats per image)
-    long step = 0;
-    double sink = 0;
-    std::pair<double, long> r;
-    if (a.item == "train") r = timed(a.seconds, [&] { sink += train_step(model, adam, x, cfg, step++).loss; });
-    else if (a.item == "log_prob") r = timed(a.seconds, [&] { sink += model.log_prob(x)(0); });
-    else if (a.item == "sample") r = timed(a.seconds, [&] { sink += model.sample(batch, 0.7, rng)(0); });
-    else usage("unknown --item " + a.item);
-    const double params_mb = double(model.parameter_count()) * sizeof(float) * (a.item == "train" ? 4 : 1) / 1e6;
-    std::printf("{\"impl\":\"bijou\",\"model\":\"glow\",\"config\":\"%s\",\"shape\":\"%s\",\"item\":\"%s\","
-                "\"threads\":%d,\"batch\":%d,\"memory_saving\":%s,\"images_per_s\":%.3f,\"iterations\":%ld,"
-                "\"parameters\":%zu,\"params_mb\":%.2f,\"workspace_mb\":%.2f,\"peak_rss_mb\":%.1f,\"check\":%g}\n",
-                a.config.c_str(), shape, a.item.c_str(), num_threads(), batch, a.memory_saving ? "true" : "false",
-                r.first * batch, r.second, model.parameter_count(), params_mb,
-                double(train ? model.workspace_bytes(batch) : model.eval_workspace_bytes(batch)) / 1e6, peak_rss_mb(),
-                sink / double(r.second));
-    return 0;
-}
-
-int two_moons_steps(const Args& a) {
-    const int batch = a.batch > 0 ? a.batch : 512;
-    RealNVP<Shape<2>> model({.steps_per_level = 8, .hidden = 256});
-    Adam<float> adam(model.parameter_count());
-    const TrainConfig cfg{.lr = 2e-3, .warmup = 0, .clip = 50.0};
-    const auto x = bijou::two_moons<float>(batch, 0.05, 0);  // one fixed batch, as bench_torch.py
-    model.reserve(batch);
-    long step = 0;
-    double sink = 0;
-    const auto r = timed(a.seconds, [&] { sink += train_step(model, adam, x, cfg, step++).loss; });
-    std::printf("{\"impl\":\"bijou\",\"model\":\"two_moons\",\"item\":\"train\",\"threads\":%d,\"batch\":%d,"
-                "\"steps_per_s\":%.3f,\"iterations\":%ld,\"parameters\":%zu,\"peak_rss_mb\":%.1f,\"check\":%g}\n",
-                num_threads(), batch, r.first, r.second, model.parameter_count(), peak_rss_mb(),
-                sink / double(r.second));
-    return 0;
-}
-
-}  // namespace
+#if defined(BIJOU_BENCH_CUDA)
+int bench_models_cuda(const bench::Args& a);  // bench_models_cuda.cu
+#endif
 
 int main(int argc, char** argv) {
-    const Args a = parse(argc, argv);
+    const bench::Args a = bench::parse(argc, argv);
     try {
-        set_num_threads(a.threads);
-        if (a.model == "two_moons") return two_moons_steps(a);
-        if (a.model != "glow") usage("unknown --model " + a.model);
-        using G1 = Glow<Shape<1, 32, 32>, 3>;
-        using G3 = Glow<Shape<3, 32, 32>, 3>;
-        if (a.config == "a") return glow<G1>(a, {.steps_per_level = 8, .hidden = 128}, a.batch ? a.batch : 64, "1x32x32");
-        if (a.config == "c") return glow<G1>(a, {.steps_per_level = 32, .hidden = 512}, a.batch ? a.batch : 16, "1x32x32");
-        if (a.config == "d") return glow<G3>(a, {.steps_per_level = 8, .hidden = 256}, a.batch ? a.batch : 32, "3x32x32");
-        usage("unknown --config " + a.config + " (a, c or d)");
+        bijou::set_num_threads(a.threads);
+        if (a.device == "cuda") {
+#if defined(BIJOU_BENCH_CUDA)
+            return bench_models_cuda(a);
+#else
+            bench::usage("--device cuda needs a build with the CUDA backend");
+#endif
+        }
+        if (a.device != "cpu") bench::usage("unknown --device " + a.device + " (cpu or cuda)");
+        return bench::run_models<bijou::Cpu>(a);
     } catch (const bijou::error& e) {
         std::fprintf(stderr, "%s\n", e.what());
         return 1;

@@ -14,6 +14,12 @@ mark_as_advanced(BIJOU_INSTALL_CMAKEDIR)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/bijou DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS bijou EXPORT bijouTargets)
 install(EXPORT bijouTargets NAMESPACE bijou:: DESTINATION ${BIJOU_INSTALL_CMAKEDIR})
+# bijou::cuda (for translation units compiled by nvcc), exported when this build has it; the package
+# config loads it only where the consumer's CMake finds a CUDA toolkit.
+if(BIJOU_CUDA)
+  install(TARGETS bijou_cuda EXPORT bijouCudaTargets)
+  install(EXPORT bijouCudaTargets NAMESPACE bijou:: DESTINATION ${BIJOU_INSTALL_CMAKEDIR})
+endif()
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/bijouConfig.cmake.in
   ${PROJECT_BINARY_DIR}/bijouConfig.cmake

@@ -4,6 +4,8 @@ exactly, timed on the workloads of benchmarks/bench_image.cpp and bench_vector.c
 
     bench_torch.py --model glow --config a|c|d --item train|log_prob|sample --threads N --seconds S
     bench_torch.py --model two_moons --batch B --threads N --seconds S
+    (add --device cuda to run on a GPU: model and data on the device; the JSON line adds
+     gpu_peak_mb, torch.cuda.max_memory_allocated)
 
 Glow configs (bijou::Glow<Shape<C, H, W>, L> with K steps per level, sigmoid couplings, float32):
     a  1x32x32, L = 3, K = 8,  hidden 128, batch 64
@@ -86,6 +88,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     ap.add_argument("--clip", type=float, default=50.0, help="gradient-norm clipping in train (0: off)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
 
     # Before any parallel work: the inter-op pool cannot be resized once used.
@@ -102,12 +105,14 @@ def main() -> int:
         model = bt.Glow(cfg["shape"], cfg["levels"], cfg["steps"], cfg["hidden"])
         k = torch.randint(0, 256, (batch, *cfg["shape"]), generator=gen)
         x = bt.Glow.dequantize(k, 8, gen)
+        model.to(args.device)
+        x = x.to(args.device)
         model.initialize(x)
         item, config = args.item, args.config
     else:
         batch = args.batch or 512
-        model = bt.RealNVP(2, 8, 256)
-        x = two_moons(batch, 0.05, gen)
+        model = bt.RealNVP(2, 8, 256).to(args.device)
+        x = two_moons(batch, 0.05, gen).to(args.device)
         item, config = "train", None
 
     params = [p for p in model.parameters()]
@@ -149,6 +154,7 @@ def main() -> int:
         "item": item,
         "threads": args.threads,
         "batch": batch,
+        "device": args.device,
     }
     if args.model == "glow":
         result["images_per_s"] = iterations * batch / elapsed
@@ -160,6 +166,9 @@ def main() -> int:
         "blas": loaded_blas(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     })
+    if args.device.startswith("cuda"):
+        result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["gpu"] = torch.cuda.get_device_name()
     print(json.dumps(result))
     return 0
 

@@ -18,6 +18,7 @@ struct Cli {
     std::string command;  // train | eval | sample | interpolate | manipulate
     std::string data;     // IDX directory (resolved by main)
     std::string checkpoint = "mnist_glow.safetensors";
+    std::string device = "cpu";  // cpu | cuda (Glow L=3 only; models_cuda.cu, built with CUDA)
     std::set<std::string> given;
 
     // model (train without --resume; otherwise from the checkpoint)
@@ -63,5 +64,8 @@ int run_glow2(const Cli& cli, const Metadata& meta);
 int run_glow3(const Cli& cli, const Metadata& meta);
 int run_glow4(const Cli& cli, const Metadata& meta);
 int run_realnvp3(const Cli& cli, const Metadata& meta);
+#if defined(BIJOU_EXAMPLE_CUDA)
+int run_glow3_cuda(const Cli& cli, const Metadata& meta);  // models_cuda.cu: Glow L=3 on a GPU
+#endif
 
 }  // namespace mnist_glow

@@ -227,13 +227,22 @@ typename Model::data_tensor centred(const xt::xtensor<std::uint8_t, 4>& x, int n
 
 /// Adam or Adamax, chosen at run time, so that the training loop and the checkpoint code are compiled
 /// once per model type rather than once per (model, optimizer) pair (build time; see docs/mnist.md).
-/// Offers what train_step (Optimizer) and save/load_checkpoint (CheckpointOptimizer) use.
+/// Offers what train_step (Optimizer) and save/load_checkpoint (CheckpointOptimizer) use. B: the
+/// model's backend (the moments live where the parameters do).
+template <class B>
 class MomentOptimizer {
 public:
-    MomentOptimizer(const std::string& name, std::size_t parameter_count) {
+    using backend = B;
+
+    MomentOptimizer(const std::string& name, std::size_t parameter_count) : name_(name) {
         if (name == "adamax") adamax_.emplace(parameter_count);
         else if (name == "adam") adam_.emplace(parameter_count);
         else throw bijou::invalid_argument("unknown optimizer '" + name + "' (adam or adamax)");
+    }
+    /// The same kind of optimizer with its state in host memory (checkpoints of a device model).
+    MomentOptimizer<bijou::Cpu> host_twin() const {
+        MomentOptimizer<bijou::Cpu> h(name_, size());
+        return h;
     }
     void step(std::span<float> params, std::span<const float> grads, double lr) {
         adam_ ? adam_->step(params, grads, lr) : adamax_->step(params, grads, lr);
@@ -246,8 +255,9 @@ public:
     const bijou::AdamOptions& options() const { return adam_ ? adam_->options() : adamax_->options(); }
 
 private:
-    std::optional<bijou::Adam<float>> adam_;
-    std::optional<bijou::Adamax<float>> adamax_;
+    std::string name_;
+    std::optional<bijou::Adam<float, B>> adam_;
+    std::optional<bijou::Adamax<float, B>> adamax_;
 };
 
 template <class Model, class Opt>
@@ -586,7 +596,7 @@ int run(const Cli& cli, const Metadata& meta, const std::string& model_name) {
         const std::string optimizer = fresh ? cli.optimizer : meta_get(meta, "train.optimizer", cli.checkpoint);
         Cli c = cli;
         c.optimizer_name = optimizer;
-        MomentOptimizer opt(optimizer, model.parameter_count());
+        MomentOptimizer<typename Model::backend> opt(optimizer, model.parameter_count());
         if (!fresh) bijou::load_checkpoint(cli.checkpoint, model, opt);
         return train(c, meta, model, opt, model_name);
     }

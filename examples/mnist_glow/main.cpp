@@ -58,7 +58,17 @@ std::string default_data_dir(std::vector<std::string>& tried) {
 
 using Runner = int (*)(const mnist_glow::Cli&, const mnist_glow::Metadata&);
 
-Runner pick_model(const std::string& model, int levels, const std::string& where) {
+Runner pick_model(const std::string& model, int levels, const std::string& where, const std::string& device) {
+    if (device == "cuda") {
+#if defined(BIJOU_EXAMPLE_CUDA)
+        if ((model == "glow" || model == "Glow") && levels == 3) return mnist_glow::run_glow3_cuda;
+        throw bijou::invalid_argument(where + "--device cuda runs Glow with 3 levels (the default model); " + model +
+                                      " with " + std::to_string(levels) + " levels is compiled for the Cpu only");
+#else
+        throw bijou::invalid_argument("--device cuda needs mnist_glow built with the CUDA backend (BIJOU_WITH_CUDA=ON, "
+                                      "or AUTO where nvcc is installed)");
+#endif
+    }
     if (model == "glow" || model == "Glow") {
         if (levels == 2) return mnist_glow::run_glow2;
         if (levels == 3) return mnist_glow::run_glow3;
@@ -93,6 +103,9 @@ int main(int argc, char** argv) {
         s->add_option("--checkpoint", cli.checkpoint, "checkpoint file (safetensors)")->capture_default_str();
         s->add_option("--threads", cli.threads, "OpenMP threads (0: OpenMP's default)")
             ->check(CLI::NonNegativeNumber)
+            ->capture_default_str();
+        s->add_option("--device", cli.device, "cpu, or cuda (a GPU; Glow L=3; needs a build with CUDA)")
+            ->check(CLI::IsMember({"cpu", "cuda"}))
             ->capture_default_str();
         if (data)
             s->add_option("--data", cli.data,
@@ -219,7 +232,7 @@ int main(int argc, char** argv) {
             if (fs::exists(cli.checkpoint, ec) && !cli.overwrite)
                 throw bijou::invalid_argument(cli.checkpoint + " exists: pass --resume to continue that run, --overwrite "
                                               "to start afresh, or another --checkpoint");
-            run = pick_model(cli.model, cli.levels, "--model/--levels: ");
+            run = pick_model(cli.model, cli.levels, "--model/--levels: ", cli.device);
         } else {
             meta = mnist_glow::read_metadata(cli.checkpoint);
             auto get = [&](const char* k) {
@@ -236,7 +249,7 @@ int main(int argc, char** argv) {
             } catch (const std::exception&) {
                 throw bijou::io_error(cli.checkpoint + ": __metadata__ 'levels' = '" + get("levels") + "' is not a number");
             }
-            run = pick_model(get("model"), levels, cli.checkpoint + ": ");
+            run = pick_model(get("model"), levels, cli.checkpoint + ": ", cli.device);
         }
         if (cli.command == "train") {
             std::signal(SIGINT, on_signal);

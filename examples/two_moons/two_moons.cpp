@@ -5,89 +5,24 @@
 // normal base, 50,000 training points (sklearn's make_moons, noise 0.05, raw coordinates).
 // Trains with Adam (linear warm-up, cosine decay, gradient clipping), prints progress, writes
 // data.png, samples.png, density.png and stages.png to --out, and ends with one JSON line.
-#include <algorithm>
-#include <chrono>
-#include <cmath>
+// --device cuda runs the same program on a GPU (two_moons_cuda.cu, built when CUDA is).
 #include <cstdio>
-#include <filesystem>
-#include <iostream>
-#include <numbers>
 #include <string>
-#include <vector>
 
 #include <CLI/CLI.hpp>
 
-#include <xtensor/xview.hpp>
+#include "two_moons/run.hpp"
 
-#include <bijou/bijou.hpp>
-
-#include "common/png.hpp"
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-using Model = bijou::RealNVP<bijou::Shape<2>>;
-using Batch = xt::xtensor<float, 2>;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-struct View {
-    double x0, x1, y0, y1;
-    static View fit(const std::vector<const Batch*>& sets, double margin = 0.08) {
-        std::vector<float> xs, ys;
-        for (const Batch* b : sets)
-            for (std::size_t i = 0; i < b->shape(0); ++i) xs.push_back((*b)(i, 0)), ys.push_back((*b)(i, 1));
-        auto q = [](std::vector<float>& v, double p) {
-            std::size_t k = std::size_t(p * double(v.size() - 1));
-            std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(k), v.end());
-            return double(v[k]);
-        };
-        double x0 = q(xs, 0.002), x1 = q(xs, 0.998), y0 = q(ys, 0.002), y1 = q(ys, 0.998);
-        const double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-        const double half = std::max(x1 - x0, y1 - y0) * (0.5 + margin);
-        return {cx - half, cx + half, cy - half, cy + half};
-    }
-};
-
-example::Canvas scatter(const Batch& pts, const View& v, int size, example::Rgb colour) {
-    example::Canvas c(size, size);
-    for (std::size_t i = 0; i < pts.shape(0); ++i) {
-        const int px = int((pts(i, 0) - v.x0) / (v.x1 - v.x0) * size);
-        const int py = int((v.y1 - pts(i, 1)) / (v.y1 - v.y0) * size);
-        c.blend(px, py, colour, 0.35);
-        c.blend(px + 1, py, colour, 0.2);
-        c.blend(px, py + 1, colour, 0.2);
-    }
-    return c;
-}
-
-/// exp(log p) on a size × size grid, normalised to its maximum, through the colour map.
-example::Canvas density(Model& model, const View& v, int size) {
-    Batch grid = Batch::from_shape({std::size_t(size) * size, 2});
-    for (int y = 0; y < size; ++y)
-        for (int x = 0; x < size; ++x) {
-            grid(std::size_t(y) * size + x, 0) = float(v.x0 + (x + 0.5) / size * (v.x1 - v.x0));
-            grid(std::size_t(y) * size + x, 1) = float(v.y1 - (y + 0.5) / size * (v.y1 - v.y0));
-        }
-    const auto lp = model.log_prob(grid);
-    double hi = -1e300;
-    for (float l : lp) hi = std::max(hi, double(l));
-    example::Canvas c(size, size);
-    for (std::size_t k = 0; k < lp.size(); ++k)
-        c.at(int(k % std::size_t(size)), int(k / std::size_t(size))) = example::colormap(std::exp(double(lp(k)) - hi));
-    return c;
-}
-
-}  // namespace
+#if defined(BIJOU_EXAMPLE_CUDA)
+int two_moons_run_cuda(const two_moons::Settings& s);  // two_moons_cuda.cu
+#endif
 
 int main(int argc, char** argv) {
     CLI::App app{"RealNVP on two moons: trains, reports held-out NLL, writes PNG pictures"};
-    int steps = 4000, batch = 512, hidden = 256, couplings = 8, train_size = 50000, eval_size = 10000;
-    int threads = 0, warmup = 100, log_every = 250;
-    double lr = 2e-3, min_lr_frac = 0.0, clip = 50.0, noise = 0.05;
-    unsigned long long seed = 0;
-    std::string out = ".";
-    bool no_png = false;
+    two_moons::Settings s;
+    auto& [steps, batch, hidden, couplings, train_size, eval_size, threads, warmup, log_every, lr, min_lr_frac, clip,
+           noise, seed, out, no_png] = s;
+    std::string device = "cpu";
     app.add_option("--steps", steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--lr", lr, "peak Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
@@ -112,99 +47,19 @@ int main(int argc, char** argv) {
     app.add_option("--out", out, "directory for the PNG pictures")->capture_default_str();
     app.add_option("--log-every", log_every, "progress line every N steps")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_flag("--no-png", no_png, "skip the pictures");
+    app.add_option("--device", device, "cpu, or cuda (a GPU; needs a build with CUDA)")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
-    try {
-        const auto t0 = Clock::now();
-        if (threads > 0) bijou::set_num_threads(threads);
-        if (!no_png) std::filesystem::create_directories(out);
-
-        const Batch train = bijou::two_moons<float>(train_size, noise, seed);
-        const Batch heldout = bijou::two_moons<float>(eval_size, noise, seed + 1000003);
-
-        bijou::Options opt;
-        opt.steps_per_level = couplings;
-        opt.hidden = hidden;
-        opt.seed = seed;
-        Model model(opt);
-        bijou::Adam<float> adam(model.parameter_count());
-        bijou::TrainConfig cfg{.lr = lr, .warmup = warmup, .clip = clip};
-        model.reserve(batch);
-
-        std::printf("two_moons: RealNVP, %d couplings, hidden %d, %zu parameters; %d steps of batch %d, %d threads\n",
-                    couplings, hidden, model.parameter_count(), steps, batch, bijou::num_threads());
-
-        // Epoch-wise shuffled batches, gathered into one preallocated tensor.
-        bijou::Rng rng(seed + 17);
-        std::vector<std::size_t> order(static_cast<std::size_t>(train_size));
-        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-        std::size_t cursor = order.size();
-        Batch x = Batch::from_shape({std::size_t(batch), 2});
-
-        const auto t_train = Clock::now();
-        double running = 0.0;
-        int running_n = 0, skipped = 0;
-        for (int step = 0; step < steps; ++step) {
-            for (int i = 0; i < batch; ++i) {
-                if (cursor == order.size()) {
-                    for (std::size_t k = order.size() - 1; k > 0; --k) std::swap(order[k], order[rng.below(k + 1)]);
-                    cursor = 0;
-                }
-                const std::size_t j = order[cursor++];
-                x(std::size_t(i), 0) = train(j, 0);
-                x(std::size_t(i), 1) = train(j, 1);
-            }
-            // Cosine decay after the warm-up (train_step applies the warm-up itself).
-            const double progress = double(step) / std::max(1, steps - 1);
-            cfg.lr = lr * (min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + std::cos(std::numbers::pi * progress)));
-            const auto r = bijou::train_step(model, adam, x, cfg, step);
-            if (r.skipped) ++skipped;
-            else running += r.loss, ++running_n;
-            if ((step + 1) % log_every == 0 || step + 1 == steps) {
-                const double el = seconds_since(t_train), sps = (step + 1) / el;
-                std::printf("step %6d/%d  nll %.4f  lr %.2e  %.1f steps/s  eta %.0fs\n", step + 1, steps,
-                            running / std::max(1, running_n), r.lr, sps, (steps - step - 1) / sps);
-                std::fflush(stdout);
-                running = 0.0, running_n = 0;
-            }
-        }
-        const double train_s = seconds_since(t_train);
-
-        // Held-out NLL in nats on fresh points.
-        double nll = 0.0;
-        const auto lp = model.log_prob(heldout);
-        for (float l : lp) nll -= double(l);
-        nll /= double(lp.size());
-
-        if (!no_png) {
-            const int S = 480;
-            bijou::Rng srng(seed + 99);
-            const Batch samples = model.sample(std::min(eval_size, 20000), 1.0, srng);
-            const Batch shown = xt::view(heldout, xt::range(0, std::min<std::size_t>(heldout.shape(0), 20000)), xt::all());
-            const View v = View::fit({&shown});
-            example::write_png(std::filesystem::path(out) / "data.png", scatter(shown, v, S, {31, 119, 180}));
-            example::write_png(std::filesystem::path(out) / "samples.png", scatter(samples, v, S, {214, 39, 40}));
-            example::write_png(std::filesystem::path(out) / "density.png", density(model, v, 320));
-            const auto stages = model.forward_stages(shown);
-            const int P = 240, cols = std::min<int>(int(stages.size()), 5);
-            const int rows = (int(stages.size()) + cols - 1) / cols;
-            example::Canvas sheet(cols * P, rows * P, {240, 240, 240});
-            for (std::size_t k = 0; k < stages.size(); ++k) {
-                const View sv = View::fit({&stages[k]});
-                auto panel = scatter(stages[k], sv, P - 4, k == 0 ? example::Rgb{31, 119, 180} : example::Rgb{44, 160, 44});
-                sheet.paste(panel, int(k % std::size_t(cols)) * P + 2, int(k / std::size_t(cols)) * P + 2);
-            }
-            example::write_png(std::filesystem::path(out) / "stages.png", sheet);
-            std::printf("wrote data.png samples.png density.png stages.png to %s\n", out.c_str());
-        }
-
-        const double total_s = seconds_since(t0);
-        std::printf("{\"example\":\"two_moons\",\"steps\":%d,\"batch\":%d,\"threads\":%d,\"skipped\":%d,"
-                    "\"train_seconds\":%.2f,\"seconds\":%.2f,\"steps_per_s\":%.1f,\"heldout_nll\":%.4f}\n",
-                    steps, batch, bijou::num_threads(), skipped, train_s, total_s, steps / train_s, nll);
-        return 0;
-    } catch (const bijou::error& e) {
-        std::fprintf(stderr, "%s\n", e.what());
+    if (device == "cuda") {
+#if defined(BIJOU_EXAMPLE_CUDA)
+        return two_moons_run_cuda(s);
+#else
+        std::fprintf(stderr, "two_moons: --device cuda needs a build with the CUDA backend (BIJOU_WITH_CUDA=ON, or "
+                             "AUTO where nvcc is installed)\n");
         return 1;
+#endif
     }
+    return two_moons::run<bijou::Cpu>(s);
 }

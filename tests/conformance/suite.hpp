@@ -1,4 +1,6 @@
-// tests/conformance/suite.hpp — runs bijou::testing::conformance over {float, double} × {Reference, Cpu}.
+// tests/conformance/suite.hpp — runs bijou::testing::conformance over {float, double} × {Reference, Cpu,
+// CudaHost} (CudaHost: the Cuda backend's kernels and device code paths, run on the host with its memory
+// guarded, so every bijector's device path is checked against Reference without a GPU).
 //
 // A bijector joins the suite with one line in a conformance/*.cpp file:
 //     TEST_CASE("conformance: AffineCoupling vector") { bijou::test::conformance_all<AffineCoupling, Shape<6>>(); }
@@ -26,8 +28,10 @@ void conformance_all(const testing::Config& cfg = {}) {
     };
     one.template operator()<float, Reference>();
     one.template operator()<float, Cpu>();
+    one.template operator()<float, CudaHost>();
     one.template operator()<double, Reference>();
     one.template operator()<double, Cpu>();
+    one.template operator()<double, CudaHost>();
 }
 
 }  // namespace bijou::test

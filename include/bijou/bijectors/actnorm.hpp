@@ -7,7 +7,9 @@
 // Starts as the identity. initialize(x) is the data-dependent initialisation: afterwards the
 // forward output of that batch has zero mean and unit variance per channel (Glow's init). It is
 // explicit (call it on a batch before training) and recorded in the "initialized" buffer so that a
-// loaded checkpoint is not re-initialised. Cost O(n·D) per pass.
+// loaded checkpoint is not re-initialised. Cost O(n·D) per pass. On an ExecutorBackend (Cuda) the
+// constant log-det and the log_scale gradient's Σ dld term are device reductions, and initialize
+// brings the channel moments to the host and sends the new parameters back.
 #pragma once
 
 #include <cmath>
@@ -15,7 +17,9 @@
 #include <vector>
 
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/memory.hpp"
 #include "bijou/kernels/cpu/actnorm.hpp"
+#include "bijou/kernels/cuda/actnorm.hpp"
 #include "bijou/kernels/reference/actnorm.hpp"
 
 namespace bijou {
@@ -43,7 +47,11 @@ public:
         initialized_[0] = T(0);
     }
 
-    bool initialized() const { return initialized_[0] != T(0); }
+    bool initialized() const {
+        T flag = T(0);
+        download(B{}, &flag, initialized_.value, 1);
+        return flag != T(0);
+    }
 
     std::size_t workspace_size(int) const { return 0; }
 
@@ -59,9 +67,14 @@ public:
 
     void backward(const T*, const T* z, const T* dz, const T* dld, T* dx, int n, T*) {
         kernels::actnorm_backward(B{}, z, dz, dx, log_scale_.value, loc_.grad, log_scale_.grad, n, C, HW);
-        double g = 0.0;  // ∂ld_i/∂log_scale_c = HW for every sample
-        for (int i = 0; i < n; ++i) g += double(dld[i]);
-        for (int c = 0; c < C; ++c) log_scale_.grad[c] += T(g * HW);
+        // ∂ld_i/∂log_scale_c = HW for every sample
+        if constexpr (ExecutorBackend<B>) {
+            add_total(B{}, log_scale_.grad, std::size_t(C), dld, std::size_t(n), double(HW));
+        } else {
+            double g = 0.0;
+            for (int i = 0; i < n; ++i) g += double(dld[i]);
+            for (int c = 0; c < C; ++c) log_scale_.grad[c] += T(g * HW);
+        }
     }
 
     /// Data-dependent initialisation from a batch x (n, C, HW): zero mean, unit variance per channel.
@@ -69,14 +82,18 @@ public:
         if (n < 1) throw invalid_argument("ActNorm::initialize needs a non-empty batch");
         std::vector<double> mean(C), sd(C);
         kernels::channel_moments(B{}, x, mean.data(), sd.data(), n, C, HW);
+        std::vector<T> loc(C), log_scale(C);
         for (int c = 0; c < C; ++c) {
             if (!std::isfinite(mean[c]) || !std::isfinite(sd[c]))
                 throw numerical_error("ActNorm::initialize: channel " + std::to_string(c) +
                                       " of the initialisation batch is not finite");
-            loc_[c] = T(-mean[c]);
-            log_scale_[c] = T(-std::log(sd[c] + 1e-6));
+            loc[c] = T(-mean[c]);
+            log_scale[c] = T(-std::log(sd[c] + 1e-6));
         }
-        initialized_[0] = T(1);
+        const T one = T(1);
+        upload(B{}, loc_.value, loc.data(), std::size_t(C));
+        upload(B{}, log_scale_.value, log_scale.data(), std::size_t(C));
+        upload(B{}, initialized_.value, &one, 1);
     }
 
     const TensorRef<T>& loc() const { return loc_; }
@@ -84,10 +101,14 @@ public:
 
 private:
     void add_log_det(double* ld, int n, double sign) const {
-        double s = 0.0;
-        for (int c = 0; c < C; ++c) s += double(log_scale_[c]);
-        s *= sign * HW;
-        for (int i = 0; i < n; ++i) ld[i] += s;
+        if constexpr (ExecutorBackend<B>) {
+            add_total(B{}, ld, std::size_t(n), log_scale_.value, std::size_t(C), sign * HW);
+        } else {
+            double s = 0.0;
+            for (int c = 0; c < C; ++c) s += double(log_scale_[c]);
+            s *= sign * HW;
+            for (int i = 0; i < n; ++i) ld[i] += s;
+        }
     }
 
     TensorRef<T> loc_, log_scale_, initialized_;

@@ -46,6 +46,7 @@
 
 #include "bijou/core/concepts.hpp"
 #include "bijou/kernels/cpu/coupling.hpp"
+#include "bijou/kernels/cuda/coupling.hpp"
 #include "bijou/kernels/reference/coupling.hpp"
 #include "bijou/nn/mlp.hpp"
 

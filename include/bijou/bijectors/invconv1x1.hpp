@@ -31,6 +31,11 @@
 // contract, so that scratch is `mutable`: these are caches of values derived from the parameters,
 // recomputed on every call. One bound object must therefore not run two calls at once (the owning
 // Flow's workspace arena already imposes that).
+// ExecutorBackend (Cuda): the C×C factor arithmetic stays on the host in double. Each call copies the
+// small parameter tensors to host mirrors, and W or W⁻¹ (C×C) and the parameter-gradient increments
+// back; the products over the batch and the log-det additions run on the device. Those copies
+// synchronise the device a few times per call: fine for C ≲ 100, a candidate for device-side
+// factor kernels if it ever shows in a profile.
 #pragma once
 
 #include <algorithm>
@@ -47,7 +52,9 @@
 
 #include "bijou/bijectors/permute.hpp"
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/memory.hpp"
 #include "bijou/kernels/cpu/linear1x1.hpp"
+#include "bijou/kernels/cuda/linear1x1.hpp"
 #include "bijou/kernels/reference/linear1x1.hpp"
 
 namespace bijou {
@@ -68,6 +75,33 @@ inline MatrixRd random_rotation(int C, Rng& rng) {
     for (int j = 0; j < C; ++j)
         if (qr.matrixQR()(j, j) < 0.0) q.col(j) *= -1.0;
     return q;
+}
+
+/// A tensor's values readable on the host: the tensor itself on a host backend, else a copy made in
+/// `mirror` (sized to the tensor).
+template <class B, class T>
+const T* host_values(const TensorRef<T>& t, std::vector<T>& mirror) {
+    if constexpr (ExecutorBackend<B>) {
+        mirror.resize(t.size);
+        download(B{}, mirror.data(), t.value, t.size);
+        return mirror.data();
+    } else {
+        (void)mirror;
+        return t.value;
+    }
+}
+
+/// n host values where backend B's kernels can read them: the values themselves on a host backend,
+/// else a copy in `scratch` (backend memory of at least n).
+template <class B, class T>
+const T* on_backend(const T* host, Buffer<B, T>& scratch, std::size_t n) {
+    if constexpr (ExecutorBackend<B>) {
+        upload(B{}, scratch.data(), host, n);
+        return scratch.data();
+    } else {
+        (void)scratch, (void)n;
+        return host;
+    }
 }
 
 inline std::string fmt_value(double v) {
@@ -97,7 +131,9 @@ public:
 
     explicit InvConv1x1Bijector(BuildContext&)
         : eye_(Eigen::MatrixXd::Identity(C, C)), wd_(C, C), inv_(C, C), lu_(C), winv_(std::size_t(C) * C),
-          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {}
+          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {
+        if constexpr (ExecutorBackend<B>) dmat_.assign_zeros(std::size_t(C) * C);
+    }
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         key_ = join_name(prefix, "weight");
@@ -115,7 +151,7 @@ public:
     void forward(const T* x, T* z, double* ld, int n, T*) const {
         const double s = HW * factorize();
         kernels::linear1x1(B{}, weight_.value, false, x, z, n, C, HW);
-        for (int i = 0; i < n; ++i) ld[i] += s;
+        add_constant(B{}, ld, std::size_t(n), s);
     }
 
     void inverse(const T* z, T* x, double* ld, int n, T*) const {
@@ -124,27 +160,34 @@ public:
         for (int a = 0; a < C; ++a)
             for (int b = 0; b < C; ++b) winv_[std::size_t(a) * C + b] = T(inv_(a, b));
         check_inverse_fits();
-        kernels::linear1x1(B{}, winv_.data(), false, z, x, n, C, HW);
-        for (int i = 0; i < n; ++i) ld[i] -= s;
+        kernels::linear1x1(B{}, on_backend(winv_.data()), false, z, x, n, C, HW);
+        add_constant(B{}, ld, std::size_t(n), -s);
     }
 
     void backward(const T* x, const T*, const T* dz, const T* dld, T* dx, int n, T*) {
         kernels::linear1x1(B{}, weight_.value, true, dz, dx, n, C, HW);
         kernels::linear1x1_weight_grad(B{}, dz, x, weight_.grad, n, C, HW, grad_scratch_.data());
-        double g = 0.0;
-        for (int i = 0; i < n; ++i) g += double(dld[i]);
         factorize();
         invert();
-        g *= HW;
-        for (int a = 0; a < C; ++a)
-            for (int b = 0; b < C; ++b) weight_.grad[std::size_t(a) * C + b] += T(g * inv_(b, a));  // W⁻ᵀ
+        if constexpr (ExecutorBackend<B>) {  // grad += (Σ dld)·HW·W⁻ᵀ, the sum taken on the device
+            for (int a = 0; a < C; ++a)
+                for (int b = 0; b < C; ++b) winv_[std::size_t(a) * C + b] = T(HW * inv_(b, a));
+            add_total_times(B{}, weight_.grad, on_backend(winv_.data()), std::size_t(C) * C, dld, std::size_t(n));
+        } else {
+            double g = 0.0;
+            for (int i = 0; i < n; ++i) g += double(dld[i]);
+            g *= HW;
+            for (int a = 0; a < C; ++a)
+                for (int b = 0; b < C; ++b) weight_.grad[std::size_t(a) * C + b] += T(g * inv_(b, a));  // W⁻ᵀ
+        }
     }
 
     /// W in double (C×C).
     Eigen::MatrixXd matrix() const {
+        const T* wv = detail::host_values<B>(weight_, mirror_);
         Eigen::MatrixXd w(C, C);
         for (int a = 0; a < C; ++a)
-            for (int b = 0; b < C; ++b) w(a, b) = double(weight_[std::size_t(a) * C + b]);
+            for (int b = 0; b < C; ++b) w(a, b) = double(wv[std::size_t(a) * C + b]);
         return w;
     }
     /// log|det W| (per position; forward adds HW times this). Throws like forward.
@@ -156,10 +199,11 @@ private:
     // wd_ ← W (double), lu_ ← its partial-pivot LU; returns log|det W|. Throws numerical_error for a
     // non-finite or numerically singular W.
     double factorize() const {
+        const T* wv = detail::host_values<B>(weight_, mirror_);
         double wmax = 0.0;
         for (int a = 0; a < C; ++a)
             for (int b = 0; b < C; ++b) {
-                const double v = double(weight_[std::size_t(a) * C + b]);
+                const double v = double(wv[std::size_t(a) * C + b]);
                 if (!std::isfinite(v))
                     throw numerical_error(who() + ": weight[" + std::to_string(a) + ", " + std::to_string(b) +
                                           "] = " + detail::fmt_value(v) + " is not finite");
@@ -194,7 +238,12 @@ private:
 
     std::string who() const { return "InvConv1x1 '" + (key_.empty() ? std::string("weight") : key_) + "'"; }
 
+    // A C×C host matrix where the kernels can read it (copied to dmat_ on a device backend).
+    const T* on_backend(const T* host) const { return detail::on_backend<B>(host, dmat_, std::size_t(C) * C); }
+
     TensorRef<T> weight_;
+    mutable std::vector<T> mirror_;  // device backends: the weight copied to the host
+    mutable Buffer<B, T> dmat_;      // device backends: W⁻¹ (or HW·W⁻ᵀ) for the kernels
     std::string key_;
     Eigen::MatrixXd eye_;  // the C×C identity
     mutable Eigen::MatrixXd wd_, inv_;
@@ -230,7 +279,13 @@ public:
     explicit InvConv1x1LUBijector(BuildContext&)
         : perm_idx_(std::size_t(C)), inv_idx_(std::size_t(C)), s_(std::size_t(C)), l_(C, C), u_(C, C), m_(C, C),
           x_(C, C), w_t_(std::size_t(C) * C), winv_t_(std::size_t(C) * C), g_t_(std::size_t(C) * C),
-          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {}
+          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {
+        if constexpr (ExecutorBackend<B>) {
+            dmat_.assign_zeros(std::size_t(C) * C);
+            dgrad_.assign_zeros(std::size_t(C) * C);
+            dinc_.assign_zeros(std::size_t(C) * C);
+        }
+    }
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         prefix_ = prefix;
@@ -269,42 +324,58 @@ public:
     void forward(const T* x, T* z, double* ld, int n, T*) const {
         const double s = HW * assemble();
         build_weight();
-        kernels::linear1x1(B{}, w_t_.data(), false, x, z, n, C, HW);
-        for (int i = 0; i < n; ++i) ld[i] += s;
+        kernels::linear1x1(B{}, on_backend(w_t_.data()), false, x, z, n, C, HW);
+        add_constant(B{}, ld, std::size_t(n), s);
     }
 
     void inverse(const T* z, T* x, double* ld, int n, T*) const {
         const double s = HW * assemble();
         build_inverse();
-        kernels::linear1x1(B{}, winv_t_.data(), false, z, x, n, C, HW);
-        for (int i = 0; i < n; ++i) ld[i] -= s;
+        kernels::linear1x1(B{}, on_backend(winv_t_.data()), false, z, x, n, C, HW);
+        add_constant(B{}, ld, std::size_t(n), -s);
     }
 
     void backward(const T* x, const T*, const T* dz, const T* dld, T* dx, int n, T*) {
         assemble();
         build_weight();
-        kernels::linear1x1(B{}, w_t_.data(), true, dz, dx, n, C, HW);  // dx = Wᵀ·dz
-        std::fill(g_t_.begin(), g_t_.end(), T(0));
-        kernels::linear1x1_weight_grad(B{}, dz, x, g_t_.data(), n, C, HW, grad_scratch_.data());
+        kernels::linear1x1(B{}, on_backend(w_t_.data()), true, dz, dx, n, C, HW);  // dx = Wᵀ·dz
+        double gld = 0.0;
+        if constexpr (ExecutorBackend<B>) {  // G on the device, then to the host for the factor algebra
+            fill(B{}, dgrad_.data(), dgrad_.size(), T(0));
+            kernels::linear1x1_weight_grad(B{}, dz, x, dgrad_.data(), n, C, HW, grad_scratch_.data());
+            download(B{}, g_t_.data(), dgrad_.data(), g_t_.size());
+            gld = sum(B{}, dld, static_cast<const T*>(nullptr), std::size_t(n));
+        } else {
+            std::fill(g_t_.begin(), g_t_.end(), T(0));
+            kernels::linear1x1_weight_grad(B{}, dz, x, g_t_.data(), n, C, HW, grad_scratch_.data());
+            for (int i = 0; i < n; ++i) gld += double(dld[i]);
+        }
 
         detail::MatrixRd& pg = x_;  // PᵀG, in double
         for (int i = 0; i < C; ++i)
             for (int j = 0; j < C; ++j) pg(perm_idx_[std::size_t(i)], j) = double(g_t_[std::size_t(i) * C + j]);
-        double gld = 0.0;
-        for (int i = 0; i < n; ++i) gld += double(dld[i]);
         gld *= HW;
+        // The increments, into host arrays shaped like the gradients (device: sent and added after).
+        T* gl = grad_target(lower_, inc_lower_);
+        T* gu = grad_target(upper_, inc_upper_);
+        T* gs = grad_target(log_s_, inc_log_s_);
         for (int i = 0; i < C; ++i) {
             for (int j = 0; j < i; ++j) {  // lower[i, j] += Σ_{k ≥ j} (PᵀG)[i, k]·U'[j, k]
                 double acc = 0.0;
                 for (int k = j; k < C; ++k) acc += pg(i, k) * u_(j, k);
-                lower_.grad[std::size_t(i) * C + j] += T(acc);
+                gl[std::size_t(i) * C + j] += T(acc);
             }
             for (int j = i; j < C; ++j) {  // (LᵀPᵀG)[i, j] = Σ_{k ≥ i} L[k, i]·(PᵀG)[k, j]
                 double acc = 0.0;
                 for (int k = i; k < C; ++k) acc += l_(k, i) * pg(k, j);
-                if (j > i) upper_.grad[std::size_t(i) * C + j] += T(acc);
-                else log_s_.grad[std::size_t(i)] += T(acc * s_[std::size_t(i)] + gld);
+                if (j > i) gu[std::size_t(i) * C + j] += T(acc);
+                else gs[std::size_t(i)] += T(acc * s_[std::size_t(i)] + gld);
             }
+        }
+        if constexpr (ExecutorBackend<B>) {
+            send_increment(lower_, inc_lower_);
+            send_increment(upper_, inc_upper_);
+            send_increment(log_s_, inc_log_s_);
         }
     }
 
@@ -332,10 +403,15 @@ public:
 private:
     // Validates every tensor and fills perm_idx_, s_, l_ (unit lower) and u_ (= U'); returns Σ log_s.
     double assemble() const {
-        detail::load_permutation(perm_.value, C, perm_idx_.data(), inv_idx_.data(), perm_label_);
+        const T* perm = detail::host_values<B>(perm_, m_perm_);
+        const T* sign = detail::host_values<B>(sign_, m_sign_);
+        const T* log_s = detail::host_values<B>(log_s_, m_log_s_);
+        const T* lower = detail::host_values<B>(lower_, m_lower_);
+        const T* upper = detail::host_values<B>(upper_, m_upper_);
+        detail::load_permutation(perm, C, perm_idx_.data(), inv_idx_.data(), perm_label_);
         double sum = 0.0;
         for (int c = 0; c < C; ++c) {
-            const double sg = double(sign_[std::size_t(c)]), ls = double(log_s_[std::size_t(c)]);
+            const double sg = double(sign[std::size_t(c)]), ls = double(log_s[std::size_t(c)]);
             if (sg != 1.0 && sg != -1.0)
                 throw numerical_error(who("sign", c) + " = " + detail::fmt_value(sg) + " (must be +1 or -1)");
             const double s = sg * std::exp(ls);
@@ -349,8 +425,8 @@ private:
         for (int i = 0; i < C; ++i)
             for (int j = 0; j < C; ++j) {
                 const std::size_t k = std::size_t(i) * C + j;
-                const double lv = i > j ? double(lower_[k]) : (i == j ? 1.0 : 0.0);
-                const double uv = i < j ? double(upper_[k]) : (i == j ? s_[std::size_t(i)] : 0.0);
+                const double lv = i > j ? double(lower[k]) : (i == j ? 1.0 : 0.0);
+                const double uv = i < j ? double(upper[k]) : (i == j ? s_[std::size_t(i)] : 0.0);
                 if (!std::isfinite(lv)) throw numerical_error(who("lower", i, j) + " = " + detail::fmt_value(lv));
                 if (!std::isfinite(uv)) throw numerical_error(who("upper", i, j) + " = " + detail::fmt_value(uv));
                 l_(i, j) = lv;
@@ -397,6 +473,24 @@ private:
             }
     }
 
+    // A C×C host matrix where the kernels can read it (copied to dmat_ on a device backend).
+    const T* on_backend(const T* host) const { return detail::on_backend<B>(host, dmat_, std::size_t(C) * C); }
+    // Where backward adds a tensor's gradient increments: the gradient itself on a host backend, a
+    // zeroed host array otherwise (then send_increment adds it on the device).
+    T* grad_target(const TensorRef<T>& t, std::vector<T>& inc) {
+        if constexpr (ExecutorBackend<B>) {
+            inc.assign(t.size, T(0));
+            return inc.data();
+        } else {
+            (void)inc;
+            return t.grad;
+        }
+    }
+    void send_increment(const TensorRef<T>& t, const std::vector<T>& inc) {
+        upload(B{}, dinc_.data(), inc.data(), t.size);
+        accumulate(B{}, t.grad, dinc_.data(), t.size);
+    }
+
     std::string key(const char* tensor) const { return join_name(prefix_, tensor); }
     std::string who(const char* tensor, int i, int j = -1) const {
         return "InvConv1x1LU '" + key(tensor) + "'[" + std::to_string(i) + (j >= 0 ? ", " + std::to_string(j) : "") +
@@ -411,6 +505,12 @@ private:
     mutable std::vector<T> w_t_, winv_t_;     // W and W⁻¹ in T for the kernels
     std::vector<T> g_t_;                      // G = Σ dz·xᵀ in T
     std::vector<T> grad_scratch_;             // the Cpu weight-gradient kernel's per-chunk partial sums
+    // Device backends: host mirrors of the tensors, gradient increments, and device scratch (W or
+    // W⁻¹ for the kernels, G, an increment on its way to a gradient).
+    mutable std::vector<T> m_perm_, m_sign_, m_log_s_, m_lower_, m_upper_;
+    std::vector<T> inc_lower_, inc_upper_, inc_log_s_;
+    mutable Buffer<B, T> dmat_;
+    Buffer<B, T> dgrad_, dinc_;
 };
 
 /// Recipe: invertible 1×1 convolution with a free weight (log|det| and W⁻¹ by LU in double).

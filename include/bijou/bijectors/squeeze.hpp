@@ -12,6 +12,7 @@
 
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/parallel.hpp"
+#include "bijou/kernels/cuda/squeeze.hpp"
 
 namespace bijou {
 
@@ -41,26 +42,31 @@ private:
     // one sample per task.
     template <bool Squeezing>
     static void move(const T* src, T* dst, int n) {
-        constexpr int H2 = H / 2, W2 = W / 2;
-        auto channel = [&](std::ptrdiff_t task) {
-            const std::size_t i = std::size_t(task) / C, c = std::size_t(task) % C;
-            const std::size_t img = (i * C + c) * H * W;           // channel c of sample i, image side
-            const std::size_t sq = (i * C + c) * 4 * H2 * W2;      // channels 4c..4c+3, squeezed side
-            for (int a = 0; a < 2; ++a)
-                for (int b = 0; b < 2; ++b)
-                    for (int y = 0; y < H2; ++y)
-                        for (int x = 0; x < W2; ++x) {
-                            const std::size_t pi = img + std::size_t(2 * y + a) * W + std::size_t(2 * x + b);
-                            const std::size_t ps = sq + std::size_t(2 * a + b) * H2 * W2 + std::size_t(y) * W2 + x;
-                            if constexpr (Squeezing) dst[ps] = src[pi];
-                            else dst[pi] = src[ps];
-                        }
-        };
-        const std::ptrdiff_t tasks = std::ptrdiff_t(n) * C;
-        if constexpr (std::is_same_v<B, Cpu>)
-            detail::parallel_for(tasks, std::size_t(n) * S::size >= 65536, channel);
-        else
-            for (std::ptrdiff_t t = 0; t < tasks; ++t) channel(t);
+        if constexpr (ExecutorBackend<B>) {
+            if constexpr (Squeezing) kernels::squeeze(B{}, src, dst, n, C, H, W);
+            else kernels::unsqueeze(B{}, src, dst, n, C, H, W);
+        } else {
+            constexpr int H2 = H / 2, W2 = W / 2;
+            auto channel = [&](std::ptrdiff_t task) {
+                const std::size_t i = std::size_t(task) / C, c = std::size_t(task) % C;
+                const std::size_t img = (i * C + c) * H * W;           // channel c of sample i, image side
+                const std::size_t sq = (i * C + c) * 4 * H2 * W2;      // channels 4c..4c+3, squeezed side
+                for (int a = 0; a < 2; ++a)
+                    for (int b = 0; b < 2; ++b)
+                        for (int y = 0; y < H2; ++y)
+                            for (int x = 0; x < W2; ++x) {
+                                const std::size_t pi = img + std::size_t(2 * y + a) * W + std::size_t(2 * x + b);
+                                const std::size_t ps = sq + std::size_t(2 * a + b) * H2 * W2 + std::size_t(y) * W2 + x;
+                                if constexpr (Squeezing) dst[ps] = src[pi];
+                                else dst[pi] = src[ps];
+                            }
+            };
+            const std::ptrdiff_t tasks = std::ptrdiff_t(n) * C;
+            if constexpr (std::is_same_v<B, Cpu>)
+                detail::parallel_for(tasks, std::size_t(n) * S::size >= 65536, channel);
+            else
+                for (std::ptrdiff_t t = 0; t < tasks; ++t) channel(t);
+        }
     }
 };
 

@@ -8,7 +8,8 @@
 // a zero-initialised conv of a zero tensor, i.e. one mean and one log-scale per channel). The base
 // distribution stays standard normal and sampling at temperature t scales ε.
 // Parameters "mean" (C), "log_scale" (C), zero at start (the standard normal). Cost O(n·D);
-// plain loops on every backend (memory-bound, next to nothing beside the convolutions).
+// plain loops on host backends (memory-bound, next to nothing beside the convolutions), device
+// kernels on an ExecutorBackend (kernels/cuda/priors.hpp).
 #pragma once
 
 #include <cmath>
@@ -16,6 +17,8 @@
 #include <string>
 
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/memory.hpp"
+#include "bijou/kernels/cuda/priors.hpp"
 
 namespace bijou {
 
@@ -41,35 +44,53 @@ public:
     std::size_t workspace_size(int) const { return 0; }
 
     void forward(const T* z, T* eps, double* ld, int n, T*) const {
-        for_each(n, [&](std::size_t k, int c) {
-            eps[k] = (z[k] - mean_[std::size_t(c)]) * T(std::exp(-double(log_scale_[std::size_t(c)])));
-        });
-        add_log_det(ld, n, -1.0);
+        if constexpr (ExecutorBackend<B>) {
+            kernels::cuda_body::top_prior_apply(typename B::executor{}, z, eps, mean_.value, log_scale_.value, n, C,
+                                                HW, true);
+            add_total(B{}, ld, std::size_t(n), log_scale_.value, std::size_t(C), -double(HW));
+        } else {
+            for_each(n, [&](std::size_t k, int c) {
+                eps[k] = (z[k] - mean_[std::size_t(c)]) * T(std::exp(-double(log_scale_[std::size_t(c)])));
+            });
+            add_log_det(ld, n, -1.0);
+        }
     }
 
     void inverse(const T* eps, T* z, double* ld, int n, T*) const {
-        for_each(n, [&](std::size_t k, int c) {
-            z[k] = mean_[std::size_t(c)] + eps[k] * T(std::exp(double(log_scale_[std::size_t(c)])));
-        });
-        add_log_det(ld, n, +1.0);
+        if constexpr (ExecutorBackend<B>) {
+            kernels::cuda_body::top_prior_apply(typename B::executor{}, eps, z, mean_.value, log_scale_.value, n, C,
+                                                HW, false);
+            add_total(B{}, ld, std::size_t(n), log_scale_.value, std::size_t(C), double(HW));
+        } else {
+            for_each(n, [&](std::size_t k, int c) {
+                z[k] = mean_[std::size_t(c)] + eps[k] * T(std::exp(double(log_scale_[std::size_t(c)])));
+            });
+            add_log_det(ld, n, +1.0);
+        }
     }
 
     void backward(const T*, const T* eps, const T* deps, const T* dld, T* dz, int n, T*) {
-        double sum_dld = 0.0;
-        for (int i = 0; i < n; ++i) sum_dld += double(dld[i]);
-        for (int c = 0; c < C; ++c) {
-            const double inv = std::exp(-double(log_scale_[std::size_t(c)]));
-            double gm = 0.0, gs = 0.0;
-            for (int i = 0; i < n; ++i) {
-                const std::size_t k0 = (std::size_t(i) * C + std::size_t(c)) * HW;
-                for (std::size_t k = k0; k < k0 + HW; ++k) {
-                    dz[k] = T(double(deps[k]) * inv);
-                    gm -= double(deps[k]) * inv;
-                    gs -= double(deps[k]) * double(eps[k]);
+        if constexpr (ExecutorBackend<B>) {
+            kernels::cuda_body::top_prior_backward(typename B::executor{}, eps, deps, dz, log_scale_.value,
+                                                   mean_.grad, log_scale_.grad, n, C, HW);
+            add_total(B{}, log_scale_.grad, std::size_t(C), dld, std::size_t(n), -double(HW));
+        } else {
+            double sum_dld = 0.0;
+            for (int i = 0; i < n; ++i) sum_dld += double(dld[i]);
+            for (int c = 0; c < C; ++c) {
+                const double inv = std::exp(-double(log_scale_[std::size_t(c)]));
+                double gm = 0.0, gs = 0.0;
+                for (int i = 0; i < n; ++i) {
+                    const std::size_t k0 = (std::size_t(i) * C + std::size_t(c)) * HW;
+                    for (std::size_t k = k0; k < k0 + HW; ++k) {
+                        dz[k] = T(double(deps[k]) * inv);
+                        gm -= double(deps[k]) * inv;
+                        gs -= double(deps[k]) * double(eps[k]);
+                    }
                 }
+                mean_.grad[std::size_t(c)] += T(gm);
+                log_scale_.grad[std::size_t(c)] += T(gs - sum_dld * HW);
             }
-            mean_.grad[std::size_t(c)] += T(gm);
-            log_scale_.grad[std::size_t(c)] += T(gs - sum_dld * HW);
         }
     }
 

@@ -6,6 +6,7 @@
 //   Reference: serial plain loops, obviously correct; the ground truth of every test.
 //   Cpu:       OpenMP across the batch + SIMD inner loops; the default.
 //   Cuda:      optional, declared in <bijou/cuda.cuh> only when built with nvcc.
+//   CudaHost:  the Cuda backend's kernels run serially on the host (kernels/cuda/exec.hpp), for tests.
 #pragma once
 
 #include <concepts>
@@ -29,6 +30,12 @@ template <class B>
 concept Backend = requires {
     { B::name } -> std::convertible_to<std::string_view>;
 };
+
+/// A backend whose kernels are algorithms run by an executor type B::executor (kernels/cuda/exec.hpp):
+/// Cuda (the GPU) and CudaHost (the same code serially on the host). Its kernels read and write
+/// memory the executor owns (core/memory.hpp), not the host's.
+template <class B>
+concept ExecutorBackend = Backend<B> && requires { typename B::executor; };
 
 /// Scalars bijou computes in.
 template <class T>

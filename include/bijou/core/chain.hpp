@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "bijou/core/memory.hpp"
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/diagnostics.hpp"
 #include "bijou/core/recompute.hpp"
@@ -141,7 +142,7 @@ public:
 
     void initialize(const T* x, int n, T* ws) {
         Layout L = layout(n, ws);
-        std::vector<double> ld(std::size_t(n), 0.0);  // initialisation is not a training step
+        Buffer<B, double> ld{std::size_t(n)};  // initialisation is not a training step
         for_each([&]<std::size_t I>(auto& e) {
             const T* in = I == 0 ? x : L.act[I - 1];
             if constexpr (DataInitialized<std::remove_cvref_t<decltype(e)>>) e.initialize(in, n, L.ws[I]);

@@ -11,6 +11,8 @@
 // raw pointers into the heap arrays, so a ParamSet may be moved but not copied.
 // The gradient array comes zeroed from calloc, so its pages are committed only when a backward (or
 // zero_grad) first writes them: a model that only evaluates holds no gradient memory.
+// bind_external() is the other second phase: the same layout in arrays someone else owns (a device
+// model's copy of its parameters; models/flow.hpp).
 #pragma once
 
 #include <cassert>
@@ -102,30 +104,20 @@ public:
     /// Lays out the flat arrays (zero-filled, tensors packed back to back in declaration order, so
     /// parameters().size() == count()) and binds every declared handle.
     void allocate() {
-        std::size_t np = 0, nb = 0;
-        for (auto& t : tensors_) {
-            std::size_t& cursor = t.trainable ? np : nb;
-            t.offset = cursor;
-            cursor += t.size;
-        }
+        const auto [np, nb] = lay_out();
         values_.assign(np, T(0));
         grads_ = detail::ZeroedArray<T>(np);
         buffers_.assign(nb, T(0));
-        for (std::size_t i = 0; i < tensors_.size(); ++i) {
-            const auto& t = tensors_[i];
-            TensorRef<T>* r = pending_[i];
-            r->size = t.size;
-            if (t.trainable) {
-                r->value = values_.data() + t.offset;
-                r->grad = grads_.data() + t.offset;
-            } else {
-                r->value = buffers_.data() + t.offset;
-                r->grad = nullptr;
-            }
-        }
-        pending_.clear();
-        pending_.shrink_to_fit();
-        allocated_ = true;
+        bind_pending(values_.data(), grads_.data(), buffers_.data());
+    }
+
+    /// Instead of allocate(): the same layout, but the handles point into external arrays of
+    /// count() values, count() gradients and buffer_count() buffer scalars, and this set owns no
+    /// storage. A device model binds its bijectors' handles to its device copy this way
+    /// (declaring them again into a fresh ParamSet).
+    void bind_external(T* values, T* grads, T* buffers) {
+        lay_out();
+        bind_pending(values, grads, buffers);
     }
 
     bool allocated() const { return allocated_; }
@@ -136,6 +128,14 @@ public:
         std::size_t n = 0;
         for (const auto& t : tensors_)
             if (t.trainable) n += t.size;
+        return n;
+    }
+
+    /// Number of non-trainable scalars (== buffers().size() once allocated).
+    std::size_t buffer_count() const {
+        std::size_t n = 0;
+        for (const auto& t : tensors_)
+            if (!t.trainable) n += t.size;
         return n;
     }
 
@@ -162,6 +162,35 @@ public:
     }
 
 private:
+    // Offsets in declaration order; returns the sizes of the value and buffer arrays.
+    std::pair<std::size_t, std::size_t> lay_out() {
+        std::size_t np = 0, nb = 0;
+        for (auto& t : tensors_) {
+            std::size_t& cursor = t.trainable ? np : nb;
+            t.offset = cursor;
+            cursor += t.size;
+        }
+        return {np, nb};
+    }
+
+    void bind_pending(T* values, T* grads, T* buffers) {
+        for (std::size_t i = 0; i < tensors_.size(); ++i) {
+            const auto& t = tensors_[i];
+            TensorRef<T>* r = pending_[i];
+            r->size = t.size;
+            if (t.trainable) {
+                r->value = values + t.offset;
+                r->grad = grads + t.offset;
+            } else {
+                r->value = buffers + t.offset;
+                r->grad = nullptr;
+            }
+        }
+        pending_.clear();
+        pending_.shrink_to_fit();
+        allocated_ = true;
+    }
+
     void declare(std::string name, std::vector<std::size_t> shape, TensorRef<T>* ref, bool trainable) {
         assert(!allocated_ && "bijou: ParamSet::declare after allocate");
         for (const auto& t : tensors_)

@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "bijou/core/memory.hpp"
+
 namespace bijou::detail {
 
 template <class E, class T>
@@ -45,8 +47,8 @@ void element_backward(E& e, bool recompute, T* in, const T* out, const T* gout, 
 /// allocates; Flow calls backward_from_output with its own buffers instead).
 template <class E, class T>
 void backward_with_temporaries(E& e, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
-    std::vector<T> x_rec(std::size_t(n) * E::in_shape::size);
-    std::vector<double> ld_tmp(static_cast<std::size_t>(n));
+    Buffer<typename E::backend, T> x_rec(std::size_t(n) * E::in_shape::size);
+    Buffer<typename E::backend, double> ld_tmp(static_cast<std::size_t>(n));
     e.backward_from_output(z, dz, dld, x_rec.data(), dx, n, ws, ld_tmp.data());
 }
 

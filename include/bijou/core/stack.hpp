@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bijou/core/memory.hpp"
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/diagnostics.hpp"
 #include "bijou/core/recompute.hpp"
@@ -117,7 +118,7 @@ public:
     }
 
     void initialize(const T* x, int n, T* ws) {
-        std::vector<double> ld(std::size_t(n), 0.0);
+        Buffer<B, double> ld{std::size_t(n)};
         const std::size_t K = steps_.size();
         T* w = steps_ws(ws, n);
         for (std::size_t k = 0; k < K; ++k) {

@@ -11,15 +11,21 @@
 // Shapes: z, dz (n, D) sample-major; lp, dlp (n). O(n·D) time, D exponentials per pass, no allocation.
 // Arithmetic in double; parameter-gradient sums run per coordinate in sample order, so results do not
 // depend on the backend or thread count. Loops are plain (the base is not a hot spot for vector flows).
+// On an ExecutorBackend (Cuda) log_prob, backward and sample run this host code on copies of the
+// (small) data and parameters (core/host_params.hpp): n·D values and a few parameter tensors cross
+// per call; a base this small gains nothing from device kernels.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <numbers>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/host_params.hpp"
 
 namespace bijou {
 
@@ -42,8 +48,26 @@ public:
         for (int j = 0; j < D; ++j) loc_[std::size_t(j)] = log_scale_[std::size_t(j)] = T(0);
     }
 
-    /// lp[i] = log p(z_i) (assigned).
+    /// lp[i] = log p(z_i) (assigned). On a device backend: the host code on copies (see above).
     void log_prob(const T* z, double* lp, int n) const {
+        if constexpr (ExecutorBackend<B>) detail::log_prob_on_host<B>(*this, handles(), z, lp, n, D);
+        else log_prob_host(z, lp, n);
+    }
+
+    /// dz = dlp[i]·∇_z log p(z_i) (assigned); parameter gradients +=.
+    void backward(const T* z, const T* dlp, T* dz, int n) {
+        if constexpr (ExecutorBackend<B>) detail::backward_on_host<B>(*this, handles(), z, dlp, dz, n, D);
+        else backward_host(z, dlp, dz, n);
+    }
+
+    /// n samples (the same draws from rng on every backend).
+    void sample(T* z, int n, double temperature, Rng& rng) const {
+        if constexpr (ExecutorBackend<B>) detail::sample_on_host<B>(*this, handles(), z, n, D, temperature, rng);
+        else sample_host(z, n, temperature, rng);
+    }
+
+    // The host code (also what a device backend runs, on host copies).
+    void log_prob_host(const T* z, double* lp, int n) const {
         const double c = -0.5 * D * std::log(2.0 * std::numbers::pi);
         for (int i = 0; i < n; ++i) lp[i] = c;
         // coordinate-outer: one exp per coordinate, and lp[] is the only accumulator (no scratch)
@@ -58,7 +82,7 @@ public:
     }
 
     /// dz = dlp[i]·∇_z log p(z_i) (assigned); loc and log_scale gradients +=.
-    void backward(const T* z, const T* dlp, T* dz, int n) {
+    void backward_host(const T* z, const T* dlp, T* dz, int n) {
         for (int j = 0; j < D; ++j) {
             const double mu = double(loc_[std::size_t(j)]), ls = double(log_scale_[std::size_t(j)]);
             const double inv_s = std::exp(-ls);
@@ -78,7 +102,7 @@ public:
     }
 
     /// z_i = loc + temperature·exp(log_scale)⊙ε_i, drawn in sample-major order from rng.
-    void sample(T* z, int n, double temperature, Rng& rng) const {
+    void sample_host(T* z, int n, double temperature, Rng& rng) const {
         for (int i = 0; i < n; ++i)
             for (int j = 0; j < D; ++j) {
                 const double s = std::exp(double(log_scale_[std::size_t(j)]));
@@ -90,7 +114,10 @@ public:
     const TensorRef<T>& log_scale() const { return log_scale_; }
 
 private:
-    TensorRef<T> loc_, log_scale_;
+    std::array<TensorRef<T>*, 2> handles() const { return {&loc_, &log_scale_}; }
+
+    // mutable: on a device backend the const calls point them at host mirrors for a moment (HostParams)
+    mutable TensorRef<T> loc_, log_scale_;
 };
 
 /// Recipe: a diagonal Gaussian base with trainable mean and log standard deviation per latent value.

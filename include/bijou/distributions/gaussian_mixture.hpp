@@ -17,6 +17,9 @@
 // exponentials per sample; backward caches them once per call in a scratch of K·(3D + 1) doubles owned by
 // the distribution (sized at construction), which also accumulates the parameter gradients in double.
 // No allocation after construction. K >= 1 is a compile-time requirement.
+// On an ExecutorBackend (Cuda) log_prob, backward and sample run this host code on copies of the
+// (small) data and parameters (core/host_params.hpp): n·D values and a few parameter tensors cross
+// per call; a base this small gains nothing from device kernels.
 #pragma once
 
 #include <algorithm>
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/host_params.hpp"
 
 namespace bijou {
 
@@ -61,8 +65,26 @@ public:
         }
     }
 
-    /// lp[i] = log p(z_i) (assigned).
+    /// lp[i] = log p(z_i) (assigned). On a device backend: the host code on copies (see above).
     void log_prob(const T* z, double* lp, int n) const {
+        if constexpr (ExecutorBackend<B>) detail::log_prob_on_host<B>(*this, handles(), z, lp, n, D);
+        else log_prob_host(z, lp, n);
+    }
+
+    /// dz = dlp[i]·∇_z log p(z_i) (assigned); parameter gradients +=.
+    void backward(const T* z, const T* dlp, T* dz, int n) {
+        if constexpr (ExecutorBackend<B>) detail::backward_on_host<B>(*this, handles(), z, dlp, dz, n, D);
+        else backward_host(z, dlp, dz, n);
+    }
+
+    /// n samples (the same draws from rng on every backend).
+    void sample(T* z, int n, double temperature, Rng& rng) const {
+        if constexpr (ExecutorBackend<B>) detail::sample_on_host<B>(*this, handles(), z, n, D, temperature, rng);
+        else sample_host(z, n, temperature, rng);
+    }
+
+    // The host code (also what a device backend runs, on host copies).
+    void log_prob_host(const T* z, double* lp, int n) const {
         const std::array<double, K> log_pi = log_weights();
         std::array<double, K> a;
         for (int i = 0; i < n; ++i) {
@@ -72,7 +94,7 @@ public:
     }
 
     /// dz = dlp[i]·∇_z log p(z_i) (assigned); logits, loc and log_scale gradients +=.
-    void backward(const T* z, const T* dlp, T* dz, int n) {
+    void backward_host(const T* z, const T* dlp, T* dz, int n) {
         const std::size_t KD = std::size_t(K) * D;
         double* inv_s = scratch_.data();  // (K, D) exp(−log_scale)
         double* g_loc = inv_s + KD;       // (K, D)
@@ -114,7 +136,7 @@ public:
     }
 
     /// For each sample: a component from softmax(logits), then loc_k + temperature·exp(log_scale_k)⊙ε.
-    void sample(T* z, int n, double temperature, Rng& rng) const {
+    void sample_host(T* z, int n, double temperature, Rng& rng) const {
         std::array<double, K> pi = log_weights();
         for (auto& v : pi) v = std::exp(v);
         for (int i = 0; i < n; ++i) {
@@ -174,7 +196,10 @@ private:
         return m + std::log(s);
     }
 
-    TensorRef<T> logits_, loc_, log_scale_;
+    std::array<TensorRef<T>*, 3> handles() const { return {&logits_, &loc_, &log_scale_}; }
+
+    // mutable: on a device backend the const calls point them at host mirrors for a moment (HostParams)
+    mutable TensorRef<T> logits_, loc_, log_scale_;
     std::vector<double> scratch_;
 };
 

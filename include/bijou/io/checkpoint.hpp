@@ -61,6 +61,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bijou/core/error.hpp"
+#include "bijou/core/memory.hpp"
 #include "bijou/core/options.hpp"
 #include "bijou/core/params.hpp"
 #include "bijou/models/glow.hpp"
@@ -681,9 +682,52 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
 
 }  // namespace detail
 
+namespace detail {
+
+// Device models and optimizers: checkpoints read and write host copies (Flow::to_host/to_device;
+// an optimizer's host twin), so a file saved from a Cuda model is byte-identical to one saved from
+// the same model on the Cpu, and either loads into either.
+template <class Model>
+void ckpt_model_to_host(const Model& model) {
+    if constexpr (requires { model.to_host(); }) model.to_host();
+}
+template <class Model>
+void ckpt_model_to_device(Model& model) {
+    if constexpr (requires { model.to_device(); }) model.to_device();
+}
+template <class Opt>
+constexpr bool ckpt_device_optimizer = requires { typename Opt::backend; } && ExecutorBackend<typename Opt::backend>;
+
+/// The optimizer's host twin (o.host_twin(), or Opt::host_type of its size and options) holding a
+/// copy of its state and step count.
+template <class Opt>
+auto ckpt_host_twin(const Opt& o) {
+    auto h = [&] {
+        if constexpr (requires { o.host_twin(); }) return o.host_twin();
+        else return typename Opt::host_type(o.size(), o.options());
+    }();
+    auto src = o.state_tensors();
+    auto dst = h.state_tensors();
+    for (std::size_t k = 0; k < src.size(); ++k)
+        download(typename Opt::backend{}, dst[k].second.data(), src[k].second.data(), src[k].second.size());
+    h.set_step_count(o.step_count());
+    return h;
+}
+template <class Opt, class Host>
+void ckpt_from_host_twin(Opt& o, const Host& h) {
+    auto src = h.state_tensors();
+    auto dst = o.state_tensors();
+    for (std::size_t k = 0; k < src.size(); ++k)
+        upload(typename Opt::backend{}, dst[k].second.data(), src[k].second.data(), src[k].second.size());
+    o.set_step_count(h.step_count());
+}
+
+}  // namespace detail
+
 /// Saves the model (parameters and buffers) atomically; `extra` goes into __metadata__.
 template <CheckpointModel Model>
 void save_checkpoint(const std::filesystem::path& path, const Model& model, const CheckpointMetadata& extra = {}) {
+    detail::ckpt_model_to_host(model);
     detail::ckpt_save<Model, void>(path, model, nullptr, extra);
 }
 
@@ -691,21 +735,41 @@ void save_checkpoint(const std::filesystem::path& path, const Model& model, cons
 template <CheckpointModel Model, CheckpointOptimizer<typename Model::scalar> Opt>
 void save_checkpoint(const std::filesystem::path& path, const Model& model, const Opt& optimizer,
                      const CheckpointMetadata& extra = {}) {
-    detail::ckpt_save(path, model, &optimizer, extra);
+    detail::ckpt_model_to_host(model);
+    if constexpr (detail::ckpt_device_optimizer<Opt>) {
+        const auto host = detail::ckpt_host_twin(optimizer);
+        detail::ckpt_save(path, model, &host, extra);
+    } else {
+        detail::ckpt_save(path, model, &optimizer, extra);
+    }
 }
 
 /// Loads parameters and buffers into a model of the same type and config; returns __metadata__.
 /// Throws bijou::io_error (model untouched) on any problem with the file.
 template <CheckpointModel Model>
 CheckpointMetadata load_checkpoint(const std::filesystem::path& path, Model& model) {
-    return detail::ckpt_load<Model, void>(path, model, nullptr);
+    detail::ckpt_model_to_host(model);  // a failed load leaves the host copy as the model is
+    auto meta = detail::ckpt_load<Model, void>(path, model, nullptr);
+    detail::ckpt_model_to_device(model);
+    return meta;
 }
 
 /// Loads the model and the optimizer's state and step count; returns __metadata__.
 /// Throws bijou::io_error (model and optimizer untouched) on any problem with the file.
 template <CheckpointModel Model, CheckpointOptimizer<typename Model::scalar> Opt>
 CheckpointMetadata load_checkpoint(const std::filesystem::path& path, Model& model, Opt& optimizer) {
-    return detail::ckpt_load(path, model, &optimizer);
+    detail::ckpt_model_to_host(model);
+    if constexpr (detail::ckpt_device_optimizer<Opt>) {
+        auto host = detail::ckpt_host_twin(optimizer);
+        auto meta = detail::ckpt_load(path, model, &host);
+        detail::ckpt_model_to_device(model);
+        detail::ckpt_from_host_twin(optimizer, host);
+        return meta;
+    } else {
+        auto meta = detail::ckpt_load(path, model, &optimizer);
+        detail::ckpt_model_to_device(model);
+        return meta;
+    }
 }
 
 /// The __metadata__ of a checkpoint, after the header checks (size, header length, JSON); throws

@@ -15,6 +15,13 @@
 // (forward, inverse, log_prob, sample, forward_stages, initialize) always runs in the memory-saving
 // layout, which needs no stored activations: a model that only evaluates keeps the lean arena
 // (eval_workspace_bytes) even when Options keep activations for training.
+// Backends: the arena, the per-sample buffers and the parameters live where B's kernels work
+// (core/memory.hpp). For an ExecutorBackend (Cuda: a GPU) the model is built and reset on the host,
+// then its parameters are copied to the device and every handle points there; data crosses at the
+// API edge (the xtensor calls, log_prob_raw and nll_and_gradient_raw take and return host memory;
+// forward_raw, inverse_raw and backward_raw take backend memory), parameters() and gradients() are
+// spans of backend memory, and params() is the host copy, refreshed by to_host() and sent back by
+// to_device() (checkpoints do both). For host backends to_host/to_device do nothing.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +35,7 @@
 
 #include "bijou/core/chain.hpp"
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/memory.hpp"
 #include "bijou/core/recompute.hpp"
 #include "bijou/core/tensor.hpp"
 #include "bijou/distributions/standard_normal.hpp"
@@ -49,6 +57,8 @@ public:
     using latent_tensor = batch_t<T, out_shape>;
     static constexpr int data_size = S::size;
     static constexpr int latent_size = out_shape::size;
+    /// Do the kernels work on memory other than the host's (a GPU)?
+    static constexpr bool on_device = ExecutorBackend<B>;
 
     struct Mapped {
         latent_tensor z;
@@ -75,8 +85,13 @@ public:
         const EvalLayout eval(*this);
         Mapped r{make_batch<T, out_shape>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
         for_chunks(n, [&](int i0, int m) {
-            forward_raw(x.data() + std::size_t(i0) * data_size, r.z.data() + std::size_t(i0) * latent_size, m);
-            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld_[std::size_t(i)]);
+            prepare(m, false);  // before the staging buffers are used
+            T* zi = r.z.data() + std::size_t(i0) * latent_size;
+            forward_raw(stage_in(x.data() + std::size_t(i0) * data_size, std::size_t(m) * data_size),
+                        stage_out(zi), m);
+            finish_out(zi, std::size_t(m) * latent_size);
+            const double* ld = host_log_det(m);
+            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld[i]);
         });
         return r;
     }
@@ -87,8 +102,13 @@ public:
         const EvalLayout eval(*this);
         Unmapped r{make_batch<T, S>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
         for_chunks(n, [&](int i0, int m) {
-            inverse_raw(z.data() + std::size_t(i0) * latent_size, r.x.data() + std::size_t(i0) * data_size, m);
-            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld_[std::size_t(i)]);
+            prepare(m, false);  // before the staging buffers are used
+            T* xi = r.x.data() + std::size_t(i0) * data_size;
+            inverse_raw(stage_in(z.data() + std::size_t(i0) * latent_size, std::size_t(m) * latent_size),
+                        stage_out(xi), m);
+            finish_out(xi, std::size_t(m) * data_size);
+            const double* ld = host_log_det(m);
+            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld[i]);
         });
         return r;
     }
@@ -108,14 +128,15 @@ public:
 
     /// Raw forward: z (n × latent_size); log-dets available through last_log_det(). Runs in the
     /// training layout (so that backward_raw can follow), unless called from an evaluation.
+    /// x and z are backend memory (host memory for Reference and Cpu).
     void forward_raw(const T* x, T* z, int n) const {
         prepare(n, false);
-        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
+        fill(B{}, ld_.data(), std::size_t(n), 0.0);
         bij_.forward(x, z, ld_.data(), n, ws_.data());
     }
     void inverse_raw(const T* z, T* x, int n) const {
         prepare(n, false);
-        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
+        fill(B{}, ld_.data(), std::size_t(n), 0.0);
         bij_.inverse(z, x, ld_.data(), n, ws_.data());
     }
     /// Raw backward after forward_raw(x, z, n) at the same n: dx = ∂L/∂x (assigned) and parameter
@@ -129,8 +150,8 @@ public:
             bij_.backward(x, z, dz, dld, dx, n, ws_.data());
     }
 
-    /// Per-sample log-dets (double) of the last forward_raw / inverse_raw.
-    std::span<const double> last_log_det(int n) const { return {ld_.data(), std::size_t(n)}; }
+    /// Per-sample log-dets (double, host memory) of the last forward_raw / inverse_raw.
+    std::span<const double> last_log_det(int n) const { return {host_log_det(n), std::size_t(n)}; }
 
     /// The data pushed through each top-level stage of a Chain or Stack (the input first).
     std::vector<data_tensor> forward_stages(const data_tensor& x) const
@@ -143,11 +164,11 @@ public:
             std::size_t stage = 1;
             auto emit = [&](const T* p, int) {
                 if (out.size() <= stage) out.push_back(make_batch<T, S>(n));
-                std::copy(p, p + std::size_t(m) * S::size, out[stage].data() + std::size_t(i0) * S::size);
+                download(B{}, out[stage].data() + std::size_t(i0) * S::size, p, std::size_t(m) * S::size);
                 ++stage;
             };
             prepare(m, false);  // before z_.data() is taken
-            const T* xi = x.data() + std::size_t(i0) * S::size;
+            const T* xi = stage_in(x.data() + std::size_t(i0) * S::size, std::size_t(m) * S::size);
             if constexpr (requires { bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit); })
                 bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit);
             else {
@@ -174,16 +195,22 @@ public:
         return r;
     }
 
-    /// log p(x) per sample (double) into lp_; returns its pointer.
+    /// log p(x) per sample (double) for x in host memory; returns a host pointer to the n values
+    /// (valid until the next call).
     const double* log_prob_raw(const T* x, int n) const
         requires has_base
     {
         const EvalLayout eval(*this);
         prepare(n, false);  // before z_.data() is taken
-        forward_raw(x, z_.data(), n);
+        forward_raw(stage_in(x, std::size_t(n) * data_size), z_.data(), n);
         base_.log_prob(z_.data(), lp_.data(), n);
-        for (int i = 0; i < n; ++i) lp_[std::size_t(i)] += ld_[std::size_t(i)];
-        return lp_.data();
+        add_into(B{}, lp_.data(), ld_.data(), std::size_t(n));
+        if constexpr (on_device) {
+            download(B{}, lp_host_.data(), lp_.data(), std::size_t(n));
+            return lp_host_.data();
+        } else {
+            return lp_.data();
+        }
     }
 
     /// n samples x = f⁻¹(z), z from the base at the given temperature (1 = the model's density).
@@ -199,8 +226,10 @@ public:
         for_chunks(n, [&](int i0, int m) {
             prepare(m, false);
             base_.sample(z_.data(), m, temperature, rng);
-            std::fill(ld_.begin(), ld_.begin() + m, 0.0);
-            bij_.inverse(z_.data(), x.data() + std::size_t(i0) * data_size, ld_.data(), m, ws_.data());
+            fill(B{}, ld_.data(), std::size_t(m), 0.0);
+            T* xi = x.data() + std::size_t(i0) * data_size;
+            bij_.inverse(z_.data(), stage_out(xi), ld_.data(), m, ws_.data());
+            finish_out(xi, std::size_t(m) * data_size);
         });
         return x;
     }
@@ -213,7 +242,8 @@ public:
         if (n < 2) throw invalid_argument("initialize: needs a batch of at least 2 samples");
         const EvalLayout eval(*this);
         prepare(n, false);
-        if constexpr (DataInitialized<bijector_type>) bij_.initialize(x.data(), n, ws_.data());
+        if constexpr (DataInitialized<bijector_type>)
+            bij_.initialize(stage_in(x.data(), std::size_t(n) * data_size), n, ws_.data());
     }
 
     /// Mean negative log-likelihood (nats) of the batch; sets gradients() to its gradient.
@@ -224,21 +254,21 @@ public:
         return nll_and_gradient_raw(x.data(), n);
     }
 
+    /// The same for x (n × data_size) in host memory.
     double nll_and_gradient_raw(const T* x, int n)
         requires has_base
     {
         if (n < 1) throw invalid_argument("nll_and_gradient: empty batch");
         prepare(n);
-        params_.zero_grad();
-        std::fill(ld_.begin(), ld_.begin() + n, 0.0);
-        bij_.forward(x, z_.data(), ld_.data(), n, ws_.data());
+        zero_grad();
+        fill(B{}, ld_.data(), std::size_t(n), 0.0);
+        const T* xb = stage_in(x, std::size_t(n) * data_size);
+        bij_.forward(xb, z_.data(), ld_.data(), n, ws_.data());
         base_.log_prob(z_.data(), lp_.data(), n);
-        double total = 0.0;
-        for (int i = 0; i < n; ++i) total += lp_[std::size_t(i)] + ld_[std::size_t(i)];
-        const T w = T(-1.0 / n);
-        std::fill(dld_.begin(), dld_.begin() + n, w);
+        const double total = sum(B{}, lp_.data(), ld_.data(), std::size_t(n));
+        fill(B{}, dld_.data(), std::size_t(n), T(-1.0 / n));
         base_.backward(z_.data(), dld_.data(), dz_.data(), n);
-        backward_raw(x, z_.data(), dz_.data(), dld_.data(), dx_.data(), n);
+        backward_raw(xb, z_.data(), dz_.data(), dld_.data(), dx_.data(), n);
         return -total / n;
     }
 
@@ -247,12 +277,47 @@ public:
 
     // ---- parameters ----------------------------------------------------------------------------
 
-    std::span<T> parameters() { return params_.values(); }
-    std::span<const T> parameters() const { return params_.values(); }
-    std::span<T> gradients() { return params_.grads(); }
+    /// The parameter values and gradients the kernels use (backend memory: on a device model, device
+    /// pointers; an optimizer for the same backend updates them there).
+    std::span<T> parameters() {
+        if constexpr (on_device) return {dvalues_.data(), dvalues_.size()};
+        else return params_.values();
+    }
+    std::span<const T> parameters() const {
+        if constexpr (on_device) return {dvalues_.data(), dvalues_.size()};
+        else return params_.values();
+    }
+    std::span<T> gradients() {
+        if constexpr (on_device) return {dgrads_.data(), dgrads_.size()};
+        else return params_.grads();
+    }
     std::size_t parameter_count() const { return params_.count(); }
+    /// The named parameters and buffers in host memory (checkpoints, inspection). On a device model
+    /// this is a copy: to_host() refreshes it from the device, to_device() sends edits back.
     ParamSet<T>& params() { return params_; }
     const ParamSet<T>& params() const { return params_; }
+
+    /// Device models: copies the parameter values and buffers from the device into params() (the
+    /// gradients stay on the device). Host backends: nothing to do.
+    void to_host() const {
+        if constexpr (on_device) {
+            download(B{}, params_.values().data(), dvalues_.data(), dvalues_.size());
+            download(B{}, params_.buffers().data(), dbuffers_.data(), dbuffers_.size());
+        }
+    }
+    /// Device models: copies params()' values and buffers to the device. Host backends: nothing to do.
+    void to_device() {
+        if constexpr (on_device) {
+            upload(B{}, dvalues_.data(), params_.values().data(), dvalues_.size());
+            upload(B{}, dbuffers_.data(), params_.buffers().data(), dbuffers_.size());
+        }
+    }
+
+    /// Sets the gradients to zero (where the kernels keep them).
+    void zero_grad() {
+        if constexpr (on_device) fill(B{}, dgrads_.data(), dgrads_.size(), T(0));
+        else params_.zero_grad();
+    }
 
     bijector_type& bijector() { return bij_; }
     const bijector_type& bijector() const { return bij_; }
@@ -301,6 +366,16 @@ private:
         Rng rng(options_.seed);
         bij_.reset_parameters(rng);
         if constexpr (has_base) base_.reset_parameters(rng);
+        if constexpr (on_device) {
+            dvalues_.assign_zeros(params_.count());
+            dgrads_.assign_zeros(params_.count());
+            dbuffers_.assign_zeros(params_.buffer_count());
+            to_device();
+            ParamSet<T> device_view;  // the same declarations, bound to the device copy
+            bij_.declare(device_view, std::string(detail::recipe_name<Recipe>()));
+            if constexpr (has_base) base_.declare(device_view, "base");
+            device_view.bind_external(dvalues_.data(), dgrads_.data(), dbuffers_.data());
+        }
     }
 
     static base_storage make_base(BuildContext& ctx) {
@@ -328,30 +403,63 @@ private:
         if (n < 0) throw invalid_argument("negative batch size");
         const std::size_t nn = std::size_t(n);
         if (n > capacity_) {
-            ld_.assign(nn, 0.0);
-            lp_.assign(nn, 0.0);
-            z_.assign(nn * latent_size, T(0));
-            dz_.assign(nn * latent_size, T(0));
-            dx_.assign(nn * data_size, T(0));
-            dld_.assign(nn, T(0));
+            ld_.assign_zeros(nn);
+            lp_.assign_zeros(nn);
+            z_.assign_zeros(nn * latent_size);
+            dz_.assign_zeros(nn * latent_size);
+            dx_.assign_zeros(nn * data_size);
+            dld_.assign_zeros(nn);
+            if constexpr (on_device) {
+                io_in_.assign_zeros(nn * std::max(data_size, latent_size));
+                io_out_.assign_zeros(nn * std::max(data_size, latent_size));
+                ld_host_.assign(nn, 0.0);
+                lp_host_.assign(nn, 0.0);
+            }
             capacity_ = n;
         }
-        if (const std::size_t need = bij_.workspace_size(n); ws_.size() < need) {
-            ws_ = std::vector<T>();
-            ws_.assign(need, T(0));
-        }
+        if (const std::size_t need = bij_.workspace_size(n); ws_.size() < need) ws_.assign_zeros(need);
         if (training && detail::memory_saving(bij_) && xrec_.size() < nn * data_size) {
-            xrec_.assign(nn * data_size, T(0));
-            ldtmp_.assign(nn, 0.0);
+            xrec_.assign_zeros(nn * data_size);
+            ldtmp_.assign_zeros(nn);
+        }
+    }
+
+    // The API edge of a device model: host input copied into io_in_ (host backends use it in place),
+    // outputs written to io_out_ and copied back to the host.
+    const T* stage_in(const T* host, std::size_t count) const {
+        if constexpr (on_device) {
+            upload(B{}, io_in_.data(), host, count);
+            return io_in_.data();
+        } else {
+            (void)count;
+            return host;
+        }
+    }
+    T* stage_out(T* host) const {
+        if constexpr (on_device) return io_out_.data();
+        else return host;
+    }
+    void finish_out(T* host, std::size_t count) const {
+        if constexpr (on_device) download(B{}, host, io_out_.data(), count);
+        else (void)host, (void)count;
+    }
+    const double* host_log_det(int n) const {
+        if constexpr (on_device) {
+            download(B{}, ld_host_.data(), ld_.data(), std::size_t(n));
+            return ld_host_.data();
+        } else {
+            return ld_.data();
         }
     }
 
     Options options_;
     bijector_type bij_;
     [[no_unique_address]] base_storage base_;
-    ParamSet<T> params_;
-    mutable std::vector<T> ws_, z_, dz_, dx_, dld_, xrec_;
-    mutable std::vector<double> ld_, lp_, ldtmp_;
+    mutable ParamSet<T> params_;  // mutable: to_host() refreshes a device model's host copy
+    Buffer<B, T> dvalues_, dgrads_, dbuffers_;  // device models: the parameters the kernels use
+    mutable Buffer<B, T> ws_, z_, dz_, dx_, dld_, xrec_, io_in_, io_out_;
+    mutable Buffer<B, double> ld_, lp_, ldtmp_;
+    mutable std::vector<double> ld_host_, lp_host_;  // device models: per-sample results brought back
     mutable int capacity_ = 0;
     int max_chunk_ = 4096;
     std::size_t chunk_budget_ = std::size_t(256) << 20;

@@ -29,6 +29,7 @@
 #include "bijou/core/chain.hpp"
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/diagnostics.hpp"
+#include "bijou/core/memory.hpp"
 #include "bijou/core/recompute.hpp"
 
 namespace bijou {
@@ -146,14 +147,14 @@ public:
 
     void initialize(const T* x, int n, T* ws) {
         const Layout Lo = layout(n, ws);
-        std::vector<double> ld(std::size_t(n), 0.0);  // initialisation is not a training step
+        Buffer<B, double> ld_buf{std::size_t(n)};  // initialisation is not a training step
+        double* ld = ld_buf.data();
         if constexpr (DataInitialized<body_type>) body_.initialize(x, n, Lo.wb);
-        body_.forward(x, Lo.mid, ld.data(), n, Lo.wb);
+        body_.forward(x, Lo.mid, ld, n, Lo.wb);
         if constexpr (DataInitialized<exit_type>) exit_.initialize(Lo.mid, n, Lo.we);
         if constexpr (!last) {
-            exit_.forward(Lo.mid, Lo.sout, ld.data(), n, Lo.we);
-            for (int i = 0; i < n; ++i)
-                std::copy_n(Lo.sout + std::size_t(i) * Sm, Rest, Lo.z1 + std::size_t(i) * Rest);
+            exit_.forward(Lo.mid, Lo.sout, ld, n, Lo.we);
+            copy_rows(B{}, Lo.z1, Rest, Lo.sout, Sm, std::size_t(n), Rest);
             next_.initialize(Lo.z1, n, Lo.wn);
         }
     }
@@ -194,25 +195,20 @@ private:
     }
 
     // The split output per sample is [z1 (Rest) | ε (Se)]; the level's latent is [ε | rest].
+    // (Strided row copies in backend memory: core/memory.hpp's copy_rows.)
     void scatter_split(const Layout& Lo, T* z, int n) const {
-        for (int i = 0; i < n; ++i) {
-            const T* s = Lo.sout + std::size_t(i) * Sm;
-            std::copy_n(s, Rest, Lo.z1 + std::size_t(i) * Rest);
-            std::copy_n(s + Rest, Se, z + std::size_t(i) * D);
-        }
+        copy_rows(B{}, Lo.z1, Rest, Lo.sout, Sm, std::size_t(n), Rest);
+        copy_rows(B{}, z, D, Lo.sout + Rest, Sm, std::size_t(n), Se);
     }
     void gather_split(T* sout, const T* z1, const T* z, int n) const {
-        for (int i = 0; i < n; ++i) {
-            T* s = sout + std::size_t(i) * Sm;
-            std::copy_n(z1 + std::size_t(i) * Rest, Rest, s);
-            std::copy_n(z + std::size_t(i) * D, Se, s + Rest);
-        }
+        copy_rows(B{}, sout, Sm, z1, Rest, std::size_t(n), Rest);
+        copy_rows(B{}, sout + Rest, Sm, z, D, std::size_t(n), Se);
     }
     void put_rest(const T* nz, T* z, int n) const {
-        for (int i = 0; i < n; ++i) std::copy_n(nz + std::size_t(i) * Rest, Rest, z + std::size_t(i) * D + Se);
+        copy_rows(B{}, z + Se, D, nz, Rest, std::size_t(n), Rest);
     }
     void get_rest(const T* z, T* nz, int n) const {
-        for (int i = 0; i < n; ++i) std::copy_n(z + std::size_t(i) * D + Se, Rest, nz + std::size_t(i) * Rest);
+        copy_rows(B{}, nz, Rest, z + Se, D, std::size_t(n), Rest);
     }
 
     // From the top level down. In memory-saving mode each part rebuilds its input on the way:

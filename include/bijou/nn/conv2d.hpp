@@ -19,7 +19,8 @@
 // scratch_size(n) scalars of temporary space serve either pass and may be shared with others
 //   (the Cpu backend's im2col buffers: 2·in·k²·chunk·HW for k = 3, 0 for k = 1; Reference: 0).
 //   The Cpu backend processes the batch in chunks of whole samples, as many as keep its im2col
-//   buffer (in·k²·chunk·HW scalars) within 8 MiB, at least one; set_max_chunk lowers that.
+//   buffer (in·k²·chunk·HW scalars) within 8 MiB, at least one; set_max_chunk lowers that. An
+//   ExecutorBackend (Cuda) does the same within 256 MiB, with in·k²·chunk·HW scalars of scratch.
 // Cost per pass: 2·n·HW·out·in·k² flops in kernels::gemm; backward about twice that. No
 //   allocation in forward or backward. Bad constructor arguments throw bijou::invalid_argument.
 // The layer is movable but not copyable: its tensor handles are bound to a ParamSet by address.
@@ -37,6 +38,7 @@
 #include "bijou/core/params.hpp"
 #include "bijou/core/random.hpp"
 #include "bijou/kernels/cpu/conv2d.hpp"
+#include "bijou/kernels/cuda/conv2d.hpp"
 #include "bijou/kernels/reference/conv2d.hpp"
 
 namespace bijou {
@@ -44,8 +46,9 @@ namespace bijou {
 template <Scalar T, Backend B>
 class Conv2d {
 public:
-    /// Bytes the Cpu backend's im2col buffer may take per chunk of samples.
-    static constexpr std::size_t chunk_bytes = std::size_t(8) << 20;
+    /// Bytes the im2col buffer may take per chunk of samples: 8 MiB on the Cpu backend (L2/L3-sized
+    /// blocks), 256 MiB on an ExecutorBackend (a GPU wants few, large products).
+    static constexpr std::size_t chunk_bytes = ExecutorBackend<B> ? std::size_t(256) << 20 : std::size_t(8) << 20;
 
     Conv2d() = default;
 
@@ -104,6 +107,7 @@ public:
 
     std::size_t scratch_size(int n) const {
         if constexpr (std::is_same_v<B, Reference>) return 0;
+        else if constexpr (ExecutorBackend<B>) return kernels::conv2d_scratch_size(B{}, d_, chunk(n));
         else return kernels::conv2d_scratch_size(d_, chunk(n));
     }
 

@@ -32,6 +32,7 @@
 #include "bijou/core/random.hpp"
 #include "bijou/kernels/cpu/gemm.hpp"
 #include "bijou/kernels/cpu/mlp.hpp"
+#include "bijou/kernels/cuda/mlp.hpp"
 #include "bijou/kernels/reference/gemm.hpp"
 #include "bijou/kernels/reference/mlp.hpp"
 

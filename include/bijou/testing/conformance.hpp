@@ -12,6 +12,8 @@
 //                      forward (the workspace contract memory-saving training relies on), in double
 //   backend_*          this backend equals Reference (forward, log-det, inverse, dx, parameter grads)
 // The double checks run on a double twin of the instance with the same parameters (cast).
+// Any backend: for one whose memory is not the host's (Cuda, CudaHost), data go through the raw API
+// in backend buffers and parameters through params() with to_host()/to_device().
 // Comparison: ‖a − b‖∞ ≤ rtol · max(‖b‖∞, 1). It is test-framework agnostic: it returns a Report
 // whose str() lists each check, and for failures the first differing values and the max difference.
 #pragma once
@@ -137,6 +139,7 @@ std::vector<double> to_double(const T* p, std::size_t n) {
 /// Copies every tensor (parameters and buffers), matched by position and name, with a cast.
 template <class Dst, class Src>
 void copy_params(Dst& dst, const Src& src) {
+    src.to_host();
     const auto& ts = src.params().tensors();
     const auto& td = dst.params().tensors();
     if (ts.size() != td.size()) throw error("conformance: twin instances declare different tensors");
@@ -147,6 +150,58 @@ void copy_params(Dst& dst, const Src& src) {
         auto* d = dst.params().data(td[k]);
         for (std::size_t i = 0; i < ts[k].size; ++i) d[i] = static_cast<std::remove_pointer_t<decltype(d)>>(s[i]);
     }
+    dst.to_device();
+}
+
+// The raw API on host vectors, staged through backend memory when the backend's is not the host's.
+template <class F, class U>
+void run_forward(const F& f, const U* x, U* z, int n, bool inverse = false) {
+    using B = typename F::backend;
+    const std::size_t nin = std::size_t(n) * (inverse ? F::latent_size : F::data_size);
+    const std::size_t nout = std::size_t(n) * (inverse ? F::data_size : F::latent_size);
+    if constexpr (ExecutorBackend<B>) {
+        Buffer<B, U> in(nin), out(nout);
+        upload(B{}, in.data(), x, nin);
+        if (inverse) f.inverse_raw(in.data(), out.data(), n);
+        else f.forward_raw(in.data(), out.data(), n);
+        download(B{}, z, out.data(), nout);
+    } else if (inverse) {
+        f.inverse_raw(x, z, n);
+    } else {
+        f.forward_raw(x, z, n);
+    }
+}
+
+template <class F, class U>
+void run_inverse(const F& f, const U* z, U* x, int n) {
+    run_forward(f, z, x, n, true);
+}
+
+template <class F, class U>
+void run_backward(F& f, const U* x, const U* z, const U* dz, const U* dld, U* dx, int n) {
+    using B = typename F::backend;
+    if constexpr (ExecutorBackend<B>) {
+        const std::size_t nx = std::size_t(n) * F::data_size, nz = std::size_t(n) * F::latent_size;
+        Buffer<B, U> bx{nx}, bz{nz}, bdz{nz}, bdld{std::size_t(n)}, bdx{nx};
+        upload(B{}, bx.data(), x, nx);
+        upload(B{}, bz.data(), z, nz);
+        upload(B{}, bdz.data(), dz, nz);
+        upload(B{}, bdld.data(), dld, std::size_t(n));
+        f.backward_raw(bx.data(), bz.data(), bdz.data(), bdld.data(), bdx.data(), n);
+        download(B{}, dx, bdx.data(), nx);
+    } else {
+        f.backward_raw(x, z, dz, dld, dx, n);
+    }
+}
+
+/// The gradients, in host memory.
+template <class F>
+auto host_grads(F& f) {
+    using U = typename F::scalar;
+    const auto g = f.gradients();
+    std::vector<U> h(g.size());
+    download(typename F::backend{}, h.data(), g.data(), g.size());
+    return h;
 }
 
 template <class F>
@@ -154,7 +209,7 @@ double scalar_loss(F& f, const std::vector<double>& x, const std::vector<double>
                    int n) {
     using Out = typename F::out_shape;
     std::vector<double> z(std::size_t(n) * Out::size);
-    f.forward_raw(x.data(), z.data(), n);
+    run_forward(f, x.data(), z.data(), n);
     auto ld = f.last_log_det(n);
     double L = 0.0;
     for (std::size_t k = 0; k < z.size(); ++k) L += r[k] * z[k];
@@ -198,18 +253,20 @@ Report conformance(const Config& cfg = {}) {
         for (auto& v : xi) v = T(0.3 + 1.7 * rng.normal());
         f.initialize(xi);
     }
+    f.to_host();
     for (const auto& t : f.params().tensors()) {
         if (!t.trainable) continue;
         T* p = f.params().data(t);
         for (std::size_t i = 0; i < t.size; ++i) p[i] += T(cfg.param_noise * rng.normal());
     }
+    f.to_device();
     for (auto& v : x) v = T(rng.normal());
 
     // Round trip and inverse log-det.
     std::vector<T> z(std::size_t(n) * Dout), xr(x.size());
-    f.forward_raw(x.data(), z.data(), n);
+    detail::run_forward(f, x.data(), z.data(), n);
     const std::vector<double> ld_fwd(f.last_log_det(n).begin(), f.last_log_det(n).end());
-    f.inverse_raw(z.data(), xr.data(), n);
+    detail::run_inverse(f, z.data(), xr.data(), n);
     std::vector<double> ld_inv_neg;
     for (double v : f.last_log_det(n)) ld_inv_neg.push_back(-v);
     rep.checks.push_back(compare("round_trip", detail::to_double(xr.data(), xr.size()),
@@ -225,7 +282,7 @@ Report conformance(const Config& cfg = {}) {
         if constexpr (Din == Dout) {
             std::vector<double> got, want;
             std::vector<double> zz(std::size_t(n) * Dout);
-            g.forward_raw(xd.data(), zz.data(), n);
+            detail::run_forward(g, xd.data(), zz.data(), n);
             got.assign(g.last_log_det(n).begin(), g.last_log_det(n).end());
             std::vector<double> batch(std::size_t(2 * Din) * Din), out(std::size_t(2 * Din) * Dout);
             for (int i = 0; i < n; ++i) {
@@ -235,7 +292,7 @@ Report conformance(const Config& cfg = {}) {
                         std::copy(xd.begin() + std::ptrdiff_t(i) * Din, xd.begin() + std::ptrdiff_t(i + 1) * Din, row);
                         row[j] += s == 0 ? h : -h;
                     }
-                g.forward_raw(batch.data(), out.data(), 2 * Din);
+                detail::run_forward(g, batch.data(), out.data(), 2 * Din);
                 Eigen::MatrixXd J(Dout, Din);
                 for (int j = 0; j < Din; ++j)
                     for (int o = 0; o < Dout; ++o)
@@ -252,9 +309,9 @@ Report conformance(const Config& cfg = {}) {
         for (auto& v : r) v = rng.normal();
         for (auto& v : c) v = rng.normal();
         std::vector<double> zz(std::size_t(n) * Dout), dx(xd.size());
-        g.params().zero_grad();
-        g.forward_raw(xd.data(), zz.data(), n);
-        g.backward_raw(xd.data(), zz.data(), r.data(), c.data(), dx.data(), n);
+        g.zero_grad();
+        detail::run_forward(g, xd.data(), zz.data(), n);
+        detail::run_backward(g, xd.data(), zz.data(), r.data(), c.data(), dx.data(), n);
 
         std::vector<double> got, want, xp = xd;
         for (std::size_t k : detail::pick_coords(xd.size(), cfg.max_coords, rng)) {
@@ -269,18 +326,23 @@ Report conformance(const Config& cfg = {}) {
         rep.checks.push_back(compare("input_gradient", got, want, Tolerance<double>::gradient));
 
         got.clear(), want.clear();
+        const std::vector<double> g_all = detail::host_grads(g);
+        g.to_host();
         for (const auto& t : g.params().tensors()) {
             if (!t.trainable) continue;
             double* p = g.params().data(t);
-            const double* gr = g.params().grad(t);
+            const double* gr = g_all.data() + t.offset;
             for (std::size_t k : detail::pick_coords(t.size, cfg.max_coords, rng)) {
                 const double saved = p[k];
                 got.push_back(gr[k]);
                 p[k] = saved + h;
+                g.to_device();
                 const double lp = detail::scalar_loss(g, xd, r, c, n);
                 p[k] = saved - h;
+                g.to_device();
                 const double lm = detail::scalar_loss(g, xd, r, c, n);
                 p[k] = saved;
+                g.to_device();
                 want.push_back((lp - lm) / (2 * h));
             }
         }
@@ -289,15 +351,28 @@ Report conformance(const Config& cfg = {}) {
         // backward must also work right after inverse (the workspace contract memory-saving
         // training relies on): same input and parameter gradients as after forward.
         {
-            const std::vector<double> g_fwd(g.params().grads().begin(), g.params().grads().end());
             std::vector<double> xr2(xd.size()), dx2(xd.size()), zz2(zz.size());
-            g.params().zero_grad();
-            g.forward_raw(xd.data(), zz2.data(), n);
-            g.inverse_raw(zz2.data(), xr2.data(), n);
-            g.backward_raw(xr2.data(), zz2.data(), r.data(), c.data(), dx2.data(), n);
+            g.zero_grad();
+            // forward, then inverse (the workspace now holds what inverse left), then backward
+            if constexpr (ExecutorBackend<B>) {
+                using Bd = Buffer<B, double>;
+                Bd bx(xd.size()), bz(zz.size()), bxr(xd.size()), br(r.size()), bc(c.size()), bdx(xd.size());
+                upload(B{}, bx.data(), xd.data(), xd.size());
+                upload(B{}, br.data(), r.data(), r.size());
+                upload(B{}, bc.data(), c.data(), c.size());
+                g.forward_raw(bx.data(), bz.data(), n);
+                g.inverse_raw(bz.data(), bxr.data(), n);
+                g.backward_raw(bxr.data(), bz.data(), br.data(), bc.data(), bdx.data(), n);
+                download(B{}, dx2.data(), bdx.data(), dx2.size());
+            } else {
+                g.forward_raw(xd.data(), zz2.data(), n);
+                g.inverse_raw(zz2.data(), xr2.data(), n);
+                g.backward_raw(xr2.data(), zz2.data(), r.data(), c.data(), dx2.data(), n);
+            }
             std::vector<double> a = dx2, b = dx;
-            a.insert(a.end(), g.params().grads().begin(), g.params().grads().end());
-            b.insert(b.end(), g_fwd.begin(), g_fwd.end());
+            const std::vector<double> g_inv = detail::host_grads(g);
+            a.insert(a.end(), g_inv.begin(), g_inv.end());
+            b.insert(b.end(), g_all.begin(), g_all.end());
             rep.checks.push_back(compare("backward_after_inverse", a, b, Tolerance<double>::round_trip));
         }
     }
@@ -313,7 +388,7 @@ Report conformance(const Config& cfg = {}) {
         rep.checks.push_back(compare("backend_forward", detail::to_double(z.data(), z.size()),
                                      detail::to_double(z2.data(), z2.size()), tol));
         rep.checks.push_back(compare("backend_log_det", ld_fwd, ld2, tol));
-        f.inverse_raw(z2.data(), x1.data(), n);
+        detail::run_inverse(f, z2.data(), x1.data(), n);
         ref.inverse_raw(z2.data(), x2.data(), n);
         rep.checks.push_back(compare("backend_inverse", detail::to_double(x1.data(), x1.size()),
                                      detail::to_double(x2.data(), x2.size()), tol));
@@ -321,16 +396,16 @@ Report conformance(const Config& cfg = {}) {
         std::vector<T> r(z.size()), c(static_cast<std::size_t>(n)), dx1(x.size()), dx2(x.size());
         for (auto& v : r) v = T(rng.normal());
         for (auto& v : c) v = T(rng.normal());
-        f.params().zero_grad();
-        ref.params().zero_grad();
-        f.forward_raw(x.data(), z.data(), n);
-        f.backward_raw(x.data(), z.data(), r.data(), c.data(), dx1.data(), n);
+        f.zero_grad();
+        ref.zero_grad();
+        detail::run_forward(f, x.data(), z.data(), n);
+        detail::run_backward(f, x.data(), z.data(), r.data(), c.data(), dx1.data(), n);
         ref.forward_raw(x.data(), z2.data(), n);
         ref.backward_raw(x.data(), z2.data(), r.data(), c.data(), dx2.data(), n);
         rep.checks.push_back(compare("backend_input_gradient", detail::to_double(dx1.data(), dx1.size()),
                                      detail::to_double(dx2.data(), dx2.size()), tol));
-        auto g1 = f.params().grads();
-        auto g2 = ref.params().grads();
+        const auto g1 = detail::host_grads(f);
+        const auto g2 = detail::host_grads(ref);
         rep.checks.push_back(compare("backend_param_gradient", detail::to_double(g1.data(), g1.size()),
                                      detail::to_double(g2.data(), g2.size()), tol));
     }

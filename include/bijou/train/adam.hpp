@@ -21,6 +21,10 @@
 // state_tensors() with torch's state names, and the step count t through step_count()/set_step_count().
 // step(): O(P) for P parameters, no allocation; elementwise, so the result does not depend on the
 // thread count (OpenMP splits large spans). A length mismatch throws bijou::invalid_argument.
+// Backend: Adam<T, B> and Adamax<T, B> keep m and v (u) where backend B's kernels work, and update
+// the parameter span there (B = Cpu by default; Adam<float, bijou::Cuda> updates a Cuda model's
+// device parameters with one kernel per step). An optimizer must match its model's backend
+// (train_step checks this at compile time); state_tensors()/m()/v() are spans of backend memory.
 #pragma once
 
 #include <algorithm>
@@ -37,8 +41,10 @@
 #include <xsimd/xsimd.hpp>
 
 #include "bijou/core/backend.hpp"
-#include "bijou/core/parallel.hpp"
 #include "bijou/core/error.hpp"
+#include "bijou/core/memory.hpp"
+#include "bijou/core/parallel.hpp"
+#include "bijou/kernels/cuda/exec.hpp"
 
 namespace bijou {
 
@@ -96,9 +102,12 @@ namespace detail {
 
 /// What Adam and Adamax share: options, the first moment m, a second statistic s (Adam's v,
 /// Adamax's u), the step count t, and the accessors a checkpoint needs.
-template <Scalar T>
+template <Scalar T, Backend B>
 class MomentOptimizer {
 public:
+    using scalar = T;
+    using backend = B;
+
     std::size_t size() const { return m_.size(); }
     const AdamOptions& options() const { return options_; }
 
@@ -106,25 +115,28 @@ public:
     long step_count() const { return t_; }
     void set_step_count(long t) { t_ = t; }
 
-    /// First moment m ("exp_avg").
-    std::span<T> m() { return m_; }
-    std::span<const T> m() const { return m_; }
+    /// First moment m ("exp_avg"), in backend memory.
+    std::span<T> m() { return {m_.data(), m_.size()}; }
+    std::span<const T> m() const { return {m_.data(), m_.size()}; }
 
     /// Forget the state (as if just constructed).
     void reset() {
-        std::fill(m_.begin(), m_.end(), T(0));
-        std::fill(s_.begin(), s_.end(), T(0));
+        fill(B{}, m_.data(), m_.size(), T(0));
+        fill(B{}, s_.data(), s_.size(), T(0));
         t_ = 0;
     }
 
 protected:
     MomentOptimizer(std::size_t parameter_count, const AdamOptions& options, const char* who)
-        : options_(options), m_(parameter_count, T(0)), s_(parameter_count, T(0)) {
+        : options_(options), m_(parameter_count), s_(parameter_count) {
         check_adam_options(options_, who);
     }
 
+    std::span<T> s() { return {s_.data(), s_.size()}; }
+    std::span<const T> s() const { return {s_.data(), s_.size()}; }
+
     AdamOptions options_;
-    std::vector<T> m_, s_;
+    Buffer<B, T> m_, s_;
     long t_ = 0;
 };
 
@@ -132,12 +144,15 @@ protected:
 
 
 /// Adam (torch.optim.Adam semantics). See the contract at the top of this header.
-template <Scalar T>
-class Adam : public detail::MomentOptimizer<T> {
-    using base = detail::MomentOptimizer<T>;
+template <Scalar T, Backend B = Cpu>
+class Adam : public detail::MomentOptimizer<T, B> {
+    using base = detail::MomentOptimizer<T, B>;
     using base::m_, base::s_, base::options_, base::t_;
 
 public:
+    /// The same optimizer with its state in host memory (checkpoints of a device optimizer use it).
+    using host_type = Adam<T, Cpu>;
+
     explicit Adam(std::size_t parameter_count, const AdamOptions& options = {})
         : base(parameter_count, options, "Adam") {}
 
@@ -154,51 +169,64 @@ public:
         const std::size_t n = m_.size();
         const T c1 = T(b1), c1m = T(1.0 - b1), c2 = T(b2), c2m = T(1.0 - b2), cwd = T(wd);
         const T cstep = T(step_size), cbc = T(inv_sqrt_bc2), ceps = T(eps);
-        // Per-element arithmetic in T, as torch does. The body goes through xsimd because std::sqrt
-        // does not vectorise without -fno-math-errno, which a header-only library cannot impose.
-        auto update = [=](auto gi, auto pi, auto mi, auto vi, auto& p_out, auto& m_out, auto& v_out) {
-            gi = gi + cwd * pi;
-            mi = c1 * mi + c1m * gi;
-            vi = c2 * vi + c2m * gi * gi;
-            m_out = mi;
-            v_out = vi;
-            p_out = pi - cstep * mi / (xsimd::sqrt(vi) * cbc + ceps);
-        };
-        detail::for_each_block(n, [&](std::size_t lo, std::size_t hi) {
-            using V = xsimd::batch<T>;
-            std::size_t i = lo;
-            for (; i + V::size <= hi; i += V::size) {
-                V po, mo, vo;
-                update(V::load_unaligned(g + i), V::load_unaligned(p + i), V::load_unaligned(m + i),
-                       V::load_unaligned(v + i), po, mo, vo);
-                po.store_unaligned(p + i);
-                mo.store_unaligned(m + i);
-                vo.store_unaligned(v + i);
-            }
-            for (; i < hi; ++i) update(g[i], p[i], m[i], v[i], p[i], m[i], v[i]);
-        });
+        if constexpr (ExecutorBackend<B>) {  // the same arithmetic, one thread per element
+            B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t i) {
+                const T gi = g[i] + cwd * p[i];
+                const T mi = c1 * m[i] + c1m * gi;
+                const T vi = c2 * v[i] + c2m * gi * gi;
+                m[i] = mi;
+                v[i] = vi;
+                p[i] = p[i] - cstep * mi / (kernels::cuda_body::math::sqrt(vi) * cbc + ceps);
+            });
+        } else {
+            // Per-element arithmetic in T, as torch does. The body goes through xsimd because std::sqrt
+            // does not vectorise without -fno-math-errno, which a header-only library cannot impose.
+            auto update = [=](auto gi, auto pi, auto mi, auto vi, auto& p_out, auto& m_out, auto& v_out) {
+                gi = gi + cwd * pi;
+                mi = c1 * mi + c1m * gi;
+                vi = c2 * vi + c2m * gi * gi;
+                m_out = mi;
+                v_out = vi;
+                p_out = pi - cstep * mi / (xsimd::sqrt(vi) * cbc + ceps);
+            };
+            detail::for_each_block(n, [&](std::size_t lo, std::size_t hi) {
+                using V = xsimd::batch<T>;
+                std::size_t i = lo;
+                for (; i + V::size <= hi; i += V::size) {
+                    V po, mo, vo;
+                    update(V::load_unaligned(g + i), V::load_unaligned(p + i), V::load_unaligned(m + i),
+                           V::load_unaligned(v + i), po, mo, vo);
+                    po.store_unaligned(p + i);
+                    mo.store_unaligned(m + i);
+                    vo.store_unaligned(v + i);
+                }
+                for (; i < hi; ++i) update(g[i], p[i], m[i], v[i], p[i], m[i], v[i]);
+            });
+        }
     }
 
     /// Second raw moment v ("exp_avg_sq").
-    std::span<T> v() { return s_; }
-    std::span<const T> v() const { return s_; }
+    std::span<T> v() { return this->s(); }
+    std::span<const T> v() const { return this->s(); }
 
     /// The state vectors with torch.optim's names, for checkpoints.
     std::array<std::pair<std::string_view, std::span<T>>, 2> state_tensors() {
-        return {{{"exp_avg", std::span<T>(m_)}, {"exp_avg_sq", std::span<T>(s_)}}};
+        return {{{"exp_avg", this->m()}, {"exp_avg_sq", this->s()}}};
     }
     std::array<std::pair<std::string_view, std::span<const T>>, 2> state_tensors() const {
-        return {{{"exp_avg", std::span<const T>(m_)}, {"exp_avg_sq", std::span<const T>(s_)}}};
+        return {{{"exp_avg", this->m()}, {"exp_avg_sq", this->s()}}};
     }
 };
 
 /// Adamax (Adam with the infinity norm). See the contract at the top of this header.
-template <Scalar T>
-class Adamax : public detail::MomentOptimizer<T> {
-    using base = detail::MomentOptimizer<T>;
+template <Scalar T, Backend B = Cpu>
+class Adamax : public detail::MomentOptimizer<T, B> {
+    using base = detail::MomentOptimizer<T, B>;
     using base::m_, base::s_, base::options_, base::t_;
 
 public:
+    using host_type = Adamax<T, Cpu>;
+
     explicit Adamax(std::size_t parameter_count, const AdamOptions& options = {})
         : base(parameter_count, options, "Adamax") {}
 
@@ -212,26 +240,39 @@ public:
         T* m = m_.data();
         T* u = s_.data();
         const std::ptrdiff_t n = std::ptrdiff_t(m_.size());
-        bijou::detail::parallel_for(std::ptrdiff_t(n), std::size_t(n) > detail::parallel_threshold, [&](std::ptrdiff_t i) {
-            const T gi = g[i] + T(wd) * p[i];
-            const T mi = T(b1) * m[i] + T(1.0 - b1) * gi;
-            const T ui = std::max(T(b2) * u[i], std::abs(gi));
-            m[i] = mi;
-            u[i] = ui;
-            p[i] -= T(step_size) * mi / (ui + T(eps));
-        });
+        if constexpr (ExecutorBackend<B>) {
+            const T c1 = T(b1), c1m = T(1.0 - b1), c2 = T(b2), cwd = T(wd), cstep = T(step_size), ceps = T(eps);
+            B::executor::for_each(std::size_t(n), [=] BIJOU_HD_LAMBDA(std::size_t i) {
+                const T gi = g[i] + cwd * p[i];
+                const T mi = c1 * m[i] + c1m * gi;
+                const T a = c2 * u[i], b = kernels::cuda_body::math::abs(gi);
+                const T ui = a > b ? a : b;
+                m[i] = mi;
+                u[i] = ui;
+                p[i] -= cstep * mi / (ui + ceps);
+            });
+        } else {
+            bijou::detail::parallel_for(std::ptrdiff_t(n), std::size_t(n) > detail::parallel_threshold, [&](std::ptrdiff_t i) {
+                const T gi = g[i] + T(wd) * p[i];
+                const T mi = T(b1) * m[i] + T(1.0 - b1) * gi;
+                const T ui = std::max(T(b2) * u[i], std::abs(gi));
+                m[i] = mi;
+                u[i] = ui;
+                p[i] -= T(step_size) * mi / (ui + T(eps));
+            });
+        }
     }
 
     /// Exponentially weighted infinity norm u ("exp_inf").
-    std::span<T> u() { return s_; }
-    std::span<const T> u() const { return s_; }
+    std::span<T> u() { return this->s(); }
+    std::span<const T> u() const { return this->s(); }
 
     /// The state vectors with torch.optim's names, for checkpoints.
     std::array<std::pair<std::string_view, std::span<T>>, 2> state_tensors() {
-        return {{{"exp_avg", std::span<T>(m_)}, {"exp_inf", std::span<T>(s_)}}};
+        return {{{"exp_avg", this->m()}, {"exp_inf", this->s()}}};
     }
     std::array<std::pair<std::string_view, std::span<const T>>, 2> state_tensors() const {
-        return {{{"exp_avg", std::span<const T>(m_)}, {"exp_inf", std::span<const T>(s_)}}};
+        return {{{"exp_avg", this->m()}, {"exp_inf", this->s()}}};
     }
 };
 

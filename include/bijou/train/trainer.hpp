@@ -25,8 +25,10 @@
 #include <iostream>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "bijou/core/error.hpp"
+#include "bijou/core/memory.hpp"
 #include "bijou/train/adam.hpp"
 #include "bijou/train/clip.hpp"
 #include "bijou/train/schedule.hpp"
@@ -77,11 +79,30 @@ inline void check_train_config(const TrainConfig& cfg) {
 
 inline std::string nonfinite_name(double v) { return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"); }
 
+/// The model's backend (Cpu for a model type that does not name one).
+template <class M>
+struct model_backend {
+    using type = Cpu;
+};
+template <class M>
+    requires requires { typename M::backend; }
+struct model_backend<M> {
+    using type = typename M::backend;
+};
+
 template <class Model, class Opt, class OnSkip>
 StepReport guarded_update(Model& model, Opt& opt, double loss, const TrainConfig& cfg, long step, OnSkip& on_skip) {
     using T = typename Model::scalar;
+    using B = typename model_backend<Model>::type;
+    if constexpr (requires { typename Opt::backend; })  // host backends share memory; others must match
+        static_assert(std::is_same_v<typename Opt::backend, B> ||
+                          (!ExecutorBackend<typename Opt::backend> && !ExecutorBackend<B>),
+                      "bijou: the optimizer must be built for the model's backend (e.g. Adam<float, bijou::Cuda> "
+                      "for a model whose backend is bijou::Cuda)");
     const std::span<T> g = model.gradients();
-    const double norm = grad_norm(g);
+    double norm = 0.0;
+    if constexpr (ExecutorBackend<B>) norm = std::sqrt(sum_squares(B{}, g.data(), g.size()));
+    else norm = grad_norm(g);
     StepReport r{step, loss, norm, LinearWarmup{cfg.lr, cfg.warmup}.lr(step), false};
     const char* what = !std::isfinite(loss) ? "loss" : !std::isfinite(norm) ? "gradient norm" : nullptr;
     if (what) {
@@ -90,7 +111,10 @@ StepReport guarded_update(Model& model, Opt& opt, double loss, const TrainConfig
                 nonfinite_name(std::isfinite(loss) ? norm : loss) + "); update skipped");
         return r;
     }
-    if (cfg.clip > 0.0 && norm > cfg.clip) scale_span(g, cfg.clip / norm);
+    if (cfg.clip > 0.0 && norm > cfg.clip) {
+        if constexpr (ExecutorBackend<B>) scale(B{}, g.data(), g.size(), cfg.clip / norm);
+        else scale_span(g, cfg.clip / norm);
+    }
     opt.step(model.parameters(), std::span<const T>(g), r.lr);
     return r;
 }

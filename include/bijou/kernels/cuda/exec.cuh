@@ -76,9 +76,25 @@ inline cublasStatus_t gemm_batched_call(const kernels::cuda_body::ColumnMajorGem
 struct Exec {
     static constexpr std::size_t parts = detail::threads_per_block;
 
+    /// n zeros in device memory.
     template <class U>
     static DeviceBuffer<U> make_buffer(std::size_t n) {
-        return DeviceBuffer<U>(n);
+        DeviceBuffer<U> b(n);
+        if (n) check(cudaMemsetAsync(b.data(), 0, n * sizeof(U), stream()), "cudaMemsetAsync");
+        return b;
+    }
+
+    /// Two doubles of device memory for reductions that return a value to the host (one per host
+    /// thread, allocated on first use).
+    static double* scalar_slot() {
+        thread_local DeviceBuffer<double> slot(2);
+        return slot.data();
+    }
+
+    /// Copies n scalars from host memory (stream-ordered after the queued kernels; waits for the copy).
+    template <class U>
+    static void copy_to_device(U* dst, const U* host, std::size_t n) {
+        if (n) check(cudaMemcpy(dst, host, n * sizeof(U), cudaMemcpyHostToDevice), "cudaMemcpy to the device");
     }
 
     /// Waits for the queued kernels, then copies n scalars from device memory.

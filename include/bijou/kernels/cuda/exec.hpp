@@ -9,7 +9,8 @@
 //                                               X::parts of them, in a fixed tree order), then
 //                                               finish(s, a, b) once
 //   X::gemm(...), X::gemm_strided_batched(...)   row-major products (kernels/reference/gemm.hpp)
-// Lambdas given to them are BIJOU_HD_LAMBDA (`__host__ __device__` under nvcc). bijou::cuda::Exec
+// and memory: X::make_buffer<U>(n) (n zeros), X::copy_to_device, X::copy_to_host, X::scalar_slot().
+// Lambdas given to them are BIJOU_HD_LAMBDA (`__host__ __device__` under nvcc; core/hd.hpp). bijou::cuda::Exec
 // (kernels/cuda/exec.cuh) launches them on the device with cuBLAS products; HostExec below runs the
 // very same code serially on the host with the Reference products, so the test suite checks every
 // Cuda kernel's indexing, reductions and chunking against Reference even without a GPU or nvcc.
@@ -22,15 +23,9 @@
 #include <vector>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/core/hd.hpp"
+#include "bijou/kernels/cuda/host_memory.hpp"
 #include "bijou/kernels/reference/gemm.hpp"
-
-#if defined(__CUDACC__)
-#define BIJOU_HD __host__ __device__ inline
-#define BIJOU_HD_LAMBDA __host__ __device__
-#else
-#define BIJOU_HD inline
-#define BIJOU_HD_LAMBDA
-#endif
 
 namespace bijou::kernels::cuda_body {
 
@@ -46,19 +41,24 @@ BIJOU_HD float log1p(float x) { return ::log1pf(x); }
 BIJOU_HD double log1p(double x) { return ::log1p(x); }
 BIJOU_HD float abs(float x) { return ::fabsf(x); }
 BIJOU_HD double abs(double x) { return ::fabs(x); }
+BIJOU_HD float sqrt(float x) { return ::sqrtf(x); }
+BIJOU_HD double sqrt(double x) { return ::sqrt(x); }
 }  // namespace math
 
-/// Serial host executor with the device's semantics (a fixed 256-way split of every reduction).
+/// Serial host executor with the device's semantics (a fixed 256-way split of every reduction). Its
+/// memory is guarded host pages (kernels/cuda/host_memory.hpp) that only its primitives may touch.
 struct HostExec {
     static constexpr std::size_t parts = 256;
 
     template <class F>
     static void for_each(std::size_t count, F f) {
+        const KernelScope open;
         for (std::size_t k = 0; k < count; ++k) f(k);
     }
 
     template <class Partial, class Finish>
     static void segment_reduce(int segments, Partial partial, Finish finish) {
+        const KernelScope open;
         double a[parts], b[parts];
         for (int s = 0; s < segments; ++s) {
             for (std::size_t t = 0; t < parts; ++t) {
@@ -74,19 +74,35 @@ struct HostExec {
         }
     }
 
+    /// n zeros.
     template <class U>
-    static std::vector<U> make_buffer(std::size_t n) {
-        return std::vector<U>(n);
+    static GuardedBuffer<U> make_buffer(std::size_t n) {
+        return GuardedBuffer<U>(n);
+    }
+
+    template <class U>
+    static void copy_to_device(U* dst, const U* host, std::size_t n) {
+        const KernelScope open;
+        std::copy_n(host, n, dst);
+    }
+
+    /// Two doubles of executor memory that reductions returning a value to the host pass through
+    /// (one per thread, allocated once).
+    static double* scalar_slot() {
+        thread_local double slot[2] = {0.0, 0.0};
+        return slot;
     }
 
     template <class U>
     static void copy_to_host(U* host, const U* src, std::size_t n) {
+        const KernelScope open;
         std::copy_n(src, n, host);
     }
 
     template <class T>
     static void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
                      T* C, int ldc) {
+        const KernelScope open;
         kernels::gemm(Reference{}, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
 
@@ -94,6 +110,7 @@ struct HostExec {
     static void gemm_strided_batched(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
                                      long long sa, const T* B, int ldb, long long sb, T beta, T* C, int ldc,
                                      long long sc, int batch) {
+        const KernelScope open;
         for (int i = 0; i < batch; ++i)
             kernels::gemm(Reference{}, ta, tb, M, N, K, alpha, A + sa * i, lda, B + sb * i, ldb, beta, C + sc * i, ldc);
     }
@@ -114,11 +131,6 @@ BIJOU_HD ColumnMajorGemm as_column_major(bool trans_a, bool trans_b, int M, int 
 }  // namespace bijou::kernels::cuda_body
 
 namespace bijou {
-
-/// A backend whose kernels are the executor algorithms of kernels/cuda/*.hpp: Cuda (device) and
-/// CudaHost (the same code run serially on the host, for tests).
-template <class B>
-concept ExecutorBackend = Backend<B> && requires { typename B::executor; };
 
 /// The Cuda backend's kernels, run on the host by HostExec: ordinary host pointers, no GPU, no nvcc.
 /// The tests use it to check the device code's indexing and reductions against Reference in CI.

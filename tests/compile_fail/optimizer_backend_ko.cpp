@@ -1,0 +1,12 @@
+// An optimizer for host memory (Adam<float>, the Cpu backend) cannot update a device model's
+// parameters: train_step says which optimizer to build instead.
+// expect: bijou: the optimizer must be built for the model's backend
+#include <bijou/bijou.hpp>
+
+int main() {
+    bijou::RealNVP<bijou::Shape<2>, bijou::StandardNormal, float, bijou::CudaHost> m(
+        bijou::Options{.steps_per_level = 2, .hidden = 4});
+    bijou::Adam<float> adam(m.parameter_count());
+    const auto x = bijou::two_moons<float>(8, 0.05, 0);
+    return bijou::train_step(m, adam, x, bijou::TrainConfig{}, 0).skipped ? 1 : 0;
+}
