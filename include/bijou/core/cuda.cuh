@@ -98,6 +98,18 @@ inline cublasHandle_t blas() {
     return handle.h;
 }
 
+/// Copies n scalars from host memory to device memory (after the queued kernels; waits for the copy).
+template <class T>
+void copy_to_device(T* dst, const T* host, std::size_t n) {
+    if (n) check(cudaMemcpy(dst, host, n * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to the device");
+}
+
+/// Copies n scalars from device memory to host memory, after every kernel queued before it.
+template <class T>
+void copy_to_host(T* host, const T* src, std::size_t n) {
+    if (n) check(cudaMemcpy(host, src, n * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy to the host");
+}
+
 /// One device allocation of n scalars (uninitialised), freed on destruction.
 template <class T>
 class DeviceBuffer {
@@ -128,12 +140,12 @@ public:
     /// Copies count ≤ size() scalars from host memory (waits for the copy).
     void upload(const T* host, std::size_t count) {
         if (count > n_) throw invalid_argument("DeviceBuffer::upload: more scalars than the buffer holds");
-        if (count) check(cudaMemcpy(p_, host, count * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to the device");
+        copy_to_device(p_, host, count);
     }
     /// Copies count ≤ size() scalars to host memory, after every kernel queued before it.
     void download(T* host, std::size_t count) const {
         if (count > n_) throw invalid_argument("DeviceBuffer::download: more scalars than the buffer holds");
-        if (count) check(cudaMemcpy(host, p_, count * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy to the host");
+        copy_to_host(host, p_, count);
     }
 
 private:

@@ -84,15 +84,8 @@ public:
         const int n = check_batch<S>(x, "forward");
         const EvalLayout eval(*this);
         Mapped r{make_batch<T, out_shape>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
-        for_chunks(n, [&](int i0, int m) {
-            prepare(m, false);  // before the staging buffers are used
-            T* zi = r.z.data() + std::size_t(i0) * latent_size;
-            forward_raw(stage_in(x.data() + std::size_t(i0) * data_size, std::size_t(m) * data_size),
-                        stage_out(zi), m);
-            finish_out(zi, std::size_t(m) * latent_size);
-            const double* ld = host_log_det(m);
-            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld[i]);
-        });
+        map_chunks(x.data(), data_size, r.z.data(), latent_size, r.log_det, n,
+                   [&](const T* in, T* out, int m) { forward_raw(in, out, m); });
         return r;
     }
 
@@ -101,15 +94,8 @@ public:
         const int n = check_batch<out_shape>(z, "inverse");
         const EvalLayout eval(*this);
         Unmapped r{make_batch<T, S>(n), xt::xtensor<T, 1>::from_shape({std::size_t(n)})};
-        for_chunks(n, [&](int i0, int m) {
-            prepare(m, false);  // before the staging buffers are used
-            T* xi = r.x.data() + std::size_t(i0) * data_size;
-            inverse_raw(stage_in(z.data() + std::size_t(i0) * latent_size, std::size_t(m) * latent_size),
-                        stage_out(xi), m);
-            finish_out(xi, std::size_t(m) * data_size);
-            const double* ld = host_log_det(m);
-            for (int i = 0; i < m; ++i) r.log_det(std::size_t(i0 + i)) = T(ld[i]);
-        });
+        map_chunks(z.data(), latent_size, r.x.data(), data_size, r.log_det, n,
+                   [&](const T* in, T* out, int m) { inverse_raw(in, out, m); });
         return r;
     }
 
@@ -387,6 +373,20 @@ private:
     void for_chunks(int n, F&& f) const {
         const int chunk = eval_chunk();
         for (int i0 = 0; i0 < n; i0 += chunk) f(i0, std::min(chunk, n - i0));
+    }
+
+    // The xtensor forward / inverse: `in` (n × in_size, host) through raw(in, out, m) chunk by chunk into
+    // `out` (n × out_size, host), staged through backend memory, with the per-sample log-dets.
+    template <class Raw>
+    void map_chunks(const T* in, int in_size, T* out, int out_size, xt::xtensor<T, 1>& log_det, int n, Raw raw) const {
+        for_chunks(n, [&](int i0, int m) {
+            prepare(m, false);  // before the staging buffers are used
+            T* o = out + std::size_t(i0) * out_size;
+            raw(stage_in(in + std::size_t(i0) * in_size, std::size_t(m) * in_size), stage_out(o), m);
+            finish_out(o, std::size_t(m) * out_size);
+            const double* ld = host_log_det(m);
+            for (int i = 0; i < m; ++i) log_det(std::size_t(i0 + i)) = T(ld[i]);
+        });
     }
 
     // max_chunk_, lowered to what fits the budget (or the arena already there), at least 1.

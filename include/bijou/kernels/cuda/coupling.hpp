@@ -226,17 +226,6 @@ BIJOU_HD void coupling_image_additive_backward_at(std::size_t k, const T* dz, T*
 
 // ---- the kernels, on executor X (kernels/cuda/exec.hpp) ----
 
-/// ld[i] += sign·Σ_e term(i·per + e) for each sample i; term also writes the element.
-template <class X, class Term>
-void per_sample_log_det(X, int n, std::size_t per, double* ld, double sign, Term term) {
-    X::segment_reduce(
-        n,
-        [=] BIJOU_HD_LAMBDA(int i, std::size_t part, std::size_t parts, double& a, double&) {
-            for (std::size_t e = part; e < per; e += parts) a += double(term(std::size_t(i) * per + e));
-        },
-        [=] BIJOU_HD_LAMBDA(int i, double a, double) { ld[i] += sign * a; });
-}
-
 template <class X, class T>
 void coupling_mask_input(X, const T* x, const T* keep, T* xm, int n, int D) {
     X::for_each(std::size_t(n) * D,

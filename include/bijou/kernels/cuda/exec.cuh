@@ -94,13 +94,13 @@ struct Exec {
     /// Copies n scalars from host memory (stream-ordered after the queued kernels; waits for the copy).
     template <class U>
     static void copy_to_device(U* dst, const U* host, std::size_t n) {
-        if (n) check(cudaMemcpy(dst, host, n * sizeof(U), cudaMemcpyHostToDevice), "cudaMemcpy to the device");
+        cuda::copy_to_device(dst, host, n);
     }
 
     /// Waits for the queued kernels, then copies n scalars from device memory.
     template <class U>
     static void copy_to_host(U* host, const U* src, std::size_t n) {
-        if (n) check(cudaMemcpy(host, src, n * sizeof(U), cudaMemcpyDeviceToHost), "cudaMemcpy to the host");
+        cuda::copy_to_host(host, src, n);
     }
 
     template <class F>

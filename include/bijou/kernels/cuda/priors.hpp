@@ -14,6 +14,7 @@
 
 #include <cstddef>
 
+#include "bijou/kernels/cuda/actnorm.hpp"
 #include "bijou/kernels/cuda/exec.hpp"
 
 namespace bijou::kernels::cuda_body {
@@ -31,19 +32,12 @@ template <class X, class T>
 void top_prior_backward(X, const T* eps, const T* deps, T* dz, const T* log_scale, T* dmean, T* dlog_scale, int n,
                         int C, int HW) {
     X::for_each(std::size_t(n) * C * HW, [=] BIJOU_HD_LAMBDA(std::size_t k) {
-        const int c = int((k / std::size_t(HW)) % std::size_t(C));
-        dz[k] = T(double(deps[k]) * math::exp(-double(log_scale[c])));
+        dz[k] = T(double(deps[k]) * math::exp(-double(log_scale[channel_at(k, C, HW)])));
     });
-    const std::size_t count = std::size_t(n) * HW;
     X::segment_reduce(
         C,
         [=] BIJOU_HD_LAMBDA(int c, std::size_t part, std::size_t parts, double& gd, double& ge) {
-            for (std::size_t e = part; e < count; e += parts) {
-                const std::size_t i = e / std::size_t(HW), p = e % std::size_t(HW);
-                const std::size_t k = (i * std::size_t(C) + std::size_t(c)) * std::size_t(HW) + p;
-                gd += double(deps[k]);
-                ge += double(deps[k]) * double(eps[k]);
-            }
+            actnorm_grad_partial(c, part, parts, eps, deps, n, C, HW, gd, ge);  // Σ dε, Σ dε·ε per channel
         },
         [=] BIJOU_HD_LAMBDA(int c, double gd, double ge) {
             dmean[c] += T(-gd * math::exp(-double(log_scale[c])));
@@ -55,25 +49,18 @@ template <class X, class T>
 void split_standardize(X, const T* src, T* dst, const T* stats, double* ld, int n, int C, int HW, bool forward) {
     const int Ch = C / 2;
     const std::size_t per = std::size_t(C) * HW, m = std::size_t(n) * HW;
-    X::segment_reduce(
-        n,
-        [=] BIJOU_HD_LAMBDA(int i, std::size_t part, std::size_t parts, double& s, double&) {
-            for (std::size_t e = part; e < per; e += parts) {
-                const std::size_t k = std::size_t(i) * per + e;
-                const int c = int(e / std::size_t(HW));
-                const std::size_t p = e % std::size_t(HW);
-                if (c < Ch) {
-                    dst[k] = src[k];
-                    continue;
-                }
-                const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
-                const T ls = stats[std::size_t(Ch) * m + q];
-                dst[k] = forward ? (src[k] - stats[q]) * T(math::exp(-double(ls)))
-                                 : stats[q] + src[k] * T(math::exp(double(ls)));
-                s += double(ls);
-            }
-        },
-        [=] BIJOU_HD_LAMBDA(int i, double s, double) { ld[i] += forward ? -s : s; });
+    per_sample_log_det(X{}, n, per, ld, forward ? -1.0 : 1.0, [=] BIJOU_HD_LAMBDA(std::size_t k) {
+        const std::size_t i = k / per, e = k % per, p = e % std::size_t(HW);
+        const int c = int(e / std::size_t(HW));
+        if (c < Ch) {
+            dst[k] = src[k];
+            return T(0);
+        }
+        const std::size_t q = std::size_t(c - Ch) * m + i * std::size_t(HW) + p;
+        const T ls = stats[std::size_t(Ch) * m + q];
+        dst[k] = forward ? (src[k] - stats[q]) * T(math::exp(-double(ls))) : stats[q] + src[k] * T(math::exp(double(ls)));
+        return ls;
+    });
 }
 
 template <class X, class T>
