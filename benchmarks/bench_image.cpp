@@ -48,8 +48,7 @@ struct Fixture {
 Options image_options() {
     Options o;
     o.hidden = 128;
-    o.scale = CouplingScale::sigmoid;
-    return o;
+    return o.with(CouplingOptions{.scale = CouplingScale::sigmoid});
 }
 
 template <class Recipe, class S>

@@ -164,7 +164,10 @@ V meta_number(const bijou::CheckpointMetadata& m, const std::string& key, const 
     throw bijou::io_error(file + ": __metadata__ '" + key + "' = '" + s + "' is not a number");
 }
 
-/// The Options a checkpoint was written with, so that load_checkpoint's config check passes.
+/// The Options a checkpoint was written with, so that load_checkpoint's config check passes: the
+/// model-level fields, and for a format-version-1 file (which kept them centrally) the couplings' and
+/// Permutes' options. A version-2 file records those as settings of each bijector, which mnist_glow
+/// leaves at their defaults.
 inline bijou::Options options_from(const bijou::CheckpointMetadata& m, const std::string& file) {
     auto pick = [&](const char* key, std::initializer_list<const char*> names) {
         const std::string v = meta_get(m, key, file);
@@ -179,14 +182,18 @@ inline bijou::Options options_from(const bijou::CheckpointMetadata& m, const std
     o.steps_per_level = meta_number<int>(m, "steps_per_level", file);
     o.hidden = meta_number<int>(m, "hidden", file);
     o.hidden_layers = meta_number<int>(m, "hidden_layers", file);
-    o.net = pick("net", {"separate", "shared"}) == 0 ? bijou::CouplingNet::separate : bijou::CouplingNet::shared;
-    const int sc = pick("scale", {"model_default", "tanh", "sigmoid"});
-    o.scale = sc == 0 ? bijou::CouplingScale::model_default : sc == 1 ? bijou::CouplingScale::tanh : bijou::CouplingScale::sigmoid;
-    o.mask = pick("mask", {"alternating", "half"}) == 0 ? bijou::MaskKind::alternating : bijou::MaskKind::half;
-    o.permute = pick("permute", {"reverse", "shuffle"}) == 0 ? bijou::PermuteKind::reverse : bijou::PermuteKind::shuffle;
-    o.zero_init_output = meta_get(m, "zero_init_output", file) == "true";
     o.seed = meta_number<std::uint64_t>(m, "seed", file);
     o.memory_saving = meta_get(m, "memory_saving", file) == "true";
+    if (meta_get(m, "format_version", file) == "1") {
+        bijou::CouplingOptions c;
+        c.net = pick("net", {"separate", "shared"}) == 0 ? bijou::CouplingNet::separate : bijou::CouplingNet::shared;
+        const int sc = pick("scale", {"model_default", "tanh", "sigmoid"});
+        c.scale = sc == 0 ? bijou::CouplingScale::model_default : sc == 1 ? bijou::CouplingScale::tanh : bijou::CouplingScale::sigmoid;
+        c.mask = pick("mask", {"alternating", "half"}) == 0 ? bijou::MaskKind::alternating : bijou::MaskKind::half;
+        c.zero_init_output = meta_get(m, "zero_init_output", file) == "true";
+        const bool shuffle = pick("permute", {"reverse", "shuffle"}) == 1;
+        o = o.with(c).with(bijou::PermuteOptions{shuffle ? bijou::PermuteKind::shuffle : bijou::PermuteKind::reverse});
+    }
     return o;
 }
 

@@ -17,19 +17,17 @@ TEST_CASE("conformance: AffineCoupling separate tanh alternating D=2") { conform
 TEST_CASE("conformance: AffineCoupling separate tanh alternating D=5") { conformance_all<AffineCoupling, Shape<5>>(); }
 TEST_CASE("conformance: AffineCoupling shared sigmoid") {
     conformance_all<AffineCoupling, Shape<4>>(with([](Options& o) {
-        o.net = CouplingNet::shared;
-        o.scale = CouplingScale::sigmoid;
+        o = o.with(CouplingOptions{.net = CouplingNet::shared, .scale = CouplingScale::sigmoid});
     }));
 }
 TEST_CASE("conformance: AffineCoupling custom mask") {
     conformance_all<AffineCoupling, Shape<4>>(with([](Options& o) {
-        o.mask = MaskKind::custom;
-        o.masks = {{0, 1, 1, 0}};
+        o = o.with(CouplingOptions{.mask = MaskKind::custom, .masks = {{0, 1, 1, 0}}});
         o.hidden_layers = 3;
     }));
 }
 TEST_CASE("conformance: AffineCoupling half mask, odd D") {
-    conformance_all<AffineCoupling, Shape<5>>(with([](Options& o) { o.mask = MaskKind::half; }));
+    conformance_all<AffineCoupling, Shape<5>>(with([](Options& o) { o = o.with(CouplingOptions{.mask = MaskKind::half}); }));
 }
 TEST_CASE("conformance: AdditiveCoupling") { conformance_all<AdditiveCoupling, Shape<3>>(); }
 TEST_CASE("conformance: Chain<AffineCoupling, AffineCoupling>") {
@@ -37,7 +35,6 @@ TEST_CASE("conformance: Chain<AffineCoupling, AffineCoupling>") {
 }
 TEST_CASE("conformance: Stack<AffineCoupling>") {
     conformance_all<Stack<AffineCoupling>, Shape<4>>(with([](Options& o) {
-        o.net = CouplingNet::shared;
-        o.mask = MaskKind::half;
+        o = o.with(CouplingOptions{.net = CouplingNet::shared, .mask = MaskKind::half});
     }));
 }

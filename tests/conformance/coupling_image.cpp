@@ -22,7 +22,7 @@ testing::Config with(void (*edit)(Options&)) {
     return cfg;
 }
 void none(Options&) {}
-void sigmoid(Options& o) { o.scale = CouplingScale::sigmoid; }
+void sigmoid(Options& o) { o = o.with(CouplingOptions{.scale = CouplingScale::sigmoid}); }
 }  // namespace
 
 TEST_CASE("conformance: AffineCoupling image, tanh") {
@@ -86,9 +86,8 @@ template <class R, class S>
 void check_backward_after_inverse() {
     for (auto scale : {CouplingScale::tanh, CouplingScale::sigmoid}) {
         CAPTURE(int(scale));
-        Options o = small(5);
-        o.scale = scale;
-        o.net = scale == CouplingScale::sigmoid ? CouplingNet::shared : CouplingNet::separate;  // vectors only
+        const CouplingNet net = scale == CouplingScale::sigmoid ? CouplingNet::shared : CouplingNet::separate;  // vectors only
+        const Options o = small(5).with(CouplingOptions{.net = net, .scale = scale});
         Transform<R, S, double, Cpu> f(o);
         add_noise(f, 0.3, 4);
         const int n = 3;
@@ -156,8 +155,7 @@ TEST_CASE("image coupling: checkerboard masks flip between consecutive couplings
     CHECK(f.params().find("1.coupling.mask") == nullptr);  // channel split: no mask buffer
 
     // and the data agree: coupling 3 alone (k = 3) leaves exactly the odd pixels of every channel alone
-    Options o = small();
-    o.zero_init_output = false;
+    const Options o = small().with(CouplingOptions{.zero_init_output = false});
     Transform<Chain<CheckerboardAffineCoupling, CheckerboardAffineCoupling>, Shape<2, 3, 4>, double, Cpu> g(o);
     auto x = make_batch<double, Shape<2, 3, 4>>(2);
     Rng rng(1);
@@ -176,8 +174,7 @@ TEST_CASE("image coupling: checkerboard masks flip between consecutive couplings
 }
 
 TEST_CASE("image coupling: state_dict names and shapes, channel split keeps the first half") {
-    Options o = small(6);
-    o.zero_init_output = false;
+    const Options o = small(6).with(CouplingOptions{.zero_init_output = false});
     Transform<AffineCoupling, Shape<4, 2, 3>, float, Cpu> f(o);
     CHECK(tensor(f, "coupling.net.0.weight").shape == std::vector<std::size_t>{6, 2, 3, 3});
     CHECK(tensor(f, "coupling.net.2.weight").shape == std::vector<std::size_t>{6, 6, 1, 1});
@@ -211,8 +208,7 @@ TEST_CASE_TEMPLATE("image coupling: zero-initialised couplings are the identity 
     const auto r = f.forward(x);
     for (std::size_t k = 0; k < x.size(); ++k) CHECK(r.z.data()[k] == x.data()[k]);
     CHECK(r.log_det(0) == 0.0);
-    Options o = small();
-    o.scale = CouplingScale::sigmoid;
+    const Options o = small().with(CouplingOptions{.scale = CouplingScale::sigmoid});
     Transform<CheckerboardAffineCoupling, Shape<2, 3, 3>, double, B> g(o);
     const auto s = g.forward(x);
     const double s2 = 1.0 / (1.0 + std::exp(-2.0));
@@ -228,8 +224,7 @@ TEST_CASE_TEMPLATE("image coupling: zero-initialised couplings are the identity 
 
 TEST_CASE_TEMPLATE("image coupling: Glow affine coupling computed by hand on a 1×1 image", B, Reference, Cpu) {
     // Shape<2, 1, 1>: x0 kept, x1 transformed. hidden 1; on a 1×1 image only the centre taps act.
-    Options o = small(1);
-    o.scale = CouplingScale::sigmoid;
+    const Options o = small(1).with(CouplingOptions{.scale = CouplingScale::sigmoid});
     Transform<AffineCoupling, Shape<2, 1, 1>, double, B> f(o);
     auto set = [&](const std::string& name, std::vector<double> v) {
         const TensorInfo& t = tensor(f, name);
@@ -261,19 +256,16 @@ TEST_CASE("image coupling: bad options throw invalid_argument naming the couplin
     Options o = small(0);
     CHECK_THROWS_WITH_AS((Transform<CheckerboardAffineCoupling, Shape<2, 2, 2>, float, Cpu>{o}),
                          doctest::Contains("coupling 0: Options::hidden must be at least 1 (got 0)"), invalid_argument);
-    o = small();
-    o.scale = static_cast<CouplingScale>(5);
+    o = small().with(CouplingOptions{.scale = static_cast<CouplingScale>(5)});
     CHECK_THROWS_WITH_AS((Transform<AffineCoupling, Shape<2, 2, 2>, float, Cpu>{o}),
-                         doctest::Contains("unknown Options::scale value 5"), invalid_argument);
+                         doctest::Contains("unknown CouplingOptions::scale value 5"), invalid_argument);
     o.hidden_layers = 0;  // ignored for images
     CHECK_NOTHROW((Transform<AdditiveCoupling, Shape<2, 2, 2>, float, Cpu>{o}));
 }
 
 TEST_CASE_TEMPLATE("image coupling: Cpu equals Reference on a batch large enough to go parallel", R, AffineCoupling,
                    CheckerboardAffineCoupling, CheckerboardAdditiveCoupling) {
-    Options o = small(8);
-    o.zero_init_output = false;
-    o.scale = CouplingScale::sigmoid;
+    const Options o = small(8).with(CouplingOptions{.scale = CouplingScale::sigmoid, .zero_init_output = false});
     using S = Shape<4, 8, 8>;
     Transform<R, S, float, Cpu> f(o);
     Transform<R, S, float, Reference> g(o);

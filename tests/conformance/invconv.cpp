@@ -11,7 +11,7 @@ using bijou::test::conformance_all;
 namespace {
 testing::Config shuffled() {
     testing::Config cfg;
-    cfg.options.permute = PermuteKind::shuffle;
+    cfg.options = cfg.options.with(PermuteOptions{.kind = PermuteKind::shuffle});
     return cfg;
 }
 }  // namespace

@@ -33,7 +33,7 @@ using TinyGlow = MultiScale<2, Chain<Squeeze, Stack<GlowStep>>>;
 
 TEST_CASE("conformance: MultiScale (a tiny Glow bijector, sigmoid scales)") {
     testing::Config cfg;
-    cfg.options.scale = CouplingScale::sigmoid;
+    cfg.options = cfg.options.with(CouplingOptions{.scale = CouplingScale::sigmoid});
     test::conformance_all<TinyGlow, Shape<1, 4, 4>>(cfg);
 }
 

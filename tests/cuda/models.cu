@@ -24,7 +24,7 @@ void conforms(const testing::Config& cfg = {}) {
 
 testing::Config sigmoid() {
     testing::Config cfg;
-    cfg.options.scale = CouplingScale::sigmoid;
+    cfg.options = cfg.options.with(CouplingOptions{.scale = CouplingScale::sigmoid});
     return cfg;
 }
 

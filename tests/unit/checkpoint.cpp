@@ -207,7 +207,10 @@ TEST_CASE("checkpoint: a trained Glow and its Adam state round-trip bit for bit"
     CHECK(meta.at("levels") == "2");
     CHECK(meta.at("steps_per_level") == "2");
     CHECK(meta.at("hidden") == "8");
-    CHECK(meta.at("scale") == "sigmoid");
+    CHECK(meta.at("setting.levels.0.steps.0.coupling.scale") == "sigmoid");  // each coupling records its own
+    CHECK(meta.at("setting.levels.1.steps.1.coupling.hidden") == "8");
+    CHECK(meta.at("setting.levels.1.steps.1.coupling.kind") == "affine");
+    CHECK(meta.count("scale") == 0);  // no central list of the couplings' options
     CHECK(meta.at("seed") == "3");  // recorded, not checked: m2 was built with seed 99
     CHECK(meta.at("optimizer.state") == "exp_avg,exp_avg_sq");
     CHECK(meta.at("optimizer.beta2") == "0.999");
@@ -255,7 +258,7 @@ TEST_CASE("checkpoint: the file is safetensors with state_dict names") {
     CHECK(h.contains("optimizer.exp_avg_sq.levels.1.prior.mean"));
     CHECK_FALSE(h.contains("optimizer.exp_avg.levels.0.steps.1.actnorm.initialized"));  // buffers have no state
     CHECK(h["__metadata__"]["format"] == "bijou");
-    CHECK(h["__metadata__"]["format_version"] == "1");
+    CHECK(h["__metadata__"]["format_version"] == "2");
     // every tensor of the model, then the optimizer's: 1 + tensors + 2 × trainable entries
     std::size_t trainable = 0;
     for (const auto& t : m.params().tensors()) trainable += t.trainable;
@@ -388,8 +391,18 @@ TEST_CASE("checkpoint: every corrupt file is a bijou::io_error naming the file a
         {"no __metadata__", edit([&](Parts& p) { p.header.erase("__metadata__"); }), {"no __metadata__"}},
         {"__metadata__ value not a string", edit([&](Parts& p) { p.header["__metadata__"]["hidden"] = 8; }),
          {"__metadata__ field 'hidden' is not a string"}},
-        {"config mismatch: hidden", edit([&](Parts& p) { p.header["__metadata__"]["hidden"] = "16"; }),
-         {"config field 'hidden': the file has '16' but the model has '8'"}},
+        {"setting mismatch: a coupling's width",
+         edit([&](Parts& p) { p.header["__metadata__"]["setting.levels.0.steps.1.coupling.hidden"] = "16"; }),
+         {"setting 'levels.0.steps.1.coupling.hidden': the file has '16' but the model has '8'"}},
+        {"setting missing", edit([&](Parts& p) { p.header["__metadata__"].erase("setting.levels.1.steps.0.coupling.scale"); }),
+         {"setting 'levels.1.steps.0.coupling.scale' is missing from __metadata__"}},
+        {"setting the model does not have",
+         edit([&](Parts& p) { p.header["__metadata__"]["setting.levels.0.steps.0.coupling.alpha"] = "1"; }),
+         {"setting 'levels.0.steps.0.coupling.alpha' = '1' is in the file but the model has no such setting"}},
+        {"format version unknown", edit([&](Parts& p) { p.header["__metadata__"]["format_version"] = "3"; }),
+         {"format_version '3' is not one this bijou reads (it reads 1 and 2)"}},
+        {"format version missing", edit([&](Parts& p) { p.header["__metadata__"].erase("format_version"); }),
+         {"config field 'format_version' is missing"}},
         {"config mismatch: shape", edit([&](Parts& p) { p.header["__metadata__"]["shape"] = "1,16,16"; }),
          {"config field 'shape': the file has '1,16,16' but the model has '1,8,8'"}},
         {"config mismatch: model", edit([&](Parts& p) { p.header["__metadata__"]["model"] = "MultiScaleRealNVP"; }),
@@ -448,6 +461,118 @@ TEST_CASE("checkpoint: every corrupt file is a bijou::io_error naming the file a
     // The good file itself loads.
     load_checkpoint(good_path, victim, victim_opt);
     CHECK(same_model(m, victim));
+}
+
+namespace {
+/// The test's log-densities a format-version-1 file recorded ("a,b").
+std::vector<double> recorded_log_prob(const CheckpointMetadata& meta) {
+    const std::string& v = meta.at("test.log_prob");
+    const std::size_t comma = v.find(',');
+    return {std::stod(v.substr(0, comma)), std::stod(v.substr(comma + 1))};
+}
+const fs::path v1_dir = fs::path(BIJOU_SOURCE_DIR) / "tests" / "data" / "checkpoint_v1";
+}  // namespace
+
+TEST_CASE("checkpoint: format-version-1 files still load, with version 1's config checks") {
+    REQUIRE(fs::exists(v1_dir / "flow_vector.safetensors"));
+    // tests/data/checkpoint_v1/README.md: the models, options and inputs they were written with
+    {
+        using F = Flow<Shape<4>, Stack<Chain<ActNorm, Permute, AffineCoupling>>>;
+        Options o{.steps_per_level = 2, .hidden = 8, .hidden_layers = 1, .seed = 3};
+        o = o.with(CouplingOptions{.net = CouplingNet::shared, .scale = CouplingScale::sigmoid, .mask = MaskKind::half})
+                .with(PermuteOptions{.kind = PermuteKind::shuffle});
+        F f(o);
+        const CheckpointMetadata meta = load_checkpoint(v1_dir / "flow_vector.safetensors", f);
+        CHECK(meta.at("format_version") == "1");
+        const auto p = f.parameters();
+        for (std::size_t i = 0; i < p.size(); ++i) CHECK(p[i] == float(0.1 * std::sin(double(i) + 1.0)));
+        xt::xtensor<float, 2> x = xt::zeros<float>({2, 4});
+        for (std::size_t i = 0; i < 8; ++i) x.data()[i] = float(0.3 * std::cos(double(i)));
+        const auto lp = f.log_prob(x);
+        const auto want = recorded_log_prob(meta);
+        CHECK(lp(0) == doctest::Approx(want[0]).epsilon(1e-5));
+        CHECK(lp(1) == doctest::Approx(want[1]).epsilon(1e-5));
+
+        // version 1's central fields are checked against the model's options, as version 1 did
+        F tanh(o.with(CouplingOptions{.net = CouplingNet::shared, .scale = CouplingScale::tanh, .mask = MaskKind::half}));
+        CHECK(contains(io_error_of([&] { load_checkpoint(v1_dir / "flow_vector.safetensors", tanh); }),
+                       "config field 'scale': the file has 'sigmoid' but the model has 'tanh'"));
+        F reversed(o.with(PermuteOptions{.kind = PermuteKind::reverse}));
+        CHECK(contains(io_error_of([&] { load_checkpoint(v1_dir / "flow_vector.safetensors", reversed); }),
+                       "config field 'permute': the file has 'shuffle' but the model has 'reverse'"));
+    }
+    {
+        using G = Glow<Shape<1, 4, 4>, 1>;
+        G g(Options{.steps_per_level = 1, .hidden = 4, .seed = 9});
+        const CheckpointMetadata meta = load_checkpoint(v1_dir / "glow_tiny.safetensors", g);
+        const auto p = g.parameters();
+        for (std::size_t i = 0; i < p.size(); ++i) CHECK(p[i] == float(0.05 * std::sin(double(i) + 1.0)));
+        xt::xtensor<float, 4> x = xt::zeros<float>({2, 1, 4, 4});
+        for (std::size_t i = 0; i < 32; ++i) x.data()[i] = float(0.4 * std::sin(0.7 * double(i)));
+        const auto lp = g.log_prob(x);
+        const auto want = recorded_log_prob(meta);
+        CHECK(lp(0) == doctest::Approx(want[0]).epsilon(1e-5));
+        CHECK(lp(1) == doctest::Approx(want[1]).epsilon(1e-5));
+        G wide(Options{.steps_per_level = 1, .hidden = 8});
+        CHECK(contains(io_error_of([&] { load_checkpoint(v1_dir / "glow_tiny.safetensors", wide); }),
+                       "config field 'hidden': the file has '4' but the model has '8'"));
+    }
+}
+
+namespace {
+/// A bijector defined outside the library with a setting of its own: z = x + shift (log-det 0).
+struct ShiftOptions {
+    double shift = 0.0;
+};
+template <class S, class T, class B>
+struct ShiftBijector {
+    using in_shape = S;
+    using out_shape = S;
+    using scalar = T;
+    using backend = B;
+    explicit ShiftBijector(BuildContext& ctx) : shift(T(ctx.options().get<ShiftOptions>().shift)) {}
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        ps.add_setting(join_name(prefix, "shift"), std::to_string(double(shift)));
+    }
+    void reset_parameters(Rng&) {}
+    std::size_t workspace_size(int) const { return 0; }
+    void forward(const T* x, T* z, double*, int n, T*) const {
+        for (std::size_t k = 0; k < std::size_t(n) * S::size; ++k) z[k] = x[k] + shift;
+    }
+    void inverse(const T* z, T* x, double*, int n, T*) const {
+        for (std::size_t k = 0; k < std::size_t(n) * S::size; ++k) x[k] = z[k] - shift;
+    }
+    void backward(const T*, const T*, const T* dz, const T*, T* dx, int n, T*) {
+        std::copy(dz, dz + std::size_t(n) * S::size, dx);
+    }
+    T shift;
+};
+struct Shift {
+    using options = ShiftOptions;
+    static constexpr std::string_view name = "shift";
+    template <class S, class T, class B>
+    using bind = ShiftBijector<S, T, B>;
+};
+}  // namespace
+
+TEST_CASE("checkpoint: a user bijector's setting is written and checked like the library's") {
+    TempDir tmp;
+    const fs::path path = tmp / "shift.safetensors";
+    using F = Flow<Shape<2>, Chain<Shift, AffineCoupling>, StandardNormal, double, Reference>;
+    const Options base{.hidden = 4};
+    F a(base.with(ShiftOptions{.shift = 0.5}));
+    save_checkpoint(path, a);
+    CHECK(read_checkpoint_metadata(path).at("setting.shift.shift") == "0.500000");
+    CHECK(read_checkpoint_metadata(path).at("setting.coupling.scale") == "tanh");
+
+    F same(base.with(ShiftOptions{.shift = 0.5}));
+    load_checkpoint(path, same);
+    F other(base.with(ShiftOptions{.shift = 0.25}));
+    CHECK(contains(io_error_of([&] { load_checkpoint(path, other); }),
+                   "setting 'shift.shift': the file has '0.500000' but the model has '0.250000'"));
+    F sigmoid(base.with(ShiftOptions{.shift = 0.5}).with(CouplingOptions{.scale = CouplingScale::sigmoid}));
+    CHECK(contains(io_error_of([&] { load_checkpoint(path, sigmoid); }),
+                   "setting 'coupling.scale': the file has 'tanh' but the model has 'sigmoid'"));
 }
 
 TEST_CASE("checkpoint: a failed save leaves the old file intact and no temporary file") {

@@ -90,8 +90,7 @@ TEST_CASE("coupling: affine and additive couplings share the mask counter") {
 }
 
 TEST_CASE("coupling: half masks with odd D keep floor(D/2) first, then the rest") {
-    Options o = small();
-    o.mask = MaskKind::half;
+    Options o = small().with(CouplingOptions{.mask = MaskKind::half});
     o.steps_per_level = 3;
     Transform<Stack<AffineCoupling>, Shape<5>, float, Cpu> f(o);
     REQUIRE(f.bijector().size() == 3);
@@ -101,9 +100,7 @@ TEST_CASE("coupling: half masks with odd D keep floor(D/2) first, then the rest"
 }
 
 TEST_CASE("coupling: custom masks are used in turn") {
-    Options o = small();
-    o.mask = MaskKind::custom;
-    o.masks = {{0, 0, 1}, {1, 0, 0}};
+    Options o = small().with(CouplingOptions{.mask = MaskKind::custom, .masks = {{0, 0, 1}, {1, 0, 0}}});
     o.steps_per_level = 3;
     Transform<Stack<AdditiveCoupling>, Shape<3>, double, Reference> f(o);
     CHECK(mask_of(f.bijector()[0]) == std::vector<double>{0, 0, 1});
@@ -124,8 +121,7 @@ TEST_CASE("coupling: the mask is a buffer named <prefix>.mask and nets follow nn
     CHECK(f.params().find("0.coupling.shift_net.1.weight") == nullptr);  // index 1 is a ReLU
     CHECK(f.params().find("0.coupling.net.0.weight") == nullptr);
 
-    Options o = small(6, 1);
-    o.net = CouplingNet::shared;
+    const Options o = small(6, 1).with(CouplingOptions{.net = CouplingNet::shared});
     Transform<AffineCoupling, Shape<3>, float, Cpu> g(o);
     CHECK(tensor(g, "coupling.net.0.weight").shape == std::vector<std::size_t>{6, 3});
     CHECK(tensor(g, "coupling.net.2.weight").shape == std::vector<std::size_t>{6, 6});  // [t | h]
@@ -163,8 +159,7 @@ TEST_CASE_TEMPLATE("coupling: zero-initialised tanh and additive couplings are e
     for (std::size_t k = 0; k < x.size(); ++k) CHECK(b.x.data()[k] == x.data()[k]);
 
     // but not when the output layer is random
-    Options o = small();
-    o.zero_init_output = false;
+    const Options o = small().with(CouplingOptions{.zero_init_output = false});
     Transform<Chain<Recipe, Recipe>, Shape<4>, float, Cpu> g(o);
     const auto s = g.forward(x);
     double moved = 0.0;
@@ -173,9 +168,7 @@ TEST_CASE_TEMPLATE("coupling: zero-initialised tanh and additive couplings are e
 }
 
 TEST_CASE("coupling: zero-initialised sigmoid coupling scales the transformed half by sigmoid(2)") {
-    Options o = small();
-    o.net = CouplingNet::shared;
-    o.scale = CouplingScale::sigmoid;
+    const Options o = small().with(CouplingOptions{.net = CouplingNet::shared, .scale = CouplingScale::sigmoid});
     Transform<AffineCoupling, Shape<4>, double, Cpu> f(o);
     auto x = make_batch<double, Shape<4>>(3);
     Rng rng(5);
@@ -195,31 +188,32 @@ TEST_CASE("coupling: zero-initialised sigmoid coupling scales the transformed ha
 
 TEST_CASE("coupling: invalid custom masks throw invalid_argument naming the coupling and the problem") {
     using F = Transform<Chain<AffineCoupling, AffineCoupling>, Shape<4>, float, Cpu>;
-    Options o = small();
-    o.mask = MaskKind::custom;
+    CouplingOptions c{.mask = MaskKind::custom};
+    auto build = [&c] { return F{small().with(c)}; };
 
-    o.masks = {};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("coupling 0: Options::mask is MaskKind::custom but Options::masks is empty"),
+    c.masks = {};
+    CHECK_THROWS_WITH_AS(build(),
+                         doctest::Contains("coupling 0: CouplingOptions::mask is MaskKind::custom but CouplingOptions::masks is empty"),
                          invalid_argument);
-    o.masks = {{1, 0, 1}};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("has length 3, expected the event size 4"), invalid_argument);
-    o.masks = {{1, 2, 0, 0}};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("mask value at position 1 is 2"), invalid_argument);
-    o.masks = {{1, -1, 0, 0}};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("mask value at position 1 is -1"), invalid_argument);
-    o.masks = {{0, 0, 0, 0}};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("keeps no feature"), invalid_argument);
-    o.masks = {{1, 1, 1, 1}};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("transforms no feature"), invalid_argument);
+    c.masks = {{1, 0, 1}};
+    CHECK_THROWS_WITH_AS(build(), doctest::Contains("has length 3, expected the event size 4"), invalid_argument);
+    c.masks = {{1, 2, 0, 0}};
+    CHECK_THROWS_WITH_AS(build(), doctest::Contains("mask value at position 1 is 2"), invalid_argument);
+    c.masks = {{1, -1, 0, 0}};
+    CHECK_THROWS_WITH_AS(build(), doctest::Contains("mask value at position 1 is -1"), invalid_argument);
+    c.masks = {{0, 0, 0, 0}};
+    CHECK_THROWS_WITH_AS(build(), doctest::Contains("keeps no feature"), invalid_argument);
+    c.masks = {{1, 1, 1, 1}};
+    CHECK_THROWS_WITH_AS(build(), doctest::Contains("transforms no feature"), invalid_argument);
     // the second coupling uses the second mask, and the message says so
-    o.masks = {{1, 0, 1, 0}, {1, 1, 1, 1}};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("coupling 1 (Options::masks[1]): mask transforms no feature"),
+    c.masks = {{1, 0, 1, 0}, {1, 1, 1, 1}};
+    CHECK_THROWS_WITH_AS(build(), doctest::Contains("coupling 1 (CouplingOptions::masks[1]): mask transforms no feature"),
                          invalid_argument);
-    o.masks = {{1, 0, 1, 0}, {0, 1, 1, 0}};
-    CHECK_NOTHROW(F{o});
+    c.masks = {{1, 0, 1, 0}, {0, 1, 1, 0}};
+    CHECK_NOTHROW(build());
     // every message starts with "bijou: "
-    o.masks = {{1}};
-    CHECK_THROWS_WITH_AS(F{o}, doctest::Contains("bijou: coupling 0"), error);
+    c.masks = {{1}};
+    CHECK_THROWS_WITH_AS(build(), doctest::Contains("bijou: coupling 0"), error);
 }
 
 TEST_CASE("coupling: bad conditioner options throw invalid_argument") {
@@ -231,10 +225,9 @@ TEST_CASE("coupling: bad conditioner options throw invalid_argument") {
     o.hidden_layers = -2;
     CHECK_THROWS_WITH_AS((Transform<AdditiveCoupling, Shape<2>, float, Cpu>{o}),
                          doctest::Contains("Options::hidden_layers must be at least 1 (got -2)"), invalid_argument);
-    o = small();
-    o.scale = static_cast<CouplingScale>(7);
+    o = small().with(CouplingOptions{.scale = static_cast<CouplingScale>(7)});
     CHECK_THROWS_WITH_AS((Transform<AffineCoupling, Shape<2>, float, Cpu>{o}),
-                         doctest::Contains("unknown Options::scale value 7"), invalid_argument);
+                         doctest::Contains("unknown CouplingOptions::scale value 7"), invalid_argument);
     CHECK_THROWS_WITH_AS((Mlp<float, Cpu>{3, 0, 1, 2}), doctest::Contains("hidden width must be at least 1"),
                          invalid_argument);
 }
@@ -277,9 +270,7 @@ TEST_CASE_TEMPLATE("coupling: RealNVP forward and log-det computed by hand", B, 
 }
 
 TEST_CASE("coupling: Glow forward and log-det computed by hand (shared net, sigmoid scale)") {
-    Options o = small(1, 1);
-    o.net = CouplingNet::shared;
-    o.scale = CouplingScale::sigmoid;
+    const Options o = small(1, 1).with(CouplingOptions{.net = CouplingNet::shared, .scale = CouplingScale::sigmoid});
     Transform<AffineCoupling, Shape<2>, double, Cpu> f(o);
     set_tensor(f, "coupling.net.0.weight", {2, 5});
     set_tensor(f, "coupling.net.0.bias", {-1});
@@ -485,8 +476,7 @@ TEST_CASE("mlp: Cpu equals Reference on a batch large enough to run in parallel"
 }
 
 TEST_CASE("coupling: Cpu equals Reference on a batch large enough to run in parallel") {
-    Options o = small(4, 1);
-    o.scale = CouplingScale::sigmoid;
+    const Options o = small(4, 1).with(CouplingOptions{.scale = CouplingScale::sigmoid});
     using Fc = Transform<AffineCoupling, Shape<2>, double, Cpu>;
     using Fr = Transform<AffineCoupling, Shape<2>, double, Reference>;
     Fc fc(o);

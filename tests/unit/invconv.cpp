@@ -277,8 +277,7 @@ TEST_CASE("InvConv1x1LU: a log_s that underflows or is not finite throws bijou::
 TEST_CASE("Permute: shuffles are valid, differ between Permutes of one model and are reproducible") {
     using S = Shape<16>;
     using F = Transform<Chain<Permute, Permute>, S, double, Reference>;
-    Options o;
-    o.permute = PermuteKind::shuffle;
+    Options o = Options{}.with(PermuteOptions{.kind = PermuteKind::shuffle});
     o.seed = 11;
     F f(o), same(o);
     Options o2 = o;

@@ -1,7 +1,7 @@
-// bijou/bijectors/coupling_image.hpp — couplings on images Shape<C, H, W> (included by coupling.hpp).
+// bijou/bijectors/coupling_image.hpp — couplings on images Shape<C, H, W> (recipes: coupling.hpp).
 //
 // CouplingBijector<Kind, Shape<C,H,W>, T, B, Mask>: the same three transforms as the vector coupling
-// (coupling.hpp), applied per element of an image, with a mask chosen at compile time by the recipe:
+// (coupling_vector.hpp), applied per element of an image, with a mask chosen at compile time by the recipe:
 //   ChannelMask (recipes AffineCoupling, AdditiveCoupling; Glow, Kingma & Dhariwal 2018, §3.3):
 //     the first C/2 channels are kept and condition the last C/2, which are transformed. Always the
 //     first half: Glow leaves the mixing of channels to the preceding Permute / 1×1 convolution.
@@ -10,13 +10,15 @@
 //     Dinh et al. 2017, §3.4): element (c, h, w) is kept iff (h + w + k) is even, k = the coupling's
 //     index, so consecutive couplings flip. Needs H·W ≥ 2. Conditioner: x ⊙ m (all C channels) in;
 //     out C (t) additive, 2C ([t | h]) affine; t and h are used where m = 0.
-// Scales exactly as the vector coupling: Options::scale tanh (z = x·exp(tanh h) + t, log-det Σ tanh h)
+// Scales exactly as the vector coupling: CouplingOptions::scale tanh (z = x·exp(tanh h) + t, log-det Σ tanh h)
 // or sigmoid (z = (x + t)·σ(h + 2), log-det Σ log σ(h + 2)); additive z = x + t, log-det 0; sums
 // over the transformed elements, added (+=) per sample in double. forward maps data → latent.
 // Conditioner: always ONE ConvNet "net" (nn/convnet.hpp: 3×3 conv → ReLU → 1×1 conv → ReLU → 3×3
 // conv) of width Options::hidden whose output channels are [t | h] (t first); zero_init_output
-// zero-initialises its last conv. Options::hidden_layers, net, mask and masks are ignored for
-// images (one shared net is the only layout; the mask is the recipe's). The index k is claimed from
+// zero-initialises its last conv (CouplingOptions, coupling_common.hpp). Options::hidden_layers and
+// CouplingOptions::net, mask and masks are ignored for images (one shared net is the only layout; the
+// mask is the recipe's). Settings recorded for checkpoints: kind, mask_policy ("channel" or "checkerboard"),
+// hidden, and scale for affine couplings. The index k is claimed from
 // BuildContext::next_index("coupling") by both mask kinds (shared with vector couplings).
 // State_dict: "<prefix>.net.0.weight" (hidden, C_in, 3, 3), "net.0.bias", "net.2.weight" (hidden,
 // hidden, 1, 1), "net.2.bias", "net.4.weight" (C_out, hidden, 3, 3), "net.4.bias"; a checkerboard
@@ -34,9 +36,9 @@
 #include <string>
 #include <type_traits>
 
-#include "bijou/bijectors/coupling.hpp"  // CouplingKind, the mask policies, the primary template
-#include "bijou/core/concepts.hpp"
+#include "bijou/bijectors/coupling_common.hpp"  // CouplingKind, the mask policies, the primary template
 #include "bijou/kernels/cpu/coupling_image.hpp"
+#include "bijou/kernels/cuda/coupling.hpp"
 #include "bijou/kernels/reference/coupling_image.hpp"
 #include "bijou/nn/convnet.hpp"
 
@@ -67,16 +69,12 @@ public:
 
     explicit CouplingBijector(BuildContext& ctx) : index_(ctx.next_index("coupling")) {
         const Options& o = ctx.options();
+        const CouplingOptions co = o.get<CouplingOptions>();
         const std::string who = "coupling " + std::to_string(index_);
-        if (o.hidden < 1)
-            throw invalid_argument(who + ": Options::hidden must be at least 1 (got " + std::to_string(o.hidden) + ")");
-        if constexpr (affine) {
-            const CouplingScale scale = resolve_scale(o.scale);  // model_default outside a model: tanh
-            if (scale != CouplingScale::tanh && scale != CouplingScale::sigmoid)
-                throw invalid_argument(who + ": unknown Options::scale value " + std::to_string(int(o.scale)));
-            scale_ = scale;
-        }
-        zero_init_ = o.zero_init_output;
+        detail::check_conditioner_size(who, o.hidden, 1);
+        if constexpr (affine) scale_ = detail::checked_scale(who, co.scale);
+        zero_init_ = co.zero_init_output;
+        hidden_ = o.hidden;
         net_ = ConvNet<T, B>(cond_in, o.hidden, cond_out, H, W);
     }
 
@@ -88,6 +86,10 @@ public:
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         net_.declare(ps, join_name(prefix, "net"));
         if constexpr (checkerboard) ps.add_buffer(join_name(prefix, "mask"), {std::size_t(H), std::size_t(W)}, &mask_);
+        ps.add_setting(join_name(prefix, "kind"), std::string(setting_name(Kind)));
+        ps.add_setting(join_name(prefix, "mask_policy"), checkerboard ? "checkerboard" : "channel");
+        ps.add_setting(join_name(prefix, "hidden"), std::to_string(hidden_));
+        if constexpr (affine) ps.add_setting(join_name(prefix, "scale"), std::string(setting_name(scale_)));
     }
 
     void reset_parameters(Rng& rng) {
@@ -181,6 +183,7 @@ private:
     }
 
     int index_ = 0;
+    int hidden_ = 0;
     bool zero_init_ = true;
     CouplingScale scale_ = CouplingScale::tanh;
     ConvNet<T, B> net_;

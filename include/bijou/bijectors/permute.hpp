@@ -5,13 +5,15 @@
 //   forward  z[i, c, p] = x[i, perm[c], p]    (z = P·x per position, P[c, perm[c]] = 1)
 //   inverse  x[i, perm[c], p] = z[i, c, p]    (x = Pᵀ·z)
 //   log|det ∂z/∂x| = 0 in both directions.   backward: dx = Pᵀ·dz.   No trainable parameters.
-// Options read: `permute` — PermuteKind::reverse (perm[c] = C−1−c) or PermuteKind::shuffle (a
+// Options: PermuteOptions::kind (set with Options::with) — PermuteKind::reverse (perm[c] = C−1−c,
+// the default) or PermuteKind::shuffle (a
 // Fisher–Yates shuffle drawn from bijou::Rng seeded with permute_seed(Options::seed, k), where k is
 // this Permute's index among the Permutes of the model, ctx.next_index("permute")): each Permute of
 // a model gets its own permutation and the model is reproducible from the seed. The Rng passed to
 // reset_parameters is not used, so adding a Permute never shifts other recipes' random streams.
 // On an ExecutorBackend (Cuda) each call copies the C-entry buffer to the host to validate it and
 // the indices back (two small copies per call).
+// Setting "kind" (reverse or shuffle) is recorded for checkpoints.
 // Buffer "perm" (C): the permutation as indices stored in T, kept by checkpoints; it is validated
 // on every call (a corrupt checkpoint raises bijou::error naming the tensor, never reads out of bounds).
 // Cost O(n·C·HW) copies, no allocation (the validated indices live in a C-sized member).
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <numeric>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bijou/core/concepts.hpp"
@@ -31,6 +34,20 @@
 #include "bijou/kernels/reference/linear1x1.hpp"
 
 namespace bijou {
+
+/// How a Permute orders the features (vectors) or channels (images).
+enum class PermuteKind {
+    reverse,  ///< reverse the order
+    shuffle,  ///< a fixed random permutation drawn from Options::seed and the Permute's index
+};
+
+/// The options of the Permute recipe.
+struct PermuteOptions {
+    PermuteKind kind = PermuteKind::reverse;
+};
+
+/// The name of a PermuteKind, as settings and checkpoints write it.
+constexpr std::string_view setting_name(PermuteKind v) { return v == PermuteKind::reverse ? "reverse" : "shuffle"; }
 
 namespace detail {
 
@@ -83,7 +100,8 @@ public:
         }
         const int k = ctx.next_index("permute");
         std::iota(init_.begin(), init_.end(), 0);
-        switch (ctx.options().permute) {
+        kind_ = ctx.options().get<PermuteOptions>().kind;
+        switch (kind_) {
             case PermuteKind::reverse:
                 std::reverse(init_.begin(), init_.end());
                 break;
@@ -93,8 +111,7 @@ public:
                 break;
             }
             default:
-                throw invalid_argument("Permute: unknown Options::permute value " +
-                                       std::to_string(int(ctx.options().permute)));
+                throw invalid_argument("Permute: unknown PermuteOptions::kind value " + std::to_string(int(kind_)));
         }
     }
 
@@ -102,6 +119,7 @@ public:
         const std::string key = join_name(prefix, "perm");
         label_ = "Permute buffer '" + key + "'";
         ps.add_buffer(key, {std::size_t(C)}, &perm_);
+        ps.add_setting(join_name(prefix, "kind"), std::string(setting_name(kind_)));
     }
 
     void reset_parameters(Rng&) {
@@ -157,14 +175,16 @@ private:
 
     TensorRef<T> perm_;
     std::vector<int> init_;  // drawn at construction, written to the buffer by reset_parameters
+    PermuteKind kind_ = PermuteKind::reverse;
     std::string label_;  // "Permute buffer '<state_dict key>'", for error messages
     mutable std::vector<int> perm_idx_, inv_idx_;
     mutable std::vector<T> mirror_;  // device backends: the buffer, copied to the host
     mutable Buffer<B, int> dperm_, dinv_;  // device backends: the indices for the kernels
 };
 
-/// Recipe: a fixed permutation of features / channels (Options::permute: reverse or shuffle).
+/// Recipe: a fixed permutation of features / channels (PermuteOptions::kind: reverse or shuffle).
 struct Permute {
+    using options = PermuteOptions;
     static constexpr std::string_view name = "permute";
     template <class S, class T, class B>
     using bind = PermuteBijector<S, T, B>;

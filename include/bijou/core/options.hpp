@@ -1,68 +1,42 @@
-// bijou/core/options.hpp — runtime hyper-parameters shared by every recipe in a model.
+// bijou/core/options.hpp — a model's run-time settings: its own, and each recipe's.
 //
-// Shapes, scalar type and backend are compile-time; everything else a user may want to sweep
-// (widths, depths, K, mask pattern, scale function, seeds) is a runtime Options value. Each
-// recipe reads only the fields it documents. BuildContext carries the Options and per-recipe
-// counters while a model is being built, so that e.g. the k-th coupling knows it is the k-th
-// (alternating masks) and the k-th Permute draws its own permutation.
+// Shapes, scalar type and backend are compile-time; everything else a user may want to sweep is a
+// run-time Options value. Options holds what belongs to the MODEL (depth K, the conditioner width
+// that every recipe with a neural conditioner defaults to, the seed, the training memory mode) and,
+// beside it, one options struct per recipe kind: a recipe defines its own (CouplingOptions in
+// bijectors/coupling_options.hpp, PermuteOptions in bijectors/permute.hpp, or a user's recipe's),
+// and reads it while it is built with ctx.options().get<ItsOptions>(). Nothing here lists a
+// bijector's settings, so a new recipe adds its settings without editing this header:
+//     Options o{.steps_per_level = 8, .hidden = 128};
+//     o = o.with(CouplingOptions{.scale = CouplingScale::sigmoid});   // replaces an earlier one
+//     o.get<CouplingOptions>()                                         // that value, or {} if none
+// An options struct must be copyable; every recipe that reads the same struct sees the same value.
+// BuildContext carries the Options and per-recipe counters while a model is being built, so that e.g.
+// the k-th coupling knows it is the k-th (alternating masks) and the k-th Permute draws its own
+// permutation. A bound bijector records the settings that change what its tensors mean with
+// ParamSet::add_setting (core/params.hpp), so checkpoints keep and check them (io/checkpoint.hpp).
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "bijou/core/error.hpp"
 
 namespace bijou {
 
-/// How a coupling turns the conditioner output h into a scale.
-enum class CouplingScale {
-    model_default,  ///< the model's own choice: sigmoid in Glow, tanh everywhere else
-    tanh,           ///< RealNVP: log s = tanh(h_s); shift and log-scale from separate or shared nets
-    sigmoid,        ///< Glow: s = sigmoid(h_s + 2); log s = log sigmoid(h_s + 2)
-};
-
-/// The scale a coupling uses: `s`, or `fallback` for CouplingScale::model_default.
-constexpr CouplingScale resolve_scale(CouplingScale s, CouplingScale fallback = CouplingScale::tanh) {
-    return s == CouplingScale::model_default ? fallback : s;
-}
-
-/// Conditioner network layout of a coupling.
-enum class CouplingNet {
-    separate,  ///< classic RealNVP: one net for the shift t, another for the log-scale
-    shared,    ///< Glow: one net whose output is split into (shift, scale) halves
-};
-
-/// Which coordinates a coupling keeps (mask = 1) and which it transforms (mask = 0).
-enum class MaskKind {
-    alternating,  ///< vectors: keep i with (i + k) even for the k-th coupling; flips every coupling
-    half,         ///< keep the first half on even k, the second half on odd k
-    custom,       ///< Options::masks[k % masks.size()]
-};
-
-enum class PermuteKind {
-    reverse,  ///< reverse the feature (vector) or channel (image) order
-    shuffle,  ///< a fixed random permutation drawn from Options::seed and the Permute's index
-};
-
 struct Options {
     // --- depth ---
     int steps_per_level = 8;  ///< K: copies of the Step a Stack<Step> makes (per level of a multi-scale
                               ///< model; a vector flow has one level)
 
-    // --- couplings ---
-    int hidden = 256;                                 ///< conditioner hidden width
-    int hidden_layers = 2;                            ///< hidden layers of an MLP conditioner
-    CouplingNet net = CouplingNet::separate;          ///< separate (RealNVP) or shared (Glow) nets
-    CouplingScale scale = CouplingScale::model_default;  ///< tanh (RealNVP) or sigmoid(h+2) (Glow's default)
-    MaskKind mask = MaskKind::alternating;            ///< mask pattern of vector couplings
-    std::vector<std::vector<int>> masks{};            ///< MaskKind::custom: 0/1 per feature, used in turn
-    bool zero_init_output = true;                     ///< start couplings at the identity
-
-    // --- permutations ---
-    PermuteKind permute = PermuteKind::reverse;
+    // --- conditioners (the default of every recipe with a neural conditioner) ---
+    int hidden = 256;       ///< conditioner hidden width
+    int hidden_layers = 2;  ///< hidden layers of an MLP conditioner
 
     // --- initialisation ---
     std::uint64_t seed = 0;  ///< seeds random initialisation (weights, rotations, shuffles)
@@ -73,6 +47,32 @@ struct Options {
     /// element's input from its output through `inverse` (openai/glow's memory-saving mode), so
     /// activation memory does not grow with depth. Gradients agree to float round-off.
     bool memory_saving = false;
+
+    // --- each recipe's own options (set with with(), read with get()) ---
+    std::vector<std::any> recipe_options{};
+
+    /// A copy of these Options with `o` as the value of its type (replacing an earlier one).
+    template <class O>
+    Options with(O o) const {
+        static_assert(std::is_class_v<O> && std::is_copy_constructible_v<O>,
+                      "bijou: a recipe's options are a copyable struct");
+        Options r = *this;
+        for (auto& a : r.recipe_options)
+            if (a.type() == typeid(O)) {
+                a = std::move(o);
+                return r;
+            }
+        r.recipe_options.emplace_back(std::move(o));
+        return r;
+    }
+
+    /// The value of options struct O given to with(), or a default-constructed O.
+    template <class O>
+    O get() const {
+        for (const auto& a : recipe_options)
+            if (const O* p = std::any_cast<O>(&a)) return *p;
+        return O{};
+    }
 };
 
 /// State threaded through the construction of one model.

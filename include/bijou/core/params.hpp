@@ -11,6 +11,10 @@
 // raw pointers into the heap arrays, so a ParamSet may be moved but not copied.
 // The gradient array comes zeroed from calloc, so its pages are committed only when a backward (or
 // zero_grad) first writes them: a model that only evaluates holds no gradient memory.
+// Settings: a bijector also records, by name, the run-time choices that change what its tensors mean
+// (a coupling's scale function, a conditioner's width) with add_setting(name, value); checkpoints
+// write them and a load checks that the file's equal the model's (io/checkpoint.hpp), as they do
+// for tensor names and shapes.
 // bind_external() is the other second phase: the same layout in arrays someone else owns (a device
 // model's copy of its parameters; models/flow.hpp).
 #pragma once
@@ -37,6 +41,12 @@ struct TensorRef {
     std::size_t size = 0;
 
     T& operator[](std::size_t i) const { return value[i]; }
+};
+
+/// A named setting of a bound bijector, as text (see add_setting).
+struct SettingInfo {
+    std::string name;
+    std::string value;
 };
 
 struct TensorInfo {
@@ -100,6 +110,14 @@ public:
     void add_buffer(std::string name, std::vector<std::size_t> shape, TensorRef<T>* ref) {
         declare(std::move(name), std::move(shape), ref, false);
     }
+
+    /// Records a setting ("<prefix>.scale" = "sigmoid"): checkpoints keep it and loading checks it.
+    void add_setting(std::string name, std::string value) {
+        for (const auto& s : settings_)
+            if (s.name == name) throw error("duplicate setting name '" + name + "'");
+        settings_.push_back({std::move(name), std::move(value)});
+    }
+    const std::vector<SettingInfo>& settings() const { return settings_; }
 
     /// Lays out the flat arrays (zero-filled, tensors packed back to back in declaration order, so
     /// parameters().size() == count()) and binds every declared handle.
@@ -202,6 +220,7 @@ private:
     }
 
     std::vector<TensorInfo> tensors_;
+    std::vector<SettingInfo> settings_;
     std::vector<TensorRef<T>*> pending_;
     std::vector<T> values_, buffers_;
     detail::ZeroedArray<T> grads_;

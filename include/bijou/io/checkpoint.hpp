@@ -12,9 +12,15 @@
 //                     ("levels.0.steps.3.actnorm.loc", "levels.0.steps.3.actnorm.initialized", …)
 //   optimizer state   "optimizer.<state>.<parameter name>", the parameter's shape, for each state vector
 //                     of Adam / Adamax (state_tensors(): exp_avg, exp_avg_sq | exp_inf), trainable tensors only
-//   __metadata__      checkpoint_config(model) (format, format_version, model, shape, scalar, levels,
-//                     Options fields), the optimizer's state names, step count and options, and the
-//                     caller's `extra` entries (training step, Rng::state(), data order, …)
+//   __metadata__      checkpoint_config(model): format, format_version, model, shape, scalar, levels,
+//                     steps_per_level, hidden, hidden_layers, seed, memory_saving, and "setting.<name>" for every setting the
+//                     model's bijectors record (ParamSet::add_setting: "setting.levels.0.steps.3.coupling.scale"
+//                     = "sigmoid"); the optimizer's state names, step count and options; and the caller's
+//                     `extra` entries (training step, Rng::state(), data order, …)
+// Format versions: this bijou writes version 2 and reads 1 and 2. Version 1 (bijou before per-recipe
+// options) kept the couplings' and Permute's options as central fields (hidden, hidden_layers, net, scale,
+// mask, permute): such a file is checked against the model's Options and CouplingOptions/PermuteOptions
+// as version 1 did. Any other version is an io_error naming it.
 //
 // save_checkpoint(path, model[, optimizer], extra = {})
 //   Writes `<path>.tmp.<pid>.<n>` in the same directory, fsyncs it, renames it over path, fsyncs the
@@ -24,7 +30,10 @@
 // load_checkpoint(path, model[, optimizer]) -> metadata
 //   Validates the whole file before it touches the model or the optimizer: file size, header length
 //   (≤ checkpoint_max_header_bytes and ≤ file size − 8), JSON nesting and syntax, a JSON object, every
-//   entry's fields and JSON types, the config against the model's (checked_config_fields), dtype against
+//   entry's fields and JSON types, the format version, the config against the model's
+//   (checked_config_fields) and every setting against the model's (the same names, the same values: a
+//   setting of the model missing from the file, or one in the file the model does not have, is an error
+//   like a missing or unexpected tensor), dtype against
 //   the model's scalar, missing and unexpected tensors, shapes against the model's, offsets (begin ≤ end,
 //   end − begin = elements × dtype size, inside the data section, contiguous and non-overlapping, no
 //   trailing bytes) and non-finite values. Each failure throws bijou::io_error naming the file and the
@@ -74,13 +83,15 @@ using CheckpointMetadata = std::map<std::string, std::string>;
 
 /// The largest JSON header load accepts (a forged length cannot make it allocate more).
 inline constexpr std::uint64_t checkpoint_max_header_bytes = std::uint64_t(100) << 20;
-/// The value of __metadata__ "format_version" this bijou writes and reads.
-inline constexpr int checkpoint_format_version = 1;
-/// Config fields load compares with the model's; the others bijou writes (seed, memory_saving,
-/// zero_init_output) are informational, since they do not change the tensors a model has.
-inline constexpr std::array<std::string_view, 13> checked_config_fields{
-    "format", "format_version", "model", "shape",  "scalar", "levels", "steps_per_level",
-    "hidden", "hidden_layers",  "net",   "scale",  "mask",   "permute"};
+/// The value of __metadata__ "format_version" this bijou writes (it reads this one and 1).
+inline constexpr int checkpoint_format_version = 2;
+/// Config fields load compares with the model's, besides the "setting." entries; the others bijou
+/// writes (hidden, hidden_layers, seed, memory_saving) are informational: the model's conditioners record
+/// their own widths as settings, and seed and memory mode do not change what the tensors mean.
+inline constexpr std::array<std::string_view, 7> checked_config_fields{
+    "format", "format_version", "model", "shape", "scalar", "levels", "steps_per_level"};
+/// The prefix of a setting's key in __metadata__.
+inline constexpr std::string_view checkpoint_setting_prefix = "setting.";
 
 /// A model checkpoints can hold: named tensors in a ParamSet, Options, a data shape.
 template <class M>
@@ -145,14 +156,6 @@ constexpr std::string_view ckpt_scalar_name() {
     return std::is_same_v<T, float> ? "float32" : "float64";
 }
 
-inline std::string_view ckpt_enum(CouplingNet v) { return v == CouplingNet::shared ? "shared" : "separate"; }
-inline std::string_view ckpt_enum(CouplingScale v) {
-    return v == CouplingScale::tanh ? "tanh" : v == CouplingScale::sigmoid ? "sigmoid" : "model_default";
-}
-inline std::string_view ckpt_enum(MaskKind v) {
-    return v == MaskKind::alternating ? "alternating" : v == MaskKind::half ? "half" : "custom";
-}
-inline std::string_view ckpt_enum(PermuteKind v) { return v == PermuteKind::reverse ? "reverse" : "shuffle"; }
 
 /// One tensor to write or to fill: its name, shape, element count and storage.
 template <class P>
@@ -477,8 +480,9 @@ inline void ckpt_check_layout(const std::filesystem::path& file, std::vector<Ckp
 
 /// The config entries bijou writes into __metadata__ for `model` (all strings): format ("bijou"),
 /// format_version, model (checkpoint_model_name), shape ("1,32,32"), scalar ("float32"|"float64"),
-/// levels (image models), and the Options fields steps_per_level, hidden, hidden_layers, net, scale
-/// (as resolved by the model), mask, permute, zero_init_output, seed, memory_saving.
+/// levels (image models), the model-level Options (steps_per_level, hidden, hidden_layers, seed,
+/// memory_saving; only steps_per_level is checked: the couplings check their own widths as settings), and
+/// "setting.<name>" = value for each setting the model's bijectors declared (model.params().settings()).
 template <CheckpointModel Model>
 CheckpointMetadata checkpoint_config(const Model& model) {
     using S = typename Model::in_shape;
@@ -495,23 +499,77 @@ CheckpointMetadata checkpoint_config(const Model& model) {
     m["steps_per_level"] = std::to_string(o.steps_per_level);
     m["hidden"] = std::to_string(o.hidden);
     m["hidden_layers"] = std::to_string(o.hidden_layers);
-    m["net"] = std::string(detail::ckpt_enum(o.net));
-    m["scale"] = std::string(detail::ckpt_enum(o.scale));
-    m["mask"] = std::string(detail::ckpt_enum(o.mask));
-    m["permute"] = std::string(detail::ckpt_enum(o.permute));
-    m["zero_init_output"] = o.zero_init_output ? "true" : "false";
     m["seed"] = std::to_string(o.seed);
     m["memory_saving"] = o.memory_saving ? "true" : "false";
+    for (const SettingInfo& st : model.params().settings()) m[std::string(checkpoint_setting_prefix) + st.name] = st.value;
     return m;
 }
 
 namespace detail {
 
+/// What a format-version-1 file holds in __metadata__ for `model`, for the fields version 1 checked: the
+/// model-level ones and the options of couplings and Permutes, which version 1 kept centrally.
+template <CheckpointModel Model>
+CheckpointMetadata ckpt_v1_config(const Model& model) {
+    const Options& o = model.options();
+    const CouplingOptions c = o.get<CouplingOptions>();
+    CheckpointMetadata m = checkpoint_config(model);
+    m["format_version"] = "1";
+    m["net"] = std::string(setting_name(c.net));
+    m["scale"] = std::string(setting_name(resolve_scale(c.scale)));  // as the model resolved it (tanh outside Glow)
+    m["mask"] = std::string(setting_name(c.mask));
+    m["permute"] = std::string(setting_name(o.get<PermuteOptions>().kind));
+    return m;
+}
+inline constexpr std::array<std::string_view, 6> ckpt_v1_fields{"hidden", "net", "hidden_layers", "scale", "mask",
+                                                                "permute"};
+
+/// Compares the file's entry `key` with the model's (`want`); one the model lacks must be absent. `what`
+/// names it in a message ("config field 'shape'", "setting 'steps.0.coupling.scale'").
+inline void ckpt_check_entry(const std::filesystem::path& path, const CheckpointMetadata& file,
+                             const CheckpointMetadata& want, const std::string& key, const std::string& what) {
+    const auto w = want.find(key);
+    const auto g = file.find(key);
+    if (w == want.end()) {
+        if (g != file.end()) ckpt_fail(path, what + ": the file has '" + g->second + "' but the model has none");
+        return;
+    }
+    if (g == file.end()) ckpt_fail(path, what + " is missing from __metadata__");
+    if (g->second != w->second)
+        ckpt_fail(path, what + ": the file has '" + g->second + "' but the model has '" + w->second + "'");
+}
+
+/// The file's config and settings against the model's, by the file's format version (1 or 2).
+template <class Model>
+void ckpt_check_config(const std::filesystem::path& path, const CheckpointMetadata& file, const Model& model) {
+    const auto v = file.find("format_version");
+    if (v == file.end()) ckpt_fail(path, "config field 'format_version' is missing from __metadata__");
+    const bool v1 = v->second == "1";
+    if (!v1 && v->second != std::to_string(checkpoint_format_version))
+        ckpt_fail(path, "format_version '" + v->second + "' is not one this bijou reads (it reads 1 and " +
+                            std::to_string(checkpoint_format_version) + ")");
+    const CheckpointMetadata want = v1 ? ckpt_v1_config(model) : checkpoint_config(model);
+    auto field = [&](std::string_view f) { ckpt_check_entry(path, file, want, std::string(f), "config field '" + std::string(f) + "'"); };
+    for (const auto f : checked_config_fields) field(f);
+    if (v1) {
+        for (const auto f : ckpt_v1_fields) field(f);
+        return;
+    }
+    const std::string prefix(checkpoint_setting_prefix);
+    for (const auto& [k, value] : want)
+        if (k.rfind(prefix, 0) == 0) ckpt_check_entry(path, file, want, k, "setting '" + k.substr(prefix.size()) + "'");
+    for (const auto& [k, value] : file)
+        if (k.rfind(prefix, 0) == 0 && !want.count(k))
+            ckpt_fail(path, "setting '" + k.substr(prefix.size()) + "' = '" + value +
+                                "' is in the file but the model has no such setting");
+}
+
 /// Keys bijou writes itself; `extra` may not use them.
 inline bool ckpt_reserved_key(const std::string& k) {
-    static constexpr std::array<std::string_view, 4> more{"zero_init_output", "seed", "memory_saving", "optimizer"};
+    static constexpr std::array<std::string_view, 5> more{"hidden", "hidden_layers", "seed", "memory_saving", "optimizer"};
     return std::find(checked_config_fields.begin(), checked_config_fields.end(), k) != checked_config_fields.end() ||
-           std::find(more.begin(), more.end(), k) != more.end() || k.rfind("optimizer.", 0) == 0;
+           std::find(more.begin(), more.end(), k) != more.end() || k.rfind("optimizer.", 0) == 0 ||
+           k.rfind(checkpoint_setting_prefix, 0) == 0;
 }
 
 template <class Model, class Opt>
@@ -582,20 +640,7 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
 
     // 1. config (before tensors: a different width is clearer as "hidden" than as a shape)
     if (!h.has_metadata) ckpt_fail(path, "no __metadata__: not a bijou checkpoint");
-    const CheckpointMetadata want = checkpoint_config(model);
-    for (const auto field : checked_config_fields) {
-        const std::string f(field);
-        const auto w = want.find(f);
-        const auto g = h.metadata.find(f);
-        if (w == want.end()) {
-            if (g != h.metadata.end())
-                ckpt_fail(path, "config field '" + f + "': the file has '" + g->second + "' but the model has none");
-            continue;
-        }
-        if (g == h.metadata.end()) ckpt_fail(path, "config field '" + f + "' is missing from __metadata__");
-        if (g->second != w->second)
-            ckpt_fail(path, "config field '" + f + "': the file has '" + g->second + "' but the model has '" + w->second + "'");
-    }
+    ckpt_check_config(path, h.metadata, model);
     long opt_step = 0;
     std::vector<std::string> state_names;
     if constexpr (!std::is_same_v<Opt, void>) {

@@ -69,7 +69,7 @@ public:
         xt::xtensor<T, 1> log_det;
     };
 
-    explicit Flow(const Options& options = {}) : Flow(options, CouplingScale::tanh) {}
+    explicit Flow(const Options& options = {}) : Flow(BuildContext(options)) {}
 
     Flow(const Flow&) = delete;
     Flow& operator=(const Flow&) = delete;
@@ -318,16 +318,7 @@ public:
         return bij_.workspace_size(n) * sizeof(T);
     }
 
-protected:
-    /// For models with their own defaults: CouplingScale::model_default becomes `model_scale`.
-    Flow(const Options& options, CouplingScale model_scale) : Flow(BuildContext(resolved(options, model_scale))) {}
-
 private:
-    static Options resolved(Options o, CouplingScale model_scale) {
-        o.scale = resolve_scale(o.scale, model_scale);
-        return o;
-    }
-
     struct NoBase {};
 
     // Selects the memory-saving workspace layout for the life of an evaluation call, then restores

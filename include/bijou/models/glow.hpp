@@ -1,20 +1,17 @@
-// bijou/models/glow.hpp — Glow (Kingma & Dhariwal 2018) and the multi-scale image RealNVP
-// (Dinh et al. 2017), both MultiScale flows (models/multiscale.hpp) with the ImageFlow API
-// (models/image_flow.hpp).
+// bijou/models/glow.hpp — Glow (Kingma & Dhariwal 2018), a MultiScale flow (models/multiscale.hpp)
+// with the ImageFlow API (models/image_flow.hpp: bits_per_dim, dequantize, encode/decode,
+// interpolate, sample). The multi-scale image RealNVP (Dinh et al. 2017) is in models/realnvp.hpp.
 //
 // Glow<Shape<C, H, W>, Levels, Step = Chain<ActNorm, InvConv1x1LU, AffineCoupling>, T = float,
 //      Backend = Cpu>
 //   Levels levels of (Squeeze, K × Step) with a Split after each of the first Levels−1 levels and
-//   the learned TopPrior after the last. K = Options::steps_per_level and the conditioner width
-//   Options::hidden are run-time; CouplingScale::model_default means Glow's sigmoid(h + 2).
+//   the learned TopPrior after the last. Run-time: K = Options::steps_per_level, the conditioner width
+//   Options::hidden, and the couplings' CouplingOptions, whose scale model_default means Glow's
+//   sigmoid(h + 2) (openai/glow). forward maps an image to the latent z, every level's ε in turn
+//   (Shape<C·H·W>), scored by a standard normal base; log_prob(x) = log N(z) + log|det ∂z/∂x|.
 //   State_dict "levels.<l>.steps.<k>.actnorm.loc", …, "levels.<l>.split.conv.weight",
-//   "levels.<L−1>.prior.mean". Cost per image and pass: Σ over levels of K × (a step's cost).
-// MultiScaleRealNVP<Shape<C, H, W>, Scales, T = float, Backend = Cpu>
-//   per scale but the last: 3 checkerboard affine couplings → Squeeze → 3 × (Permute (reverse),
-//   channel-wise affine coupling) → Split; the last scale: 4 checkerboard affine couplings, then
-//   the TopPrior. Couplings use tanh scales by default (CouplingScale::model_default), one
-//   conv conditioner each (Options::hidden wide). The split and top priors are Glow's learned
-//   ones; zero-initialised, they start as Dinh et al.'s standard normal.
+//   "levels.<L−1>.prior.mean". Cost per image and pass: Σ over levels of K × (a step's cost); with
+//   Options::memory_saving, activation memory does not grow with K or Levels.
 // Compile-time checks, each one error naming bijou, the level and the shapes (core/diagnostics.hpp
 // style): the shape must be an image (glow_needs_an_image_shape), every squeeze must see an even
 // height and width (glow_level_needs_even_height_and_width<level, shape at that level>), and Step
@@ -59,7 +56,7 @@ class Glow : public ImageFlow<S,
 public:
     static constexpr int levels_count = Levels;
     /// K (Options::steps_per_level), hidden width and the rest at run time; sigmoid scales by default.
-    explicit Glow(const Options& options = {}) : base_type(options, CouplingScale::sigmoid) {}
+    explicit Glow(const Options& options = {}) : base_type(with_model_scale(options, CouplingScale::sigmoid)) {}
 };
 
 }  // namespace bijou

@@ -35,7 +35,7 @@ public:
     using image_tensor = xt::xtensor<T, 4>;
     static constexpr int D = S::size;
 
-    explicit ImageFlow(const Options& options = {}) : base_flow(options, CouplingScale::tanh) {}
+    explicit ImageFlow(const Options& options = {}) : base_flow(options) {}
 
     /// Number of latent groups encode() returns: one per level.
     static constexpr int levels() { return count_levels<typename base_flow::bijector_type>(); }
@@ -138,9 +138,6 @@ public:
         }
         return this->inverse(z).x;
     }
-
-protected:
-    ImageFlow(const Options& options, CouplingScale model_scale) : base_flow(options, model_scale) {}
 
 private:
     static void check_bits(int n_bits, const char* what) {

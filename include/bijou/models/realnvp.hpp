@@ -3,7 +3,7 @@
 // RealNVP<Shape<D>, Base = StandardNormal, T = float, Backend = Cpu> is
 //     Flow<Shape<D>, Stack<AffineCoupling>, Base, T, Backend>
 // i.e. Options::steps_per_level affine couplings (default 8) whose masks alternate, each with its own
-// conditioner (Options::net: separate shift and tanh log-scale MLPs by default, hidden width
+// conditioner (CouplingOptions::net: separate shift and tanh log-scale MLPs by default, hidden width
 // Options::hidden, Options::hidden_layers layers). It is composition only: every piece is a
 // public recipe, so a variant is one `using` away (e.g. Stack<Chain<ActNorm, AffineCoupling>>).
 //
@@ -54,7 +54,7 @@ class MultiScaleRealNVP
 
 public:
     /// Options::hidden (conditioner width) and the rest at run time; tanh scales by default.
-    explicit MultiScaleRealNVP(const Options& options = {}) : base_type(options, CouplingScale::tanh) {}
+    explicit MultiScaleRealNVP(const Options& options = {}) : base_type(with_model_scale(options, CouplingScale::tanh)) {}
 };
 
 

@@ -13,7 +13,7 @@
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/parallel.hpp"
-#include "bijou/core/options.hpp"
+#include "bijou/kernels/coupling_scale.hpp"
 #include "bijou/kernels/reference/coupling.hpp"
 
 namespace bijou::kernels {

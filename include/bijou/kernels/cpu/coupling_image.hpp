@@ -12,7 +12,7 @@
 #include <type_traits>
 
 #include "bijou/core/backend.hpp"
-#include "bijou/core/options.hpp"
+#include "bijou/kernels/coupling_scale.hpp"
 #include "bijou/core/parallel.hpp"
 #include "bijou/kernels/cpu/coupling.hpp"
 #include "bijou/kernels/reference/coupling_image.hpp"

@@ -19,7 +19,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "bijou/core/options.hpp"
+#include "bijou/kernels/coupling_scale.hpp"
 #include "bijou/kernels/cuda/exec.hpp"
 
 namespace bijou::kernels::cuda_body {

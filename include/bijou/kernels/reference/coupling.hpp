@@ -17,7 +17,7 @@
 #include <cstddef>
 
 #include "bijou/core/backend.hpp"
-#include "bijou/core/options.hpp"
+#include "bijou/kernels/coupling_scale.hpp"
 
 namespace bijou::kernels {
 

@@ -21,7 +21,7 @@
 #include <cstddef>
 
 #include "bijou/core/backend.hpp"
-#include "bijou/core/options.hpp"
+#include "bijou/kernels/coupling_scale.hpp"
 #include "bijou/kernels/reference/coupling.hpp"
 
 namespace bijou::kernels {

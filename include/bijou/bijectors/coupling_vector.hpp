@@ -1,0 +1,211 @@
+// bijou/bijectors/coupling_vector.hpp — masked coupling layers on vectors: RealNVP affine and NICE additive.
+//
+// The recipes `AffineCoupling` and `AdditiveCoupling` (coupling.hpp; state_dict key "coupling") bind
+// to vectors Shape<D>, D ≥ 2, as this CouplingBijector (images: coupling_image.hpp). A binary mask m (1 = kept, conditioning; 0 = transformed) splits the
+// features; the conditioner sees x ⊙ m (all D inputs, kept values only).
+//   affine, scale tanh (RealNVP, Dinh et al. 2017, eq. 4–6, masked form eq. 9; s = tanh h):
+//     z = m⊙x + (1−m)⊙(x⊙exp(tanh h) + t)              log|det ∂z/∂x| = Σ_j (1−m_j)·tanh h_j
+//   affine, scale sigmoid (Glow, Kingma & Dhariwal 2018, Table 1; σ(h + 2) as in openai/glow):
+//     z = m⊙x + (1−m)⊙((x + t)⊙s), s = σ(h + 2)        log|det ∂z/∂x| = Σ_j (1−m_j)·log s_j
+//   additive (NICE, Dinh et al. 2015, §3.2):  z = x + (1−m)⊙t                  log|det| = 0
+// where (t, h) = conditioner(x ⊙ m). inverse: the kept half is unchanged, so z ⊙ m = x ⊙ m gives the
+// same (t, h), and x = m⊙z + (1−m)⊙((z − t)⊙exp(−tanh h)) (tanh), (1−m)⊙(z/s − t) (sigmoid),
+// z − (1−m)⊙t (additive), with the negative log-det. Only the transformed coordinates of t, h matter.
+// forward maps data → latent (x → z); log-dets are added (+=) per sample in double.
+//
+// Read at construction: Options::hidden, Options::hidden_layers (conditioner MLP, nn/mlp.hpp) and
+// CouplingOptions (coupling_common.hpp): net, scale (affine only; model_default here means tanh), mask,
+// masks, zero_init_output. Settings recorded for checkpoints: kind, hidden, hidden_layers, and for
+// affine couplings net and scale. The coupling claims index k =
+// BuildContext::next_index("coupling") (affine and additive couplings share the count):
+//   MaskKind::alternating  keeps i iff (i + k) even (flips from one coupling to the next)
+//   MaskKind::half         keeps the first ⌊D/2⌋ features when k is even, the others when k is odd
+//   MaskKind::custom       CouplingOptions::masks[k % masks.size()]: length D, values 0/1, at least one of each
+// An invalid mask, hidden < 1 or hidden_layers < 1 throws bijou::invalid_argument naming the coupling.
+// Conditioner (ReLU MLPs, x ⊙ m → …):
+//   affine, CouplingNet::separate (RealNVP)  "shift_net" D→…→D gives t, "log_scale_net" D→…→D gives h
+//   affine, CouplingNet::shared (Glow)       "net" D→…→2D, outputs [t | h]
+//   additive                                 "shift_net" D→…→D gives t (net and scale ignored)
+// State_dict: "<prefix>.shift_net.0.weight", …, buffer "<prefix>.mask" (D) so checkpoints keep the
+// mask. With zero_init_output the nets' output layers start at zero: tanh affine and additive
+// couplings then start as the exact identity; a sigmoid coupling starts as z_j = σ(2)·x_j on the
+// transformed coordinates (Glow's choice).
+// Workspace: forward stores x ⊙ m, the conditioner outputs and the nets' activations, so backward
+// recomputes nothing. inverse(z, x) computes them from z ⊙ m = x ⊙ m and so leaves the workspace
+// exactly as forward(x, z) leaves it: backward may follow inverse directly (memory-saving
+// training). Cost: the conditioner's GEMMs, O(n·(D·hidden + (hidden_layers−1)·hidden²)) per net
+// per pass, plus O(n·D) elementwise.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "bijou/bijectors/coupling_common.hpp"
+#include "bijou/kernels/cpu/coupling.hpp"
+#include "bijou/kernels/cuda/coupling.hpp"
+#include "bijou/kernels/reference/coupling.hpp"
+#include "bijou/nn/mlp.hpp"
+
+namespace bijou {
+
+/// Coupling on vectors Shape<D>.
+template <CouplingKind Kind, class S, class T, class B>
+    requires VectorShape<S>
+class CouplingBijector<Kind, S, T, B> {
+public:
+    using in_shape = S;
+    using out_shape = S;
+    using scalar = T;
+    using backend = B;
+    static constexpr int D = S::size;
+    static constexpr bool affine = Kind == CouplingKind::affine;
+    static_assert(D >= 2, "bijou: a coupling needs at least 2 features (Shape<D> with D >= 2)");
+
+    explicit CouplingBijector(BuildContext& ctx) : index_(ctx.next_index("coupling")) {
+        const Options& o = ctx.options();
+        const CouplingOptions co = o.get<CouplingOptions>();
+        const std::string who = "coupling " + std::to_string(index_);
+        detail::check_conditioner_size(who, o.hidden, o.hidden_layers);
+        if constexpr (affine) {
+            if (co.net != CouplingNet::separate && co.net != CouplingNet::shared)
+                throw invalid_argument(who + ": unknown CouplingOptions::net value " + std::to_string(int(co.net)));
+            shared_ = co.net == CouplingNet::shared;
+            scale_ = detail::checked_scale(who, co.scale);
+        }
+        const std::vector<int> m = detail::coupling_mask(co, index_, D);
+        for (int i = 0; i < D; ++i) initial_mask_[std::size_t(i)] = T(m[std::size_t(i)]);
+        zero_init_ = co.zero_init_output;
+        hidden_ = o.hidden;
+        hidden_layers_ = o.hidden_layers;
+        net_a_ = Mlp<T, B>(D, o.hidden, o.hidden_layers, shared_ ? 2 * D : D);
+        if (two_nets()) net_b_ = Mlp<T, B>(D, o.hidden, o.hidden_layers, D);
+    }
+
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        net_a_.declare(ps, join_name(prefix, shared_ ? "net" : "shift_net"));
+        if (two_nets()) net_b_.declare(ps, join_name(prefix, "log_scale_net"));
+        ps.add_buffer(join_name(prefix, "mask"), {std::size_t(D)}, &mask_);
+        ps.add_setting(join_name(prefix, "kind"), std::string(setting_name(Kind)));
+        ps.add_setting(join_name(prefix, "hidden"), std::to_string(hidden_));
+        ps.add_setting(join_name(prefix, "hidden_layers"), std::to_string(hidden_layers_));
+        if constexpr (affine) {
+            ps.add_setting(join_name(prefix, "net"), std::string(setting_name(shared_ ? CouplingNet::shared : CouplingNet::separate)));
+            ps.add_setting(join_name(prefix, "scale"), std::string(setting_name(scale_)));
+        }
+    }
+
+    void reset_parameters(Rng& rng) {
+        net_a_.reset_parameters(rng, zero_init_);
+        if (two_nets()) net_b_.reset_parameters(rng, zero_init_);
+        std::copy(initial_mask_.begin(), initial_mask_.end(), mask_.value);
+    }
+
+    std::size_t workspace_size(int n) const {
+        const std::size_t nd = std::size_t(n) * D;
+        return 2 * (nd + out_size(n)) + net_a_.stored_size(n) + net_b_.stored_size(n) + (two_nets() ? nd : 0) +
+               std::max(net_a_.scratch_size(n), net_b_.scratch_size(n));
+    }
+
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
+        const Layout L = layout(n, ws);
+        condition(x, L, n);
+        if constexpr (affine)
+            kernels::coupling_affine_forward(B{}, scale_, x, z, L.t, L.h, ldo(), mask_.value, ld, n, D);
+        else
+            kernels::coupling_additive_forward(B{}, x, z, L.t, ldo(), mask_.value, n, D);
+    }
+
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
+        const Layout L = layout(n, ws);
+        condition(z, L, n);  // z ⊙ m = x ⊙ m
+        if constexpr (affine)
+            kernels::coupling_affine_inverse(B{}, scale_, z, x, L.t, L.h, ldo(), mask_.value, ld, n, D);
+        else
+            kernels::coupling_additive_inverse(B{}, z, x, L.t, ldo(), mask_.value, n, D);
+    }
+
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
+        const Layout L = layout(n, ws);
+        // Direct path: dx = ∂z/∂x|_(t,h fixed)ᵀ·dz; and ∂L/∂t, ∂L/∂h at the transformed coordinates.
+        if constexpr (affine)
+            kernels::coupling_affine_backward(B{}, scale_, x, z, L.t, L.h, ldo(), mask_.value, dz, dld, dx, L.dt, L.dh,
+                                              n, D);
+        else
+            kernels::coupling_additive_backward(B{}, dz, dx, L.dt, ldo(), mask_.value, n, D);
+        // Path through the conditioner: its input is x ⊙ m.
+        net_a_.backward(L.xm, L.dout, L.dxm_a, n, L.stored_a, L.scratch);
+        if (two_nets()) net_b_.backward(L.xm, L.dout + std::size_t(n) * D, L.dxm_b, n, L.stored_b, L.scratch);
+        kernels::coupling_add_condition_grad(B{}, dx, L.dxm_a, two_nets() ? L.dxm_b : nullptr, mask_.value, n, D);
+    }
+
+    /// This coupling's index among the model's couplings (decides its mask).
+    int index() const { return index_; }
+    /// The mask buffer (D): 1 = kept, 0 = transformed. Valid after ParamSet::allocate.
+    const TensorRef<T>& mask() const { return mask_; }
+    /// The conditioner: shift_net (separate, additive) or the shared net.
+    const Mlp<T, B>& shift_net() const { return net_a_; }
+    /// The log_scale_net of an affine coupling with separate nets (empty otherwise).
+    const Mlp<T, B>& log_scale_net() const { return net_b_; }
+    bool shared_net() const { return shared_; }
+    CouplingScale scale() const { return scale_; }
+
+private:
+    // Workspace layout, stored part first (what forward leaves for backward), then backward's scratch:
+    //   [xm: n·D][out: n·D·(1 or 2)][net a activations][net b activations]
+    //   [dout: like out][dxm a: n·D][dxm b: n·D if two nets][MLP scratch, shared by both nets]
+    struct Layout {
+        T *xm, *out, *stored_a, *stored_b;
+        T *t, *h;  // views into out
+        T *dout, *dxm_a, *dxm_b, *scratch;
+        T *dt, *dh;  // views into dout
+    };
+
+    bool two_nets() const { return affine && !shared_; }
+    std::size_t out_size(int n) const { return std::size_t(n) * D * (affine ? 2 : 1); }
+    int ldo() const { return shared_ ? 2 * D : D; }
+
+    Layout layout(int n, T* ws) const {
+        const std::size_t nd = std::size_t(n) * D;
+        Layout L{};
+        T* p = ws;
+        auto take = [&p](std::size_t size) {
+            T* q = p;
+            p += size;
+            return q;
+        };
+        L.xm = take(nd);
+        L.out = take(out_size(n));
+        L.stored_a = take(net_a_.stored_size(n));
+        L.stored_b = take(net_b_.stored_size(n));
+        L.dout = take(out_size(n));
+        L.dxm_a = take(nd);
+        L.dxm_b = two_nets() ? take(nd) : nullptr;
+        L.scratch = p;
+        // (t, h) rows: [t | h] of a shared net (stride 2D), or t then h as two (n, D) blocks.
+        L.t = L.out, L.dt = L.dout;
+        L.h = affine ? (shared_ ? L.out + D : L.out + nd) : nullptr;
+        L.dh = affine ? (shared_ ? L.dout + D : L.dout + nd) : nullptr;
+        return L;
+    }
+
+    /// xm = v ⊙ m and the conditioner outputs (t, h) for it.
+    void condition(const T* v, const Layout& L, int n) const {
+        kernels::coupling_mask_input(B{}, v, mask_.value, L.xm, n, D);
+        net_a_.forward(L.xm, L.out, n, L.stored_a);
+        if (two_nets()) net_b_.forward(L.xm, L.out + std::size_t(n) * D, n, L.stored_b);
+    }
+
+    int index_ = 0;
+    int hidden_ = 0, hidden_layers_ = 0;
+    bool shared_ = false;
+    bool zero_init_ = true;
+    CouplingScale scale_ = CouplingScale::tanh;
+    std::array<T, std::size_t(D)> initial_mask_{};
+    Mlp<T, B> net_a_, net_b_;
+    TensorRef<T> mask_;
+};
+
+}  // namespace bijou
