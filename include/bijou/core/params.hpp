@@ -12,7 +12,7 @@
 // The gradient array comes zeroed from calloc, so its pages are committed only when a backward (or
 // zero_grad) first writes them: a model that only evaluates holds no gradient memory.
 // bind_external() is the other second phase: the same layout in arrays someone else owns (a device
-// model's copy of its parameters; models/flow.hpp).
+// model's copy of its parameters; core/mirror.hpp).
 #pragma once
 
 #include <cassert>
