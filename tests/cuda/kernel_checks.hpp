@@ -318,6 +318,17 @@ void check_layers() {
             E::sync();
             CHECK(rel_diff(g1, g0) <= 10 * tol<T>());
         }
+    // The log-det term of InvConv1x1's weight gradient: dW += HW·(Σ dld)·W⁻ᵀ (W⁻ᵀ in double).
+    {
+        Rng r(6);
+        const auto winv_t = randv<typename E::template vec<double>>(std::size_t(C) * C, r);
+        const auto dld = randv<V>(std::size_t(n), r);
+        V g0(Wm.size(), T(1)), g1(Wm.size(), T(1));
+        kernels::linear1x1_log_det_grad(Reference{}, winv_t.data(), g0.data(), dld.data(), n, C, HW);
+        kernels::linear1x1_log_det_grad(B{}, winv_t.data(), g1.data(), dld.data(), n, C, HW);
+        E::sync();
+        CHECK(rel_diff(g1, g0) <= tol<T>());
+    }
     // Channel permutation.
     typename E::template vec<int> perm(C);
     std::iota(perm.begin(), perm.end(), 0);

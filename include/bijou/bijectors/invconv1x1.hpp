@@ -24,18 +24,21 @@
 // bijou::numerical_error naming the bijector, the tensor and the value — never a silent −inf/NaN.
 // A "perm" buffer that is not a permutation throws bijou::error.
 // Memory: no allocation in forward/inverse/backward; the C×C scratch (double factors, W and W⁻¹ in
-// T, the weight-gradient chunks of the Cpu kernel) is sized at construction. Checked with
+// T, the weight-gradient chunks of the Cpu kernel) is sized at construction (on a backend with
+// memory of its own, the copies of W, W⁻¹, G and the tensors on the first call). Checked with
 // EIGEN_RUNTIME_NO_MALLOC for C ≤ 64; above that, Eigen's blocked LU in InvConv1x1 (and Eigen's
 // GEMM behind kernels::gemm for large products) may take heap blocks and OpenMP threads of its
 // own unless EIGEN_DONT_PARALLELIZE is defined. forward and inverse are const by the Bijector
 // contract, so that scratch is `mutable`: these are caches of values derived from the parameters,
 // recomputed on every call. One bound object must therefore not run two calls at once (the owning
 // Flow's workspace arena already imposes that).
-// ExecutorBackend (Cuda): the C×C factor arithmetic stays on the host in double. Each call copies the
-// small parameter tensors to host mirrors, and W or W⁻¹ (C×C) and the parameter-gradient increments
-// back; the products over the batch and the log-det additions run on the device. Those copies
-// synchronise the device a few times per call: fine for C ≲ 100, a candidate for device-side
-// factor kernels if it ever shows in a profile.
+// Backends: the C×C factor arithmetic is host code in double, on host copies of the tensors
+// (core/mirror.hpp); the products over the batch, the log-det additions and the log-det term of the
+// weight gradient are kernels (kernels/*/linear1x1.hpp). On a backend with memory of its own (Cuda)
+// each call therefore copies the small tensors to the host, and W or W⁻¹ (C×C) and the
+// parameter-gradient increments back: a few synchronisations per call, fine for C ≲ 100, a
+// candidate for device-side factor kernels if it ever shows in a profile. On a host backend these
+// copies are the identity.
 #pragma once
 
 #include <algorithm>
@@ -53,6 +56,7 @@
 #include "bijou/bijectors/permute.hpp"
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/memory.hpp"
+#include "bijou/core/mirror.hpp"
 #include "bijou/kernels/cpu/linear1x1.hpp"
 #include "bijou/kernels/cuda/linear1x1.hpp"
 #include "bijou/kernels/reference/linear1x1.hpp"
@@ -77,33 +81,6 @@ inline MatrixRd random_rotation(int C, Rng& rng) {
     return q;
 }
 
-/// A tensor's values readable on the host: the tensor itself on a host backend, else a copy made in
-/// `mirror` (sized to the tensor).
-template <class B, class T>
-const T* host_values(const TensorRef<T>& t, std::vector<T>& mirror) {
-    if constexpr (ExecutorBackend<B>) {
-        mirror.resize(t.size);
-        download(B{}, mirror.data(), t.value, t.size);
-        return mirror.data();
-    } else {
-        (void)mirror;
-        return t.value;
-    }
-}
-
-/// n host values where backend B's kernels can read them: the values themselves on a host backend,
-/// else a copy in `scratch` (backend memory of at least n).
-template <class B, class T>
-const T* on_backend(const T* host, Buffer<B, T>& scratch, std::size_t n) {
-    if constexpr (ExecutorBackend<B>) {
-        upload(B{}, scratch.data(), host, n);
-        return scratch.data();
-    } else {
-        (void)scratch, (void)n;
-        return host;
-    }
-}
-
 inline std::string fmt_value(double v) {
     std::ostringstream os;
     os.precision(6);
@@ -118,7 +95,7 @@ inline std::string fmt_value(double v) {
 //
 // Gradients. z = W·x at every position, so with dz = ∂L/∂z: dx = Wᵀ·dz and the data term of
 // ∂L/∂W is G = Σ_{i,p} dz[i, :, p]·x[i, :, p]ᵀ. The log-det term: ∂ log|det W| / ∂W = W⁻ᵀ (Jacobi's
-// formula) and ld_i = HW·log|det W|, so ∂L/∂W += (Σ_i dld_i)·HW·W⁻ᵀ.
+// formula) and ld_i = HW·log|det W|, so ∂L/∂W += (Σ_i dld_i)·HW·W⁻ᵀ (kernels::linear1x1_log_det_grad).
 template <EventShape S, Scalar T, Backend B>
 class InvConv1x1Bijector {
 public:
@@ -131,9 +108,7 @@ public:
 
     explicit InvConv1x1Bijector(BuildContext&)
         : eye_(Eigen::MatrixXd::Identity(C, C)), wd_(C, C), inv_(C, C), lu_(C), winv_(std::size_t(C) * C),
-          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {
-        if constexpr (ExecutorBackend<B>) dmat_.assign_zeros(std::size_t(C) * C);
-    }
+          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {}
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         key_ = join_name(prefix, "weight");
@@ -160,7 +135,7 @@ public:
         for (int a = 0; a < C; ++a)
             for (int b = 0; b < C; ++b) winv_[std::size_t(a) * C + b] = T(inv_(a, b));
         check_inverse_fits();
-        kernels::linear1x1(B{}, on_backend(winv_.data()), false, z, x, n, C, HW);
+        kernels::linear1x1(B{}, winv_stage_.in(winv_.data(), winv_.size()), false, z, x, n, C, HW);
         add_constant(B{}, ld, std::size_t(n), -s);
     }
 
@@ -169,25 +144,17 @@ public:
         kernels::linear1x1_weight_grad(B{}, dz, x, weight_.grad, n, C, HW, grad_scratch_.data());
         factorize();
         invert();
-        if constexpr (ExecutorBackend<B>) {  // grad += (Σ dld)·HW·W⁻ᵀ, the sum taken on the device
-            for (int a = 0; a < C; ++a)
-                for (int b = 0; b < C; ++b) winv_[std::size_t(a) * C + b] = T(HW * inv_(b, a));
-            add_total_times(B{}, weight_.grad, on_backend(winv_.data()), std::size_t(C) * C, dld, std::size_t(n));
-        } else {
-            double g = 0.0;
-            for (int i = 0; i < n; ++i) g += double(dld[i]);
-            g *= HW;
-            for (int a = 0; a < C; ++a)
-                for (int b = 0; b < C; ++b) weight_.grad[std::size_t(a) * C + b] += T(g * inv_(b, a));  // W⁻ᵀ
-        }
+        // inv_ is column-major, so its storage read row-major is W⁻ᵀ
+        const double* winv_t = inv_stage_.in(inv_.data(), std::size_t(C) * C);
+        kernels::linear1x1_log_det_grad(B{}, winv_t, weight_.grad, dld, n, C, HW);
     }
 
     /// W in double (C×C).
     Eigen::MatrixXd matrix() const {
-        const T* wv = detail::host_values<B>(weight_, mirror_);
+        const auto host = mirror_.on_host(OnHost::values, weight_);
         Eigen::MatrixXd w(C, C);
         for (int a = 0; a < C; ++a)
-            for (int b = 0; b < C; ++b) w(a, b) = double(wv[std::size_t(a) * C + b]);
+            for (int b = 0; b < C; ++b) w(a, b) = double(weight_[std::size_t(a) * C + b]);
         return w;
     }
     /// log|det W| (per position; forward adds HW times this). Throws like forward.
@@ -199,11 +166,11 @@ private:
     // wd_ ← W (double), lu_ ← its partial-pivot LU; returns log|det W|. Throws numerical_error for a
     // non-finite or numerically singular W.
     double factorize() const {
-        const T* wv = detail::host_values<B>(weight_, mirror_);
+        const auto host = mirror_.on_host(OnHost::values, weight_);
         double wmax = 0.0;
         for (int a = 0; a < C; ++a)
             for (int b = 0; b < C; ++b) {
-                const double v = double(wv[std::size_t(a) * C + b]);
+                const double v = double(weight_[std::size_t(a) * C + b]);
                 if (!std::isfinite(v))
                     throw numerical_error(who() + ": weight[" + std::to_string(a) + ", " + std::to_string(b) +
                                           "] = " + detail::fmt_value(v) + " is not finite");
@@ -238,12 +205,11 @@ private:
 
     std::string who() const { return "InvConv1x1 '" + (key_.empty() ? std::string("weight") : key_) + "'"; }
 
-    // A C×C host matrix where the kernels can read it (copied to dmat_ on a device backend).
-    const T* on_backend(const T* host) const { return detail::on_backend<B>(host, dmat_, std::size_t(C) * C); }
-
-    TensorRef<T> weight_;
-    mutable std::vector<T> mirror_;  // device backends: the weight copied to the host
-    mutable Buffer<B, T> dmat_;      // device backends: W⁻¹ (or HW·W⁻ᵀ) for the kernels
+    // mutable: the host code of const calls reads it through mirror_ (core/mirror.hpp)
+    mutable TensorRef<T> weight_;
+    mutable Mirror<B, T> mirror_;
+    mutable BackendStage<B, T> winv_stage_;  // W⁻¹ where the kernels read it
+    BackendStage<B, double> inv_stage_;      // W⁻ᵀ in double, likewise
     std::string key_;
     Eigen::MatrixXd eye_;  // the C×C identity
     mutable Eigen::MatrixXd wd_, inv_;
@@ -279,13 +245,7 @@ public:
     explicit InvConv1x1LUBijector(BuildContext&)
         : perm_idx_(std::size_t(C)), inv_idx_(std::size_t(C)), s_(std::size_t(C)), l_(C, C), u_(C, C), m_(C, C),
           x_(C, C), w_t_(std::size_t(C) * C), winv_t_(std::size_t(C) * C), g_t_(std::size_t(C) * C),
-          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {
-        if constexpr (ExecutorBackend<B>) {
-            dmat_.assign_zeros(std::size_t(C) * C);
-            dgrad_.assign_zeros(std::size_t(C) * C);
-            dinc_.assign_zeros(std::size_t(C) * C);
-        }
-    }
+          grad_scratch_(kernels::linear1x1_weight_grad_scratch(B{}, C, HW)) {}
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         prefix_ = prefix;
@@ -324,41 +284,37 @@ public:
     void forward(const T* x, T* z, double* ld, int n, T*) const {
         const double s = HW * assemble();
         build_weight();
-        kernels::linear1x1(B{}, on_backend(w_t_.data()), false, x, z, n, C, HW);
+        kernels::linear1x1(B{}, mat_stage_.in(w_t_.data(), w_t_.size()), false, x, z, n, C, HW);
         add_constant(B{}, ld, std::size_t(n), s);
     }
 
     void inverse(const T* z, T* x, double* ld, int n, T*) const {
         const double s = HW * assemble();
         build_inverse();
-        kernels::linear1x1(B{}, on_backend(winv_t_.data()), false, z, x, n, C, HW);
+        kernels::linear1x1(B{}, mat_stage_.in(winv_t_.data(), winv_t_.size()), false, z, x, n, C, HW);
         add_constant(B{}, ld, std::size_t(n), -s);
     }
 
     void backward(const T* x, const T*, const T* dz, const T* dld, T* dx, int n, T*) {
         assemble();
         build_weight();
-        kernels::linear1x1(B{}, on_backend(w_t_.data()), true, dz, dx, n, C, HW);  // dx = Wᵀ·dz
-        double gld = 0.0;
-        if constexpr (ExecutorBackend<B>) {  // G on the device, then to the host for the factor algebra
-            fill(B{}, dgrad_.data(), dgrad_.size(), T(0));
-            kernels::linear1x1_weight_grad(B{}, dz, x, dgrad_.data(), n, C, HW, grad_scratch_.data());
-            download(B{}, g_t_.data(), dgrad_.data(), g_t_.size());
-            gld = sum(B{}, dld, static_cast<const T*>(nullptr), std::size_t(n));
-        } else {
-            std::fill(g_t_.begin(), g_t_.end(), T(0));
-            kernels::linear1x1_weight_grad(B{}, dz, x, g_t_.data(), n, C, HW, grad_scratch_.data());
-            for (int i = 0; i < n; ++i) gld += double(dld[i]);
-        }
+        kernels::linear1x1(B{}, mat_stage_.in(w_t_.data(), w_t_.size()), true, dz, dx, n, C, HW);  // dx = Wᵀ·dz
+        // G in backend memory, then on the host for the factor algebra
+        T* g = g_stage_.out(g_t_.data(), g_t_.size());
+        fill(B{}, g, g_t_.size(), T(0));
+        kernels::linear1x1_weight_grad(B{}, dz, x, g, n, C, HW, grad_scratch_.data());
+        g_stage_.finish(g_t_.data(), g_t_.size());
+        double gld = sum(B{}, dld, static_cast<const T*>(nullptr), std::size_t(n));
 
         detail::MatrixRd& pg = x_;  // PᵀG, in double
         for (int i = 0; i < C; ++i)
             for (int j = 0; j < C; ++j) pg(perm_idx_[std::size_t(i)], j) = double(g_t_[std::size_t(i) * C + j]);
         gld *= HW;
-        // The increments, into host arrays shaped like the gradients (device: sent and added after).
-        T* gl = grad_target(lower_, inc_lower_);
-        T* gu = grad_target(upper_, inc_upper_);
-        T* gs = grad_target(log_s_, inc_log_s_);
+        // The increments, added to the gradients on the host (sent to the backend's by send_grads).
+        auto host = mirror_.on_host(OnHost::grads, lower_, upper_, log_s_);
+        T* gl = lower_.grad;
+        T* gu = upper_.grad;
+        T* gs = log_s_.grad;
         for (int i = 0; i < C; ++i) {
             for (int j = 0; j < i; ++j) {  // lower[i, j] += Σ_{k ≥ j} (PᵀG)[i, k]·U'[j, k]
                 double acc = 0.0;
@@ -372,11 +328,7 @@ public:
                 else gs[std::size_t(i)] += T(acc * s_[std::size_t(i)] + gld);
             }
         }
-        if constexpr (ExecutorBackend<B>) {
-            send_increment(lower_, inc_lower_);
-            send_increment(upper_, inc_upper_);
-            send_increment(log_s_, inc_log_s_);
-        }
+        host.send_grads();
     }
 
     /// W = P·L·U' in double (C×C). Throws like forward.
@@ -403,15 +355,11 @@ public:
 private:
     // Validates every tensor and fills perm_idx_, s_, l_ (unit lower) and u_ (= U'); returns Σ log_s.
     double assemble() const {
-        const T* perm = detail::host_values<B>(perm_, m_perm_);
-        const T* sign = detail::host_values<B>(sign_, m_sign_);
-        const T* log_s = detail::host_values<B>(log_s_, m_log_s_);
-        const T* lower = detail::host_values<B>(lower_, m_lower_);
-        const T* upper = detail::host_values<B>(upper_, m_upper_);
-        detail::load_permutation(perm, C, perm_idx_.data(), inv_idx_.data(), perm_label_);
+        const auto host = mirror_.on_host(OnHost::values, perm_, sign_, log_s_, lower_, upper_);
+        detail::load_permutation(perm_.value, C, perm_idx_.data(), inv_idx_.data(), perm_label_);
         double sum = 0.0;
         for (int c = 0; c < C; ++c) {
-            const double sg = double(sign[std::size_t(c)]), ls = double(log_s[std::size_t(c)]);
+            const double sg = double(sign_[std::size_t(c)]), ls = double(log_s_[std::size_t(c)]);
             if (sg != 1.0 && sg != -1.0)
                 throw numerical_error(who("sign", c) + " = " + detail::fmt_value(sg) + " (must be +1 or -1)");
             const double s = sg * std::exp(ls);
@@ -425,8 +373,8 @@ private:
         for (int i = 0; i < C; ++i)
             for (int j = 0; j < C; ++j) {
                 const std::size_t k = std::size_t(i) * C + j;
-                const double lv = i > j ? double(lower[k]) : (i == j ? 1.0 : 0.0);
-                const double uv = i < j ? double(upper[k]) : (i == j ? s_[std::size_t(i)] : 0.0);
+                const double lv = i > j ? double(lower_[k]) : (i == j ? 1.0 : 0.0);
+                const double uv = i < j ? double(upper_[k]) : (i == j ? s_[std::size_t(i)] : 0.0);
                 if (!std::isfinite(lv)) throw numerical_error(who("lower", i, j) + " = " + detail::fmt_value(lv));
                 if (!std::isfinite(uv)) throw numerical_error(who("upper", i, j) + " = " + detail::fmt_value(uv));
                 l_(i, j) = lv;
@@ -473,31 +421,15 @@ private:
             }
     }
 
-    // A C×C host matrix where the kernels can read it (copied to dmat_ on a device backend).
-    const T* on_backend(const T* host) const { return detail::on_backend<B>(host, dmat_, std::size_t(C) * C); }
-    // Where backward adds a tensor's gradient increments: the gradient itself on a host backend, a
-    // zeroed host array otherwise (then send_increment adds it on the device).
-    T* grad_target(const TensorRef<T>& t, std::vector<T>& inc) {
-        if constexpr (ExecutorBackend<B>) {
-            inc.assign(t.size, T(0));
-            return inc.data();
-        } else {
-            (void)inc;
-            return t.grad;
-        }
-    }
-    void send_increment(const TensorRef<T>& t, const std::vector<T>& inc) {
-        upload(B{}, dinc_.data(), inc.data(), t.size);
-        accumulate(B{}, t.grad, dinc_.data(), t.size);
-    }
-
     std::string key(const char* tensor) const { return join_name(prefix_, tensor); }
     std::string who(const char* tensor, int i, int j = -1) const {
         return "InvConv1x1LU '" + key(tensor) + "'[" + std::to_string(i) + (j >= 0 ? ", " + std::to_string(j) : "") +
                "]";
     }
 
-    TensorRef<T> lower_, upper_, log_s_, perm_, sign_;
+    // mutable: the host code of const calls reads them through mirror_ (core/mirror.hpp)
+    mutable TensorRef<T> lower_, upper_, log_s_, perm_, sign_;
+    mutable Mirror<B, T> mirror_;
     std::string prefix_, perm_label_;
     mutable std::vector<int> perm_idx_, inv_idx_;
     mutable std::vector<double> s_;           // sign ⊙ exp(log_s)
@@ -505,12 +437,8 @@ private:
     mutable std::vector<T> w_t_, winv_t_;     // W and W⁻¹ in T for the kernels
     std::vector<T> g_t_;                      // G = Σ dz·xᵀ in T
     std::vector<T> grad_scratch_;             // the Cpu weight-gradient kernel's per-chunk partial sums
-    // Device backends: host mirrors of the tensors, gradient increments, and device scratch (W or
-    // W⁻¹ for the kernels, G, an increment on its way to a gradient).
-    mutable std::vector<T> m_perm_, m_sign_, m_log_s_, m_lower_, m_upper_;
-    std::vector<T> inc_lower_, inc_upper_, inc_log_s_;
-    mutable Buffer<B, T> dmat_;
-    Buffer<B, T> dgrad_, dinc_;
+    mutable BackendStage<B, T> mat_stage_;    // W or W⁻¹ where the kernels read it
+    BackendStage<B, T> g_stage_;              // G where the kernel writes it
 };
 
 /// Recipe: invertible 1×1 convolution with a free weight (log|det| and W⁻¹ by LU in double).

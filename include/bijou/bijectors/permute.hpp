@@ -11,8 +11,8 @@
 // this Permute's index among the Permutes of the model, ctx.next_index("permute")): each Permute of
 // a model gets its own permutation and the model is reproducible from the seed. The Rng passed to
 // reset_parameters is not used, so adding a Permute never shifts other recipes' random streams.
-// On an ExecutorBackend (Cuda) each call copies the C-entry buffer to the host to validate it and
-// the indices back (two small copies per call).
+// The buffer is validated on the host (core/mirror.hpp): on a backend with memory of its own (Cuda)
+// each call copies its C entries to the host and the C indices it uses back (two small copies).
 // Setting "kind" (reverse or shuffle) is recorded for checkpoints.
 // Buffer "perm" (C): the permutation as indices stored in T, kept by checkpoints; it is validated
 // on every call (a corrupt checkpoint raises bijou::error naming the tensor, never reads out of bounds).
@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "bijou/core/concepts.hpp"
-#include "bijou/core/memory.hpp"
+#include "bijou/core/mirror.hpp"
 #include "bijou/kernels/cpu/linear1x1.hpp"
 #include "bijou/kernels/cuda/linear1x1.hpp"
 #include "bijou/kernels/reference/linear1x1.hpp"
@@ -93,11 +93,6 @@ public:
 
     explicit PermuteBijector(BuildContext& ctx)
         : init_(std::size_t(C)), perm_idx_(std::size_t(C)), inv_idx_(std::size_t(C)) {
-        if constexpr (ExecutorBackend<B>) {
-            dperm_.assign_zeros(std::size_t(C));
-            dinv_.assign_zeros(std::size_t(C));
-            mirror_.assign(std::size_t(C), T(0));
-        }
         const int k = ctx.next_index("permute");
         std::iota(init_.begin(), init_.end(), 0);
         kind_ = ctx.options().get<PermuteOptions>().kind;
@@ -130,17 +125,17 @@ public:
 
     void forward(const T* x, T* z, double*, int n, T*) const {
         load();
-        kernels::permute_channels(B{}, x, z, perm_ptr(), n, C, HW);
+        kernels::permute_channels(B{}, x, z, for_kernels(perm_idx_), n, C, HW);
     }
 
     void inverse(const T* z, T* x, double*, int n, T*) const {
         load();
-        kernels::permute_channels(B{}, z, x, inv_ptr(), n, C, HW);
+        kernels::permute_channels(B{}, z, x, for_kernels(inv_idx_), n, C, HW);
     }
 
     void backward(const T*, const T*, const T* dz, const T*, T* dx, int n, T*) {
         load();
-        kernels::permute_channels(B{}, dz, dx, inv_ptr(), n, C, HW);  // dx = Pᵀ·dz
+        kernels::permute_channels(B{}, dz, dx, for_kernels(inv_idx_), n, C, HW);  // dx = Pᵀ·dz
     }
 
     /// The permutation in use: z[c] = x[permutation()[c]].
@@ -153,33 +148,20 @@ private:
     // Validated every call (a checkpoint may have replaced the buffer); forward/inverse are const
     // by the Bijector contract, so the C-sized index arrays they fill are mutable scratch. This
     // makes concurrent calls on one bound object a data race, as the owning Flow's arena already does.
-    // Device backends: the buffer comes to the host for validation, the indices go back.
     void load() const {
-        if constexpr (ExecutorBackend<B>) {
-            download(B{}, mirror_.data(), perm_.value, std::size_t(C));
-            detail::load_permutation(mirror_.data(), C, perm_idx_.data(), inv_idx_.data(), label_);
-            upload(B{}, dperm_.data(), perm_idx_.data(), std::size_t(C));
-            upload(B{}, dinv_.data(), inv_idx_.data(), std::size_t(C));
-        } else {
-            detail::load_permutation(perm_.value, C, perm_idx_.data(), inv_idx_.data(), label_);
-        }
+        const auto host = mirror_.on_host(OnHost::values, perm_);
+        detail::load_permutation(perm_.value, C, perm_idx_.data(), inv_idx_.data(), label_);
     }
-    const int* perm_ptr() const {
-        if constexpr (ExecutorBackend<B>) return dperm_.data();
-        else return perm_idx_.data();
-    }
-    const int* inv_ptr() const {
-        if constexpr (ExecutorBackend<B>) return dinv_.data();
-        else return inv_idx_.data();
-    }
+    // Validated indices where the kernels read them.
+    const int* for_kernels(const std::vector<int>& idx) const { return idx_stage_.in(idx.data(), idx.size()); }
 
-    TensorRef<T> perm_;
+    mutable TensorRef<T> perm_;  // mutable: load() reads it through mirror_ (core/mirror.hpp)
     std::vector<int> init_;  // drawn at construction, written to the buffer by reset_parameters
     PermuteKind kind_ = PermuteKind::reverse;
     std::string label_;  // "Permute buffer '<state_dict key>'", for error messages
     mutable std::vector<int> perm_idx_, inv_idx_;
-    mutable std::vector<T> mirror_;  // device backends: the buffer, copied to the host
-    mutable Buffer<B, int> dperm_, dinv_;  // device backends: the indices for the kernels
+    mutable Mirror<B, T> mirror_;
+    mutable BackendStage<B, int> idx_stage_;
 };
 
 /// Recipe: a fixed permutation of features / channels (PermuteOptions::kind: reverse or shuffle).

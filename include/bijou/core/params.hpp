@@ -16,7 +16,7 @@
 // write them and a load checks that the file's equal the model's (io/checkpoint.hpp), as they do
 // for tensor names and shapes.
 // bind_external() is the other second phase: the same layout in arrays someone else owns (a device
-// model's copy of its parameters; models/flow.hpp).
+// model's copy of its parameters; core/mirror.hpp).
 #pragma once
 
 #include <cassert>

@@ -11,9 +11,10 @@
 // Shapes: z, dz (n, D) sample-major; lp, dlp (n). O(n·D) time, D exponentials per pass, no allocation.
 // Arithmetic in double; parameter-gradient sums run per coordinate in sample order, so results do not
 // depend on the backend or thread count. Loops are plain (the base is not a hot spot for vector flows).
-// On an ExecutorBackend (Cuda) log_prob, backward and sample run this host code on copies of the
-// (small) data and parameters (core/host_params.hpp): n·D values and a few parameter tensors cross
-// per call; a base this small gains nothing from device kernels.
+// Backends: log_prob, backward and sample are host code, run on host copies of the data and of the
+// parameters (core/mirror.hpp). On a backend with memory of its own (Cuda) n·D values and the few
+// parameter tensors cross per call (the host copies grow to the largest batch seen); a base this
+// small gains nothing from device kernels. On a host backend the copies are the identity.
 #pragma once
 
 #include <array>
@@ -25,7 +26,7 @@
 #include <string_view>
 
 #include "bijou/core/concepts.hpp"
-#include "bijou/core/host_params.hpp"
+#include "bijou/core/mirror.hpp"
 
 namespace bijou {
 
@@ -48,25 +49,35 @@ public:
         for (int j = 0; j < D; ++j) loc_[std::size_t(j)] = log_scale_[std::size_t(j)] = T(0);
     }
 
-    /// lp[i] = log p(z_i) (assigned). On a device backend: the host code on copies (see above).
+    /// lp[i] = log p(z_i) (assigned).
     void log_prob(const T* z, double* lp, int n) const {
-        if constexpr (ExecutorBackend<B>) detail::log_prob_on_host<B>(*this, handles(), z, lp, n, D);
-        else log_prob_host(z, lp, n);
+        const auto host = mirror_.on_host(OnHost::values, loc_, log_scale_);
+        log_prob_host(z_host_.in(z, std::size_t(n) * D), lp_host_.out(lp, std::size_t(n)), n);
+        lp_host_.finish(lp, std::size_t(n));
     }
 
     /// dz = dlp[i]·∇_z log p(z_i) (assigned); parameter gradients +=.
     void backward(const T* z, const T* dlp, T* dz, int n) {
-        if constexpr (ExecutorBackend<B>) detail::backward_on_host<B>(*this, handles(), z, dlp, dz, n, D);
-        else backward_host(z, dlp, dz, n);
+        auto host = mirror_.on_host(OnHost::both, loc_, log_scale_);
+        const std::size_t nd = std::size_t(n) * D;
+        backward_host(z_host_.in(z, nd), dlp_host_.in(dlp, std::size_t(n)), dz_host_.out(dz, nd), n);
+        dz_host_.finish(dz, nd);
+        host.send_grads();
     }
 
     /// n samples (the same draws from rng on every backend).
     void sample(T* z, int n, double temperature, Rng& rng) const {
-        if constexpr (ExecutorBackend<B>) detail::sample_on_host<B>(*this, handles(), z, n, D, temperature, rng);
-        else sample_host(z, n, temperature, rng);
+        const auto host = mirror_.on_host(OnHost::values, loc_, log_scale_);
+        sample_host(z_host_.out(z, std::size_t(n) * D), n, temperature, rng);
+        z_host_.finish(z, std::size_t(n) * D);
     }
 
-    // The host code (also what a device backend runs, on host copies).
+    const TensorRef<T>& loc() const { return loc_; }
+    const TensorRef<T>& log_scale() const { return log_scale_; }
+
+private:
+    // The host code: on a backend with memory of its own the pointers and the tensors' handles are
+    // host copies, sent back by the calls above.
     void log_prob_host(const T* z, double* lp, int n) const {
         const double c = -0.5 * D * std::log(2.0 * std::numbers::pi);
         for (int i = 0; i < n; ++i) lp[i] = c;
@@ -110,14 +121,11 @@ public:
             }
     }
 
-    const TensorRef<T>& loc() const { return loc_; }
-    const TensorRef<T>& log_scale() const { return log_scale_; }
-
-private:
-    std::array<TensorRef<T>*, 2> handles() const { return {&loc_, &log_scale_}; }
-
-    // mutable: on a device backend the const calls point them at host mirrors for a moment (HostParams)
+    // mutable: the host code of const calls reads them through mirror_ (core/mirror.hpp)
     mutable TensorRef<T> loc_, log_scale_;
+    mutable Mirror<B, T> mirror_;
+    mutable HostStage<B, T> z_host_, dz_host_, dlp_host_;  // the data where the host code reads and writes it
+    mutable HostStage<B, double> lp_host_;
 };
 
 /// Recipe: a diagonal Gaussian base with trainable mean and log standard deviation per latent value.

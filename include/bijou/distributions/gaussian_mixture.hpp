@@ -17,9 +17,10 @@
 // exponentials per sample; backward caches them once per call in a scratch of K·(3D + 1) doubles owned by
 // the distribution (sized at construction), which also accumulates the parameter gradients in double.
 // No allocation after construction. K >= 1 is a compile-time requirement.
-// On an ExecutorBackend (Cuda) log_prob, backward and sample run this host code on copies of the
-// (small) data and parameters (core/host_params.hpp): n·D values and a few parameter tensors cross
-// per call; a base this small gains nothing from device kernels.
+// Backends: log_prob, backward and sample are host code, run on host copies of the data and of the
+// parameters (core/mirror.hpp). On a backend with memory of its own (Cuda) n·D values and the few
+// parameter tensors cross per call (the host copies grow to the largest batch seen); a base this
+// small gains nothing from device kernels. On a host backend the copies are the identity.
 #pragma once
 
 #include <algorithm>
@@ -33,7 +34,7 @@
 #include <vector>
 
 #include "bijou/core/concepts.hpp"
-#include "bijou/core/host_params.hpp"
+#include "bijou/core/mirror.hpp"
 
 namespace bijou {
 
@@ -65,25 +66,46 @@ public:
         }
     }
 
-    /// lp[i] = log p(z_i) (assigned). On a device backend: the host code on copies (see above).
+    /// lp[i] = log p(z_i) (assigned).
     void log_prob(const T* z, double* lp, int n) const {
-        if constexpr (ExecutorBackend<B>) detail::log_prob_on_host<B>(*this, handles(), z, lp, n, D);
-        else log_prob_host(z, lp, n);
+        const auto host = mirror_.on_host(OnHost::values, logits_, loc_, log_scale_);
+        log_prob_host(z_host_.in(z, std::size_t(n) * D), lp_host_.out(lp, std::size_t(n)), n);
+        lp_host_.finish(lp, std::size_t(n));
     }
 
     /// dz = dlp[i]·∇_z log p(z_i) (assigned); parameter gradients +=.
     void backward(const T* z, const T* dlp, T* dz, int n) {
-        if constexpr (ExecutorBackend<B>) detail::backward_on_host<B>(*this, handles(), z, dlp, dz, n, D);
-        else backward_host(z, dlp, dz, n);
+        auto host = mirror_.on_host(OnHost::both, logits_, loc_, log_scale_);
+        const std::size_t nd = std::size_t(n) * D;
+        backward_host(z_host_.in(z, nd), dlp_host_.in(dlp, std::size_t(n)), dz_host_.out(dz, nd), n);
+        dz_host_.finish(dz, nd);
+        host.send_grads();
     }
 
     /// n samples (the same draws from rng on every backend).
     void sample(T* z, int n, double temperature, Rng& rng) const {
-        if constexpr (ExecutorBackend<B>) detail::sample_on_host<B>(*this, handles(), z, n, D, temperature, rng);
-        else sample_host(z, n, temperature, rng);
+        const auto host = mirror_.on_host(OnHost::values, logits_, loc_, log_scale_);
+        sample_host(z_host_.out(z, std::size_t(n) * D), n, temperature, rng);
+        z_host_.finish(z, std::size_t(n) * D);
     }
 
-    // The host code (also what a device backend runs, on host copies).
+    const TensorRef<T>& logits() const { return logits_; }
+    const TensorRef<T>& loc() const { return loc_; }
+    const TensorRef<T>& log_scale() const { return log_scale_; }
+
+private:
+    // The host code: on a backend with memory of its own the pointers and the tensors' handles are
+    // host copies, sent back by the calls above.
+
+    /// Mixture weights log π = log softmax(logits).
+    std::array<double, K> log_weights() const {
+        std::array<double, K> l;
+        for (int k = 0; k < K; ++k) l[std::size_t(k)] = double(logits_[std::size_t(k)]);
+        const double lse = log_sum_exp(l);
+        for (auto& v : l) v -= lse;
+        return l;
+    }
+
     void log_prob_host(const T* z, double* lp, int n) const {
         const std::array<double, K> log_pi = log_weights();
         std::array<double, K> a;
@@ -158,20 +180,6 @@ public:
         }
     }
 
-    /// Mixture weights log π = log softmax(logits).
-    std::array<double, K> log_weights() const {
-        std::array<double, K> l;
-        for (int k = 0; k < K; ++k) l[std::size_t(k)] = double(logits_[std::size_t(k)]);
-        const double lse = log_sum_exp(l);
-        for (auto& v : l) v -= lse;
-        return l;
-    }
-
-    const TensorRef<T>& logits() const { return logits_; }
-    const TensorRef<T>& loc() const { return loc_; }
-    const TensorRef<T>& log_scale() const { return log_scale_; }
-
-private:
     /// a_k = log π_k + log N(z; loc_k, diag σ_k²) for one sample; inv_scale(q) = exp(−log_scale[q]).
     template <class InvScale>
     void joint(const T* zi, const std::array<double, K>& log_pi, std::array<double, K>& a, InvScale inv_scale) const {
@@ -196,10 +204,11 @@ private:
         return m + std::log(s);
     }
 
-    std::array<TensorRef<T>*, 3> handles() const { return {&logits_, &loc_, &log_scale_}; }
-
-    // mutable: on a device backend the const calls point them at host mirrors for a moment (HostParams)
+    // mutable: the host code of const calls reads them through mirror_ (core/mirror.hpp)
     mutable TensorRef<T> logits_, loc_, log_scale_;
+    mutable Mirror<B, T> mirror_;
+    mutable HostStage<B, T> z_host_, dz_host_, dlp_host_;  // the data where the host code reads and writes it
+    mutable HostStage<B, double> lp_host_;
     std::vector<double> scratch_;
 };
 

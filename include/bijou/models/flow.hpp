@@ -15,13 +15,14 @@
 // (forward, inverse, log_prob, sample, forward_stages, initialize) always runs in the memory-saving
 // layout, which needs no stored activations: a model that only evaluates keeps the lean arena
 // (eval_workspace_bytes) even when Options keep activations for training.
-// Backends: the arena, the per-sample buffers and the parameters live where B's kernels work
-// (core/memory.hpp). For an ExecutorBackend (Cuda: a GPU) the model is built and reset on the host,
-// then its parameters are copied to the device and every handle points there; data crosses at the
-// API edge (the xtensor calls, log_prob_raw and nll_and_gradient_raw take and return host memory;
-// forward_raw, inverse_raw and backward_raw take backend memory), parameters() and gradients() are
-// spans of backend memory, and params() is the host copy, refreshed by to_host() and sent back by
-// to_device() (checkpoints do both). For host backends to_host/to_device do nothing.
+// Backends: the arena, the per-sample buffers (core/arena.hpp) and the parameters (core/mirror.hpp)
+// live where B's kernels work. The model is built and reset on the host; on a backend with memory of
+// its own (Cuda: a GPU) its parameters are then copied there and every handle points there. Data
+// crosses at the API edge: the xtensor calls, log_prob_raw and nll_and_gradient_raw take and return
+// host memory; forward_raw, inverse_raw and backward_raw take backend memory. parameters() and
+// gradients() are spans of backend memory, and params() is the host copy, refreshed by to_host() and
+// sent back by to_device() (checkpoints do both). On a host backend (Reference, Cpu) backend memory is
+// host memory: params() is what the kernels use, and staging, to_host and to_device do nothing.
 #pragma once
 
 #include <algorithm>
@@ -33,9 +34,11 @@
 #include <utility>
 #include <vector>
 
+#include "bijou/core/arena.hpp"
 #include "bijou/core/chain.hpp"
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/memory.hpp"
+#include "bijou/core/mirror.hpp"
 #include "bijou/core/recompute.hpp"
 #include "bijou/core/tensor.hpp"
 #include "bijou/distributions/standard_normal.hpp"
@@ -57,8 +60,6 @@ public:
     using latent_tensor = batch_t<T, out_shape>;
     static constexpr int data_size = S::size;
     static constexpr int latent_size = out_shape::size;
-    /// Do the kernels work on memory other than the host's (a GPU)?
-    static constexpr bool on_device = ExecutorBackend<B>;
 
     struct Mapped {
         latent_tensor z;
@@ -117,13 +118,13 @@ public:
     /// x and z are backend memory (host memory for Reference and Cpu).
     void forward_raw(const T* x, T* z, int n) const {
         prepare(n, false);
-        fill(B{}, ld_.data(), std::size_t(n), 0.0);
-        bij_.forward(x, z, ld_.data(), n, ws_.data());
+        fill(B{}, arena_.ld(), std::size_t(n), 0.0);
+        bij_.forward(x, z, arena_.ld(), n, arena_.ws());
     }
     void inverse_raw(const T* z, T* x, int n) const {
         prepare(n, false);
-        fill(B{}, ld_.data(), std::size_t(n), 0.0);
-        bij_.inverse(z, x, ld_.data(), n, ws_.data());
+        fill(B{}, arena_.ld(), std::size_t(n), 0.0);
+        bij_.inverse(z, x, arena_.ld(), n, arena_.ws());
     }
     /// Raw backward after forward_raw(x, z, n) at the same n: dx = ∂L/∂x (assigned) and parameter
     /// gradients += ∂L/∂θ, for ∂L/∂z = dz and ∂L/∂log_det[i] = dld[i].
@@ -131,13 +132,13 @@ public:
     void backward_raw(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n) {
         prepare(n);
         if (detail::memory_saving(bij_))
-            detail::backward_from_output(bij_, z, dz, dld, xrec_.data(), dx, n, ws_.data(), ldtmp_.data());
+            detail::backward_from_output(bij_, z, dz, dld, arena_.xrec(), dx, n, arena_.ws(), arena_.ldtmp());
         else
-            bij_.backward(x, z, dz, dld, dx, n, ws_.data());
+            bij_.backward(x, z, dz, dld, dx, n, arena_.ws());
     }
 
     /// Per-sample log-dets (double, host memory) of the last forward_raw / inverse_raw.
-    std::span<const double> last_log_det(int n) const { return {host_log_det(n), std::size_t(n)}; }
+    std::span<const double> last_log_det(int n) const { return {arena_.host_log_det(n), std::size_t(n)}; }
 
     /// The data pushed through each top-level stage of a Chain or Stack (the input first).
     std::vector<data_tensor> forward_stages(const data_tensor& x) const
@@ -153,13 +154,14 @@ public:
                 download(B{}, out[stage].data() + std::size_t(i0) * S::size, p, std::size_t(m) * S::size);
                 ++stage;
             };
-            prepare(m, false);  // before z_.data() is taken
-            const T* xi = stage_in(x.data() + std::size_t(i0) * S::size, std::size_t(m) * S::size);
-            if constexpr (requires { bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit); })
-                bij_.forward_stages(xi, z_.data(), ld_.data(), m, ws_.data(), emit);
+            prepare(m, false);  // before arena_.z() is taken
+            const T* xi = arena_.stage_in(x.data() + std::size_t(i0) * S::size, std::size_t(m) * S::size);
+            T* z = arena_.z();
+            if constexpr (requires { bij_.forward_stages(xi, z, arena_.ld(), m, arena_.ws(), emit); })
+                bij_.forward_stages(xi, z, arena_.ld(), m, arena_.ws(), emit);
             else {
-                bij_.forward(xi, z_.data(), ld_.data(), m, ws_.data());
-                emit(z_.data(), S::size);
+                bij_.forward(xi, z, arena_.ld(), m, arena_.ws());
+                emit(z, S::size);
             }
         });
         return out;
@@ -187,16 +189,11 @@ public:
         requires has_base
     {
         const EvalLayout eval(*this);
-        prepare(n, false);  // before z_.data() is taken
-        forward_raw(stage_in(x, std::size_t(n) * data_size), z_.data(), n);
-        base_.log_prob(z_.data(), lp_.data(), n);
-        add_into(B{}, lp_.data(), ld_.data(), std::size_t(n));
-        if constexpr (on_device) {
-            download(B{}, lp_host_.data(), lp_.data(), std::size_t(n));
-            return lp_host_.data();
-        } else {
-            return lp_.data();
-        }
+        prepare(n, false);  // before arena_.z() is taken
+        forward_raw(arena_.stage_in(x, std::size_t(n) * data_size), arena_.z(), n);
+        base_.log_prob(arena_.z(), arena_.lp(), n);
+        add_into(B{}, arena_.lp(), arena_.ld(), std::size_t(n));
+        return arena_.host_log_prob(n);
     }
 
     /// n samples x = f⁻¹(z), z from the base at the given temperature (1 = the model's density).
@@ -211,11 +208,12 @@ public:
         const EvalLayout eval(*this);
         for_chunks(n, [&](int i0, int m) {
             prepare(m, false);
-            base_.sample(z_.data(), m, temperature, rng);
-            fill(B{}, ld_.data(), std::size_t(m), 0.0);
+            base_.sample(arena_.z(), m, temperature, rng);
+            fill(B{}, arena_.ld(), std::size_t(m), 0.0);
             T* xi = x.data() + std::size_t(i0) * data_size;
-            bij_.inverse(z_.data(), stage_out(xi), ld_.data(), m, ws_.data());
-            finish_out(xi, std::size_t(m) * data_size);
+            const std::size_t count = std::size_t(m) * data_size;
+            bij_.inverse(arena_.z(), arena_.stage_out(xi, count), arena_.ld(), m, arena_.ws());
+            arena_.finish_out(xi, count);
         });
         return x;
     }
@@ -229,7 +227,7 @@ public:
         const EvalLayout eval(*this);
         prepare(n, false);
         if constexpr (DataInitialized<bijector_type>)
-            bij_.initialize(stage_in(x.data(), std::size_t(n) * data_size), n, ws_.data());
+            bij_.initialize(arena_.stage_in(x.data(), std::size_t(n) * data_size), n, arena_.ws());
     }
 
     /// Mean negative log-likelihood (nats) of the batch; sets gradients() to its gradient.
@@ -247,14 +245,14 @@ public:
         if (n < 1) throw invalid_argument("nll_and_gradient: empty batch");
         prepare(n);
         zero_grad();
-        fill(B{}, ld_.data(), std::size_t(n), 0.0);
-        const T* xb = stage_in(x, std::size_t(n) * data_size);
-        bij_.forward(xb, z_.data(), ld_.data(), n, ws_.data());
-        base_.log_prob(z_.data(), lp_.data(), n);
-        const double total = sum(B{}, lp_.data(), ld_.data(), std::size_t(n));
-        fill(B{}, dld_.data(), std::size_t(n), T(-1.0 / n));
-        base_.backward(z_.data(), dld_.data(), dz_.data(), n);
-        backward_raw(xb, z_.data(), dz_.data(), dld_.data(), dx_.data(), n);
+        fill(B{}, arena_.ld(), std::size_t(n), 0.0);
+        const T* xb = arena_.stage_in(x, std::size_t(n) * data_size);
+        bij_.forward(xb, arena_.z(), arena_.ld(), n, arena_.ws());
+        base_.log_prob(arena_.z(), arena_.lp(), n);
+        const double total = sum(B{}, arena_.lp(), arena_.ld(), std::size_t(n));
+        fill(B{}, arena_.dld(), std::size_t(n), T(-1.0 / n));
+        base_.backward(arena_.z(), arena_.dld(), arena_.dz(), n);
+        backward_raw(xb, arena_.z(), arena_.dz(), arena_.dld(), arena_.dx(), n);
         return -total / n;
     }
 
@@ -265,18 +263,9 @@ public:
 
     /// The parameter values and gradients the kernels use (backend memory: on a device model, device
     /// pointers; an optimizer for the same backend updates them there).
-    std::span<T> parameters() {
-        if constexpr (on_device) return {dvalues_.data(), dvalues_.size()};
-        else return params_.values();
-    }
-    std::span<const T> parameters() const {
-        if constexpr (on_device) return {dvalues_.data(), dvalues_.size()};
-        else return params_.values();
-    }
-    std::span<T> gradients() {
-        if constexpr (on_device) return {dgrads_.data(), dgrads_.size()};
-        else return params_.grads();
-    }
+    std::span<T> parameters() { return mirror_.values(params_); }
+    std::span<const T> parameters() const { return mirror_.values(params_); }
+    std::span<T> gradients() { return mirror_.grads(params_); }
     std::size_t parameter_count() const { return params_.count(); }
     /// The named parameters and buffers in host memory (checkpoints, inspection). On a device model
     /// this is a copy: to_host() refreshes it from the device, to_device() sends edits back.
@@ -285,25 +274,12 @@ public:
 
     /// Device models: copies the parameter values and buffers from the device into params() (the
     /// gradients stay on the device). Host backends: nothing to do.
-    void to_host() const {
-        if constexpr (on_device) {
-            download(B{}, params_.values().data(), dvalues_.data(), dvalues_.size());
-            download(B{}, params_.buffers().data(), dbuffers_.data(), dbuffers_.size());
-        }
-    }
+    void to_host() const { mirror_.to_host(params_); }
     /// Device models: copies params()' values and buffers to the device. Host backends: nothing to do.
-    void to_device() {
-        if constexpr (on_device) {
-            upload(B{}, dvalues_.data(), params_.values().data(), dvalues_.size());
-            upload(B{}, dbuffers_.data(), params_.buffers().data(), dbuffers_.size());
-        }
-    }
+    void to_device() { mirror_.to_device(params_); }
 
     /// Sets the gradients to zero (where the kernels keep them).
-    void zero_grad() {
-        if constexpr (on_device) fill(B{}, dgrads_.data(), dgrads_.size(), T(0));
-        else params_.zero_grad();
-    }
+    void zero_grad() { mirror_.zero_grad(params_); }
 
     bijector_type& bijector() { return bij_; }
     const bijector_type& bijector() const { return bij_; }
@@ -337,22 +313,17 @@ private:
     using base_storage = std::conditional_t<has_base, base_type, NoBase>;
 
     explicit Flow(BuildContext ctx) : options_(ctx.options()), bij_(ctx), base_(make_base(ctx)) {
-        bij_.declare(params_, std::string(detail::recipe_name<Recipe>()));
-        if constexpr (has_base) base_.declare(params_, "base");
+        declare(params_);
         params_.allocate();
         Rng rng(options_.seed);
         bij_.reset_parameters(rng);
         if constexpr (has_base) base_.reset_parameters(rng);
-        if constexpr (on_device) {
-            dvalues_.assign_zeros(params_.count());
-            dgrads_.assign_zeros(params_.count());
-            dbuffers_.assign_zeros(params_.buffer_count());
-            to_device();
-            ParamSet<T> device_view;  // the same declarations, bound to the device copy
-            bij_.declare(device_view, std::string(detail::recipe_name<Recipe>()));
-            if constexpr (has_base) base_.declare(device_view, "base");
-            device_view.bind_external(dvalues_.data(), dgrads_.data(), dbuffers_.data());
-        }
+        mirror_.bind(params_, [this](ParamSet<T>& view) { declare(view); });
+    }
+
+    void declare(ParamSet<T>& ps) {
+        bij_.declare(ps, std::string(detail::recipe_name<Recipe>()));
+        if constexpr (has_base) base_.declare(ps, "base");
     }
 
     static base_storage make_base(BuildContext& ctx) {
@@ -373,9 +344,11 @@ private:
         for_chunks(n, [&](int i0, int m) {
             prepare(m, false);  // before the staging buffers are used
             T* o = out + std::size_t(i0) * out_size;
-            raw(stage_in(in + std::size_t(i0) * in_size, std::size_t(m) * in_size), stage_out(o), m);
-            finish_out(o, std::size_t(m) * out_size);
-            const double* ld = host_log_det(m);
+            const std::size_t count = std::size_t(m) * out_size;
+            const T* src = arena_.stage_in(in + std::size_t(i0) * in_size, std::size_t(m) * in_size);
+            raw(src, arena_.stage_out(o, count), m);
+            arena_.finish_out(o, count);
+            const double* ld = arena_.host_log_det(m);
             for (int i = 0; i < m; ++i) log_det(std::size_t(i0 + i)) = T(ld[i]);
         });
     }
@@ -383,75 +356,23 @@ private:
     // max_chunk_, lowered to what fits the budget (or the arena already there), at least 1.
     int eval_chunk() const {
         const std::size_t per_sample = std::max<std::size_t>(1, bij_.workspace_size(64) * sizeof(T) / 64);
-        const std::size_t fit = std::max(chunk_budget_ / per_sample, std::size_t(std::max(capacity_, 1)));
+        const std::size_t fit = std::max(chunk_budget_ / per_sample, std::size_t(std::max(arena_.capacity(), 1)));
         return int(std::min<std::size_t>(std::size_t(max_chunk_), fit));
     }
 
-    // Per-sample buffers for batches up to n, and the arena for batch n in the layout selected now
-    // (`training`: also the buffers a memory-saving backward rebuilds its input into). Buffers only
-    // grow; the arena is released before it is regrown, so peak memory is one arena.
+    // The arena for batch n in the layout selected now (`training`: also the buffers a memory-saving
+    // backward rebuilds its input into); core/arena.hpp.
     void prepare(int n, bool training = true) const {
         if (n < 0) throw invalid_argument("negative batch size");
-        const std::size_t nn = std::size_t(n);
-        if (n > capacity_) {
-            ld_.assign_zeros(nn);
-            lp_.assign_zeros(nn);
-            z_.assign_zeros(nn * latent_size);
-            dz_.assign_zeros(nn * latent_size);
-            dx_.assign_zeros(nn * data_size);
-            dld_.assign_zeros(nn);
-            if constexpr (on_device) {
-                io_in_.assign_zeros(nn * std::max(data_size, latent_size));
-                io_out_.assign_zeros(nn * std::max(data_size, latent_size));
-                ld_host_.assign(nn, 0.0);
-                lp_host_.assign(nn, 0.0);
-            }
-            capacity_ = n;
-        }
-        if (const std::size_t need = bij_.workspace_size(n); ws_.size() < need) ws_.assign_zeros(need);
-        if (training && detail::memory_saving(bij_) && xrec_.size() < nn * data_size) {
-            xrec_.assign_zeros(nn * data_size);
-            ldtmp_.assign_zeros(nn);
-        }
-    }
-
-    // The API edge of a device model: host input copied into io_in_ (host backends use it in place),
-    // outputs written to io_out_ and copied back to the host.
-    const T* stage_in(const T* host, std::size_t count) const {
-        if constexpr (on_device) {
-            upload(B{}, io_in_.data(), host, count);
-            return io_in_.data();
-        } else {
-            (void)count;
-            return host;
-        }
-    }
-    T* stage_out(T* host) const {
-        if constexpr (on_device) return io_out_.data();
-        else return host;
-    }
-    void finish_out(T* host, std::size_t count) const {
-        if constexpr (on_device) download(B{}, host, io_out_.data(), count);
-        else (void)host, (void)count;
-    }
-    const double* host_log_det(int n) const {
-        if constexpr (on_device) {
-            download(B{}, ld_host_.data(), ld_.data(), std::size_t(n));
-            return ld_host_.data();
-        } else {
-            return ld_.data();
-        }
+        arena_.prepare(n, bij_.workspace_size(n), training && detail::memory_saving(bij_));
     }
 
     Options options_;
     bijector_type bij_;
     [[no_unique_address]] base_storage base_;
-    mutable ParamSet<T> params_;  // mutable: to_host() refreshes a device model's host copy
-    Buffer<B, T> dvalues_, dgrads_, dbuffers_;  // device models: the parameters the kernels use
-    mutable Buffer<B, T> ws_, z_, dz_, dx_, dld_, xrec_, io_in_, io_out_;
-    mutable Buffer<B, double> ld_, lp_, ldtmp_;
-    mutable std::vector<double> ld_host_, lp_host_;  // device models: per-sample results brought back
-    mutable int capacity_ = 0;
+    mutable ParamSet<T> params_;  // the host copy of the parameters (mutable: to_host() refreshes it)
+    Mirror<B, T> mirror_;         // their backend copy, which the kernels use
+    mutable Arena<B, T> arena_{data_size, latent_size};
     int max_chunk_ = 4096;
     std::size_t chunk_budget_ = std::size_t(256) << 20;
 };

@@ -12,7 +12,8 @@
 //     in order p = 0..P−1 (in double). Results are therefore identical whatever the thread count,
 //     apart from gemm's own row split when P = 1.
 // No allocation: scratch comes from the caller (linear1x1_weight_grad_scratch(Cpu{}, C, HW) scalars,
-// fixed for a bound bijector). Permutations are row copies, OpenMP over samples.
+// fixed for a bound bijector). Permutations are row copies, OpenMP over samples. The log-det
+// gradient (O(n + C²)) is the Reference loop: too little work for threads.
 #pragma once
 
 #include <algorithm>
@@ -78,6 +79,11 @@ void linear1x1_weight_grad(Cpu, const T* dz, const T* x, T* dW, int n, int C, in
         for (int p = 0; p < P; ++p) s += double(scratch[std::size_t(p) * CC + k]);
         dW[k] += T(s);
     }
+}
+
+template <class T>
+void linear1x1_log_det_grad(Cpu, const double* winv_t, T* dW, const T* dld, int n, int C, int HW) {
+    linear1x1_log_det_grad(Reference{}, winv_t, dW, dld, n, C, HW);
 }
 
 template <class T>

@@ -3,11 +3,14 @@
 // Cuda; perm is an int array there too). Images: one strided batched product (a C×C by C×HW per sample)
 // forward, one product per sample (n calls accumulating into dW) for the weight gradient, no scratch;
 // vectors (HW = 1): one product each. permute_channels: one thread per element (permute_source gives
-// the source index of y's element k of an (n, C, HW) batch).
+// the source index of y's element k of an (n, C, HW) batch). linear1x1_log_det_grad: Σ dld in one
+// block (in double, left in executor memory: no host round trip), then one thread per entry of dW,
+// which adds T(Σ·T(HW·W⁻ᵀ)) (W⁻ᵀ rounded to T first, as a T matrix uploaded would be).
 #pragma once
 
 #include <cstddef>
 
+#include "bijou/core/memory.hpp"
 #include "bijou/kernels/cuda/exec.hpp"
 
 namespace bijou::kernels::cuda_body {
@@ -46,6 +49,15 @@ void permute_channels(X, const T* x, T* y, const int* perm, int n, int C, int HW
     X::for_each(std::size_t(n) * C * HW, [=] BIJOU_HD_LAMBDA(std::size_t k) { y[k] = x[permute_source(k, perm, C, HW)]; });
 }
 
+template <class X, class T>
+void linear1x1_log_det_grad(X, const double* winv_t, T* dW, const T* dld, int n, int C, int HW) {
+    const double* total = bijou::detail::total_into<X>(X::scalar_slot() + 1, std::size_t(n),
+                                                       [=] BIJOU_HD_LAMBDA(std::size_t k) { return double(dld[k]); });
+    const double hw = HW;
+    X::for_each(std::size_t(C) * C,
+                [=] BIJOU_HD_LAMBDA(std::size_t k) { dW[k] += T(double(T(hw * winv_t[k])) * *total); });
+}
+
 }  // namespace bijou::kernels::cuda_body
 
 namespace bijou::kernels {
@@ -64,6 +76,11 @@ std::size_t linear1x1_weight_grad_scratch(B, int, int) {
 template <ExecutorBackend B, class T>
 void linear1x1_weight_grad(B, const T* dz, const T* x, T* dW, int n, int C, int HW, T* /*scratch*/) {
     cuda_body::linear1x1_weight_grad(typename B::executor{}, dz, x, dW, n, C, HW);
+}
+
+template <ExecutorBackend B, class T>
+void linear1x1_log_det_grad(B, const double* winv_t, T* dW, const T* dld, int n, int C, int HW) {
+    cuda_body::linear1x1_log_det_grad(typename B::executor{}, winv_t, dW, dld, n, C, HW);
 }
 
 template <ExecutorBackend B, class T>
