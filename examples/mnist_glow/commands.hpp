@@ -5,14 +5,16 @@
 // MNIST's 28×28 gets 2 pixels each side), then reduced to n bits (x >> (8 − n)), then dequantised by
 // model.dequantize: x̃ = (x + u)/2ⁿ − ½. Bits/dim are ImageFlow::bits_per_dim's, D = 1024.
 // Training: Adam or Adamax through bijou::train_step (linear warm-up, clipping, non-finite steps
-// skipped and reported). --clip is given per bits/dim, like PyTorch Glow code whose loss is bits/dim;
-// bijou's loss is nats per image, D·ln 2 times larger, and so is its gradient, so the threshold passed
-// to train_step is clip·D·ln 2 (Adam's update itself does not depend on the loss's scale).
+// skipped and reported) on batches from a bijou::EpochSampler; the final anneal (--decay) is a
+// bijou::LinearAnneal of the run's progress. --clip is given per bits/dim, like PyTorch Glow code
+// whose loss is bits/dim; bijou's loss is nats per image, D·ln 2 times larger, and so is its gradient,
+// so the threshold passed to train_step is clip·D·ln 2 (Adam's update itself does not depend on the
+// loss's scale).
 // Resume: the checkpoint holds model, optimizer, step, epoch, position in the epoch's order and the
-// dequantisation Rng's state; an epoch's order is a function of (seed, epoch), so it is rebuilt, not
-// stored. Training N steps in one run or N/2 + N/2 with --resume gives the same bytes on the same
-// thread count with --decay 0 (a smoke test checks it); the default final anneal (--decay) is per run
-// and partly time-based, so it is not reproducible to the bit.
+// dequantisation Rng's state; an epoch's order is a function of (seed, epoch) (EpochOrder::keyed), so
+// it is rebuilt, not stored. Training N steps in one run or N/2 + N/2 with --resume gives the same
+// bytes on the same thread count with --decay 0 (a smoke test checks it); the default final anneal
+// (--decay) is per run and partly time-based, so it is not reproducible to the bit.
 #pragma once
 
 #include <algorithm>
@@ -71,27 +73,11 @@ inline PaddedSet load_padded(const std::string& dir, const std::string& prefix, 
     return s;
 }
 
-/// The images x[idx[0]], x[idx[1]], … into `out` (already (idx.size(), 1, 32, 32)).
-inline void gather(const PaddedSet& s, const std::vector<std::size_t>& idx, xt::xtensor<std::uint8_t, 4>& out) {
-    for (std::size_t k = 0; k < idx.size(); ++k)
-        std::copy_n(s.x.data() + idx[k] * pixels, pixels, out.data() + k * pixels);
-}
-
 /// Images [i0, i0 + n) of a set.
 inline xt::xtensor<std::uint8_t, 4> slice(const PaddedSet& s, int i0, int n) {
     xt::xtensor<std::uint8_t, 4> out = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(n), 1, side, side});
     std::copy_n(s.x.data() + std::size_t(i0) * pixels, std::size_t(n) * pixels, out.data());
     return out;
-}
-
-/// The training order of epoch e: a permutation of [0, n) that depends on (seed, e) only, so a
-/// resumed run rebuilds it from the epoch number.
-inline std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, long epoch) {
-    std::vector<std::size_t> order(n);
-    for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    bijou::Rng rng(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull * std::uint64_t(epoch + 1));
-    for (std::size_t k = n - 1; k > 0; --k) std::swap(order[k], order[rng.below(k + 1)]);
-    return order;
 }
 
 // ---- pictures ------------------------------------------------------------------------------------
@@ -316,11 +302,15 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
         std::vector<std::size_t> idx(std::min(init_n, n_train));
         for (auto& i : idx) i = std::size_t(init_rng.below(n_train));
         xt::xtensor<std::uint8_t, 4> xi = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
-        gather(train_set, idx, xi);
+        bijou::gather_rows(train_set.x, idx, xi);
         const auto ti = Clock::now();
         model.initialize(model.dequantize(xi, n_bits, init_rng));
         init_s = since(ti);
     }
+
+    // The data order: epoch e is a permutation that depends on (seed, e) only, so a resumed run
+    // rebuilds it from the checkpoint's epoch and cursor.
+    bijou::EpochSampler sampler(n_train, {.seed = seed, .epoch = epoch, .cursor = cursor});
 
     const double D_ln2 = pixels * std::numbers::ln2;
     const bijou::TrainConfig cfg{.lr = lr, .warmup = warmup, .clip = clip_bpd * D_ln2};
@@ -329,8 +319,8 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
     auto save = [&]() {
         const auto t = Clock::now();
         bijou::CheckpointMetadata extra{
-            {"train.step", std::to_string(step)},          {"train.epoch", std::to_string(epoch)},
-            {"train.cursor", std::to_string(cursor)},      {"train.noise_rng", noise.state()},
+            {"train.step", std::to_string(step)},          {"train.epoch", std::to_string(sampler.epoch())},
+            {"train.cursor", std::to_string(sampler.cursor())}, {"train.noise_rng", noise.state()},
             {"train.seed", std::to_string(seed)},          {"train.n_bits", std::to_string(n_bits)},
             {"train.batch", std::to_string(batch)},        {"train.lr", bijou::detail::ckpt_number(lr)},
             {"train.warmup", std::to_string(warmup)},      {"train.clip", bijou::detail::ckpt_number(clip_bpd)},
@@ -363,8 +353,6 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
     // (forward + backward); half is a safe guess.
     auto eval_est = [&]() { return eval_n * (eval_per_image > 0 ? eval_per_image : 0.5 * step_est / batch); };
 
-    std::vector<std::size_t> order = epoch_order(n_train, seed, epoch);
-    std::vector<std::size_t> idx(static_cast<std::size_t>(batch));
     xt::xtensor<std::uint8_t, 4> xb = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(batch), 1, side, side});
     model.reserve(batch);
 
@@ -375,36 +363,30 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
     // How far this run is, in [0, 1]: by time (until the loop must stop to leave room for the final
     // save and evaluation), by --steps or by --epochs, whichever is furthest. It drives the final
     // anneal (--decay): the lr multiplier is 1 until progress 1 − decay, then falls linearly to 0.
-    auto lr_multiplier = [&]() {
-        if (cli.decay <= 0) return 1.0;
+    const bijou::LinearAnneal anneal{.fraction = cli.decay};
+    auto progress = [&]() {
         const double stop_at = budget - save_est - eval_est() - 0.3;
         double p = stop_at > loop_start ? (process_seconds() - loop_start) / (stop_at - loop_start) : 1.0;
         if (cli.max_steps > step0) p = std::max(p, double(step - step0) / double(cli.max_steps - step0));
         const double images_end = double(cli.epochs) * double(n_train);
         if (cli.epochs > 0 && images_end > image0)
-            p = std::max(p, (double(epoch) * double(n_train) + double(cursor) - image0) / (images_end - image0));
-        return std::clamp((1.0 - p) / cli.decay, 0.0, 1.0);
+            p = std::max(p, (double(sampler.epoch()) * double(n_train) + double(sampler.cursor()) - image0) /
+                                (images_end - image0));
+        return p;
     };
     double last_log = 0.0, last_eval = 0.0, last_save = 0.0, run_loss = 0.0, last_train_bpd = NAN, last_test_bpd = NAN;
     long run_n = 0, skipped = 0, consecutive_skips = 0;
     std::string stopped = "time";
     for (;;) {
         if (stop_requested()) { stopped = "signal"; break; }
-        if (cli.epochs > 0 && epoch >= cli.epochs) { stopped = "epochs"; break; }
+        if (cli.epochs > 0 && sampler.epoch() >= cli.epochs) { stopped = "epochs"; break; }
         if (cli.max_steps > 0 && step >= cli.max_steps) { stopped = "steps"; break; }
         if (process_seconds() + 1.5 * step_est + save_est + eval_est() + 0.3 > budget) { stopped = "time"; break; }
 
-        for (std::size_t i = 0; i < idx.size(); ++i) {
-            if (cursor == n_train) {
-                ++epoch, cursor = 0;
-                order = epoch_order(n_train, seed, epoch);
-            }
-            idx[i] = order[cursor++];
-        }
-        gather(train_set, idx, xb);
+        sampler.next_batch(train_set.x, xb);
         const auto ts = Clock::now();
         bijou::TrainConfig step_cfg = cfg;
-        step_cfg.lr = cfg.lr * lr_multiplier();
+        step_cfg.lr = cfg.lr * anneal.at(progress());
         const auto r = bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), step_cfg, step,
                                          [&](const std::string& m) { std::fprintf(stderr, "mnist_glow: %s\n", m.c_str()); });
         const double dt = since(ts);
@@ -425,12 +407,14 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
         if (el - last_log >= cli.log_every || step == step0 + 1) {
             const double ips = double(step - step0) * batch / el;
             double eta = budget - process_seconds();
-            if (cli.epochs > 0) eta = std::min(eta, (double(cli.epochs) * n_train - (double(epoch) * n_train + cursor)) / ips);
+            if (cli.epochs > 0)
+                eta = std::min(eta, (double(cli.epochs) * n_train -
+                                     (double(sampler.epoch()) * n_train + sampler.cursor())) / ips);
             if (cli.max_steps > 0) eta = std::min(eta, double(cli.max_steps - step) * batch / ips);
             last_train_bpd = run_n ? to_bpd(run_loss / run_n) : NAN;
             std::printf("step %6ld  epoch %.2f  loss %.3f bits/dim  |g| %.3g  lr %.2e  %.0f img/s  elapsed %s  eta %s\n",
-                        step, epoch + double(cursor) / n_train, last_train_bpd, r.grad_norm / D_ln2, r.lr, ips,
-                        fmt_time(process_seconds()).c_str(), fmt_time(eta).c_str());
+                        step, sampler.epoch() + double(sampler.cursor()) / n_train, last_train_bpd, r.grad_norm / D_ln2,
+                        r.lr, ips, fmt_time(process_seconds()).c_str(), fmt_time(eta).c_str());
             std::fflush(stdout);
             last_log = el, run_loss = 0.0, run_n = 0;
         }
@@ -467,7 +451,7 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
                 "\"stopped\":\"%s\",\"checkpoint\":\"%s\"}\n",
                 model_name.c_str(), Model::levels(), model.options().steps_per_level, model.options().hidden,
                 model.parameter_count(), cli.optimizer_name.c_str(), batch, lr, n_bits, bijou::num_threads(), step,
-                step - step0, epoch + double(cursor) / n_train, skipped, ips, train_s, process_seconds(),
+                step - step0, sampler.epoch() + double(sampler.cursor()) / n_train, skipped, ips, train_s, process_seconds(),
                 std::isfinite(last_train_bpd) ? last_train_bpd : -1.0, last_test_bpd, eval_n, stopped.c_str(), ck.c_str());
     return stopped == "signal" ? 130 : 0;
 }
@@ -543,7 +527,7 @@ int manipulate(const Cli& cli, const Model& model, int n_bits) {
             const std::vector<std::size_t> part(idx.begin() + std::ptrdiff_t(i0),
                                                 idx.begin() + std::ptrdiff_t(std::min(idx.size(), i0 + 256)));
             xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({part.size(), 1, side, side});
-            gather(test, part, x);
+            bijou::gather_rows(test.x, part, x);
             const auto z = model.forward(centred<Model>(x, n_bits)).z;
             for (std::size_t k = 0; k < z.size(); ++k) mean[k % pixels] += double(z.data()[k]);
         }
@@ -555,7 +539,7 @@ int manipulate(const Cli& cli, const Model& model, int n_bits) {
     const int rows = std::min<int>(cli.rows, int(members.size())), cols = int(cli.strengths.size());
     std::vector<std::size_t> idx(members.begin(), members.begin() + rows);
     xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
-    gather(test, idx, x);
+    bijou::gather_rows(test.x, idx, x);
     const auto z = model.forward(centred<Model>(x, n_bits)).z;
     // Row r: the original, then f⁻¹(z_r + α·(mean_to − mean_from)) for each strength α.
     auto zs = Model::latent_tensor::from_shape({std::size_t(rows) * std::size_t(cols), std::size_t(pixels)});

@@ -11,13 +11,9 @@ int main() {
 
     const auto data = bijou::two_moons<float>(50000, /*noise=*/0.05, /*seed=*/0);
     xt::xtensor<float, 2> batch = xt::zeros<float>({256, 2});
-    bijou::Rng rng(1);
+    bijou::EpochSampler sampler(data.shape(0), {.seed = 1});  // every point once per epoch, shuffled
     for (long step = 0; step < 1500; ++step) {
-        for (std::size_t i = 0; i < 256; ++i) {
-            const auto j = rng.below(data.shape(0));
-            batch(i, 0) = data(j, 0);
-            batch(i, 1) = data(j, 1);
-        }
+        sampler.next_batch(data, batch);
         const auto report = bijou::train_step(model, adam, batch, cfg, step);
         if (step % 500 == 0) std::printf("step %4ld  nll %.3f nats\n", step, report.loss);
     }
@@ -28,6 +24,7 @@ int main() {
     for (float lp : log_p) nll -= lp;
     std::printf("held-out nll %.3f nats\n", nll / double(log_p.size()));
 
+    bijou::Rng rng(1);
     const auto x = model.sample(3, /*temperature=*/1.0, rng);  // (3, 2) samples
     for (std::size_t i = 0; i < 3; ++i) std::printf("sample (%.3f, %.3f)\n", x(i, 0), x(i, 1));
 }

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <numbers>
 #include <string>
 #include <vector>
 
@@ -109,35 +108,24 @@ int run(const Settings& s) {
         opt.seed = seed;
         bijou::RealNVP<bijou::Shape<2>, bijou::StandardNormal, float, B> model(opt);
         bijou::Adam<float, B> adam(model.parameter_count());
-        bijou::TrainConfig cfg{.lr = lr, .warmup = warmup, .clip = clip};
+        // Linear warm-up, then a cosine decay to min_lr_frac·lr at the last step.
+        const bijou::TrainConfig cfg{.lr = lr, .warmup = warmup, .clip = clip,
+                                     .anneal = bijou::CosineAnneal{.steps = steps, .floor = min_lr_frac}};
         model.reserve(batch);
 
         std::printf("two_moons: RealNVP, %d couplings, hidden %d, %zu parameters; %d steps of batch %d, %s\n", couplings,
                     hidden, model.parameter_count(), steps, batch, device_label<B>().c_str());
 
-        // Epoch-wise shuffled batches, gathered into one preallocated tensor.
-        bijou::Rng rng(seed + 17);
-        std::vector<std::size_t> order(static_cast<std::size_t>(train_size));
-        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-        std::size_t cursor = order.size();
+        // Epoch-wise shuffled batches (one random stream over the whole run), gathered into one
+        // preallocated tensor.
+        bijou::EpochSampler sampler(train.shape(0), {.seed = seed + 17}, bijou::EpochOrder::continued);
         Batch x = Batch::from_shape({std::size_t(batch), 2});
 
         const auto t_train = Clock::now();
         double running = 0.0;
         int running_n = 0, skipped = 0;
         for (int step = 0; step < steps; ++step) {
-            for (int i = 0; i < batch; ++i) {
-                if (cursor == order.size()) {
-                    for (std::size_t k = order.size() - 1; k > 0; --k) std::swap(order[k], order[rng.below(k + 1)]);
-                    cursor = 0;
-                }
-                const std::size_t j = order[cursor++];
-                x(std::size_t(i), 0) = train(j, 0);
-                x(std::size_t(i), 1) = train(j, 1);
-            }
-            // Cosine decay after the warm-up (train_step applies the warm-up itself).
-            const double progress = double(step) / std::max(1, steps - 1);
-            cfg.lr = lr * (min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + std::cos(std::numbers::pi * progress)));
+            sampler.next_batch(train, x);
             const auto r = bijou::train_step(model, adam, x, cfg, step);
             if (r.skipped) ++skipped;
             else running += r.loss, ++running_n;

@@ -40,5 +40,6 @@
 
 #include "bijou/train/adam.hpp"
 #include "bijou/train/clip.hpp"
+#include "bijou/train/sampler.hpp"
 #include "bijou/train/schedule.hpp"
 #include "bijou/train/trainer.hpp"

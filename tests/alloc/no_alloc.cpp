@@ -1,12 +1,16 @@
 // A training step allocates nothing: every heap allocation of the process (malloc and friends, so
 // operator new and Eigen's aligned_malloc too) is counted while train_step runs at a batch size it
-// has seen before. A separate executable, because it interposes malloc for the whole program.
+// has seen before, and while an EpochSampler gathers batches. A separate executable, because it
+// interposes malloc for the whole program.
 #include <malloc.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include <xtensor/xbuilder.hpp>
 
 #include <bijou/bijou.hpp>
 
@@ -80,6 +84,18 @@ long count_step_allocations(Model& model, int batch, int threads) {
     return allocations.load();
 }
 
+/// EpochSampler::next_batch after construction: 20 batches of uint8 images, three epoch starts, both orders.
+long count_sampler_allocations() {
+    const xt::xtensor<std::uint8_t, 4> images = xt::zeros<std::uint8_t>({100, 1, 8, 8});
+    auto batch = xt::xtensor<std::uint8_t, 4>::from_shape({16, 1, 8, 8});
+    bijou::EpochSampler keyed(100, {.seed = 3}), continued(100, {.seed = 3}, bijou::EpochOrder::continued);
+    allocations = 0;
+    counting = true;
+    for (int b = 0; b < 20; ++b) keyed.next_batch(images, batch), continued.next_batch(images, batch);
+    counting = false;
+    return allocations.load();
+}
+
 int main() {
     int failures = 0;
     auto report = [&](const char* what, long n) {
@@ -112,6 +128,9 @@ int main() {
             report(what.c_str(), count_step_allocations(glow, 16, threads));
         }
     }
+    const long sampler = count_sampler_allocations();
+    std::printf("%-60s %ld allocations in 20 batches\n", "EpochSampler::next_batch, uint8 images, both orders", sampler);
+    if (sampler != 0) ++failures;
     std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
     return failures ? 1 : 0;
 }

@@ -1,16 +1,17 @@
-// bijou/train/trainer.hpp — one guarded training step: loss and gradient, clipping, warm-up, update.
+// bijou/train/trainer.hpp — one guarded training step: loss and gradient, clipping, lr schedule, update.
 //
 // train_step(model, opt, x, cfg, step[, on_skip]):
 //   1. loss = model.nll_and_gradient(x)            (mean NLL in nats; sets model.gradients())
 //   2. norm = ‖model.gradients()‖₂                 (double; thread-count independent, see clip.hpp)
-//   3. lr   = LinearWarmup{cfg.lr, cfg.warmup}.lr(step)
+//   3. lr   = Schedule{cfg.lr, cfg.warmup, cfg.anneal}.lr(step)   (schedule.hpp: warm-up, then anneal;
+//             with the default anneal, NoAnneal, exactly LinearWarmup{cfg.lr, cfg.warmup}.lr(step))
 //   4. if loss or norm is not finite: on_skip("bijou: step N: non-finite loss (nan); update skipped")
 //      (or "... non-finite gradient norm (inf) ...") and return with skipped = true. The parameters
 //      and the optimizer state are left untouched, bit for bit (design §6: never silently applied).
 //   5. otherwise clip the gradients to cfg.clip when cfg.clip > 0 and norm > cfg.clip, then
 //      opt.step(model.parameters(), model.gradients(), lr).
 //   Returns {step, loss, norm before clipping, lr, skipped}.
-// `step` is the caller's 0-based update counter; it drives the warm-up and names the step in reports.
+// `step` is the caller's 0-based update counter; it drives the schedule and names the step in reports.
 // The raw overload takes (const T* x, int n) and calls model.nll_and_gradient_raw(x, n).
 // on_skip is any callable taking const std::string& (a template parameter: nothing is wrapped in a
 // std::function); the default, default_report, writes the message and a newline to std::cerr.
@@ -26,6 +27,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <variant>
 
 #include "bijou/core/error.hpp"
 #include "bijou/core/memory.hpp"
@@ -40,6 +42,7 @@ struct TrainConfig {
     double lr = 1e-3;  ///< base learning rate (after warm-up)
     int warmup = 0;    ///< linear warm-up steps (0: none)
     double clip = 0;   ///< max global gradient L2 norm (0: no clipping)
+    Anneal anneal{};   ///< multiplies the rate: NoAnneal, LinearAnneal or CosineAnneal (schedule.hpp)
 };
 
 /// What happened in one train_step.
@@ -72,6 +75,7 @@ inline void check_train_config(const TrainConfig& cfg) {
         throw invalid_argument("TrainConfig: lr = " + std::to_string(cfg.lr) + " must be finite and >= 0");
     if (cfg.warmup < 0)
         throw invalid_argument("TrainConfig: warmup = " + std::to_string(cfg.warmup) + " must be >= 0");
+    std::visit([](const auto& a) { (void)a(0); }, cfg.anneal);  // an anneal out of range throws
     if (!(cfg.clip >= 0.0) || !std::isfinite(cfg.clip))
         throw invalid_argument("TrainConfig: clip = " + std::to_string(cfg.clip) +
                                " must be finite and >= 0 (0: no clipping)");
@@ -103,7 +107,7 @@ StepReport guarded_update(Model& model, Opt& opt, double loss, const TrainConfig
     double norm = 0.0;
     if constexpr (ExecutorBackend<B>) norm = std::sqrt(sum_squares(B{}, g.data(), g.size()));
     else norm = grad_norm(g);
-    StepReport r{step, loss, norm, LinearWarmup{cfg.lr, cfg.warmup}.lr(step), false};
+    StepReport r{step, loss, norm, Schedule{cfg.lr, cfg.warmup, cfg.anneal}.lr(step), false};
     const char* what = !std::isfinite(loss) ? "loss" : !std::isfinite(norm) ? "gradient norm" : nullptr;
     if (what) {
         r.skipped = true;
