@@ -11,8 +11,13 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <bijou/io/idx.hpp>
@@ -295,5 +300,58 @@ TEST_CASE("idx: every corrupt file raises a bijou::io_error naming the file and 
         check_io_error([&] { (void)bijou::load_idx_dataset(tmp.path, "y"); }, tmp.path,
                        {"neither y-images-idx3-ubyte nor y-images-idx3-ubyte.gz"});
         check_io_error([&] { (void)bijou::load_idx_dataset(tmp / "nope", "x"); }, tmp / "nope", {"no such directory"});
+    }
+}
+
+namespace {
+
+/// Writes `bytes` into the named pipe `fifo` from its own thread (whose open() waits for a reader),
+/// then closes it; joined at scope exit.
+class PipeWriter {
+public:
+    PipeWriter(const fs::path& fifo, Bytes bytes)
+        : thread_([fifo, bytes = std::move(bytes)] {
+              const int fd = ::open(fifo.c_str(), O_WRONLY);
+              if (fd < 0) return;
+              for (std::size_t done = 0; done < bytes.size();) {
+                  const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+                  if (w <= 0) break;
+                  done += std::size_t(w);
+              }
+              ::close(fd);
+          }) {}
+    ~PipeWriter() { thread_.join(); }
+
+private:
+    std::thread thread_;
+};
+
+/// The process's peak resident memory so far, in KiB.
+long peak_rss_kib() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+}  // namespace
+
+TEST_CASE("idx: a named pipe is read as its bytes arrive, so a forged header cannot size an allocation") {
+    TempDir tmp;
+    const fs::path fifo = tmp / "pipe";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    {
+        const PipeWriter writer(fifo, idx_file({3, 2, 5}));
+        const bijou::IdxImages im = bijou::read_idx_images(fifo);
+        CHECK(im.count == 3);
+        REQUIRE(im.pixels.size() == 30);
+        CHECK(im.at(2, 1, 4) == 29);
+    }
+    {
+        // The header announces 2,000,000 images of 32x32 (2.048 GB, under idx_max_bytes); 100 bytes follow.
+        const PipeWriter writer(fifo, cat(header({2000000, 32, 32}), Bytes(100, 7)));
+        const long before = peak_rss_kib();
+        check_io_error([&] { (void)bijou::read_idx_images(fifo); }, fifo,
+                       {"truncated: header says 2000000 images of 32x32 (2048000000 bytes) but the file holds 100"});
+        CHECK(peak_rss_kib() - before < 64 * 1024);  // the reader's first 1 MiB chunk, not the header's 2 GB
     }
 }
