@@ -1,5 +1,5 @@
-// Tests of the IDX reader (io/idx.hpp): the real MNIST files from the shared data directory (skipped
-// when it is absent) against values computed independently with Python's gzip module, small files
+// Tests of the IDX reader (io/idx.hpp): the MNIST files shipped in examples/data/mnist (a failure
+// when they are missing) against values computed independently with Python's gzip module, small files
 // written here (raw, gzip, concatenated gzip members, names that lie about the compression), and a
 // corpus of corrupt files, one per failure class, each of which must raise a bijou::io_error whose
 // message names the file and the problem.
@@ -21,6 +21,8 @@
 #include <zlib.h>
 
 #include <bijou/io/idx.hpp>
+
+#include "unit/shipped_mnist.hpp"
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
@@ -109,16 +111,10 @@ void check_io_error(F&& f, const fs::path& file, std::initializer_list<std::stri
     }
 }
 
-fs::path mnist_dir() { return fs::path(BIJOU_SHARED_DATA_DIR) / "mnist"; }
-
 }  // namespace
 
-TEST_CASE("idx: the MNIST test set (t10k) from the shared data directory") {
-    if (!fs::is_directory(mnist_dir())) {
-        MESSAGE("skipped: no MNIST data at " << mnist_dir().string());
-        return;
-    }
-    const bijou::IdxDataset d = bijou::load_idx_dataset(mnist_dir(), "t10k");
+TEST_CASE("idx: the shipped MNIST test set (t10k)") {
+    const bijou::IdxDataset d = bijou::load_idx_dataset(bijou::test::shipped_mnist(), "t10k");
     REQUIRE(d.images.count == 10000);
     REQUIRE(d.images.rows == 28);
     REQUIRE(d.images.cols == 28);
@@ -143,11 +139,7 @@ TEST_CASE("idx: the MNIST test set (t10k) from the shared data directory") {
 }
 
 TEST_CASE("idx: the MNIST training set, and a raw (gunzipped) copy of its labels") {
-    if (!fs::is_directory(mnist_dir())) {
-        MESSAGE("skipped: no MNIST data at " << mnist_dir().string());
-        return;
-    }
-    const bijou::IdxDataset d = bijou::load_idx_dataset(mnist_dir(), "train");
+    const bijou::IdxDataset d = bijou::load_idx_dataset(bijou::test::shipped_mnist(), "train");
     REQUIRE(d.images.count == 60000);
     REQUIRE(d.labels.size() == 60000);
     CHECK(Bytes(d.labels.begin(), d.labels.begin() + 10) == Bytes{5, 0, 4, 1, 9, 2, 1, 3, 1, 4});
