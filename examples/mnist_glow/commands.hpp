@@ -246,6 +246,7 @@ public:
     void set_step_count(long t) { adam_ ? adam_->set_step_count(t) : adamax_->set_step_count(t); }
     std::size_t size() const { return adam_ ? adam_->size() : adamax_->size(); }
     const bijou::AdamOptions& options() const { return adam_ ? adam_->options() : adamax_->options(); }
+    void set_options(const bijou::AdamOptions& o) { adam_ ? adam_->set_options(o) : adamax_->set_options(o); }
 
 private:
     std::string name_;

@@ -113,8 +113,9 @@ void check_checkpoint_round_trip(const std::filesystem::path& dir) {
     o.hidden = 8;
     Dev dev(o);
     Host host(o);
-    Adam<double, B> opt_d(dev.parameter_count());
-    Adam<double> opt_h(host.parameter_count());
+    const AdamOptions adam{.beta1 = 0.8, .eps = 1e-6};  // not the defaults, which a load must replace
+    Adam<double, B> opt_d(dev.parameter_count(), adam);
+    Adam<double> opt_h(host.parameter_count(), adam);
     const auto x = test_images<double, S>(4, 2);
     dev.initialize(x);
     host.initialize(x);
@@ -141,6 +142,8 @@ void check_checkpoint_round_trip(const std::filesystem::path& dir) {
     Dev dev2(o);
     Adam<double, B> opt_d2(dev2.parameter_count());
     load_checkpoint(ph, dev2, opt_d2);
+    CHECK(opt_d2.options().beta1 == 0.8);  // the file's options, through the host twin
+    CHECK(opt_d2.options().eps == 1e-6);
     const auto p3 = dir / "again2.safetensors";
     save_checkpoint(p3, dev2, opt_d2, {{"note", "bijou test"}});
     CHECK(file_bytes(p3) == bh);  // Cpu → file → device → file: byte-identical

@@ -4,9 +4,10 @@
 //   2. load_checkpoint(path, model)            (a small Glow, fuzz_model.hpp, constructed once);
 //   3. load_checkpoint(path, model, adam)      (the same model with an Adam optimizer).
 // A bijou::error is the expected outcome of a bad input, and after one the model (parameters and
-// buffers) and the optimizer (state vectors, step count) must be bit-for-bit what they were before
-// the call: the target aborts if not. After a successful load the target checks that the returned
-// metadata is the file's, then puts the original state back so every input starts from the same one.
+// buffers) and the optimizer (state vectors, step count, options) must be bit-for-bit what they were
+// before the call: the target aborts if not. After a successful load the target checks that the
+// returned metadata is the file's, then puts the original state back so every input starts from the
+// same one.
 // Anything else is a finding: a crash, another exception (uncaught, so libFuzzer reports it), a
 // sanitizer report, an allocation above -malloc_limit_mb, a hang (-timeout).
 //
@@ -41,6 +42,7 @@ struct Snapshot {
     std::vector<float> values, buffers;
     std::vector<std::vector<float>> states;
     long step = 0;
+    bijou::AdamOptions options;
 
     static Snapshot of(Model& m, bijou::Adam<float>& opt) {
         Snapshot s;
@@ -50,13 +52,17 @@ struct Snapshot {
         s.buffers.assign(b.begin(), b.end());
         for (auto [name, span] : opt.state_tensors()) s.states.emplace_back(span.begin(), span.end());
         s.step = opt.step_count();
+        s.options = opt.options();
         return s;
     }
     bool same_as(Model& m, bijou::Adam<float>& opt) const {
         auto eq = [](const auto& a, const auto& b) {
             return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
         };
-        if (!eq(values, m.params().values()) || !eq(buffers, m.params().buffers()) || step != opt.step_count())
+        const bijou::AdamOptions& o = opt.options();
+        if (!eq(values, m.params().values()) || !eq(buffers, m.params().buffers()) || step != opt.step_count() ||
+            o.beta1 != options.beta1 || o.beta2 != options.beta2 || o.eps != options.eps ||
+            o.weight_decay != options.weight_decay)
             return false;
         std::size_t k = 0;
         for (auto [name, span] : opt.state_tensors())
@@ -69,13 +75,14 @@ struct Snapshot {
         std::size_t k = 0;
         for (auto [name, span] : opt.state_tensors()) std::copy(states[k].begin(), states[k].end(), span.begin()), ++k;
         opt.set_step_count(step);
+        opt.set_options(options);
     }
 };
 
 struct State {
     bijou_fuzz::ScratchDir dir{"checkpoint"};
     Model model{bijou_fuzz::model_options()};
-    bijou::Adam<float> opt{model.parameter_count()};
+    bijou::Adam<float> opt{model.parameter_count(), {.beta1 = 0.5, .eps = 1e-6}};  // the seeds have the defaults
     Snapshot original;
     State() {
         // A state unlike the seeds' (the seeds come from a perturbed model), so that a load that

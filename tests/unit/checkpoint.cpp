@@ -325,6 +325,7 @@ TEST_CASE("checkpoint: every corrupt file is a bijou::io_error naming the file a
 
     const std::string A = "levels.0.steps.1.actnorm.loc", B = "levels.0.steps.1.actnorm.log_scale";
     const std::string OA = "optimizer.exp_avg_sq." + A;
+    const std::string P = "levels.0.steps.1.invconv.perm", S = "levels.0.steps.1.invconv.sign";
     const Parts base(good);
     const std::uint64_t D = base.data.size();
     auto header_text = [](const std::string& text) { return Parts::with_header_text(text, ""); };
@@ -420,17 +421,53 @@ TEST_CASE("checkpoint: every corrupt file is a bijou::io_error naming the file a
         {"no optimizer state", read_bytes(model_only_path), {"no optimizer state"}},
         {"NaN parameter (model only)", set_value(A, 3, -std::numeric_limits<float>::quiet_NaN()),
          {"tensor '" + A + "': value -nan at index 3 is not finite"}, false},
+        // The optimizer's options are restored, so they are checked like the rest of the file.
+        {"optimizer option out of range", edit([&](Parts& p) { p.header["__metadata__"]["optimizer.beta1"] = "1.5"; }),
+         {"config field 'optimizer.beta1': 1.5 must be in [0, 1)"}},
+        {"optimizer option NaN", edit([&](Parts& p) { p.header["__metadata__"]["optimizer.beta2"] = "nan"; }),
+         {"config field 'optimizer.beta2': nan must be in [0, 1)"}},
+        {"optimizer option not a number", edit([&](Parts& p) { p.header["__metadata__"]["optimizer.eps"] = "tiny"; }),
+         {"config field 'optimizer.eps': 'tiny' is not a number"}},
+        {"optimizer option missing", edit([&](Parts& p) { p.header["__metadata__"].erase("optimizer.weight_decay"); }),
+         {"config field 'optimizer.weight_decay' is missing"}},
+        // Buffers with invariants are checked by their bijector before anything is committed.
+        {"LU permutation with a repeated entry", set_value(P, 1, 0.0f), {"'" + P + "' is not a permutation", "repeated"}},
+        {"LU sign that is not +1 or -1", set_value(S, 2, 0.5f), {"'" + S + "'[2] = 0.5 (must be +1 or -1)"}},
+        {"LU permutation (model only)", set_value(P, 0, 9.0f), {"'" + P + "' is not a permutation"}, false},
+        // Without an optimizer the file's optimizer state is still checked whole.
+        {"NaN optimizer state (model only)", set_value(OA, 1, std::numeric_limits<float>::quiet_NaN()),
+         {"tensor '" + OA + "': value nan at index 1 is not finite"}, false},
+        {"optimizer state dtype (model only)", edit([&](Parts& p) { p.header[OA]["dtype"] = "F64"; }),
+         {"tensor '" + OA + "': dtype F64 but the model's scalar is float32"}, false},
+        {"optimizer state shape (model only)", edit([&](Parts& p) { p.header[OA]["shape"] = {2, 2}; }),
+         {"tensor '" + OA + "': shape [2, 2] but the model has [4]"}, false},
+        {"optimizer state missing (model only)", edit([&](Parts& p) { p.header.erase(OA); }),
+         {"missing tensor '" + OA + "'"}, false},
+        {"optimizer state not listed (model only)",
+         edit([&](Parts& p) { p.header["__metadata__"]["optimizer.state"] = "exp_avg"; }),
+         {"unexpected tensor 'optimizer.exp_avg_sq."}, false},
+        {"optimizer state names malformed (model only)",
+         edit([&](Parts& p) { p.header["__metadata__"]["optimizer.state"] = "exp_avg,,exp_avg_sq"; }),
+         {"config field 'optimizer.state': 'exp_avg,,exp_avg_sq'"}, false},
+        {"optimizer step (model only)", edit([&](Parts& p) { p.header["__metadata__"]["optimizer.step"] = "-3"; }),
+         {"config field 'optimizer.step': '-3' is not a non-negative integer"}, false},
+        {"optimizer option (model only)", edit([&](Parts& p) { p.header["__metadata__"]["optimizer.eps"] = "-1"; }),
+         {"config field 'optimizer.eps': -1 must be finite and >= 0"}, false},
     };
 
-    // The victim: loads must fail without touching it.
+    // The victim: loads must fail without touching it (its optimizer has other options than the file's).
     Model victim(small_options(77));
-    Adam<float> victim_opt(victim.parameter_count());
+    Adam<float> victim_opt(victim.parameter_count(), {.beta1 = 0.5, .eps = 1e-6});
     victim_opt.set_step_count(5);
+    std::fill(victim_opt.v().begin(), victim_opt.v().end(), 0.25f);
     const std::vector<float> p0(victim.parameters().begin(), victim.parameters().end());
     const std::vector<float> b0(victim.params().buffers().begin(), victim.params().buffers().end());
+    const std::vector<float> m0(victim_opt.m().begin(), victim_opt.m().end());
+    const std::vector<float> v0(victim_opt.v().begin(), victim_opt.v().end());
     const auto check_untouched = [&] {
         return same_bits(victim.parameters(), p0, "parameters") && same_bits(victim.params().buffers(), b0, "buffers") &&
-               victim_opt.step_count() == 5;
+               same_bits(victim_opt.m(), m0, "exp_avg") && same_bits(victim_opt.v(), v0, "exp_avg_sq") &&
+               victim_opt.step_count() == 5 && victim_opt.options().beta1 == 0.5 && victim_opt.options().eps == 1e-6;
     };
 
     for (std::size_t k = 0; k < cases.size(); ++k) {
@@ -461,6 +498,71 @@ TEST_CASE("checkpoint: every corrupt file is a bijou::io_error naming the file a
     // The good file itself loads.
     load_checkpoint(good_path, victim, victim_opt);
     CHECK(same_model(m, victim));
+    CHECK(victim_opt.options().beta1 == 0.9);
+}
+
+TEST_CASE("checkpoint: a resumed optimizer continues with the file's options, not the ones it was built with") {
+    TempDir tmp;
+    const fs::path path = tmp / "options.safetensors";
+    const auto data = integer_images(32, 4);
+    const AdamOptions saved{.beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 1e-4};
+    auto same_options = [](const AdamOptions& a, const AdamOptions& b) {
+        return a.beta1 == b.beta1 && a.beta2 == b.beta2 && a.eps == b.eps && a.weight_decay == b.weight_decay;
+    };
+
+    Model a(small_options());
+    Adam<float> oa(a.parameter_count(), saved);
+    Rng ra(21);
+    initialize(a, data, ra);
+    train(a, oa, data, ra, 0, 2);
+    save_checkpoint(path, a, oa, {{"rng", ra.state()}});
+    CHECK(read_checkpoint_metadata(path).at("optimizer.eps") == "1e-06");
+
+    Model b(small_options());
+    Adam<float> ob(b.parameter_count());  // default options
+    const auto meta = load_checkpoint(path, b, ob);
+    CHECK(same_options(ob.options(), saved));
+    Rng rb;
+    rb.set_state(meta.at("rng"));
+    train(a, oa, data, ra, 2, 4);
+    train(b, ob, data, rb, 2, 4);
+    CHECK(same_model(a, b));  // the same updates, so the same options
+    CHECK(same_bits(oa.v(), ob.v(), "exp_avg_sq"));
+
+    // Adamax likewise.
+    Adamax<float> xa(a.parameter_count(), {.beta1 = 0.7, .beta2 = 0.95});
+    save_checkpoint(path, a, xa);
+    Adamax<float> xb(b.parameter_count());
+    load_checkpoint(path, b, xb);
+    CHECK(same_options(xb.options(), xa.options()));
+}
+
+TEST_CASE("checkpoint: a Permute buffer that is not a permutation fails the load and leaves the model as it was") {
+    using Vec = Transform<Chain<AffineCoupling, Permute, AffineCoupling>, Shape<4>>;
+    TempDir tmp;
+    const fs::path good = tmp / "permute.safetensors", bad = tmp / "bad.safetensors";
+    Options o;
+    o.hidden = 4;
+    o.permute = PermuteKind::shuffle;
+    Vec f(o);
+    save_checkpoint(good, f);
+    const TensorInfo* perm = nullptr;
+    for (const auto& t : f.params().tensors())
+        if (t.name.ends_with(".perm")) perm = &t;
+    REQUIRE(perm != nullptr);
+    Parts p(read_bytes(good));
+    const float dup = 1.0f;
+    std::memcpy(p.data.data() + p.begin(perm->name), &dup, 4);
+    std::memcpy(p.data.data() + p.begin(perm->name) + 4, &dup, 4);
+    write_bytes(bad, p.bytes());
+
+    Vec g(o);
+    const std::vector<float> b0(g.params().buffers().begin(), g.params().buffers().end());
+    const std::string msg = io_error_of([&] { load_checkpoint(bad, g); });
+    CAPTURE(msg);
+    CHECK(msg.starts_with("bijou: " + bad.string() + ": Permute buffer '" + perm->name + "' is not a permutation"));
+    CHECK(same_bits(g.params().buffers(), b0, "buffers"));
+    load_checkpoint(good, g);
 }
 
 namespace {

@@ -1,5 +1,5 @@
-// Tests of the IDX reader (io/idx.hpp): the real MNIST files from the shared data directory (skipped
-// when it is absent) against values computed independently with Python's gzip module, small files
+// Tests of the IDX reader (io/idx.hpp): the MNIST files shipped in examples/data/mnist (a failure
+// when they are missing) against values computed independently with Python's gzip module, small files
 // written here (raw, gzip, concatenated gzip members, names that lie about the compression), and a
 // corpus of corrupt files, one per failure class, each of which must raise a bijou::io_error whose
 // message names the file and the problem.
@@ -11,11 +11,18 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <bijou/io/idx.hpp>
+
+#include "unit/shipped_mnist.hpp"
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
@@ -104,16 +111,10 @@ void check_io_error(F&& f, const fs::path& file, std::initializer_list<std::stri
     }
 }
 
-fs::path mnist_dir() { return fs::path(BIJOU_SHARED_DATA_DIR) / "mnist"; }
-
 }  // namespace
 
-TEST_CASE("idx: the MNIST test set (t10k) from the shared data directory") {
-    if (!fs::is_directory(mnist_dir())) {
-        MESSAGE("skipped: no MNIST data at " << mnist_dir().string());
-        return;
-    }
-    const bijou::IdxDataset d = bijou::load_idx_dataset(mnist_dir(), "t10k");
+TEST_CASE("idx: the shipped MNIST test set (t10k)") {
+    const bijou::IdxDataset d = bijou::load_idx_dataset(bijou::test::shipped_mnist(), "t10k");
     REQUIRE(d.images.count == 10000);
     REQUIRE(d.images.rows == 28);
     REQUIRE(d.images.cols == 28);
@@ -138,11 +139,7 @@ TEST_CASE("idx: the MNIST test set (t10k) from the shared data directory") {
 }
 
 TEST_CASE("idx: the MNIST training set, and a raw (gunzipped) copy of its labels") {
-    if (!fs::is_directory(mnist_dir())) {
-        MESSAGE("skipped: no MNIST data at " << mnist_dir().string());
-        return;
-    }
-    const bijou::IdxDataset d = bijou::load_idx_dataset(mnist_dir(), "train");
+    const bijou::IdxDataset d = bijou::load_idx_dataset(bijou::test::shipped_mnist(), "train");
     REQUIRE(d.images.count == 60000);
     REQUIRE(d.labels.size() == 60000);
     CHECK(Bytes(d.labels.begin(), d.labels.begin() + 10) == Bytes{5, 0, 4, 1, 9, 2, 1, 3, 1, 4});
@@ -295,5 +292,58 @@ TEST_CASE("idx: every corrupt file raises a bijou::io_error naming the file and 
         check_io_error([&] { (void)bijou::load_idx_dataset(tmp.path, "y"); }, tmp.path,
                        {"neither y-images-idx3-ubyte nor y-images-idx3-ubyte.gz"});
         check_io_error([&] { (void)bijou::load_idx_dataset(tmp / "nope", "x"); }, tmp / "nope", {"no such directory"});
+    }
+}
+
+namespace {
+
+/// Writes `bytes` into the named pipe `fifo` from its own thread (whose open() waits for a reader),
+/// then closes it; joined at scope exit.
+class PipeWriter {
+public:
+    PipeWriter(const fs::path& fifo, Bytes bytes)
+        : thread_([fifo, bytes = std::move(bytes)] {
+              const int fd = ::open(fifo.c_str(), O_WRONLY);
+              if (fd < 0) return;
+              for (std::size_t done = 0; done < bytes.size();) {
+                  const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+                  if (w <= 0) break;
+                  done += std::size_t(w);
+              }
+              ::close(fd);
+          }) {}
+    ~PipeWriter() { thread_.join(); }
+
+private:
+    std::thread thread_;
+};
+
+/// The process's peak resident memory so far, in KiB.
+long peak_rss_kib() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+}  // namespace
+
+TEST_CASE("idx: a named pipe is read as its bytes arrive, so a forged header cannot size an allocation") {
+    TempDir tmp;
+    const fs::path fifo = tmp / "pipe";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    {
+        const PipeWriter writer(fifo, idx_file({3, 2, 5}));
+        const bijou::IdxImages im = bijou::read_idx_images(fifo);
+        CHECK(im.count == 3);
+        REQUIRE(im.pixels.size() == 30);
+        CHECK(im.at(2, 1, 4) == 29);
+    }
+    {
+        // The header announces 2,000,000 images of 32x32 (2.048 GB, under idx_max_bytes); 100 bytes follow.
+        const PipeWriter writer(fifo, cat(header({2000000, 32, 32}), Bytes(100, 7)));
+        const long before = peak_rss_kib();
+        check_io_error([&] { (void)bijou::read_idx_images(fifo); }, fifo,
+                       {"truncated: header says 2000000 images of 32x32 (2048000000 bytes) but the file holds 100"});
+        CHECK(peak_rss_kib() - before < 64 * 1024);  // the reader's first 1 MiB chunk, not the header's 2 GB
     }
 }

@@ -1,7 +1,7 @@
 // The "done when" test of the Glow issue: a tiny Glow (MNIST average-pooled to 1×16×16, L = 2, K = 2)
 // trained for a few hundred seeded steps reaches a lower test bits/dim than a per-pixel Gaussian fitted
-// to the same training images; and memory-saving training follows the same loss curve. Needs the shared
-// MNIST files (BIJOU_SHARED_DATA_DIR/mnist); each test case is skipped, with a message, without them.
+// to the same training images; and memory-saving training follows the same loss curve. Reads the MNIST
+// shipped in examples/data/mnist, and fails without it.
 //
 // Runs single-threaded: CI runs the tests two at a time on two cores, and with two OpenMP threads per
 // test on a busy two-core machine a training step was 4–8× slower (busy-waiting threads fighting
@@ -19,6 +19,8 @@
 #include <bijou/bijou.hpp>
 #include <bijou/io/idx.hpp>
 
+#include "unit/shipped_mnist.hpp"
+
 namespace fs = std::filesystem;
 using namespace bijou;
 
@@ -27,8 +29,6 @@ namespace {
 using Model = Glow<Shape<1, 16, 16>, 2>;  // Step = Chain<ActNorm, InvConv1x1LU, AffineCoupling>, float, Cpu
 using Images = xt::xtensor<std::uint8_t, 4>;
 constexpr std::size_t D = 256;  // 1·16·16
-
-fs::path mnist_dir() { return fs::path(BIJOU_SHARED_DATA_DIR) / "mnist"; }
 
 /// Sets the thread count for a scope and restores the previous one.
 struct ThreadCount {
@@ -130,16 +130,13 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 // and a linear decay to lr/10 over the last 40% of the steps, which keeps the last steps' noise
 // from deciding the result (without it the test score varied by ±0.3 bits/dim between seeds).
 TEST_CASE("Glow on MNIST 1x16x16 (L=2 K=2): 600 seeded steps beat a per-pixel Gaussian in test bits/dim") {
-    if (!fs::is_directory(mnist_dir())) {
-        MESSAGE("skipped: no MNIST data at " << mnist_dir().string());
-        return;
-    }
     const auto start = std::chrono::steady_clock::now();
     const ThreadCount threads(1);
 
     const int n_train = 10000, n_test = full_run ? 2000 : 200;
-    const Images train = pooled_16x16(load_idx_dataset(mnist_dir(), "train").images, n_train);
-    const Images test = pooled_16x16(load_idx_dataset(mnist_dir(), "t10k").images, n_test);
+    const fs::path mnist = bijou::test::shipped_mnist();
+    const Images train = pooled_16x16(load_idx_dataset(mnist, "train").images, n_train);
+    const Images test = pooled_16x16(load_idx_dataset(mnist, "t10k").images, n_test);
     const double t_load = seconds_since(start);
 
     const int batch = 32, steps = full_run ? 600 : 40, decay_from = steps * 6 / 10;
@@ -197,12 +194,8 @@ TEST_CASE("Glow on MNIST 1x16x16 (L=2 K=2): 600 seeded steps beat a per-pixel Ga
 }
 
 TEST_CASE("Glow on MNIST 1x16x16: memory-saving training follows the same loss curve") {
-    if (!fs::is_directory(mnist_dir())) {
-        MESSAGE("skipped: no MNIST data at " << mnist_dir().string());
-        return;
-    }
     const ThreadCount threads(1);
-    const Images train = pooled_16x16(load_idx_dataset(mnist_dir(), "train").images, 2000);
+    const Images train = pooled_16x16(load_idx_dataset(bijou::test::shipped_mnist(), "train").images, 2000);
     Options o{.steps_per_level = 2, .hidden = 32, .seed = 3};
     Model store(o);
     o.memory_saving = true;

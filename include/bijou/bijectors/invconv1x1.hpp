@@ -22,7 +22,8 @@
 // |u_kk| ≤ C·ε·max|W|, ε = DBL_EPSILON: W cannot be inverted meaningfully even in double), a log_s
 // whose exp under/overflows, a sign that is not ±1, or a W⁻¹ that overflows T throw
 // bijou::numerical_error naming the bijector, the tensor and the value — never a silent −inf/NaN.
-// A "perm" buffer that is not a permutation throws bijou::error.
+// A "perm" buffer that is not a permutation throws bijou::error. load_checkpoint checks "perm" and
+// "sign" the same way before it commits a file's values (ParamSet::add_check).
 // Memory: no allocation in forward/inverse/backward; the C×C scratch (double factors, W and W⁻¹ in
 // T, the weight-gradient chunks of the Cpu kernel) is sized at construction (on a backend with
 // memory of its own, the copies of W, W⁻¹, G and the tensors on the first call). Checked with
@@ -256,6 +257,18 @@ public:
         ps.add(join_name(prefix, "log_s"), {c}, &log_s_);
         ps.add_buffer(join_name(prefix, "perm"), {c}, &perm_);
         ps.add_buffer(join_name(prefix, "sign"), {c}, &sign_);
+        // The buffers' invariants, for values loaded from a checkpoint before they are committed
+        // (forward checks them again on every call, with the same messages).
+        ps.add_check([perm = join_name(prefix, "perm"), sign = join_name(prefix, "sign"),
+                      label = perm_label_](const StagedParams<T>& staged) {
+            std::vector<int> p(static_cast<std::size_t>(C)), inv(p.size());
+            detail::load_permutation(staged(perm), C, p.data(), inv.data(), label);
+            const T* s = staged(sign);
+            for (int k = 0; k < C; ++k)
+                if (s[k] != T(1) && s[k] != T(-1))
+                    throw numerical_error("InvConv1x1LU '" + sign + "'[" + std::to_string(k) + "] = " +
+                                          detail::fmt_value(double(s[k])) + " (must be +1 or -1)");
+        });
     }
 
     /// W0 = a random orthogonal matrix (as InvConv1x1), factorised W0 = P·L·U by partial pivoting.

@@ -15,7 +15,8 @@
 // each call copies its C entries to the host and the C indices it uses back (two small copies).
 // Setting "kind" (reverse or shuffle) is recorded for checkpoints.
 // Buffer "perm" (C): the permutation as indices stored in T, kept by checkpoints; it is validated
-// on every call (a corrupt checkpoint raises bijou::error naming the tensor, never reads out of bounds).
+// on every call and by load_checkpoint before it commits a file's values (ParamSet::add_check): a
+// corrupt buffer raises bijou::error naming the tensor, never reads out of bounds.
 // Cost O(n·C·HW) copies, no allocation (the validated indices live in a C-sized member).
 #pragma once
 
@@ -115,6 +116,10 @@ public:
         label_ = "Permute buffer '" + key + "'";
         ps.add_buffer(key, {std::size_t(C)}, &perm_);
         ps.add_setting(join_name(prefix, "kind"), std::string(setting_name(kind_)));
+        ps.add_check([key, label = label_](const StagedParams<T>& staged) {  // a checkpoint's, before it commits
+            std::vector<int> p(static_cast<std::size_t>(C)), inv(p.size());
+            detail::load_permutation(staged(key), C, p.data(), inv.data(), label);
+        });
     }
 
     void reset_parameters(Rng&) {

@@ -17,11 +17,15 @@
 // for tensor names and shapes.
 // bind_external() is the other second phase: the same layout in arrays someone else owns (a device
 // model's copy of its parameters; core/mirror.hpp).
+// Checks: a bijector whose tensors have invariants beyond finiteness (a permutation buffer, ±1
+// signs) registers a check with add_check() in declare(); values that come from outside (a checkpoint)
+// are staged and check_staged() runs every check on them before they replace the current ones.
 #pragma once
 
 #include <cassert>
 #include <cstddef>
 #include <cstdlib>
+#include <functional>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -92,6 +96,9 @@ private:
     std::size_t n_ = 0;
 };
 }  // namespace detail
+
+template <class T>
+class StagedParams;
 
 template <class T>
 class ParamSet {
@@ -179,6 +186,18 @@ public:
         return nullptr;
     }
 
+    /// Registers an invariant of some of this set's tensors (by name) that values from outside must
+    /// satisfy before they replace the current ones; `check` throws a bijou::error naming the tensor
+    /// and the value. load_checkpoint runs every check on the file's staged values and commits
+    /// nothing if one throws. Checks capture names, not pointers: they survive moves of the set.
+    void add_check(std::function<void(const StagedParams<T>&)> check) { checks_.push_back(std::move(check)); }
+
+    /// Runs every registered check on staged values laid out like values() and buffers().
+    void check_staged(const T* values, const T* buffers) const {
+        const StagedParams<T> staged(*this, values, buffers);
+        for (const auto& check : checks_) check(staged);
+    }
+
 private:
     // Offsets in declaration order; returns the sizes of the value and buffer arrays.
     std::pair<std::size_t, std::size_t> lay_out() {
@@ -222,9 +241,31 @@ private:
     std::vector<TensorInfo> tensors_;
     std::vector<SettingInfo> settings_;
     std::vector<TensorRef<T>*> pending_;
+    std::vector<std::function<void(const StagedParams<T>&)>> checks_;
     std::vector<T> values_, buffers_;
     detail::ZeroedArray<T> grads_;
     bool allocated_ = false;
+};
+
+/// Values staged for a ParamSet outside it (a checkpoint being loaded), laid out like its values()
+/// and buffers(): what the checks registered with ParamSet::add_check read.
+template <class T>
+class StagedParams {
+public:
+    StagedParams(const ParamSet<T>& set, const T* values, const T* buffers)
+        : set_(set), values_(values), buffers_(buffers) {}
+
+    /// The staged values of the tensor declared as `name`, with its declared size.
+    const T* operator()(const std::string& name) const {
+        const TensorInfo* t = set_.find(name);
+        assert(t && "bijou: StagedParams: a check names a tensor that was not declared");
+        return (t->trainable ? values_ : buffers_) + t->offset;
+    }
+
+private:
+    const ParamSet<T>& set_;
+    const T* values_;
+    const T* buffers_;
 };
 
 /// Joins state_dict name parts with '.', skipping empty parts.

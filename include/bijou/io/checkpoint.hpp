@@ -36,12 +36,18 @@
 //   like a missing or unexpected tensor), dtype against
 //   the model's scalar, missing and unexpected tensors, shapes against the model's, offsets (begin ≤ end,
 //   end − begin = elements × dtype size, inside the data section, contiguous and non-overlapping, no
-//   trailing bytes) and non-finite values. Each failure throws bijou::io_error naming the file and the
-//   tensor or field, and leaves model and optimizer unchanged. Without an optimizer argument the file's
-//   optimizer tensors are validated but not read; with one, the file must hold its state.
+//   trailing bytes), non-finite values, and the bijectors' invariants of their tensors
+//   (ParamSet::add_check: InvConv1x1LU's perm and sign, Permute's perm) on the staged values. The
+//   file's optimizer entries are checked whether or not an optimizer is given: state names, step,
+//   options (Adam's ranges) and every optimizer tensor's dtype, shape and values. Each failure throws
+//   bijou::io_error naming the file and the tensor or field, and leaves model and optimizer unchanged.
+//   With an optimizer the file must hold its state (and, for one with options such as Adam's, its
+//   options); the optimizer then continues with the file's state, step count and options (the options
+//   it was built with are replaced: CheckpointOptimizerOptions).
 // read_checkpoint_metadata(path) -> metadata: the checked header's __metadata__ only, e.g. to choose
 //   which model to build before loading.
-// Cost: save and load are one pass over the file; load holds the file's data section in memory once.
+// Cost: save and load are one pass over the file; load holds the file's data section in memory once,
+// plus a staging copy of every tensor in it.
 #pragma once
 
 #include <algorithm>
@@ -56,6 +62,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,6 +82,7 @@
 #include "bijou/core/params.hpp"
 #include "bijou/models/glow.hpp"
 #include "bijou/models/realnvp.hpp"
+#include "bijou/train/adam.hpp"
 
 namespace bijou {
 
@@ -111,6 +119,13 @@ concept CheckpointOptimizer = requires(O& o, long t) {
     o.set_step_count(t);
     { o.size() } -> std::convertible_to<std::size_t>;
     requires std::same_as<typename std::remove_cvref_t<decltype(o.state_tensors()[0].second)>, std::span<T>>;
+};
+
+/// An optimizer whose options checkpoints record and restore (Adam, Adamax).
+template <class O>
+concept CheckpointOptimizerOptions = requires(O& o, const O& co, const AdamOptions& a) {
+    { co.options() } -> std::convertible_to<const AdamOptions&>;
+    o.set_options(a);
 };
 
 /// The model's name in __metadata__ "model": "Glow", "MultiScaleRealNVP", or "Flow" for any other model
@@ -585,8 +600,8 @@ void ckpt_save(const std::filesystem::path& path, const Model& model, const Opt*
         for (auto [state_name, span] : opt->state_tensors()) names += (names.empty() ? "" : ",") + std::string(state_name);
         meta["optimizer.state"] = names;
         meta["optimizer.step"] = std::to_string(opt->step_count());
-        if constexpr (requires { opt->options().beta1; }) {
-            const auto& oo = opt->options();
+        if constexpr (CheckpointOptimizerOptions<Opt>) {
+            const AdamOptions& oo = opt->options();
             meta["optimizer.beta1"] = ckpt_number(oo.beta1);
             meta["optimizer.beta2"] = ckpt_number(oo.beta2);
             meta["optimizer.eps"] = ckpt_number(oo.eps);
@@ -631,6 +646,72 @@ void ckpt_save(const std::filesystem::path& path, const Model& model, const Opt*
     });
 }
 
+/// The optimizer entries of a file's __metadata__, checked.
+struct CkptOptimizerMeta {
+    bool present = false;            // "optimizer.state" is there
+    std::string state;               // its text, e.g. "exp_avg,exp_avg_sq"
+    std::vector<std::string> names;  // its state names
+    long step = 0;
+    std::optional<AdamOptions> options;
+};
+
+/// Checks the optimizer entries wherever the file has them, with or without an optimizer to load
+/// into: state names (distinct, [A-Za-z0-9_]+), step (an integer >= 0, required with a state) and
+/// options (all four or none, numbers in the optimizers' ranges).
+inline CkptOptimizerMeta ckpt_optimizer_meta(const std::filesystem::path& file, const CheckpointMetadata& meta) {
+    auto find = [&](const std::string& key) -> const std::string* {
+        const auto it = meta.find(key);
+        return it == meta.end() ? nullptr : &it->second;
+    };
+    auto missing = [&](const std::string& key) { ckpt_fail(file, "config field '" + key + "' is missing from __metadata__"); };
+    CkptOptimizerMeta o;
+    if (const std::string* s = find("optimizer.state")) {
+        o.present = true;
+        o.state = *s;
+        for (std::size_t b = 0;;) {
+            const std::size_t e = s->find(',', b);
+            const std::string name = s->substr(b, e == std::string::npos ? std::string::npos : e - b);
+            const bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+            });
+            if (!word || std::find(o.names.begin(), o.names.end(), name) != o.names.end())
+                ckpt_fail(file, "config field 'optimizer.state': '" + *s +
+                                    "' is not a comma-separated list of distinct state names ([A-Za-z0-9_]+)");
+            o.names.push_back(name);
+            if (e == std::string::npos) break;
+            b = e + 1;
+        }
+        if (!find("optimizer.step")) missing("optimizer.step");
+    }
+    if (const std::string* st = find("optimizer.step")) {
+        const auto r = std::from_chars(st->data(), st->data() + st->size(), o.step);
+        if (r.ec != std::errc() || r.ptr != st->data() + st->size() || o.step < 0)
+            ckpt_fail(file, "config field 'optimizer.step': '" + *st + "' is not a non-negative integer");
+    }
+    AdamOptions a;
+    const std::array<std::pair<std::string, double*>, 4> fields{{{"optimizer.beta1", &a.beta1},
+                                                                 {"optimizer.beta2", &a.beta2},
+                                                                 {"optimizer.eps", &a.eps},
+                                                                 {"optimizer.weight_decay", &a.weight_decay}}};
+    int found = 0;
+    for (const auto& [key, dst] : fields)
+        if (const std::string* v = find(key)) {
+            const auto r = std::from_chars(v->data(), v->data() + v->size(), *dst);
+            if (r.ec != std::errc() || r.ptr != v->data() + v->size())
+                ckpt_fail(file, "config field '" + key + "': '" + *v + "' is not a number");
+            ++found;
+        }
+    if (found > 0) {
+        for (const auto& [key, dst] : fields)
+            if (!find(key)) missing(key);
+        if (const auto p = adam_options_problem(a))
+            ckpt_fail(file, "config field 'optimizer." + std::string(p->field) + "': " + ckpt_number(p->value) +
+                                " must be " + p->range);
+        o.options = a;
+    }
+    return o;
+}
+
 template <class Model, class Opt>
 CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Opt* opt) {
     using T = typename Model::scalar;
@@ -641,27 +722,20 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
     // 1. config (before tensors: a different width is clearer as "hidden" than as a shape)
     if (!h.has_metadata) ckpt_fail(path, "no __metadata__: not a bijou checkpoint");
     ckpt_check_config(path, h.metadata, model);
-    long opt_step = 0;
-    std::vector<std::string> state_names;
+    // The optimizer's entries are checked whether or not an optimizer is given: a file is checked whole.
+    const CkptOptimizerMeta om = ckpt_optimizer_meta(path, h.metadata);
     if constexpr (!std::is_same_v<Opt, void>) {
         if (opt->size() != ps.count())
             throw invalid_argument("load_checkpoint: the optimizer holds state for " + std::to_string(opt->size()) +
                                    " parameters, the model has " + std::to_string(ps.count()));
         std::string names;
-        for (auto [state_name, span] : opt->state_tensors()) {
-            state_names.emplace_back(state_name);
-            names += (names.empty() ? "" : ",") + std::string(state_name);
-        }
-        const auto s = h.metadata.find("optimizer.state");
-        if (s == h.metadata.end()) ckpt_fail(path, "no optimizer state (__metadata__ 'optimizer.state' is missing)");
-        if (s->second != names)
-            ckpt_fail(path, "config field 'optimizer.state': the file has '" + s->second + "' but the optimizer has '" +
+        for (auto [state_name, span] : opt->state_tensors()) names += (names.empty() ? "" : ",") + std::string(state_name);
+        if (!om.present) ckpt_fail(path, "no optimizer state (__metadata__ 'optimizer.state' is missing)");
+        if (om.state != names)
+            ckpt_fail(path, "config field 'optimizer.state': the file has '" + om.state + "' but the optimizer has '" +
                                 names + "'");
-        const auto st = h.metadata.find("optimizer.step");
-        if (st == h.metadata.end()) ckpt_fail(path, "config field 'optimizer.step' is missing from __metadata__");
-        const auto r = std::from_chars(st->second.data(), st->second.data() + st->second.size(), opt_step);
-        if (r.ec != std::errc() || r.ptr != st->second.data() + st->second.size() || opt_step < 0)
-            ckpt_fail(path, "config field 'optimizer.step': '" + st->second + "' is not a non-negative integer");
+        if constexpr (CheckpointOptimizerOptions<Opt>)
+            if (!om.options) ckpt_fail(path, "config field 'optimizer.beta1' is missing from __metadata__");
     }
 
     // 2. entries: structure, names, dtypes, shapes, layout
@@ -669,15 +743,17 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
     std::map<std::string_view, const CkptEntry*> by_name;
     for (const auto& e : entries) by_name[e.name] = &e;
 
+    // Staging copies of everything the file holds, optimizer state included (without an optimizer it
+    // is checked, then dropped).
     std::vector<T> values(ps.values().size()), buffers(ps.buffers().size());
-    std::vector<std::vector<T>> states(state_names.size(), std::vector<T>(ps.count()));
+    std::vector<std::vector<T>> states(om.names.size(), std::vector<T>(ps.count()));
     std::vector<CkptSlot<T*>> slots;
     for (const auto& t : ps.tensors())
         slots.push_back({t.name, t.shape, t.size, (t.trainable ? values.data() : buffers.data()) + t.offset});
-    for (std::size_t k = 0; k < state_names.size(); ++k)
+    for (std::size_t k = 0; k < om.names.size(); ++k)
         for (const auto& t : ps.tensors())
             if (t.trainable)
-                slots.push_back({"optimizer." + state_names[k] + "." + t.name, t.shape, t.size, states[k].data() + t.offset});
+                slots.push_back({"optimizer." + om.names[k] + "." + t.name, t.shape, t.size, states[k].data() + t.offset});
 
     std::map<std::string_view, const CkptSlot<T*>*> expected;
     for (const auto& s : slots) expected[s.name] = &s;
@@ -693,10 +769,8 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
             ckpt_fail(path, "tensor '" + s.name + "': shape " + ckpt_shape_str(e.shape) + " but the model has " +
                                 ckpt_shape_str(s.shape));
     }
-    const bool file_has_optimizer = h.metadata.count("optimizer.state") != 0;
     for (const auto& e : entries)
-        if (!expected.count(e.name) && !(std::is_same_v<Opt, void> && file_has_optimizer && e.name.rfind("optimizer.", 0) == 0))
-            ckpt_fail(path, "unexpected tensor '" + e.name + "' (the model has no tensor of that name)");
+        if (!expected.count(e.name)) ckpt_fail(path, "unexpected tensor '" + e.name + "' (the model has no tensor of that name)");
     ckpt_check_layout(path, entries, h.data_size);
 
     // 3. values: read, decode, check finite
@@ -711,7 +785,16 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
                                     std::to_string(i) + " is not finite");
     }
 
-    // 4. commit (nothing below can fail)
+    // 4. the bijectors' invariants of their tensors (ParamSet::add_check: permutations, signs), on the staged values
+    try {
+        ps.check_staged(values.data(), buffers.data());
+    } catch (const error& e) {
+        std::string_view why = e.what();
+        if (why.starts_with("bijou: ")) why.remove_prefix(7);
+        ckpt_fail(path, std::string(why));
+    }
+
+    // 5. commit (nothing below can fail: the options were checked by the same rules set_options applies)
     std::copy(values.begin(), values.end(), ps.values().begin());
     std::copy(buffers.begin(), buffers.end(), ps.buffers().begin());
     if constexpr (!std::is_same_v<Opt, void>) {
@@ -720,7 +803,8 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
             std::copy(states[k].begin(), states[k].end(), span.begin());
             ++k;
         }
-        opt->set_step_count(opt_step);
+        opt->set_step_count(om.step);
+        if constexpr (CheckpointOptimizerOptions<Opt>) opt->set_options(*om.options);
     }
     return h.metadata;
 }
@@ -744,7 +828,7 @@ template <class Opt>
 constexpr bool ckpt_device_optimizer = requires { typename Opt::backend; } && ExecutorBackend<typename Opt::backend>;
 
 /// The optimizer's host twin (o.host_twin(), or Opt::host_type of its size and options) holding a
-/// copy of its state and step count.
+/// copy of its state, step count and options.
 template <class Opt>
 auto ckpt_host_twin(const Opt& o) {
     auto h = [&] {
@@ -756,6 +840,7 @@ auto ckpt_host_twin(const Opt& o) {
     for (std::size_t k = 0; k < src.size(); ++k)
         download(typename Opt::backend{}, dst[k].second.data(), src[k].second.data(), src[k].second.size());
     h.set_step_count(o.step_count());
+    if constexpr (CheckpointOptimizerOptions<Opt>) h.set_options(o.options());
     return h;
 }
 template <class Opt, class Host>
@@ -765,6 +850,7 @@ void ckpt_from_host_twin(Opt& o, const Host& h) {
     for (std::size_t k = 0; k < src.size(); ++k)
         upload(typename Opt::backend{}, dst[k].second.data(), src[k].second.data(), src[k].second.size());
     o.set_step_count(h.step_count());
+    if constexpr (CheckpointOptimizerOptions<Opt>) o.set_options(h.options());
 }
 
 }  // namespace detail

@@ -13,11 +13,12 @@
 // Contract: the header is validated before any data buffer is allocated: magic, dtype, the rank the
 // caller expects, every dimension ≥ 1, the item count ≤ idx_max_count (10,000,000), every other
 // dimension ≤ idx_max_dim (4096), the data size ≤ idx_max_bytes (2 GiB) and, for a raw file, the
-// file size against the header (truncated data, trailing bytes). A gzip file's decompressed size is
-// only known once it has been read, so its buffer grows with the bytes actually decompressed: a
-// forged header cannot make the reader allocate more than the stream really holds. After the data,
-// the stream must end: trailing bytes, a truncated or corrupt gzip stream (zlib errors, premature
-// end, bad CRC) and label values above `max_label` are all rejected. Every failure is a
+// file size against the header (truncated data, trailing bytes). The length of a gzip stream's
+// decompressed data, or of anything that is not a regular file (a pipe, a device), is only known
+// once it has been read, so the buffer grows with the bytes actually read: a forged header cannot
+// make the reader allocate more than the stream really holds. After the data, the stream must
+// end: trailing bytes, a truncated or corrupt gzip stream (zlib errors, premature end, bad CRC)
+// and label values above `max_label` are all rejected. Every failure is a
 // bijou::io_error ("bijou: <file>: <what is wrong>"), or bijou::invalid_argument for a bad argument.
 // Cost: one pass over the file; memory = the data size (plus 64 KiB of input buffer).
 #pragma once
@@ -85,7 +86,8 @@ public:
         if (fs::is_directory(st)) idx_fail(file_, "is a directory, not an IDX file");
         in_.open(file_, std::ios::binary);
         if (!in_) idx_fail(file_, "cannot open the file for reading");
-        if (const std::uintmax_t size = fs::file_size(file_, ec); !ec) file_size_ = size;
+        if (fs::is_regular_file(st))  // a pipe or a device has no size to check the header against
+            if (const std::uintmax_t size = fs::file_size(file_, ec); !ec) file_size_ = size;
         if (!refill()) idx_fail(file_, "the file is empty");
         gzip_ = len_ >= 2 && buf_[0] == 0x1F && buf_[1] == 0x8B;
         if (gzip_) {
@@ -103,7 +105,8 @@ public:
     IdxByteSource& operator=(const IdxByteSource&) = delete;
 
     bool gzip() const { return gzip_; }
-    /// Bytes not yet read, where that is known without reading them (a raw regular file).
+    /// Bytes not yet read, where that is known without reading them (a raw regular file; not a
+    /// gzip stream, a pipe or a device).
     std::optional<std::uint64_t> remaining() const {
         if (gzip_ || !file_size_ || *file_size_ < consumed_) return std::nullopt;
         return *file_size_ - consumed_;
@@ -252,12 +255,14 @@ inline IdxArray read_idx(const std::filesystem::path& file, int rank, const std:
                                            std::to_string(*left - total) + " trailing bytes after the data");
     if (check_header) check_header(out.dims);
 
-    // A raw file was checked against its size, so it gets its buffer at once; a gzip stream's
-    // buffer doubles (from 1 MiB) as decompressed bytes arrive, never past the header's size.
+    // A raw regular file was checked against its size, so it gets its buffer at once. Any other
+    // stream (gzip, a pipe, a device) says nothing about its length until it is read: its buffer
+    // doubles (from 1 MiB) as bytes arrive, never past the header's size.
+    const bool size_checked = src.remaining().has_value();
     std::size_t have = 0;
     while (have < total) {
-        const std::size_t next = src.gzip() ? std::size_t(std::min<std::uint64_t>(total, std::max<std::uint64_t>(2 * have, 1 << 20)))
-                                            : std::size_t(total);
+        const std::size_t next = size_checked ? std::size_t(total)
+                                              : std::size_t(std::min<std::uint64_t>(total, std::max<std::uint64_t>(2 * have, 1 << 20)));
         out.data.reserve(next);
         out.data.resize(next);
         have += src.read(out.data.data() + have, next - have);

@@ -18,7 +18,8 @@
 //     the two agree to O(ε/u).
 // Defaults β1 = 0.9, β2 = 0.999, ε = 1e-8, weight_decay = 0; invalid options throw bijou::invalid_argument.
 // State (for checkpoints): the moment vectors through m()/v() (Adam) or m()/u() (Adamax), or generically
-// state_tensors() with torch's state names, and the step count t through step_count()/set_step_count().
+// state_tensors() with torch's state names, the step count t through step_count()/set_step_count(),
+// and the options through options()/set_options() (a loaded checkpoint restores the saved options).
 // step(): O(P) for P parameters, no allocation; elementwise, so the result does not depend on the
 // thread count (OpenMP splits large spans). A length mismatch throws bijou::invalid_argument.
 // Backend: Adam<T, B> and Adamax<T, B> keep m and v (u) where backend B's kernels work, and update
@@ -32,6 +33,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -64,16 +66,28 @@ struct AdamOptions {
 
 namespace detail {
 
-inline void check_adam_options(const AdamOptions& o, const char* who) {
-    auto bad = [&](const char* field, double v, const char* range) {
-        throw invalid_argument(std::string(who) + ": option " + field + " = " + std::to_string(v) + " must be " +
-                               range);
-    };
-    if (!(o.beta1 >= 0.0 && o.beta1 < 1.0)) bad("beta1", o.beta1, "in [0, 1)");
-    if (!(o.beta2 >= 0.0 && o.beta2 < 1.0)) bad("beta2", o.beta2, "in [0, 1)");
-    if (!(o.eps >= 0.0) || !std::isfinite(o.eps)) bad("eps", o.eps, "finite and >= 0");
+/// An AdamOptions field outside its valid range: its name, its value and the range ("in [0, 1)").
+struct AdamOptionsProblem {
+    const char* field;
+    double value;
+    const char* range;
+};
+
+/// The first invalid field of `o`, if any (the one definition of the valid ranges: the optimizers'
+/// constructors and set_options, and checkpoint loading, use it).
+inline std::optional<AdamOptionsProblem> adam_options_problem(const AdamOptions& o) {
+    if (!(o.beta1 >= 0.0 && o.beta1 < 1.0)) return AdamOptionsProblem{"beta1", o.beta1, "in [0, 1)"};
+    if (!(o.beta2 >= 0.0 && o.beta2 < 1.0)) return AdamOptionsProblem{"beta2", o.beta2, "in [0, 1)"};
+    if (!(o.eps >= 0.0) || !std::isfinite(o.eps)) return AdamOptionsProblem{"eps", o.eps, "finite and >= 0"};
     if (!(o.weight_decay >= 0.0) || !std::isfinite(o.weight_decay))
-        bad("weight_decay", o.weight_decay, "finite and >= 0");
+        return AdamOptionsProblem{"weight_decay", o.weight_decay, "finite and >= 0"};
+    return std::nullopt;
+}
+
+inline void check_adam_options(const AdamOptions& o, const char* who) {
+    if (const auto p = adam_options_problem(o))
+        throw invalid_argument(std::string(who) + ": option " + p->field + " = " + std::to_string(p->value) +
+                               " must be " + p->range);
 }
 
 inline void check_step_sizes(const char* who, std::size_t expected, std::size_t np, std::size_t ng) {
@@ -110,6 +124,12 @@ public:
 
     std::size_t size() const { return m_.size(); }
     const AdamOptions& options() const { return options_; }
+    /// Replaces the options (load_checkpoint restores the saved ones); invalid options throw
+    /// bijou::invalid_argument and change nothing.
+    void set_options(const AdamOptions& options) {
+        check_adam_options(options, who_);
+        options_ = options;
+    }
 
     /// Steps taken (t in the bias corrections); restore it together with the state vectors.
     long step_count() const { return t_; }
@@ -128,7 +148,7 @@ public:
 
 protected:
     MomentOptimizer(std::size_t parameter_count, const AdamOptions& options, const char* who)
-        : options_(options), m_(parameter_count), s_(parameter_count) {
+        : options_(options), m_(parameter_count), s_(parameter_count), who_(who) {
         check_adam_options(options_, who);
     }
 
@@ -138,6 +158,7 @@ protected:
     AdamOptions options_;
     Buffer<B, T> m_, s_;
     long t_ = 0;
+    const char* who_;  // "Adam" or "Adamax", for messages
 };
 
 }  // namespace detail
