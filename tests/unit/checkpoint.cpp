@@ -541,9 +541,7 @@ TEST_CASE("checkpoint: a Permute buffer that is not a permutation fails the load
     using Vec = Transform<Chain<AffineCoupling, Permute, AffineCoupling>, Shape<4>>;
     TempDir tmp;
     const fs::path good = tmp / "permute.safetensors", bad = tmp / "bad.safetensors";
-    Options o;
-    o.hidden = 4;
-    o.permute = PermuteKind::shuffle;
+    const Options o = Options{.hidden = 4}.with(PermuteOptions{.kind = PermuteKind::shuffle});
     Vec f(o);
     save_checkpoint(good, f);
     const TensorInfo* perm = nullptr;
