@@ -66,7 +66,7 @@ TEST_CASE("mirror: on Cpu it is the identity: no storage, no copy, the handles s
     float* grad = m.t.w.grad;
     m.t.w.grad[1] = 1.0f;
     {
-        auto host = m.mirror.on_host(OnHost::both, m.t.w);
+        auto host = m.mirror.on_host(HostCopy::both, m.t.w);
         CHECK(m.t.w.value == value);
         CHECK(m.t.w.grad == grad);
         m.t.w.grad[1] += 2.0f;  // gradients accumulate where they live
@@ -120,7 +120,7 @@ TEST_CASE("mirror: on CudaHost on_host gives host copies for a scope, and sends 
     const TensorRef<float> bound = m.t.w, bound_b = m.t.b;
     fill(CudaHost{}, m.t.w.grad, 3, 1.0f);
     {
-        auto host = m.mirror.on_host(OnHost::both, m.t.w, m.t.b);
+        auto host = m.mirror.on_host(HostCopy::both, m.t.w, m.t.b);
         // the handles point at host memory (a host read of backend memory would crash: guarded pages)
         CHECK(m.t.w.value != bound.value);
         CHECK(m.t.w[2] == 3.0f);
@@ -136,24 +136,24 @@ TEST_CASE("mirror: on CudaHost on_host gives host copies for a scope, and sends 
     CHECK(m.t.b.value == bound_b.value);
     CHECK(back<CudaHost>(m.t.w.grad, 3) == std::vector<float>{1.5f, 1.0f, 3.0f});
     {
-        const auto host = m.mirror.on_host(OnHost::grads, m.t.w);  // gradients only: the values stay put
+        const auto host = m.mirror.on_host(HostCopy::grads, m.t.w);  // gradients only: the values stay put
         CHECK(m.t.w.value == bound.value);
         CHECK(m.t.w.grad != bound.grad);
     }
     {
-        const auto host = m.mirror.on_host(OnHost::values, m.t.w);  // values only: the gradients stay put
+        const auto host = m.mirror.on_host(HostCopy::values, m.t.w);  // values only: the gradients stay put
         CHECK(m.t.w.grad == bound.grad);
     }
     // an exception inside the scope restores the handles too
     try {
-        const auto host = m.mirror.on_host(OnHost::values, m.t.w);
+        const auto host = m.mirror.on_host(HostCopy::values, m.t.w);
         throw error("host code failed");
     } catch (const error&) {
     }
     CHECK(m.t.w.value == bound.value);
     // a host code's edit of a values copy stays on the host
     {
-        const auto host = m.mirror.on_host(OnHost::values, m.t.w);
+        const auto host = m.mirror.on_host(HostCopy::values, m.t.w);
         m.t.w[0] = 100.0f;
     }
     CHECK(back<CudaHost>(m.t.w.value, 3) == std::vector<float>{1, 2, 3});

@@ -152,7 +152,7 @@ public:
 
     /// W in double (C×C).
     Eigen::MatrixXd matrix() const {
-        const auto host = mirror_.on_host(OnHost::values, weight_);
+        const auto host = mirror_.on_host(HostCopy::values, weight_);
         Eigen::MatrixXd w(C, C);
         for (int a = 0; a < C; ++a)
             for (int b = 0; b < C; ++b) w(a, b) = double(weight_[std::size_t(a) * C + b]);
@@ -167,7 +167,7 @@ private:
     // wd_ ← W (double), lu_ ← its partial-pivot LU; returns log|det W|. Throws numerical_error for a
     // non-finite or numerically singular W.
     double factorize() const {
-        const auto host = mirror_.on_host(OnHost::values, weight_);
+        const auto host = mirror_.on_host(HostCopy::values, weight_);
         double wmax = 0.0;
         for (int a = 0; a < C; ++a)
             for (int b = 0; b < C; ++b) {
@@ -324,7 +324,7 @@ public:
             for (int j = 0; j < C; ++j) pg(perm_idx_[std::size_t(i)], j) = double(g_t_[std::size_t(i) * C + j]);
         gld *= HW;
         // The increments, added to the gradients on the host (sent to the backend's by send_grads).
-        auto host = mirror_.on_host(OnHost::grads, lower_, upper_, log_s_);
+        auto host = mirror_.on_host(HostCopy::grads, lower_, upper_, log_s_);
         T* gl = lower_.grad;
         T* gu = upper_.grad;
         T* gs = log_s_.grad;
@@ -368,7 +368,7 @@ public:
 private:
     // Validates every tensor and fills perm_idx_, s_, l_ (unit lower) and u_ (= U'); returns Σ log_s.
     double assemble() const {
-        const auto host = mirror_.on_host(OnHost::values, perm_, sign_, log_s_, lower_, upper_);
+        const auto host = mirror_.on_host(HostCopy::values, perm_, sign_, log_s_, lower_, upper_);
         detail::load_permutation(perm_.value, C, perm_idx_.data(), inv_idx_.data(), perm_label_);
         double sum = 0.0;
         for (int c = 0; c < C; ++c) {

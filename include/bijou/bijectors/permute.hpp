@@ -154,7 +154,7 @@ private:
     // by the Bijector contract, so the C-sized index arrays they fill are mutable scratch. This
     // makes concurrent calls on one bound object a data race, as the owning Flow's arena already does.
     void load() const {
-        const auto host = mirror_.on_host(OnHost::values, perm_);
+        const auto host = mirror_.on_host(HostCopy::values, perm_);
         detail::load_permutation(perm_.value, C, perm_idx_.data(), inv_idx_.data(), label_);
     }
     // Validated indices where the kernels read them.

@@ -17,9 +17,9 @@
 //     A component's own tensors, whose handles its model bound to backend memory (host code in a
 //     bijector or a base):
 //       on_host(what, t...)  for the life of the returned scope the handles t... point at host
-//                          copies: OnHost::values copies their values there; OnHost::grads gives the
+//                          copies: HostCopy::values copies their values there; HostCopy::grads gives the
 //                          trainable ones gradients that start at zero, which scope.send_grads()
-//                          adds (+=) to the backend's; OnHost::both does both. The handles are
+//                          adds (+=) to the backend's; HostCopy::both does both. The handles are
 //                          restored when the scope ends (also by an exception). One scope at a time
 //                          per mirror, and no kernel may be given these handles meanwhile. The host
 //                          copies are the mirror's own storage, grown to the largest set seen, so a
@@ -53,7 +53,7 @@
 namespace bijou {
 
 /// What Mirror::on_host brings to the host: the tensors' values, gradients to accumulate, or both.
-enum class OnHost { values, grads, both };
+enum class HostCopy { values, grads, both };
 
 template <Backend B, class U>
 class BackendStage;
@@ -135,10 +135,10 @@ public:
     template <std::size_t N>
     class Scope {
     public:
-        Scope(Mirror& m, OnHost what, std::array<TensorRef<T>*, N> ts) : m_(m), what_(what), ts_(ts) {
+        Scope(Mirror& m, HostCopy what, std::array<TensorRef<T>*, N> ts) : m_(m), what_(what), ts_(ts) {
             assert(!m_.open_ && "bijou: one Mirror::on_host scope at a time");
             m_.open_ = true;
-            const bool values = what != OnHost::grads, grads = what != OnHost::values;
+            const bool values = what != HostCopy::grads, grads = what != HostCopy::values;
             std::size_t need = 0;
             for (const TensorRef<T>* t : ts_)
                 need += (std::size_t(values) + std::size_t(grads && t->grad != nullptr)) * t->size;
@@ -168,7 +168,7 @@ public:
 
         /// Adds the host gradients to the backend's (+=).
         void send_grads() {
-            assert(what_ != OnHost::values);
+            assert(what_ != HostCopy::values);
             for (std::size_t i = 0; i < N; ++i)
                 if (saved_[i].grad != nullptr)
                     accumulate(B{}, saved_[i].grad, m_.send_.in(ts_[i]->grad, ts_[i]->size), ts_[i]->size);
@@ -176,14 +176,14 @@ public:
 
     private:
         Mirror& m_;
-        OnHost what_;
+        HostCopy what_;
         std::array<TensorRef<T>*, N> ts_;
         std::array<TensorRef<T>, N> saved_{};
     };
 
     template <class... Ts>
         requires(std::same_as<Ts, TensorRef<T>> && ...)
-    [[nodiscard]] Scope<sizeof...(Ts)> on_host(OnHost what, Ts&... ts) {
+    [[nodiscard]] Scope<sizeof...(Ts)> on_host(HostCopy what, Ts&... ts) {
         return Scope<sizeof...(Ts)>(*this, what, {&ts...});
     }
 
@@ -237,7 +237,7 @@ public:
     };
     template <class... Ts>
         requires(std::same_as<Ts, TensorRef<T>> && ...)
-    [[nodiscard]] Scope on_host(OnHost, Ts&...) {
+    [[nodiscard]] Scope on_host(HostCopy, Ts&...) {
         return {};
     }
 };

@@ -51,14 +51,14 @@ public:
 
     /// lp[i] = log p(z_i) (assigned).
     void log_prob(const T* z, double* lp, int n) const {
-        const auto host = mirror_.on_host(OnHost::values, loc_, log_scale_);
+        const auto host = mirror_.on_host(HostCopy::values, loc_, log_scale_);
         log_prob_host(z_host_.in(z, std::size_t(n) * D), lp_host_.out(lp, std::size_t(n)), n);
         lp_host_.finish(lp, std::size_t(n));
     }
 
     /// dz = dlp[i]·∇_z log p(z_i) (assigned); parameter gradients +=.
     void backward(const T* z, const T* dlp, T* dz, int n) {
-        auto host = mirror_.on_host(OnHost::both, loc_, log_scale_);
+        auto host = mirror_.on_host(HostCopy::both, loc_, log_scale_);
         const std::size_t nd = std::size_t(n) * D;
         backward_host(z_host_.in(z, nd), dlp_host_.in(dlp, std::size_t(n)), dz_host_.out(dz, nd), n);
         dz_host_.finish(dz, nd);
@@ -67,7 +67,7 @@ public:
 
     /// n samples (the same draws from rng on every backend).
     void sample(T* z, int n, double temperature, Rng& rng) const {
-        const auto host = mirror_.on_host(OnHost::values, loc_, log_scale_);
+        const auto host = mirror_.on_host(HostCopy::values, loc_, log_scale_);
         sample_host(z_host_.out(z, std::size_t(n) * D), n, temperature, rng);
         z_host_.finish(z, std::size_t(n) * D);
     }
