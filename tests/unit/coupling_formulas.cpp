@@ -146,14 +146,12 @@ TEST_CASE_TEMPLATE("coupling formulas: Glow's sigmoid scale equals its definitio
         const auto g = cf::glow_sigmoid(h);
         const long double u = g.u;  // h + 2 rounded in T, as the formulas see it
         CHECK(g.u == h + T(2));
-        // σ(u) = 1/(1 + e^−u), 1 − σ(u) = σ(−u), log σ(u) = −log(1 + e^−u): each accurate in long double
         const long double s = 1.0L / (1.0L + std::exp(-u)), one_minus_s = 1.0L / (1.0L + std::exp(u));
-        const long double log_s = -std::log1p(std::exp(-u));
         INFO("h = " << hd);
         CHECK(rel_err(g.s, s) <= 4 * eps);
         CHECK(rel_err(g.one_minus_s, one_minus_s) <= 4 * eps);
-        CHECK(rel_err(cf::glow_log_s(g), log_s) <= 4 * eps);
-        CHECK(rel_err(cf::SigmoidScale::forward(T(0.75), T(-0.25), h).log_s, log_s) <= 4 * eps);
+        CHECK(rel_err(cf::glow_log_s(g), std::log(s)) <= 4 * eps);
+        CHECK(rel_err(cf::SigmoidScale::forward(T(0.75), T(-0.25), h).log_s, std::log(s)) <= 4 * eps);
     }
     // Far out, where e^{-u} or e^{u} overflows T: the scale saturates, log s stays finite.
     for (const T h : {T(-1000), T(1000)}) {
