@@ -1,18 +1,20 @@
 // bijou/kernels/cpu/coupling.hpp — the elementwise half of a masked coupling for the Cpu backend.
-// Same contracts as kernels/reference/coupling.hpp, and the same per-element formulas
-// (kernels/coupling_formulas.hpp). Rows are split across OpenMP threads when the batch is large.
-// The scale is chosen once per call, outside the loops. Loops that call exp/tanh/log1p carry no
-// `omp simd`: without a vector libm (it needs -ffast-math) they would not vectorise, and Clang warns
-// about a simd loop it cannot vectorise; the additive formulas, inlined, vectorise under `omp simd`.
-// Per-sample log-dets are summed in double in coordinate order, as in Reference.
+// Same contracts as kernels/reference/coupling.hpp. Rows are split across OpenMP threads when the
+// batch is large. The scale function is chosen once per call, outside the loops. Loops that call
+// exp/tanh/log1p carry no `omp simd`: without a vector libm (it needs -ffast-math) they would not
+// vectorise, and Clang warns about a simd loop it cannot vectorise. Per-sample log-dets are
+// summed in double in coordinate order, as in Reference.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/parallel.hpp"
 #include "bijou/kernels/coupling_scale.hpp"
-#include "bijou/kernels/coupling_formulas.hpp"
+#include "bijou/kernels/reference/coupling.hpp"
 
 namespace bijou::kernels {
 
@@ -20,11 +22,38 @@ namespace detail {
 
 inline constexpr std::size_t coupling_parallel_min = 32768;
 
-/// f(coupling::TanhScale{}) or f(coupling::SigmoidScale{}): the scale chosen once, outside the loops.
+/// log s = tanh h (RealNVP).
+struct TanhScale {
+    template <class T>
+    struct Value {
+        T log_s, s, dlog_s;  // log s, s, d(log s)/dh
+    };
+    template <class T>
+    static Value<T> eval(T h) {
+        const T ls = std::tanh(h);
+        return {ls, std::exp(ls), T(1) - ls * ls};
+    }
+};
+
+/// s = σ(h + 2) (Glow); log s = −softplus(−u) and 1 − s = σ(−u) computed without cancellation.
+struct SigmoidScale {
+    template <class T>
+    struct Value {
+        T log_s, s, dlog_s;  // log s, s, d(log s)/dh = 1 − s
+    };
+    template <class T>
+    static Value<T> eval(T h) {
+        const T u = h + T(2);
+        const T e = std::exp(-std::abs(u)), r = T(1) / (T(1) + e);
+        const T s = u >= T(0) ? r : e * r, one_minus_s = u >= T(0) ? e * r : r;
+        return {std::min(u, T(0)) - std::log1p(e), s, one_minus_s};
+    }
+};
+
 template <class F>
 void with_scale(CouplingScale scale, F&& f) {
-    if (scale == CouplingScale::tanh) f(coupling::TanhScale{});
-    else f(coupling::SigmoidScale{});
+    if (scale == CouplingScale::tanh) f(TanhScale{});
+    else f(SigmoidScale{});
 }
 
 }  // namespace detail
@@ -54,9 +83,10 @@ void coupling_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T
                     zr[j] = xr[j];
                     continue;
                 }
-                const auto r = Sc::forward(xr[j], tr[j], hr[j]);
-                zr[j] = r.value;
-                s += double(r.log_s);
+                const auto v = Sc::eval(hr[j]);
+                if constexpr (std::is_same_v<Sc, detail::TanhScale>) zr[j] = xr[j] * v.s + tr[j];
+                else zr[j] = (xr[j] + tr[j]) * v.s;
+                s += double(v.log_s);
             }
             ld[i] += s;
         });
@@ -78,9 +108,10 @@ void coupling_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T
                     xr[j] = zr[j];
                     continue;
                 }
-                const auto r = Sc::inverse(zr[j], tr[j], hr[j]);
-                xr[j] = r.value;
-                s += double(r.log_s);
+                const auto v = Sc::eval(hr[j]);
+                if constexpr (std::is_same_v<Sc, detail::TanhScale>) xr[j] = (zr[j] - tr[j]) * std::exp(-v.log_s);
+                else xr[j] = zr[j] / v.s - tr[j];
+                s += double(v.log_s);
             }
             ld[i] -= s;
         });
@@ -101,10 +132,15 @@ void coupling_affine_backward(Cpu, CouplingScale scale, const T* x, const T* z, 
                     dt[o + j] = dh[o + j] = T(0);
                     continue;
                 }
-                const auto d = Sc::backward(x[r + j], z[r + j], h[o + j], dz[r + j], g);
-                dx[r + j] = d.dx;
-                dt[o + j] = d.dt;
-                dh[o + j] = d.dh;
+                const auto v = Sc::eval(h[o + j]);
+                dx[r + j] = dz[r + j] * v.s;
+                if constexpr (std::is_same_v<Sc, detail::TanhScale>) {
+                    dt[o + j] = dz[r + j];
+                    dh[o + j] = (dz[r + j] * x[r + j] * v.s + g) * v.dlog_s;
+                } else {
+                    dt[o + j] = dz[r + j] * v.s;
+                    dh[o + j] = (dz[r + j] * z[r + j] + g) * v.dlog_s;
+                }
             }
         });
     });
@@ -117,7 +153,7 @@ void coupling_additive_forward(Cpu, const T* x, T* z, const T* t, int ldo, const
         const T* tr = t + std::size_t(i) * ldo;
         T* zr = z + std::size_t(i) * D;
 #pragma omp simd
-        for (int j = 0; j < D; ++j) zr[j] = keep[j] != T(0) ? xr[j] : coupling::additive_forward(xr[j], tr[j]);
+        for (int j = 0; j < D; ++j) zr[j] = keep[j] != T(0) ? xr[j] : xr[j] + tr[j];
     });
 }
 
@@ -128,7 +164,7 @@ void coupling_additive_inverse(Cpu, const T* z, T* x, const T* t, int ldo, const
         const T* tr = t + std::size_t(i) * ldo;
         T* xr = x + std::size_t(i) * D;
 #pragma omp simd
-        for (int j = 0; j < D; ++j) xr[j] = keep[j] != T(0) ? zr[j] : coupling::additive_inverse(zr[j], tr[j]);
+        for (int j = 0; j < D; ++j) xr[j] = keep[j] != T(0) ? zr[j] : zr[j] - tr[j];
     });
 }
 
@@ -140,9 +176,8 @@ void coupling_additive_backward(Cpu, const T* dz, T* dx, T* dt, int ldo, const T
         T* tr = dt + std::size_t(i) * ldo;
 #pragma omp simd
         for (int j = 0; j < D; ++j) {
-            const auto g = coupling::additive_backward(gr[j]);
-            xr[j] = keep[j] != T(0) ? gr[j] : g.dx;
-            tr[j] = keep[j] != T(0) ? T(0) : g.dt;
+            xr[j] = gr[j];
+            tr[j] = keep[j] != T(0) ? T(0) : gr[j];
         }
     });
 }

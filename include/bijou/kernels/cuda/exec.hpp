@@ -18,20 +18,32 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/hd.hpp"
 #include "bijou/kernels/cuda/host_memory.hpp"
-#include "bijou/kernels/math.hpp"
 #include "bijou/kernels/reference/gemm.hpp"
 
 namespace bijou::kernels::cuda_body {
 
-/// The math functions device code may call live in kernels/math.hpp (the coupling formulas share them);
-/// the bodies here find them as math::exp, and train/adam.hpp spells out cuda_body::math::sqrt.
-namespace math = kernels::math;
+/// The C math functions the bodies use, callable on host and device (CUDA declares the C functions
+/// __host__ __device__; libstdc++'s std:: overloads are constexpr host functions that device code
+/// may not call).
+namespace math {
+BIJOU_HD float exp(float x) { return ::expf(x); }
+BIJOU_HD double exp(double x) { return ::exp(x); }
+BIJOU_HD float tanh(float x) { return ::tanhf(x); }
+BIJOU_HD double tanh(double x) { return ::tanh(x); }
+BIJOU_HD float log1p(float x) { return ::log1pf(x); }
+BIJOU_HD double log1p(double x) { return ::log1p(x); }
+BIJOU_HD float abs(float x) { return ::fabsf(x); }
+BIJOU_HD double abs(double x) { return ::fabs(x); }
+BIJOU_HD float sqrt(float x) { return ::sqrtf(x); }
+BIJOU_HD double sqrt(double x) { return ::sqrt(x); }
+}  // namespace math
 
 /// Serial host executor with the device's semantics (a fixed 256-way split of every reduction). Its
 /// memory is guarded host pages (kernels/cuda/host_memory.hpp) that only its primitives may touch.
