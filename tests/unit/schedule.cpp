@@ -96,7 +96,7 @@ TEST_CASE("CosineAnneal: floor + (1 - floor)·(1 + cos πp)/2, from 1 to the flo
     CHECK(CosineAnneal{.steps = 1}(0) == 1.0);
 }
 
-TEST_CASE("Schedule: warm-up times anneal; without an anneal exactly LinearWarmup") {
+TEST_CASE("Schedule: warm-up times anneal, and without an anneal exactly LinearWarmup") {
     for (long s = -2; s < 30; ++s) {
         CHECK(Schedule{.base_lr = 3e-3, .warmup_steps = 7}.lr(s) == LinearWarmup{3e-3, 7}.lr(s));
         CHECK(Schedule{.base_lr = 3e-3}.lr(s) == 3e-3);
@@ -146,7 +146,7 @@ TEST_CASE("Schedule and anneals: out-of-range fields throw invalid_argument nami
     check_invalid([] { (void)Schedule{.anneal = CosineAnneal{.steps = 0}}.lr(0); }, "CosineAnneal: steps = 0");
 }
 
-TEST_CASE("train_step: TrainConfig's anneal sets the rate; a bad one throws before the update") {
+TEST_CASE("train_step: TrainConfig's anneal sets the rate, and a bad one throws before the update") {
     FakeModel model;
     RecordingOptimizer opt;
     const xt::xtensor<double, 2> x = xt::zeros<double>({1, 2});
