@@ -4,6 +4,7 @@
 #include "bijou/core/backend.hpp"
 #include "bijou/core/chain.hpp"
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/context.hpp"
 #include "bijou/core/error.hpp"
 #include "bijou/core/options.hpp"
 #include "bijou/core/params.hpp"
@@ -26,6 +27,7 @@
 #include "bijou/nn/convnet.hpp"
 #include "bijou/nn/mlp.hpp"
 
+#include "bijou/distributions/conditional_diagonal_gaussian.hpp"
 #include "bijou/distributions/diagonal_gaussian.hpp"
 #include "bijou/distributions/gaussian_mixture.hpp"
 #include "bijou/distributions/standard_normal.hpp"

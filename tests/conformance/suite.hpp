@@ -25,6 +25,11 @@ void conformance_all(const testing::Config& cfg = {}) {
         if constexpr (S::size == Recipe::template bind<S, T, B>::out_shape::size)
             CHECK(rep.find("jacobian_log_det") != nullptr);
         if constexpr (!std::is_same_v<B, Reference>) CHECK(rep.find("backend_forward") != nullptr);
+        if constexpr (is_conditional_v<typename Recipe::template bind<S, T, B>>) {
+            for (const char* name : {"context_gradient", "context_changes_output", "rows_independent"})
+                CHECK(rep.find(name) != nullptr);
+            if constexpr (!std::is_same_v<B, Reference>) CHECK(rep.find("backend_context_gradient") != nullptr);
+        }
     };
     one.template operator()<float, Reference>();
     one.template operator()<float, Cpu>();

@@ -7,6 +7,10 @@
 //                                          (coupling_image.hpp: the first C/2 channels condition the rest)
 //   CheckerboardAffineCoupling,            images with H·W ≥ 2 (coupling_image.hpp: RealNVP's
 //   CheckerboardAdditiveCoupling           checkerboard, flipping from one coupling to the next)
+//   ConditionalAffineCoupling<Ctx>,        the same as AffineCoupling / AdditiveCoupling, conditioned on a
+//   ConditionalAdditiveCoupling<Ctx>       context Ctx = Shape<K> (core/context.hpp, docs/conditional.md):
+//                                          vectors concatenate c to the conditioner's input; images add a
+//                                          learned projection of c to its first hidden layer, per channel
 // Each header states its transform, log-det, workspace and cost; forward maps data → latent.
 #pragma once
 
@@ -57,6 +61,30 @@ struct CheckerboardAdditiveCoupling {
     static constexpr bool accepts = CheckerboardMask::accepts<S>;
     template <class S, class T, class B>
     using bind = CouplingBijector<CouplingKind::additive, S, T, B, CheckerboardMask>;
+};
+
+/// Recipe: AffineCoupling conditioned on a context Ctx = Shape<K> (vectors; images with C even).
+template <class Ctx>
+struct ConditionalAffineCoupling {
+    using options = CouplingOptions;
+    using context_shape = Ctx;
+    static constexpr std::string_view name = "coupling";
+    template <class S>
+    static constexpr bool accepts = AffineCoupling::accepts<S>;
+    template <class S, class T, class B>
+    using bind = CouplingBijector<CouplingKind::affine, S, T, B, ChannelMask, Ctx>;
+};
+
+/// Recipe: AdditiveCoupling conditioned on a context Ctx = Shape<K> (vectors; images with C even).
+template <class Ctx>
+struct ConditionalAdditiveCoupling {
+    using options = CouplingOptions;
+    using context_shape = Ctx;
+    static constexpr std::string_view name = "coupling";
+    template <class S>
+    static constexpr bool accepts = AdditiveCoupling::accepts<S>;
+    template <class S, class T, class B>
+    using bind = CouplingBijector<CouplingKind::additive, S, T, B, ChannelMask, Ctx>;
 };
 
 }  // namespace bijou

@@ -154,8 +154,9 @@ struct CheckerboardMask {
 };
 
 /// A bound coupling; the primary template is only declared: each event rank gets a specialization.
-/// Mask is the image mask policy (ignored, and left at its default, for vectors).
-template <CouplingKind Kind, class S, class T, class B, class Mask = ChannelMask>
+/// Mask is the image mask policy (ignored, and left at its default, for vectors); Ctx the context
+/// shape of a conditional coupling (void: unconditional; core/context.hpp).
+template <CouplingKind Kind, class S, class T, class B, class Mask = ChannelMask, class Ctx = void>
 class CouplingBijector;
 
 }  // namespace bijou

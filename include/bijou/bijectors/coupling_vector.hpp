@@ -26,6 +26,10 @@
 //   affine, CouplingNet::separate (RealNVP)  "shift_net" D→…→D gives t, "log_scale_net" D→…→D gives h
 //   affine, CouplingNet::shared (Glow)       "net" D→…→2D, outputs [t | h]
 //   additive                                 "shift_net" D→…→D gives t (net and scale ignored)
+// Conditional couplings (ConditionalAffineCoupling<Shape<K>>, ConditionalAdditiveCoupling<Shape<K>>,
+// core/context.hpp): every net also sees the context row c_i, concatenated to its input (nflows'
+// context_features): (t, h) = conditioner([x ⊙ m | c]); layer 0's weight is then (hidden, D + K).
+// The formulas above hold with c fixed; backward adds ∂L/∂c into the model's context gradient.
 // State_dict: "<prefix>.shift_net.0.weight", …, buffer "<prefix>.mask" (D) so checkpoints keep the
 // mask. With zero_init_output the nets' output layers start at zero: tanh affine and additive
 // couplings then start as the exact identity; a sigmoid coupling starts as z_j = σ(2)·x_j on the
@@ -52,9 +56,11 @@
 namespace bijou {
 
 /// Coupling on vectors Shape<D>.
-template <CouplingKind Kind, class S, class T, class B>
+template <CouplingKind Kind, class S, class T, class B, class Ctx>
     requires VectorShape<S>
-class CouplingBijector<Kind, S, T, B> {
+class CouplingBijector<Kind, S, T, B, ChannelMask, Ctx> : public conditional_on<Ctx> {
+    static constexpr int K = conditional_on<Ctx>::context_size;
+
 public:
     using in_shape = S;
     using out_shape = S;
@@ -64,10 +70,12 @@ public:
     static constexpr bool affine = Kind == CouplingKind::affine;
     static_assert(D >= 2, "bijou: a coupling needs at least 2 features (Shape<D> with D >= 2)");
 
-    explicit CouplingBijector(BuildContext& ctx) : index_(ctx.next_index("coupling")) {
+    explicit CouplingBijector(BuildContext& ctx)
+        : index_(ctx.next_index("coupling")), who_("coupling " + std::to_string(index_)) {
         const Options& o = ctx.options();
         const CouplingOptions co = o.get<CouplingOptions>();
-        const std::string who = "coupling " + std::to_string(index_);
+        const std::string& who = who_;
+        if constexpr (K > 0) context_ = ctx.template context<T>();
         detail::check_conditioner_size(who, o.hidden, o.hidden_layers);
         if constexpr (affine) {
             if (co.net != CouplingNet::separate && co.net != CouplingNet::shared)
@@ -80,8 +88,8 @@ public:
         zero_init_ = co.zero_init_output;
         hidden_ = o.hidden;
         hidden_layers_ = o.hidden_layers;
-        net_a_ = Mlp<T, B>(D, o.hidden, o.hidden_layers, shared_ ? 2 * D : D);
-        if (two_nets()) net_b_ = Mlp<T, B>(D, o.hidden, o.hidden_layers, D);
+        net_a_ = Mlp<T, B>(D, o.hidden, o.hidden_layers, shared_ ? 2 * D : D, K);
+        if (two_nets()) net_b_ = Mlp<T, B>(D, o.hidden, o.hidden_layers, D, K);
     }
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
@@ -135,9 +143,11 @@ public:
                                               n, D);
         else
             kernels::coupling_additive_backward(B{}, dz, dx, L.dt, ldo(), mask_.value, n, D);
-        // Path through the conditioner: its input is x ⊙ m.
-        net_a_.backward(L.xm, L.dout, L.dxm_a, n, L.stored_a, L.scratch);
-        if (two_nets()) net_b_.backward(L.xm, L.dout + std::size_t(n) * D, L.dxm_b, n, L.stored_b, L.scratch);
+        // Path through the conditioner: its input is x ⊙ m (and the context, whose gradient is added to dc).
+        const T* c = context(n);
+        T* dc = K > 0 ? context_.grad() : nullptr;
+        net_a_.backward(L.xm, c, L.dout, L.dxm_a, dc, n, L.stored_a, L.scratch);
+        if (two_nets()) net_b_.backward(L.xm, c, L.dout + std::size_t(n) * D, L.dxm_b, dc, n, L.stored_b, L.scratch);
         kernels::coupling_add_condition_grad(B{}, dx, L.dxm_a, two_nets() ? L.dxm_b : nullptr, mask_.value, n, D);
     }
 
@@ -191,14 +201,22 @@ private:
         return L;
     }
 
-    /// xm = v ⊙ m and the conditioner outputs (t, h) for it.
+    /// xm = v ⊙ m and the conditioner outputs (t, h) for it (and for the context of a conditional coupling).
     void condition(const T* v, const Layout& L, int n) const {
+        const T* c = context(n);
         kernels::coupling_mask_input(B{}, v, mask_.value, L.xm, n, D);
-        net_a_.forward(L.xm, L.out, n, L.stored_a);
-        if (two_nets()) net_b_.forward(L.xm, L.out + std::size_t(n) * D, n, L.stored_b);
+        net_a_.forward(L.xm, c, L.out, n, L.stored_a);
+        if (two_nets()) net_b_.forward(L.xm, c, L.out + std::size_t(n) * D, n, L.stored_b);
+    }
+
+    const T* context(int n) const {
+        if constexpr (K > 0) return context_.values(n, who_.c_str());
+        else return nullptr;
     }
 
     int index_ = 0;
+    std::string who_;
+    ContextRef<T> context_;
     int hidden_ = 0, hidden_layers_ = 0;
     bool shared_ = false;
     bool zero_init_ = true;

@@ -16,6 +16,9 @@
 //   stage_out(h, count)        where kernels write output meant for host memory h;
 //   finish_out(h, count)       then copies it to h
 //   host_log_det(n), host_log_prob(n)  ld() and lp() readable on the host
+// A conditional model's arena (context_size K > 0) also has
+//   stage_context(h, count)    the host context rows where kernels read them
+//   dc()                       (n, K) the context gradient, host_dc(n) readable on the host
 // On a host backend (Reference, Cpu) the staging is the identity (core/mirror.hpp): stage_in and
 // stage_out return h, host_log_det returns ld(); no copy, no memory. A pointer from the staging is
 // valid until the next call that stages the same way or prepares a larger batch.
@@ -34,7 +37,8 @@ namespace bijou {
 template <Backend B, class T>
 class Arena {
 public:
-    Arena(int data_size, int latent_size) : data_size_(data_size), latent_size_(latent_size) {}
+    Arena(int data_size, int latent_size, int context_size = 0)
+        : data_size_(data_size), latent_size_(latent_size), context_size_(context_size) {}
 
     void prepare(int n, std::size_t workspace, bool rebuild) {
         assert(n >= 0);
@@ -50,6 +54,11 @@ public:
             out_.reserve(io);
             ld_host_.reserve(nn);
             lp_host_.reserve(nn);
+            if (context_size_ > 0) {
+                dc_.assign_zeros(nn * std::size_t(context_size_));
+                c_in_.reserve(nn * std::size_t(context_size_));
+                dc_host_.reserve(nn * std::size_t(context_size_));
+            }
             capacity_ = n;
         }
         if (ws_.size() < workspace) ws_.assign_zeros(workspace);
@@ -75,14 +84,18 @@ public:
     void finish_out(T* host, std::size_t count) const { out_.finish(host, count); }
     const double* host_log_det(int n) { return ld_host_.in(ld_.data(), std::size_t(n)); }
     const double* host_log_prob(int n) { return lp_host_.in(lp_.data(), std::size_t(n)); }
+    const T* stage_context(const T* host, std::size_t count) { return c_in_.in(host, count); }
+    T* dc() { return dc_.data(); }
+    const T* host_dc(int n) { return dc_host_.in(dc_.data(), std::size_t(n) * std::size_t(context_size_)); }
 
 private:
-    int data_size_, latent_size_;
+    int data_size_, latent_size_, context_size_;
     int capacity_ = 0;
-    Buffer<B, T> ws_, z_, dz_, dx_, dld_, xrec_;
+    Buffer<B, T> ws_, z_, dz_, dx_, dld_, xrec_, dc_;
     Buffer<B, double> ld_, lp_, ldtmp_;
-    BackendStage<B, T> in_, out_;
+    BackendStage<B, T> in_, out_, c_in_;
     HostStage<B, double> ld_host_, lp_host_;
+    HostStage<B, T> dc_host_;
 };
 
 }  // namespace bijou

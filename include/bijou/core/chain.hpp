@@ -12,6 +12,8 @@
 // workspace region shared by all elements; backward rebuilds each element's input from its output
 // (core/recompute.hpp), one extra inverse per element. Cost: the sum of the elements' costs.
 // Either way `inverse` leaves the workspace as `forward` would, like every bijector.
+// Context: the chain is conditional when any element is (core/context.hpp); all conditional elements
+// must expect the same context shape (a compile error naming the position and both shapes otherwise).
 #pragma once
 
 #include <algorithm>
@@ -54,7 +56,7 @@ constexpr std::string_view recipe_name() {
 }
 
 template <class S, class T, class B, class... Rs>
-class ChainBijector {
+class ChainBijector : public conditional_on<tuple_context_t<typename bind_all<0, S, T, B, Rs...>::type>> {
     static_assert(sizeof...(Rs) > 0, "bijou: Chain<> needs at least one element");
     using bound = bind_all<0, S, T, B, Rs...>;
     using elements = typename bound::type;

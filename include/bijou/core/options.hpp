@@ -13,18 +13,20 @@
 // An options struct must be copyable; every recipe that reads the same struct sees the same value.
 // BuildContext carries the Options and per-recipe counters while a model is being built, so that e.g.
 // the k-th coupling knows it is the k-th (alternating masks) and the k-th Permute draws its own
-// permutation. A bound bijector records the settings that change what its tensors mean with
+// permutation; it also hands conditional elements the model's context slot (core/context.hpp). A bound bijector records the settings that change what its tensors mean with
 // ParamSet::add_setting (core/params.hpp), so checkpoints keep and check them (io/checkpoint.hpp).
 #pragma once
 
 #include <any>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include "bijou/core/context.hpp"
 #include "bijou/core/error.hpp"
 
 namespace bijou {
@@ -85,9 +87,21 @@ public:
     /// Returns how many recipes of this kind were built before, then counts this one.
     int next_index(std::string_view kind) { return counters_[std::string(kind)]++; }
 
+    /// The model's context slot (core/context.hpp), made on first use: conditional elements keep a
+    /// ContextRef<T> on it, and the model that owns them points it at each call's context.
+    template <class T>
+    ContextRef<T> context() {
+        return ContextRef<T>(context_slot());
+    }
+    const std::shared_ptr<ContextSlot>& context_slot() {
+        if (!slot_) slot_ = std::make_shared<ContextSlot>();
+        return slot_;
+    }
+
 private:
     Options options_;
     std::map<std::string, int> counters_;
+    std::shared_ptr<ContextSlot> slot_;
 };
 
 }  // namespace bijou

@@ -7,7 +7,7 @@
 // Workspace: K intermediate outputs, K step workspaces and two gradient buffers; with
 // Options::memory_saving two ping-pong buffers and one step workspace shared by all K steps, so
 // activation memory does not grow with K (backward rebuilds each step's input through its
-// inverse, core/recompute.hpp).
+// inverse, core/recompute.hpp). A conditional Step makes the stack conditional (core/context.hpp).
 #pragma once
 
 #include <algorithm>
@@ -29,7 +29,7 @@ consteval bool check_stack_step() {
 }
 
 template <class Step, int FixedK, class S, class T, class B>
-class StackBijector {
+class StackBijector : public conditional_on<context_shape_t<checked_bind_t<0, Step, S, T, B>>> {
     static constexpr bool ok = check_stack_step<Step, S, T, B>();
     using step_type = std::conditional_t<ok, checked_bind_t<0, Step, S, T, B>, invalid_bijector<S, T, B>>;
 

@@ -16,6 +16,11 @@
 // backward(x, dy, dx, n, …) for L with ∂L/∂y = dy, after forward(x, …) at the same n: parameter
 //   gradients += (W: dYᵀ·X, b: column sums of dY), dx = dY·W of the first layer (assigned) unless
 //   dx is null. It reads the stored activations and leaves them unchanged (backward may run twice).
+// Context (conditional couplings, core/context.hpp): Mlp(in, hidden, hidden_layers, out, context = K)
+//   takes a second input c (n, K) concatenated to x, [x | c] → y, as nflows' context_features does:
+//   layer 0's weight is (hidden, in + K), its last K columns acting on c. forward(x, c, y, …),
+//   backward(x, c, dy, dx, dc, …) with dc += ∂L/∂c (accumulated: several nets share one context) unless
+//   dc is null. The concatenation is never formed: layer 0 runs two GEMMs on column blocks of W.
 // Cost per pass: 2·n·(in·hidden + (hidden_layers − 1)·hidden² + hidden·out) flops, all in
 //   kernels::gemm; backward about twice that. No allocation in forward or backward.
 // The net is movable but not copyable: its tensor handles are bound to a ParamSet by address.
@@ -43,8 +48,8 @@ class Mlp {
 public:
     Mlp() = default;
 
-    Mlp(int in, int hidden, int hidden_layers, int out)
-        : in_(in), hidden_(hidden), hidden_layers_(hidden_layers), out_(out) {
+    Mlp(int in, int hidden, int hidden_layers, int out, int context = 0)
+        : in_(in), hidden_(hidden), hidden_layers_(hidden_layers), out_(out), context_(context) {
         auto check = [](int v, const char* what) {
             if (v < 1) throw invalid_argument(std::string("Mlp: ") + what + " must be at least 1 (got " +
                                               std::to_string(v) + ")");
@@ -53,10 +58,12 @@ public:
         check(hidden, "the hidden width");
         check(hidden_layers, "the number of hidden layers");
         check(out, "the output size");
+        if (context < 0) throw invalid_argument("Mlp: the context size must be non-negative (got " + std::to_string(context) + ")");
         layers_.resize(std::size_t(hidden_layers) + 1);
         for (int l = 0; l <= hidden_layers; ++l) {
             layers_[std::size_t(l)].in = l == 0 ? in : hidden;
             layers_[std::size_t(l)].out = l == hidden_layers ? out : hidden;
+            layers_[std::size_t(l)].ld = layers_[std::size_t(l)].in + (l == 0 ? context : 0);
         }
     }
 
@@ -69,13 +76,14 @@ public:
     int hidden() const { return hidden_; }
     int hidden_layers() const { return hidden_layers_; }
     int out() const { return out_; }
+    int context() const { return context_; }
     bool empty() const { return layers_.empty(); }
 
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             Layer& ly = layers_[l];
             const std::string key = join_name(prefix, std::to_string(2 * l));  // nn.Sequential index
-            ps.add(join_name(key, "weight"), {std::size_t(ly.out), std::size_t(ly.in)}, &ly.w);
+            ps.add(join_name(key, "weight"), {std::size_t(ly.out), std::size_t(ly.ld)}, &ly.w);
             ps.add(join_name(key, "bias"), {std::size_t(ly.out)}, &ly.b);
         }
     }
@@ -84,7 +92,7 @@ public:
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             Layer& ly = layers_[l];
             const bool zero = zero_last && l + 1 == layers_.size();
-            const double bound = 1.0 / std::sqrt(double(ly.in));
+            const double bound = 1.0 / std::sqrt(double(ly.ld));
             auto draw = [&] { return zero ? T(0) : T((2.0 * rng.uniform() - 1.0) * bound); };
             for (std::size_t k = 0; k < ly.w.size; ++k) ly.w[k] = draw();
             for (std::size_t k = 0; k < ly.b.size; ++k) ly.b[k] = draw();
@@ -98,13 +106,19 @@ public:
     std::size_t workspace_size(int n) const { return stored_size(n) + scratch_size(n); }
 
     /// y (n, out) = net(x (n, in)); the post-ReLU activations go to `stored` (or to a whole workspace).
-    void forward(const T* x, T* y, int n, T* stored) const {
+    void forward(const T* x, T* y, int n, T* stored) const { forward(x, nullptr, y, n, stored); }
+
+    /// y (n, out) = net([x | c]) for a net with a context (c: n × context(); null when context() is 0).
+    void forward(const T* x, const T* c, T* y, int n, T* stored) const {
         const T* in = x;
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             const Layer& ly = layers_[l];
             const bool last = l + 1 == layers_.size();
             T* out = last ? y : activation(stored, n, l);
-            kernels::gemm(B{}, false, true, n, ly.out, ly.in, T(1), in, ly.in, ly.w.value, ly.in, T(0), out, ly.out);
+            kernels::gemm(B{}, false, true, n, ly.out, ly.in, T(1), in, ly.in, ly.w.value, ly.ld, T(0), out, ly.out);
+            if (l == 0 && context_ > 0)  // + c·W_cᵀ, W_c the last K columns of W
+                kernels::gemm(B{}, false, true, n, ly.out, context_, T(1), c, context_, ly.w.value + ly.in, ly.ld, T(1),
+                              out, ly.out);
             if (last) kernels::mlp_bias(B{}, out, ly.b.value, n, ly.out);
             else kernels::mlp_bias_relu(B{}, out, ly.b.value, n, ly.out);
             in = out;
@@ -113,21 +127,34 @@ public:
 
     /// Parameter gradients += and dx = ∂L/∂x (if dx is not null), for ∂L/∂y = dy.
     void backward(const T* x, const T* dy, T* dx, int n, const T* stored, T* scratch) {
+        backward(x, nullptr, dy, dx, nullptr, n, stored, scratch);
+    }
+
+    /// The same for a net with a context: also dc += ∂L/∂c (if dc is not null).
+    void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch) {
         const T* g = dy;  // ∂L/∂(pre-activation output of layer l)
         for (std::size_t l = layers_.size(); l-- > 0;) {
             Layer& ly = layers_[l];
             const T* in = l == 0 ? x : activation(stored, n, l - 1);
             // dW += gᵀ·in  (out_l × in_l);  db += Σ_rows g
-            kernels::gemm(B{}, true, false, ly.out, ly.in, n, T(1), g, ly.out, in, ly.in, T(1), ly.w.grad, ly.in);
+            kernels::gemm(B{}, true, false, ly.out, ly.in, n, T(1), g, ly.out, in, ly.in, T(1), ly.w.grad, ly.ld);
             kernels::mlp_bias_grad(B{}, g, ly.b.grad, n, ly.out);
             if (l > 0) {
                 // ping-pong from buffer 0 at the top layer down; never the buffer g lives in
                 T* d = scratch + ((layers_.size() - 1 - l) % 2) * std::size_t(n) * hidden_;
-                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.in, T(0), d, ly.in);
+                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.ld, T(0), d, ly.in);
                 kernels::mlp_relu_backward(B{}, d, in, n, ly.in);
                 g = d;
-            } else if (dx != nullptr) {
-                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.in, T(0), dx, ly.in);
+                continue;
+            }
+            if (dx != nullptr)
+                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.ld, T(0), dx, ly.in);
+            if (context_ > 0) {
+                kernels::gemm(B{}, true, false, ly.out, context_, n, T(1), g, ly.out, c, context_, T(1),
+                              ly.w.grad + ly.in, ly.ld);
+                if (dc != nullptr)
+                    kernels::gemm(B{}, false, false, n, context_, ly.out, T(1), g, ly.out, ly.w.value + ly.in, ly.ld, T(1),
+                                  dc, context_);
             }
         }
     }
@@ -144,7 +171,7 @@ public:
 
 private:
     struct Layer {
-        int in = 0, out = 0;
+        int in = 0, out = 0, ld = 0;  // ld: row stride of W (in, plus the context width for layer 0)
         TensorRef<T> w, b;
     };
 
@@ -153,7 +180,7 @@ private:
         return stored + l * std::size_t(n) * hidden_;
     }
 
-    int in_ = 0, hidden_ = 0, hidden_layers_ = 0, out_ = 0;
+    int in_ = 0, hidden_ = 0, hidden_layers_ = 0, out_ = 0, context_ = 0;
     std::vector<Layer> layers_;
 };
 

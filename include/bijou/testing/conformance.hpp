@@ -11,6 +11,12 @@
 //   backward_after_inverse  backward run right after inverse gives the same gradients as after
 //                      forward (the workspace contract memory-saving training relies on), in double
 //   backend_*          this backend equals Reference (forward, log-det, inverse, dx, parameter grads)
+// A conditional recipe (core/context.hpp) runs every check above with a random context batch held
+// fixed, and also:
+//   context_gradient   backward's ∂L/∂c == central differences in c, in double
+//   context_changes_output   another context gives another z or log-det
+//   rows_independent   changing row 0's context leaves every other row's z and log-det bit-identical
+//   backend_context_gradient  this backend's ∂L/∂c equals Reference's
 // The double checks run on a double twin of the instance with the same parameters (cast).
 // Any backend: for one whose memory is not the host's (Cuda, CudaHost), data go through the raw API
 // in backend buffers and parameters through params() with to_host()/to_device().
@@ -153,44 +159,69 @@ void copy_params(Dst& dst, const Src& src) {
     dst.to_device();
 }
 
+// The raw API on backend pointers; c (n × K) is the context of a conditional flow (ignored otherwise).
+template <class F, class U>
+void raw_map(const F& f, const U* in, const U* c, U* out, int n, bool inverse) {
+    if constexpr (F::conditional) {
+        if (inverse) f.inverse_raw(in, c, out, n);
+        else f.forward_raw(in, c, out, n);
+    } else if (inverse) {
+        f.inverse_raw(in, out, n);
+    } else {
+        f.forward_raw(in, out, n);
+    }
+}
+template <class F, class U>
+void raw_backward(F& f, const U* x, const U* c, const U* z, const U* dz, const U* dld, U* dx, U* dc, int n) {
+    if constexpr (F::conditional) f.backward_raw(x, c, z, dz, dld, dx, dc, n);
+    else f.backward_raw(x, z, dz, dld, dx, n);
+}
+
 // The raw API on host vectors, staged through backend memory when the backend's is not the host's.
 template <class F, class U>
-void run_forward(const F& f, const U* x, U* z, int n, bool inverse = false) {
+void run_forward(const F& f, const U* x, U* z, int n, bool inverse = false, const U* c = nullptr) {
     using B = typename F::backend;
     const std::size_t nin = std::size_t(n) * (inverse ? F::latent_size : F::data_size);
     const std::size_t nout = std::size_t(n) * (inverse ? F::data_size : F::latent_size);
+    const std::size_t nc = std::size_t(n) * F::context_size;
     if constexpr (ExecutorBackend<B>) {
-        Buffer<B, U> in(nin), out(nout);
+        Buffer<B, U> in(nin), out(nout), bc(nc);
         upload(B{}, in.data(), x, nin);
-        if (inverse) f.inverse_raw(in.data(), out.data(), n);
-        else f.forward_raw(in.data(), out.data(), n);
+        if (nc > 0) upload(B{}, bc.data(), c, nc);
+        raw_map(f, in.data(), bc.data(), out.data(), n, inverse);
         download(B{}, z, out.data(), nout);
-    } else if (inverse) {
-        f.inverse_raw(x, z, n);
     } else {
-        f.forward_raw(x, z, n);
+        raw_map(f, x, c, z, n, inverse);
     }
 }
 
 template <class F, class U>
-void run_inverse(const F& f, const U* z, U* x, int n) {
-    run_forward(f, z, x, n, true);
+void run_inverse(const F& f, const U* z, U* x, int n, const U* c = nullptr) {
+    run_forward(f, z, x, n, true, c);
 }
 
+/// backward on host vectors; dc (host, n × K) receives ∂L/∂c (assigned) for a conditional flow.
 template <class F, class U>
-void run_backward(F& f, const U* x, const U* z, const U* dz, const U* dld, U* dx, int n) {
+void run_backward(F& f, const U* x, const U* z, const U* dz, const U* dld, U* dx, int n, const U* c = nullptr,
+                  U* dc = nullptr) {
     using B = typename F::backend;
+    const std::size_t nc = std::size_t(n) * F::context_size;
+    if (dc != nullptr) std::fill_n(dc, nc, U(0));
     if constexpr (ExecutorBackend<B>) {
         const std::size_t nx = std::size_t(n) * F::data_size, nz = std::size_t(n) * F::latent_size;
-        Buffer<B, U> bx{nx}, bz{nz}, bdz{nz}, bdld{std::size_t(n)}, bdx{nx};
+        Buffer<B, U> bx{nx}, bz{nz}, bdz{nz}, bdld{std::size_t(n)}, bdx{nx}, bc{nc}, bdc{nc};
         upload(B{}, bx.data(), x, nx);
         upload(B{}, bz.data(), z, nz);
         upload(B{}, bdz.data(), dz, nz);
         upload(B{}, bdld.data(), dld, std::size_t(n));
-        f.backward_raw(bx.data(), bz.data(), bdz.data(), bdld.data(), bdx.data(), n);
+        if (nc > 0) upload(B{}, bc.data(), c, nc);
+        raw_backward(f, bx.data(), bc.data(), bz.data(), bdz.data(), bdld.data(), bdx.data(), bdc.data(), n);
         download(B{}, dx, bdx.data(), nx);
+        if (dc != nullptr && nc > 0) download(B{}, dc, bdc.data(), nc);
     } else {
-        f.backward_raw(x, z, dz, dld, dx, n);
+        std::vector<U> scratch;
+        if (dc == nullptr && nc > 0) scratch.assign(nc, U(0));
+        raw_backward(f, x, c, z, dz, dld, dx, dc ? dc : scratch.data(), n);
     }
 }
 
@@ -206,10 +237,10 @@ auto host_grads(F& f) {
 
 template <class F>
 double scalar_loss(F& f, const std::vector<double>& x, const std::vector<double>& r, const std::vector<double>& c,
-                   int n) {
+                   int n, const double* ctx = nullptr) {
     using Out = typename F::out_shape;
     std::vector<double> z(std::size_t(n) * Out::size);
-    run_forward(f, x.data(), z.data(), n);
+    run_forward(f, x.data(), z.data(), n, false, ctx);
     auto ld = f.last_log_det(n);
     double L = 0.0;
     for (std::size_t k = 0; k < z.size(); ++k) L += r[k] * z[k];
@@ -236,7 +267,7 @@ Report conformance(const Config& cfg = {}) {
     using Fd = Transform<Recipe, S, double, B>;
     using Fr = Transform<Recipe, S, T, Reference>;
     using Out = typename F::out_shape;
-    constexpr int Din = S::size, Dout = Out::size;
+    constexpr int Din = S::size, Dout = Out::size, K = F::context_size;
     const int n = cfg.batch;
 
     Report rep;
@@ -251,7 +282,13 @@ Report conformance(const Config& cfg = {}) {
     if constexpr (DataInitialized<typename F::bijector_type>) {
         auto xi = make_batch<T, S>(4 * n);
         for (auto& v : xi) v = T(0.3 + 1.7 * rng.normal());
-        f.initialize(xi);
+        if constexpr (F::conditional) {
+            auto ci = make_batch<T, typename F::context_shape>(4 * n);
+            for (auto& v : ci) v = T(rng.normal());
+            f.initialize(xi, ci);
+        } else {
+            f.initialize(xi);
+        }
     }
     f.to_host();
     for (const auto& t : f.params().tensors()) {
@@ -261,12 +298,16 @@ Report conformance(const Config& cfg = {}) {
     }
     f.to_device();
     for (auto& v : x) v = T(rng.normal());
+    // A conditional recipe's context batch (n × K), held fixed by every check but the context ones.
+    std::vector<T> ctx(std::size_t(n) * K);
+    for (auto& v : ctx) v = T(rng.normal());
+    const T* cx = K > 0 ? ctx.data() : nullptr;
 
     // Round trip and inverse log-det.
     std::vector<T> z(std::size_t(n) * Dout), xr(x.size());
-    detail::run_forward(f, x.data(), z.data(), n);
+    detail::run_forward(f, x.data(), z.data(), n, false, cx);
     const std::vector<double> ld_fwd(f.last_log_det(n).begin(), f.last_log_det(n).end());
-    detail::run_inverse(f, z.data(), xr.data(), n);
+    detail::run_inverse(f, z.data(), xr.data(), n, cx);
     std::vector<double> ld_inv_neg;
     for (double v : f.last_log_det(n)) ld_inv_neg.push_back(-v);
     rep.checks.push_back(compare("round_trip", detail::to_double(xr.data(), xr.size()),
@@ -278,21 +319,26 @@ Report conformance(const Config& cfg = {}) {
         Fd g(cfg.options);
         detail::copy_params(g, f);
         const std::vector<double> xd(x.begin(), x.end());
+        std::vector<double> ctxd(ctx.begin(), ctx.end());
+        const double* cd = K > 0 ? ctxd.data() : nullptr;
         const double h = cfg.fd_step;
         if constexpr (Din == Dout) {
             std::vector<double> got, want;
             std::vector<double> zz(std::size_t(n) * Dout);
-            detail::run_forward(g, xd.data(), zz.data(), n);
+            detail::run_forward(g, xd.data(), zz.data(), n, false, cd);
             got.assign(g.last_log_det(n).begin(), g.last_log_det(n).end());
             std::vector<double> batch(std::size_t(2 * Din) * Din), out(std::size_t(2 * Din) * Dout);
+            std::vector<double> cbatch(std::size_t(2 * Din) * K);  // row i's context on every perturbed row
             for (int i = 0; i < n; ++i) {
+                for (int r = 0; r < 2 * Din; ++r)
+                    std::copy_n(ctxd.begin() + std::ptrdiff_t(i) * K, K, cbatch.begin() + std::ptrdiff_t(r) * K);
                 for (int j = 0; j < Din; ++j)
                     for (int s = 0; s < 2; ++s) {
                         double* row = batch.data() + std::size_t(2 * j + s) * Din;
                         std::copy(xd.begin() + std::ptrdiff_t(i) * Din, xd.begin() + std::ptrdiff_t(i + 1) * Din, row);
                         row[j] += s == 0 ? h : -h;
                     }
-                detail::run_forward(g, batch.data(), out.data(), 2 * Din);
+                detail::run_forward(g, batch.data(), out.data(), 2 * Din, false, K > 0 ? cbatch.data() : nullptr);
                 Eigen::MatrixXd J(Dout, Din);
                 for (int j = 0; j < Din; ++j)
                     for (int o = 0; o < Dout; ++o)
@@ -308,22 +354,37 @@ Report conformance(const Config& cfg = {}) {
         std::vector<double> r(std::size_t(n) * Dout), c(static_cast<std::size_t>(n));
         for (auto& v : r) v = rng.normal();
         for (auto& v : c) v = rng.normal();
-        std::vector<double> zz(std::size_t(n) * Dout), dx(xd.size());
+        std::vector<double> zz(std::size_t(n) * Dout), dx(xd.size()), dcd(ctxd.size());
         g.zero_grad();
-        detail::run_forward(g, xd.data(), zz.data(), n);
-        detail::run_backward(g, xd.data(), zz.data(), r.data(), c.data(), dx.data(), n);
+        detail::run_forward(g, xd.data(), zz.data(), n, false, cd);
+        detail::run_backward(g, xd.data(), zz.data(), r.data(), c.data(), dx.data(), n, cd, dcd.data());
 
         std::vector<double> got, want, xp = xd;
         for (std::size_t k : detail::pick_coords(xd.size(), cfg.max_coords, rng)) {
             xp[k] = xd[k] + h;
-            const double lp = detail::scalar_loss(g, xp, r, c, n);
+            const double lp = detail::scalar_loss(g, xp, r, c, n, cd);
             xp[k] = xd[k] - h;
-            const double lm = detail::scalar_loss(g, xp, r, c, n);
+            const double lm = detail::scalar_loss(g, xp, r, c, n, cd);
             xp[k] = xd[k];
             got.push_back(dx[k]);
             want.push_back((lp - lm) / (2 * h));
         }
         rep.checks.push_back(compare("input_gradient", got, want, Tolerance<double>::gradient));
+
+        if constexpr (K > 0) {
+            got.clear(), want.clear();
+            for (std::size_t k = 0; k < ctxd.size(); ++k) {
+                const double saved = ctxd[k];
+                ctxd[k] = saved + h;
+                const double lp = detail::scalar_loss(g, xd, r, c, n, cd);
+                ctxd[k] = saved - h;
+                const double lm = detail::scalar_loss(g, xd, r, c, n, cd);
+                ctxd[k] = saved;
+                got.push_back(dcd[k]);
+                want.push_back((lp - lm) / (2 * h));
+            }
+            rep.checks.push_back(compare("context_gradient", got, want, Tolerance<double>::gradient));
+        }
 
         got.clear(), want.clear();
         const std::vector<double> g_all = detail::host_grads(g);
@@ -337,10 +398,10 @@ Report conformance(const Config& cfg = {}) {
                 got.push_back(gr[k]);
                 p[k] = saved + h;
                 g.to_device();
-                const double lp = detail::scalar_loss(g, xd, r, c, n);
+                const double lp = detail::scalar_loss(g, xd, r, c, n, cd);
                 p[k] = saved - h;
                 g.to_device();
-                const double lm = detail::scalar_loss(g, xd, r, c, n);
+                const double lm = detail::scalar_loss(g, xd, r, c, n, cd);
                 p[k] = saved;
                 g.to_device();
                 want.push_back((lp - lm) / (2 * h));
@@ -357,17 +418,20 @@ Report conformance(const Config& cfg = {}) {
             if constexpr (ExecutorBackend<B>) {
                 using Bd = Buffer<B, double>;
                 Bd bx(xd.size()), bz(zz.size()), bxr(xd.size()), br(r.size()), bc(c.size()), bdx(xd.size());
+                Bd bctx(ctxd.size()), bdc(ctxd.size());
                 upload(B{}, bx.data(), xd.data(), xd.size());
                 upload(B{}, br.data(), r.data(), r.size());
                 upload(B{}, bc.data(), c.data(), c.size());
-                g.forward_raw(bx.data(), bz.data(), n);
-                g.inverse_raw(bz.data(), bxr.data(), n);
-                g.backward_raw(bxr.data(), bz.data(), br.data(), bc.data(), bdx.data(), n);
+                if (K > 0) upload(B{}, bctx.data(), ctxd.data(), ctxd.size());
+                detail::raw_map(g, bx.data(), bctx.data(), bz.data(), n, false);
+                detail::raw_map(g, bz.data(), bctx.data(), bxr.data(), n, true);
+                detail::raw_backward(g, bxr.data(), bctx.data(), bz.data(), br.data(), bc.data(), bdx.data(), bdc.data(), n);
                 download(B{}, dx2.data(), bdx.data(), dx2.size());
             } else {
-                g.forward_raw(xd.data(), zz2.data(), n);
-                g.inverse_raw(zz2.data(), xr2.data(), n);
-                g.backward_raw(xr2.data(), zz2.data(), r.data(), c.data(), dx2.data(), n);
+                std::vector<double> dc2(ctxd.size());
+                detail::raw_map(g, xd.data(), cd, zz2.data(), n, false);
+                detail::raw_map(g, zz2.data(), cd, xr2.data(), n, true);
+                detail::raw_backward(g, xr2.data(), cd, zz2.data(), r.data(), c.data(), dx2.data(), dc2.data(), n);
             }
             std::vector<double> a = dx2, b = dx;
             const std::vector<double> g_inv = detail::host_grads(g);
@@ -383,31 +447,70 @@ Report conformance(const Config& cfg = {}) {
         detail::copy_params(ref, f);
         const double tol = Tolerance<T>::backend;
         std::vector<T> z2(z.size()), x2(x.size()), x1(x.size());
-        ref.forward_raw(x.data(), z2.data(), n);
+        detail::raw_map(ref, x.data(), cx, z2.data(), n, false);
         std::vector<double> ld2(ref.last_log_det(n).begin(), ref.last_log_det(n).end());
         rep.checks.push_back(compare("backend_forward", detail::to_double(z.data(), z.size()),
                                      detail::to_double(z2.data(), z2.size()), tol));
         rep.checks.push_back(compare("backend_log_det", ld_fwd, ld2, tol));
-        detail::run_inverse(f, z2.data(), x1.data(), n);
-        ref.inverse_raw(z2.data(), x2.data(), n);
+        detail::run_inverse(f, z2.data(), x1.data(), n, cx);
+        detail::raw_map(ref, z2.data(), cx, x2.data(), n, true);
         rep.checks.push_back(compare("backend_inverse", detail::to_double(x1.data(), x1.size()),
                                      detail::to_double(x2.data(), x2.size()), tol));
 
         std::vector<T> r(z.size()), c(static_cast<std::size_t>(n)), dx1(x.size()), dx2(x.size());
         for (auto& v : r) v = T(rng.normal());
         for (auto& v : c) v = T(rng.normal());
+        std::vector<T> dc1(ctx.size()), dc2(ctx.size());
         f.zero_grad();
         ref.zero_grad();
-        detail::run_forward(f, x.data(), z.data(), n);
-        detail::run_backward(f, x.data(), z.data(), r.data(), c.data(), dx1.data(), n);
-        ref.forward_raw(x.data(), z2.data(), n);
-        ref.backward_raw(x.data(), z2.data(), r.data(), c.data(), dx2.data(), n);
+        detail::run_forward(f, x.data(), z.data(), n, false, cx);
+        detail::run_backward(f, x.data(), z.data(), r.data(), c.data(), dx1.data(), n, cx, dc1.data());
+        detail::raw_map(ref, x.data(), cx, z2.data(), n, false);
+        detail::raw_backward(ref, x.data(), cx, z2.data(), r.data(), c.data(), dx2.data(), dc2.data(), n);
         rep.checks.push_back(compare("backend_input_gradient", detail::to_double(dx1.data(), dx1.size()),
                                      detail::to_double(dx2.data(), dx2.size()), tol));
         const auto g1 = detail::host_grads(f);
         const auto g2 = detail::host_grads(ref);
         rep.checks.push_back(compare("backend_param_gradient", detail::to_double(g1.data(), g1.size()),
                                      detail::to_double(g2.data(), g2.size()), tol));
+        if constexpr (K > 0)
+            rep.checks.push_back(compare("backend_context_gradient", detail::to_double(dc1.data(), dc1.size()),
+                                         detail::to_double(dc2.data(), dc2.size()), tol));
+    }
+
+    // The context matters, and only to its own row.
+    if constexpr (K > 0) {
+        auto outputs = [&](const std::vector<T>& cc) {
+            std::vector<T> zc(std::size_t(n) * Dout);
+            detail::run_forward(f, x.data(), zc.data(), n, false, cc.data());
+            std::vector<double> o = detail::to_double(zc.data(), zc.size());
+            for (double v : f.last_log_det(n)) o.push_back(v);
+            return o;
+        };
+        const std::vector<double> base = outputs(ctx);
+        std::vector<T> other = ctx;
+        for (auto& v : other) v = T(v + 0.5);
+        const std::vector<double> moved = outputs(other);
+        Check changes = compare("context_changes_output", moved, base, 0.0);
+        changes.passed = !changes.passed;  // some value must differ
+        changes.detail = changes.passed ? "" : "    z and log|det| do not depend on the context";
+        rep.checks.push_back(changes);
+        if (n >= 2) {
+            std::vector<T> row0 = ctx;
+            for (int k = 0; k < K; ++k) row0[std::size_t(k)] = T(row0[std::size_t(k)] + 0.5);
+            const std::vector<double> after = outputs(row0);
+            std::vector<double> a, b;
+            for (int i = 1; i < n; ++i)
+                for (int j = 0; j < Dout; ++j) {
+                    a.push_back(after[std::size_t(i) * Dout + std::size_t(j)]);
+                    b.push_back(base[std::size_t(i) * Dout + std::size_t(j)]);
+                }
+            for (int i = 1; i < n; ++i) {
+                a.push_back(after[std::size_t(n) * Dout + std::size_t(i)]);
+                b.push_back(base[std::size_t(n) * Dout + std::size_t(i)]);
+            }
+            rep.checks.push_back(compare("rows_independent", a, b, 0.0));
+        }
     }
     return rep;
 }
