@@ -566,11 +566,22 @@ void ckpt_check_config(const std::filesystem::path& path, const CheckpointMetada
     const CheckpointMetadata want = v1 ? ckpt_v1_config(model) : checkpoint_config(model);
     auto field = [&](std::string_view f) { ckpt_check_entry(path, file, want, std::string(f), "config field '" + std::string(f) + "'"); };
     for (const auto f : checked_config_fields) field(f);
+    const std::string prefix(checkpoint_setting_prefix);
+    {  // the context shape first: a conditional model and an unconditional one differ everywhere
+        const std::string key = prefix + "context_shape";
+        const auto in_file = file.find(key), in_model = want.find(key);
+        auto what = [](const auto& it, const auto& end) {
+            return it == end ? std::string("unconditional") : "conditional on the context " + it->second;
+        };
+        if ((in_file == file.end()) != (in_model == want.end()) ||
+            (in_file != file.end() && in_file->second != in_model->second))
+            ckpt_fail(path, "setting 'context_shape': the file's model is " + what(in_file, file.end()) +
+                                " but this model is " + what(in_model, want.end()));
+    }
     if (v1) {
         for (const auto f : ckpt_v1_fields) field(f);
         return;
     }
-    const std::string prefix(checkpoint_setting_prefix);
     for (const auto& [k, value] : want)
         if (k.rfind(prefix, 0) == 0) ckpt_check_entry(path, file, want, k, "setting '" + k.substr(prefix.size()) + "'");
     for (const auto& [k, value] : file)

@@ -12,7 +12,8 @@
 //     EpochOrder::continued  of the previous epoch's order, with one Rng(seed) that runs on across
 //                            epochs (as one seeded generator in a plain loop). Constructing at epoch e
 //                            replays the e + 1 shuffles, O((e + 1)·n).
-// state() = {seed, epoch, cursor} is everything a checkpoint needs: EpochSampler(n, state(), order)
+// next_batch(data, batch, context, context_batch) does the same for a conditional model's pairs (one
+// index per row for both). state() = {seed, epoch, cursor} is everything a checkpoint needs: EpochSampler(n, state(), order)
 //   continues exactly where this one is.
 // next_batch(data, batch) fills batch with the rows data[next()], data[next()], … of
 //   data: (n, ...) and batch: (rows, ...), any rank and element type (vectors (N, D), images
@@ -125,6 +126,27 @@ public:
                               std::to_string(order_.size()));
         for (std::size_t i = 0; i < batch.shape()[0]; ++i)
             std::copy_n(data.data() + next() * row, row, batch.data() + i * row);
+    }
+
+    /// The same for paired arrays (data and its contexts or labels): row i of batch and of
+    /// context_batch both come from the same index, data[next()] and context[that index].
+    template <class T, std::size_t R, std::size_t Rc>
+    void next_batch(const xt::xtensor<T, R>& data, xt::xtensor<T, R>& batch, const xt::xtensor<T, Rc>& context,
+                    xt::xtensor<T, Rc>& context_batch) {
+        const std::size_t row = detail::check_row_shapes("EpochSampler::next_batch", data, batch);
+        const std::size_t crow = detail::check_row_shapes("EpochSampler::next_batch (context)", context, context_batch);
+        if (data.shape()[0] != order_.size() || context.shape()[0] != order_.size())
+            throw shape_error("EpochSampler::next_batch: data " + detail::shape_str(data.shape()) + " and context " +
+                              detail::shape_str(context.shape()) + " must both have " + std::to_string(order_.size()) +
+                              " rows (the sampler's size)");
+        if (context_batch.shape()[0] != batch.shape()[0])
+            throw shape_error("EpochSampler::next_batch: the batch has " + std::to_string(batch.shape()[0]) +
+                              " rows but the context batch " + std::to_string(context_batch.shape()[0]));
+        for (std::size_t i = 0; i < batch.shape()[0]; ++i) {
+            const std::size_t k = next();
+            std::copy_n(data.data() + k * row, row, batch.data() + i * row);
+            std::copy_n(context.data() + k * crow, crow, context_batch.data() + i * crow);
+        }
     }
 
     SamplerState state() const { return state_; }

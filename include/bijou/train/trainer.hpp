@@ -13,6 +13,9 @@
 //   Returns {step, loss, norm before clipping, lr, skipped}.
 // `step` is the caller's 0-based update counter; it drives the schedule and names the step in reports.
 // The raw overload takes (const T* x, int n) and calls model.nll_and_gradient_raw(x, n).
+// Conditional models (core/context.hpp): train_step(model, opt, x, c, cfg, step[, on_skip]) with the
+// batch's contexts c (n, K), and the raw train_step(model, opt, x, c, n, cfg, step) with host pointers;
+// step 1 is then model.nll_and_gradient(x, c) (which also sets model.context_gradient()).
 // on_skip is any callable taking const std::string& (a template parameter: nothing is wrapped in a
 // std::function); the default, default_report, writes the message and a newline to std::cerr.
 // Allocation: none beyond what the model does (Flow: none after the first call at a batch size), except
@@ -67,6 +70,16 @@ concept TrainableModel = Scalar<typename M::scalar> && requires(M& m, const type
     { m.parameters() } -> std::convertible_to<std::span<typename M::scalar>>;
     { m.gradients() } -> std::convertible_to<std::span<typename M::scalar>>;
 };
+
+/// A conditional model train_step can drive: the same, with a context batch beside the data.
+template <class M>
+concept ConditionalTrainableModel =
+    Scalar<typename M::scalar> &&
+    requires(M& m, const typename M::data_tensor& x, const typename M::context_tensor& c) {
+        { m.nll_and_gradient(x, c) } -> std::convertible_to<double>;
+        { m.parameters() } -> std::convertible_to<std::span<typename M::scalar>>;
+        { m.gradients() } -> std::convertible_to<std::span<typename M::scalar>>;
+    };
 
 namespace detail {
 
@@ -145,6 +158,27 @@ StepReport train_step(Model& model, Opt& opt, const typename Model::scalar* x, i
                       OnSkip&& on_skip = OnSkip{}) {
     detail::check_train_config(cfg);
     const double loss = model.nll_and_gradient_raw(x, n);
+    return detail::guarded_update(model, opt, loss, cfg, step, on_skip);
+}
+
+/// One guarded training step of a conditional model on the batch x with contexts c.
+template <ConditionalTrainableModel Model, class Opt, class OnSkip = default_report_t>
+    requires Optimizer<Opt, typename Model::scalar> && std::invocable<OnSkip&, const std::string&>
+StepReport train_step(Model& model, Opt& opt, const typename Model::data_tensor& x,
+                      const typename Model::context_tensor& c, const TrainConfig& cfg, long step,
+                      OnSkip&& on_skip = OnSkip{}) {
+    detail::check_train_config(cfg);
+    const double loss = model.nll_and_gradient(x, c);
+    return detail::guarded_update(model, opt, loss, cfg, step, on_skip);
+}
+
+/// The same on raw host batches: x (n, data_size) and c (n, K), sample-major.
+template <ConditionalTrainableModel Model, class Opt, class OnSkip = default_report_t>
+    requires Optimizer<Opt, typename Model::scalar> && std::invocable<OnSkip&, const std::string&>
+StepReport train_step(Model& model, Opt& opt, const typename Model::scalar* x, const typename Model::scalar* c, int n,
+                      const TrainConfig& cfg, long step, OnSkip&& on_skip = OnSkip{}) {
+    detail::check_train_config(cfg);
+    const double loss = model.nll_and_gradient_raw(x, c, n);
     return detail::guarded_update(model, opt, loss, cfg, step, on_skip);
 }
 
