@@ -14,7 +14,9 @@
 // dequantisation Rng's state; an epoch's order is a function of (seed, epoch) (EpochOrder::keyed), so
 // it is rebuilt, not stored. Training N steps in one run or N/2 + N/2 with --resume gives the same
 // bytes on the same thread count with --decay 0 (a smoke test checks it); the default final anneal
-// (--decay) is per run and partly time-based, so it is not reproducible to the bit.
+// (--decay) is per run and partly time-based, so it is not reproducible to the bit. The checkpoint's
+// training state is parsed and range-checked by resume_state() (metadata.hpp) before anything is
+// built from it; a bad field throws bijou::io_error naming it.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +38,7 @@
 
 #include "common/png.hpp"
 #include "mnist_glow/app.hpp"
+#include "mnist_glow/metadata.hpp"
 
 namespace mnist_glow {
 
@@ -129,32 +132,11 @@ inline example::Canvas grid(const std::vector<std::uint8_t>& grey, int rows, int
 
 // ---- checkpoint metadata ↔ Options ---------------------------------------------------------------
 
-inline std::string meta_get(const bijou::CheckpointMetadata& m, const std::string& key, const std::string& file) {
-    const auto it = m.find(key);
-    if (it == m.end()) throw bijou::io_error(file + ": __metadata__ has no '" + key + "' (not written by mnist_glow?)");
-    return it->second;
-}
-
-template <class V>
-V meta_number(const bijou::CheckpointMetadata& m, const std::string& key, const std::string& file) {
-    const std::string s = meta_get(m, key, file);
-    try {
-        std::size_t used = 0;
-        V v{};
-        if constexpr (std::is_floating_point_v<V>) v = V(std::stod(s, &used));
-        else if constexpr (std::is_unsigned_v<V>) v = V(std::stoull(s, &used));
-        else v = V(std::stoll(s, &used));
-        if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
-    throw bijou::io_error(file + ": __metadata__ '" + key + "' = '" + s + "' is not a number");
-}
-
 /// The Options a checkpoint was written with, so that load_checkpoint's config check passes: the
 /// model-level fields, and for a format-version-1 file (which kept them centrally) the couplings' and
 /// Permutes' options. A version-2 file records those as settings of each bijector, which mnist_glow
 /// leaves at their defaults.
-inline bijou::Options options_from(const bijou::CheckpointMetadata& m, const std::string& file) {
+inline bijou::Options options_from(const Metadata& m, const std::string& file) {
     auto pick = [&](const char* key, std::initializer_list<const char*> names) {
         const std::string v = meta_get(m, key, file);
         int i = 0;
@@ -255,20 +237,21 @@ private:
 };
 
 template <class Model, class Opt>
-int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const std::string& model_name) {
+int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Opt& opt, const std::string& model_name) {
     const std::string ck = cli.checkpoint;
-    const bool resume = cli.resume;
+    const bool resume = rs.has_value();
     // Hyper-parameters of the data stream come from the checkpoint when resuming (so the run
-    // continues exactly); the schedule (lr, warm-up, clip) too, unless given again explicitly.
-    auto mi = [&](const char* key, long v) { return resume ? meta_number<long>(meta, key, ck) : v; };
-    auto md = [&](const char* key, const char* opt_name, double v) {
-        return resume && !cli.given.count(opt_name) ? meta_number<double>(meta, key, ck) : v;
+    // continues exactly); the schedule (lr, warm-up, clip) too, unless given again explicitly. `rs`
+    // was checked by resume_state() (metadata.hpp) before the model was built.
+    auto sched = [&](const char* opt_name, auto from_checkpoint, auto from_cli) {
+        return resume && !cli.given.count(opt_name) ? from_checkpoint : from_cli;
     };
-    const int n_bits = int(mi("train.n_bits", cli.n_bits));
-    const int batch = int(mi("train.batch", cli.batch));
-    const std::uint64_t seed = resume ? meta_number<std::uint64_t>(meta, "train.seed", ck) : cli.seed;
-    const double lr = md("train.lr", "--lr", cli.lr), clip_bpd = md("train.clip", "--clip", cli.clip);
-    const int warmup = int(md("train.warmup", "--warmup", cli.warmup));
+    const int n_bits = resume ? rs->n_bits : cli.n_bits;
+    const int batch = resume ? rs->batch : cli.batch;
+    const int train_size = resume ? rs->train_size : cli.train_size;
+    const std::uint64_t seed = resume ? rs->seed : cli.seed;
+    const double lr = sched("--lr", rs ? rs->lr : 0.0, cli.lr), clip_bpd = sched("--clip", rs ? rs->clip : 0.0, cli.clip);
+    const int warmup = sched("--warmup", rs ? rs->warmup : 0, cli.warmup);
     if (resume)
         for (const char* o : {"--n-bits", "--batch", "--seed", "--train-size", "--model", "--levels", "--steps-per-level",
                               "--hidden", "--optimizer"})
@@ -276,23 +259,24 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
                 std::fprintf(stderr, "mnist_glow: note: %s is ignored with --resume (the checkpoint's value is used)\n", o);
 
     const auto t_load = Clock::now();
-    PaddedSet train_set = load_padded(cli.data, "train", n_bits, int(mi("train.train_size", cli.train_size)));
+    PaddedSet train_set = load_padded(cli.data, "train", n_bits, train_size);
     const PaddedSet test_set = load_padded(cli.data, "t10k", n_bits, cli.eval_size);
     const std::size_t n_train = std::size_t(train_set.count());
-    if (resume && long(n_train) != meta_number<long>(meta, "train.train_count", ck))
+    // The checkpoint's cursor and batch were checked against its train_count: it must be this data's.
+    if (resume && n_train != std::size_t(rs->train_count))
         throw bijou::invalid_argument(cli.data + ": has " + std::to_string(n_train) + " training images but " + ck +
-                                      " was trained on " + meta_get(meta, "train.train_count", ck));
+                                      " was trained on " + std::to_string(rs->train_count));
     if (n_train < std::size_t(batch))
         throw bijou::invalid_argument("--batch " + std::to_string(batch) + " is larger than the " +
                                       std::to_string(n_train) + " training images");
     const double load_s = since(t_load);
 
-    long step = mi("train.step", 0), epoch = mi("train.epoch", 0);
-    std::size_t cursor = std::size_t(mi("train.cursor", 0));
+    long step = resume ? rs->step : 0, epoch = resume ? rs->epoch : 0;
+    std::size_t cursor = resume ? rs->cursor : 0;
     bijou::Rng noise(seed + 2);
     double init_s = 0.0;
     if (resume) {
-        noise.set_state(meta_get(meta, "train.noise_rng", ck));
+        noise.set_state(rs->noise_rng);
     } else {
         // ActNorm's data-dependent initialisation on a random batch (its own Rng: the training stream
         // does not depend on it).
@@ -326,7 +310,7 @@ int train(const Cli& cli, const Metadata& meta, Model& model, Opt& opt, const st
             {"train.batch", std::to_string(batch)},        {"train.lr", bijou::detail::ckpt_number(lr)},
             {"train.warmup", std::to_string(warmup)},      {"train.clip", bijou::detail::ckpt_number(clip_bpd)},
             {"train.optimizer", cli.optimizer_name},       {"train.train_count", std::to_string(n_train)},
-            {"train.train_size", std::to_string(resume ? mi("train.train_size", 0) : cli.train_size)},
+            {"train.train_size", std::to_string(train_size)},
             {"example", "mnist_glow"}};
         bijou::save_checkpoint(ck, model, opt, extra);
         return since(t);
@@ -573,6 +557,10 @@ int manipulate(const Cli& cli, const Model& model, int n_bits) {
 template <class Model>
 int run(const Cli& cli, const Metadata& meta, const std::string& model_name) {
     const bool fresh = cli.command == "train" && !cli.resume;
+    // Every checkpoint field the command uses is checked before anything is built from it.
+    std::optional<ResumeState> rs;
+    if (cli.command == "train" && !fresh) rs = resume_state(meta, cli.checkpoint);
+    const int n_bits = cli.command == "train" ? 0 : checkpoint_n_bits(meta, cli.checkpoint);
     bijou::Options o;
     if (fresh) {
         o.steps_per_level = cli.steps_per_level;
@@ -585,15 +573,14 @@ int run(const Cli& cli, const Metadata& meta, const std::string& model_name) {
     }
     Model model(o);
     if (cli.command == "train") {
-        const std::string optimizer = fresh ? cli.optimizer : meta_get(meta, "train.optimizer", cli.checkpoint);
+        const std::string optimizer = fresh ? cli.optimizer : rs->optimizer;
         Cli c = cli;
         c.optimizer_name = optimizer;
         MomentOptimizer<typename Model::backend> opt(optimizer, model.parameter_count());
         if (!fresh) bijou::load_checkpoint(cli.checkpoint, model, opt);
-        return train(c, meta, model, opt, model_name);
+        return train(c, rs, model, opt, model_name);
     }
     bijou::load_checkpoint(cli.checkpoint, model);
-    const int n_bits = meta.count("train.n_bits") ? meta_number<int>(meta, "train.n_bits", cli.checkpoint) : 8;
     if (cli.command == "eval") return eval(cli, model, n_bits, model_name);
     if (cli.command == "sample") return sample(cli, model, n_bits);
     if (cli.command == "interpolate") return interpolate(cli, model, n_bits);

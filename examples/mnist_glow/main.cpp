@@ -21,6 +21,7 @@
 #include <bijou/core/backend.hpp>
 
 #include "mnist_glow/app.hpp"
+#include "mnist_glow/metadata.hpp"
 
 namespace {
 
@@ -243,12 +244,9 @@ int main(int argc, char** argv) {
             if (get("shape") != "1,32,32" || get("scalar") != "float32")
                 throw bijou::io_error(cli.checkpoint + ": a " + get("scalar") + " model of shape (" + get("shape") +
                                       "); mnist_glow reads float32 models of shape (1,32,32)");
-            int levels = 0;
-            try {
-                levels = std::stoi(get("levels"));
-            } catch (const std::exception&) {
-                throw bijou::io_error(cli.checkpoint + ": __metadata__ 'levels' = '" + get("levels") + "' is not a number");
-            }
+            // Strictly (std::stoi read "3x" as 3); the model fields' values are checked by pick_model and
+            // load_checkpoint, the training state by resume_state() (metadata.hpp) in run<Model>().
+            const int levels = mnist_glow::meta_number<int>(meta, "levels", cli.checkpoint);
             run = pick_model(get("model"), levels, cli.checkpoint + ": ", cli.device);
         }
         if (cli.command == "train") {

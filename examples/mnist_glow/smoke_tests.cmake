@@ -1,6 +1,7 @@
 # Smoke tests of mnist_glow (included by examples/CMakeLists.txt when tests are built): a few seconds
 # of training of a tiny Glow on a subset of the shipped MNIST, then every other subcommand on its
-# checkpoint, a resume, and the bit-identical resume check. About 10 s in all on one core.
+# checkpoint, a resume, the bit-identical resume check, and resumes from forged bad metadata. About
+# 10 s in all on one core.
 set(_dir ${CMAKE_CURRENT_BINARY_DIR}/mnist_glow_smoke)
 set(_exe $<TARGET_FILE:mnist_glow>)
 set(_check ${CMAKE_CURRENT_SOURCE_DIR}/mnist_glow/smoke_check.cmake)
@@ -34,11 +35,22 @@ mnist_glow_smoke(interpolate ARGS interpolate --checkpoint smoke.safetensors --o
                  FILES pictures/interpolation.png REQUIRES mnist_glow_ckpt)
 mnist_glow_smoke(manipulate ARGS manipulate --checkpoint smoke.safetensors --out pictures --rows 3 --threads 1
                  FILES pictures/manipulation.png REQUIRES mnist_glow_ckpt)
+# Checkpoints with a bad training state (a cursor past the training set, n_bits outside 1..8, …),
+# forged from the smoke checkpoint by a small tool, are refused with a message naming the field.
+add_executable(mnist_glow_forge_metadata mnist_glow/forge_metadata.cpp)
+target_link_libraries(mnist_glow_forge_metadata PRIVATE nlohmann_json::nlohmann_json)
+bijou_warnings(mnist_glow_forge_metadata)
+add_test(NAME examples.mnist_glow.bad_resume_metadata
+         COMMAND ${CMAKE_COMMAND} "-DEXE=${_exe}" "-DFORGE=$<TARGET_FILE:mnist_glow_forge_metadata>"
+                 "-DCKPT=smoke.safetensors" -P ${CMAKE_CURRENT_SOURCE_DIR}/mnist_glow/bad_resume_check.cmake
+         WORKING_DIRECTORY ${_dir})
+set_tests_properties(examples.mnist_glow.bad_resume_metadata PROPERTIES TIMEOUT 60 LABELS "example"
+                     FIXTURES_REQUIRED mnist_glow_ckpt)
 # Resume the smoke checkpoint once (another --minutes budget), after the commands that read it.
 mnist_glow_smoke(resume ARGS train --resume --minutes 0.03 --checkpoint smoke.safetensors --threads 1 --eval-size 200
                  JSON train REQUIRES mnist_glow_ckpt)
 set_tests_properties(examples.mnist_glow.resume PROPERTIES
-                     DEPENDS "examples.mnist_glow.eval;examples.mnist_glow.sample;examples.mnist_glow.interpolate;examples.mnist_glow.manipulate")
+                     DEPENDS "examples.mnist_glow.eval;examples.mnist_glow.sample;examples.mnist_glow.interpolate;examples.mnist_glow.manipulate;examples.mnist_glow.bad_resume_metadata")
 
 # 40 steps in one run and 20 + 20 with --resume (crossing an epoch boundary) give the same file, byte for byte.
 set(_det --levels 2 --steps-per-level 1 --hidden 8 --train-size 500 --eval-size 100 --batch 16 --init-size 64
