@@ -32,3 +32,9 @@ TEST_CASE("conformance: Chain mixing conditional and unconditional elements") {
 TEST_CASE("conformance: Stack of a conditional step") {
     conformance_all<Stack<Chain<ActNorm, ConditionalAffineCoupling<Shape<2>>, Permute>>, Shape<4>>();
 }
+TEST_CASE("conformance: ConditionalAffineCoupling image, context Shape<3>") {
+    conformance_all<ConditionalAffineCoupling<Shape<3>>, Shape<2, 3, 2>>();
+}
+TEST_CASE("conformance: ConditionalAdditiveCoupling image, context Shape<2>") {
+    conformance_all<ConditionalAdditiveCoupling<Shape<2>>, Shape<4, 2, 2>>();
+}

@@ -1,6 +1,6 @@
 // bijou/bijectors/coupling_image.hpp — couplings on images Shape<C, H, W> (recipes: coupling.hpp).
 //
-// CouplingBijector<Kind, Shape<C,H,W>, T, B, Mask>: the same three transforms as the vector coupling
+// CouplingBijector<Kind, Shape<C,H,W>, T, B, Mask, Ctx>: the same three transforms as the vector coupling
 // (coupling_vector.hpp), applied per element of an image, with a mask chosen at compile time by the recipe:
 //   ChannelMask (recipes AffineCoupling, AdditiveCoupling; Glow, Kingma & Dhariwal 2018, §3.3):
 //     the first C/2 channels are kept and condition the last C/2, which are transformed. Always the
@@ -23,6 +23,10 @@
 // State_dict: "<prefix>.net.0.weight" (hidden, C_in, 3, 3), "net.0.bias", "net.2.weight" (hidden,
 // hidden, 1, 1), "net.2.bias", "net.4.weight" (C_out, hidden, 3, 3), "net.4.bias"; a checkerboard
 // coupling also keeps its mask as the buffer "<prefix>.mask" (H, W), 1 = kept.
+// Conditional couplings (ConditionalAffineCoupling<Shape<K>>, …; core/context.hpp): the ConvNet adds a
+// learned projection of the sample's context to its first hidden layer, per channel ("net.context.weight"
+// (hidden, K); nn/convnet.hpp says why a projection and not extra input channels); backward adds ∂L/∂c
+// into the model's context gradient.
 // Invalid options (hidden < 1, an unknown scale) throw bijou::invalid_argument naming the coupling.
 // Workspace, laid out [xm][out][net activations] [dout][dxm][net scratch]: forward stores the
 // conditioner's input xm (channel-major), its output and the net's activations, so backward
@@ -45,9 +49,11 @@
 namespace bijou {
 
 /// Coupling on images Shape<C, H, W>.
-template <CouplingKind Kind, class S, class T, class B, class Mask>
+template <CouplingKind Kind, class S, class T, class B, class Mask, class Ctx>
     requires ImageShape<S>
-class CouplingBijector<Kind, S, T, B, Mask> {
+class CouplingBijector<Kind, S, T, B, Mask, Ctx> : public conditional_on<Ctx> {
+    static constexpr int K = conditional_on<Ctx>::context_size;
+
 public:
     using in_shape = S;
     using out_shape = S;
@@ -67,15 +73,17 @@ public:
     static constexpr int ct = Mask::transformed_channels(C);          ///< rows of t (and of h)
     static constexpr int cond_out = ct * (affine ? 2 : 1);            ///< conditioner output channels
 
-    explicit CouplingBijector(BuildContext& ctx) : index_(ctx.next_index("coupling")) {
+    explicit CouplingBijector(BuildContext& ctx)
+        : index_(ctx.next_index("coupling")), who_("coupling " + std::to_string(index_)) {
         const Options& o = ctx.options();
         const CouplingOptions co = o.get<CouplingOptions>();
-        const std::string who = "coupling " + std::to_string(index_);
+        const std::string& who = who_;
+        if constexpr (K > 0) context_ = ctx.template context<T>();
         detail::check_conditioner_size(who, o.hidden, 1);
         if constexpr (affine) scale_ = detail::checked_scale(who, co.scale);
         zero_init_ = co.zero_init_output;
         hidden_ = o.hidden;
-        net_ = ConvNet<T, B>(cond_in, o.hidden, cond_out, H, W);
+        net_ = ConvNet<T, B>(cond_in, o.hidden, cond_out, H, W, K);
     }
 
     CouplingBijector(const CouplingBijector&) = delete;
@@ -130,7 +138,7 @@ public:
         else
             kernels::coupling_image_additive_backward(B{}, dz, dx, L.dt, keep(), n, C, HW, c0, ct);
         // Path through the conditioner, whose input is the kept part of x.
-        net_.backward(L.xm, L.dout, L.dxm, n, L.stored, L.scratch);
+        net_.backward(L.xm, context(n), L.dout, L.dxm, K > 0 ? context_.grad() : nullptr, n, L.stored, L.scratch);
         kernels::coupling_image_add_input_grad(B{}, dx, L.dxm, keep(), n, C, HW, 0, cond_in);
     }
 
@@ -179,10 +187,17 @@ private:
     /// xm = the kept part of v (channel-major) and the conditioner output [t | h] for it.
     void condition(const T* v, const Layout& L, int n) const {
         kernels::coupling_image_input(B{}, v, L.xm, keep(), n, C, HW, 0, cond_in);
-        net_.forward(L.xm, L.out, n, L.stored, L.scratch);
+        net_.forward(L.xm, context(n), L.out, n, L.stored, L.scratch);
+    }
+
+    const T* context(int n) const {
+        if constexpr (K > 0) return context_.values(n, who_.c_str());
+        else return nullptr;
     }
 
     int index_ = 0;
+    std::string who_;
+    ContextRef<T> context_;
     int hidden_ = 0;
     bool zero_init_ = true;
     CouplingScale scale_ = CouplingScale::tanh;
