@@ -7,6 +7,9 @@
 //   Buffer<B, U>            n scalars of backend memory: assign_zeros(n) releases, then holds n zeros
 //   upload(B, dst, host, n) backend memory ← host memory      download(B, host, src, n) the reverse
 //   fill(B, p, n, v)        p[0..n) = v in backend memory
+//   fill_from_host(B, p, n, gen)  p[k] = gen() for k = 0, 1, …, n − 1, gen called on the host in that
+//                           order (a host RNG: the same draws on every backend); a backend with memory
+//                           of its own stages the n values in a host vector (one allocation) and uploads
 //   add_into(B, a, b, n)    a[i] += b[i] (double, backend memory)
 //   sum(B, a, b, n)         Σ a[i] + b[i] (double; b may be null) returned to the host (one
 //                           synchronisation on a device)
@@ -80,6 +83,17 @@ template <Backend B, class U>
 void fill(B, U* p, std::size_t n, U v) {
     if constexpr (ExecutorBackend<B>) B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t k) { p[k] = v; });
     else std::fill(p, p + n, v);
+}
+
+template <Backend B, class U, class Gen>
+void fill_from_host(B, U* p, std::size_t n, Gen&& gen) {
+    if constexpr (ExecutorBackend<B>) {
+        std::vector<U> host(n);
+        for (auto& v : host) v = gen();
+        B::executor::copy_to_device(p, host.data(), n);
+    } else {
+        for (std::size_t k = 0; k < n; ++k) p[k] = gen();
+    }
 }
 
 template <Backend B>
