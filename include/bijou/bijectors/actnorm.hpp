@@ -7,9 +7,10 @@
 // Starts as the identity. initialize(x) is the data-dependent initialisation: afterwards the
 // forward output of that batch has zero mean and unit variance per channel (Glow's init). It is
 // explicit (call it on a batch before training) and recorded in the "initialized" buffer so that a
-// loaded checkpoint is not re-initialised. Cost O(n·D) per pass. On an ExecutorBackend (Cuda) the
-// constant log-det and the log_scale gradient's Σ dld term are device reductions, and initialize
-// brings the channel moments to the host and sends the new parameters back.
+// loaded checkpoint is not re-initialised. Cost O(n·D) per pass. The constant log-det and the
+// log_scale gradient's Σ dld term are kernels::add_total (kernels/*/totals.hpp: device reductions on
+// a backend with memory of its own), and initialize brings the channel moments to the host and sends
+// the new parameters back.
 #pragma once
 
 #include <cmath>
@@ -20,7 +21,10 @@
 #include "bijou/core/memory.hpp"
 #include "bijou/kernels/cpu/actnorm.hpp"
 #include "bijou/kernels/cuda/actnorm.hpp"
+#include "bijou/kernels/cpu/totals.hpp"
+#include "bijou/kernels/cuda/totals.hpp"
 #include "bijou/kernels/reference/actnorm.hpp"
+#include "bijou/kernels/reference/totals.hpp"
 
 namespace bijou {
 
@@ -68,13 +72,7 @@ public:
     void backward(const T*, const T* z, const T* dz, const T* dld, T* dx, int n, T*) {
         kernels::actnorm_backward(B{}, z, dz, dx, log_scale_.value, loc_.grad, log_scale_.grad, n, C, HW);
         // ∂ld_i/∂log_scale_c = HW for every sample
-        if constexpr (ExecutorBackend<B>) {
-            add_total(B{}, log_scale_.grad, std::size_t(C), dld, std::size_t(n), double(HW));
-        } else {
-            double g = 0.0;
-            for (int i = 0; i < n; ++i) g += double(dld[i]);
-            for (int c = 0; c < C; ++c) log_scale_.grad[c] += T(g * HW);
-        }
+        kernels::add_total(B{}, log_scale_.grad, std::size_t(C), dld, std::size_t(n), double(HW));
     }
 
     /// Data-dependent initialisation from a batch x (n, C, HW): zero mean, unit variance per channel.
@@ -101,14 +99,7 @@ public:
 
 private:
     void add_log_det(double* ld, int n, double sign) const {
-        if constexpr (ExecutorBackend<B>) {
-            add_total(B{}, ld, std::size_t(n), log_scale_.value, std::size_t(C), sign * HW);
-        } else {
-            double s = 0.0;
-            for (int c = 0; c < C; ++c) s += double(log_scale_[c]);
-            s *= sign * HW;
-            for (int i = 0; i < n; ++i) ld[i] += s;
-        }
+        kernels::add_total(B{}, ld, std::size_t(n), log_scale_.value, std::size_t(C), sign * HW);
     }
 
     TensorRef<T> loc_, log_scale_, initialized_;

@@ -11,16 +11,17 @@
 // temperature t scales ε.
 // Workspace: z1 and the conv output (channel-major), kept by forward for backward and refilled
 // identically by inverse; backward's gradient buffers and the conv's scratch. Cost: the conv,
-// 2·n·H·W·9·h·C flops per pass, plus O(n·C·H·W). On an ExecutorBackend (Cuda) the elementwise passes
-// and the per-sample log-det are device kernels (kernels/cuda/priors.hpp).
+// 2·n·H·W·9·h·C flops per pass, plus O(n·C·H·W). The elementwise passes and the per-sample log-det
+// are kernels (kernels/*/priors.hpp), the conv's layout change kernels::nchw_to_channel_major.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <string>
 
 #include "bijou/core/concepts.hpp"
+#include "bijou/kernels/cpu/priors.hpp"
 #include "bijou/kernels/cuda/priors.hpp"
+#include "bijou/kernels/reference/priors.hpp"
 #include "bijou/nn/conv2d.hpp"
 
 namespace bijou {
@@ -61,32 +62,11 @@ public:
 
     void backward(const T*, const T* out, const T* dout, const T* dld, T* dx, int n, T* ws) {
         const Layout L = layout(n, ws);
-        const std::size_t m = std::size_t(n) * HW;
-        if constexpr (ExecutorBackend<B>) {
-            using X = typename B::executor;
-            kernels::cuda_body::split_backward_stats(X{}, out, dout, dld, L.stats, dx, L.dstats, n, C, HW);
-            conv_.backward(L.z1, L.dstats, L.dz1, n, L.scratch);
-            kernels::cuda_body::split_backward_pass(X{}, dout, L.dz1, dx, n, C, HW);
-        } else {
-            // ∂L/∂ε → ∂L/∂z2 and ∂L/∂[μ | log σ] (channel-major, for the conv's backward).
-            for (int i = 0; i < n; ++i)
-                for (int c = Ch; c < C; ++c)
-                    for (int p = 0; p < HW; ++p) {
-                        const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                        const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
-                        const T inv = T(std::exp(-double(L.stats[Ch * m + q])));
-                        dx[k] = dout[k] * inv;
-                        L.dstats[q] = -dout[k] * inv;
-                        L.dstats[Ch * m + q] = -dout[k] * out[k] - dld[i];
-                    }
-            conv_.backward(L.z1, L.dstats, L.dz1, n, L.scratch);
-            for (int i = 0; i < n; ++i)
-                for (int c = 0; c < Ch; ++c)
-                    for (int p = 0; p < HW; ++p) {
-                        const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                        dx[k] = dout[k] + L.dz1[std::size_t(c) * m + std::size_t(i) * HW + p];
-                    }
-        }
+        // ∂L/∂ε → ∂L/∂z2 and ∂L/∂[μ | log σ] (channel-major, for the conv's backward), then z1's
+        // gradient: its own plus the conv's.
+        kernels::split_backward_stats(B{}, out, dout, dld, L.stats, dx, L.dstats, n, C, HW);
+        conv_.backward(L.z1, L.dstats, L.dz1, n, L.scratch);
+        kernels::split_backward_pass(B{}, dout, L.dz1, dx, n, C, HW);
     }
 
     const Conv2d<T, B>& conv() const { return conv_; }
@@ -105,43 +85,13 @@ private:
     // ld += Σ log σ. The first h channels pass through either way.
     template <bool Forward>
     void standardize(const T* src, T* dst, double* ld, int n, const Layout& L) const {
-        if constexpr (ExecutorBackend<B>) {
-            kernels::cuda_body::split_standardize(typename B::executor{}, src, dst, L.stats, ld, n, C, HW, Forward);
-        } else {
-            const std::size_t m = std::size_t(n) * HW;
-            for (int i = 0; i < n; ++i) {
-                double s = 0.0;
-                for (int c = 0; c < C; ++c)
-                    for (int p = 0; p < HW; ++p) {
-                        const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                        if (c < Ch) {
-                            dst[k] = src[k];
-                            continue;
-                        }
-                        const std::size_t q = std::size_t(c - Ch) * m + std::size_t(i) * HW + p;
-                        const T ls = L.stats[Ch * m + q];
-                        if constexpr (Forward) dst[k] = (src[k] - L.stats[q]) * T(std::exp(-double(ls)));
-                        else dst[k] = L.stats[q] + src[k] * T(std::exp(double(ls)));
-                        s += double(ls);
-                    }
-                ld[i] += Forward ? -s : s;
-            }
-        }
+        kernels::split_standardize(B{}, src, dst, L.stats, ld, n, C, HW, Forward);
     }
 
     // z1 (first h channels of v, NCHW) → channel-major, then [μ | log σ] = conv(z1).
     void condition(const T* v, const Layout& L, int n) const {
-        if constexpr (ExecutorBackend<B>) {
-            kernels::nchw_to_channel_major(B{}, v, L.z1, n, C, HW, 0, Ch);
-            conv_.forward(L.z1, L.stats, n, L.scratch);
-        } else {
-            const std::size_t m = std::size_t(n) * HW;
-            for (int i = 0; i < n; ++i)
-                for (int c = 0; c < Ch; ++c)
-                    for (int p = 0; p < HW; ++p)
-                        L.z1[std::size_t(c) * m + std::size_t(i) * HW + p] = v[(std::size_t(i) * C + c) * HW + p];
-            conv_.forward(L.z1, L.stats, n, L.scratch);
-        }
+        kernels::nchw_to_channel_major(B{}, v, L.z1, n, C, HW, 0, Ch);
+        conv_.forward(L.z1, L.stats, n, L.scratch);
     }
 
     Conv2d<T, B> conv_;

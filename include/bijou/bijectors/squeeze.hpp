@@ -5,14 +5,16 @@
 //   z[i, 4c + 2a + b, y, x] = x[i, c, 2y + a, 2x + b]      (a, b ∈ {0, 1})
 // which is openai/glow's squeeze2d (reshape (C, H/2, 2, W/2, 2) → transpose → (4C, H/2, W/2)).
 // A permutation of the values: log|det| = 0, inverse is the matching unsqueeze. Cost O(n·C·H·W).
+// Kernels: kernels::squeeze / kernels::unsqueeze (kernels/*/squeeze.hpp).
 #pragma once
 
 #include <cstddef>
 #include <string>
 
 #include "bijou/core/concepts.hpp"
-#include "bijou/core/parallel.hpp"
+#include "bijou/kernels/cpu/squeeze.hpp"
 #include "bijou/kernels/cuda/squeeze.hpp"
+#include "bijou/kernels/reference/squeeze.hpp"
 
 namespace bijou {
 
@@ -38,35 +40,11 @@ public:
     void backward(const T*, const T*, const T* dz, const T*, T* dx, int n, T*) { move<false>(dz, dx, n); }
 
 private:
-    // Squeeze (src image → dst squeezed) or unsqueeze (src squeezed → dst image), one channel of
-    // one sample per task.
+    // Squeeze (src image → dst squeezed) or unsqueeze (src squeezed → dst image).
     template <bool Squeezing>
     static void move(const T* src, T* dst, int n) {
-        if constexpr (ExecutorBackend<B>) {
-            if constexpr (Squeezing) kernels::squeeze(B{}, src, dst, n, C, H, W);
-            else kernels::unsqueeze(B{}, src, dst, n, C, H, W);
-        } else {
-            constexpr int H2 = H / 2, W2 = W / 2;
-            auto channel = [&](std::ptrdiff_t task) {
-                const std::size_t i = std::size_t(task) / C, c = std::size_t(task) % C;
-                const std::size_t img = (i * C + c) * H * W;           // channel c of sample i, image side
-                const std::size_t sq = (i * C + c) * 4 * H2 * W2;      // channels 4c..4c+3, squeezed side
-                for (int a = 0; a < 2; ++a)
-                    for (int b = 0; b < 2; ++b)
-                        for (int y = 0; y < H2; ++y)
-                            for (int x = 0; x < W2; ++x) {
-                                const std::size_t pi = img + std::size_t(2 * y + a) * W + std::size_t(2 * x + b);
-                                const std::size_t ps = sq + std::size_t(2 * a + b) * H2 * W2 + std::size_t(y) * W2 + x;
-                                if constexpr (Squeezing) dst[ps] = src[pi];
-                                else dst[pi] = src[ps];
-                            }
-            };
-            const std::ptrdiff_t tasks = std::ptrdiff_t(n) * C;
-            if constexpr (std::is_same_v<B, Cpu>)
-                detail::parallel_for(tasks, std::size_t(n) * S::size >= 65536, channel);
-            else
-                for (std::ptrdiff_t t = 0; t < tasks; ++t) channel(t);
-        }
+        if constexpr (Squeezing) kernels::squeeze(B{}, src, dst, n, C, H, W);
+        else kernels::unsqueeze(B{}, src, dst, n, C, H, W);
     }
 };
 

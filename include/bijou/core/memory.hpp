@@ -7,20 +7,20 @@
 //   Buffer<B, U>            n scalars of backend memory: assign_zeros(n) releases, then holds n zeros
 //   upload(B, dst, host, n) backend memory ← host memory      download(B, host, src, n) the reverse
 //   fill(B, p, n, v)        p[0..n) = v in backend memory
+//   fill_from_host(B, p, n, gen)  p[k] = gen() for k = 0, 1, …, n − 1, gen called on the host in that
+//                           order (a host RNG: the same draws on every backend); a backend with memory
+//                           of its own stages the n values in a host vector (one allocation) and uploads
 //   add_into(B, a, b, n)    a[i] += b[i] (double, backend memory)
 //   sum(B, a, b, n)         Σ a[i] + b[i] (double; b may be null) returned to the host (one
 //                           synchronisation on a device)
-//   sum_squares(B, g, n)    Σ g[i]² in double, returned to the host (fixed order: thread-count independent)
-//   scale(B, g, n, f)       g[i] = T(g[i]·f), f in double
 //   copy_rows(B, dst, ds, src, ss, rows, len)  dst[r·ds + j] = src[r·ss + j] for r < rows, j < len
 //   add_constant(B, a, n, v)  a[i] += v (double)
 //   accumulate(B, dst, src, n)  dst[i] += src[i] (both backend memory)
 //   add_total_times(B, dst, v, m, src, n)  dst[j] += T(v[j]·Σ_i src[i]) (no host round trip)
-//   add_total(B, dst, m, src, n, f)   dst[j] += f·Σ_i src[i] for every j < m (the sum in double, in
-//                           backend memory: no host round trip; e.g. a constant log-det added to every
-//                           sample, or Σ dld added to every entry of a parameter gradient)
 // For host backends upload/download are copies and fill/add_into/sum plain loops; a pointer of backend
-// memory must not be dereferenced on the host unless the backend is a host one.
+// memory must not be dereferenced on the host unless the backend is a host one. Totals that are math
+// rather than moving data (Σ g², scaling a span, a total added to every entry) are kernels, one
+// overload per backend: kernels/{reference,cpu,cuda}/totals.hpp.
 #pragma once
 
 #include <algorithm>
@@ -85,6 +85,17 @@ void fill(B, U* p, std::size_t n, U v) {
     else std::fill(p, p + n, v);
 }
 
+template <Backend B, class U, class Gen>
+void fill_from_host(B, U* p, std::size_t n, Gen&& gen) {
+    if constexpr (ExecutorBackend<B>) {
+        std::vector<U> host(n);
+        for (auto& v : host) v = gen();
+        B::executor::copy_to_device(p, host.data(), n);
+    } else {
+        for (std::size_t k = 0; k < n; ++k) p[k] = gen();
+    }
+}
+
 template <Backend B>
 void add_into(B, double* a, const double* b, std::size_t n) {
     if constexpr (ExecutorBackend<B>) B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t k) { a[k] += b[k]; });
@@ -125,29 +136,6 @@ double sum(B, const U* a, const U* b, std::size_t n) {
         for (std::size_t k = 0; k < n; ++k) s += term(k);
         return s;
     }
-}
-
-/// Σ g[i]² in double for an ExecutorBackend (host backends have grad_norm in train/clip.hpp).
-template <ExecutorBackend B, class T>
-double sum_squares(B, const T* g, std::size_t n) {
-    using X = typename B::executor;
-    return detail::slot_to_host<X>(detail::total_into<X>(
-        X::scalar_slot(), n, [=] BIJOU_HD_LAMBDA(std::size_t k) { return double(g[k]) * double(g[k]); }));
-}
-
-/// g[i] = T(double(g[i])·f) for an ExecutorBackend.
-template <ExecutorBackend B, class T>
-void scale(B, T* g, std::size_t n, double f) {
-    B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t k) { g[k] = T(double(g[k]) * f); });
-}
-
-/// dst[j] += D(f·Σ_i src[i]) for j < m, for an ExecutorBackend (two kernels, no synchronisation).
-template <ExecutorBackend B, class D, class S>
-void add_total(B, D* dst, std::size_t m, const S* src, std::size_t n, double f) {
-    using X = typename B::executor;
-    const double* total =
-        detail::total_into<X>(X::scalar_slot() + 1, n, [=] BIJOU_HD_LAMBDA(std::size_t k) { return double(src[k]); });
-    X::for_each(m, [=] BIJOU_HD_LAMBDA(std::size_t j) { dst[j] += D(f * *total); });
 }
 
 /// dst[j] += D(v[j]·Σ_i src[i]) for j < m, for an ExecutorBackend (the sum in double).

@@ -2,20 +2,19 @@
 //
 // Recipe `StandardNormal`, bound to any event shape S with D = S::size values:
 //   log p(z) = −½‖z‖² − (D/2)·log 2π;  sample: z = temperature·ε, ε ~ N(0, I).
-// No parameters. O(n·D). On an ExecutorBackend (Cuda) log_prob and backward are device kernels
-// (kernels/cuda/standard_normal.hpp) and sample draws on the host, then uploads: the same seed gives
-// the same samples on every backend.
+// No parameters. O(n·D). log_prob and backward are kernels (kernels/*/standard_normal.hpp); sample
+// draws on the host (core/memory.hpp's fill_from_host, which uploads on a backend with memory of its
+// own): the same seed gives the same samples on every backend.
 #pragma once
 
-#include <cmath>
-#include <numbers>
+#include <cstddef>
 #include <string>
-
-#include <vector>
 
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/memory.hpp"
+#include "bijou/kernels/cpu/standard_normal.hpp"
 #include "bijou/kernels/cuda/standard_normal.hpp"
+#include "bijou/kernels/reference/standard_normal.hpp"
 
 namespace bijou {
 
@@ -31,37 +30,12 @@ public:
     void declare(ParamSet<T>&, const std::string&) {}
     void reset_parameters(Rng&) {}
 
-    void log_prob(const T* z, double* lp, int n) const {
-        if constexpr (ExecutorBackend<B>) {
-            kernels::standard_normal_log_prob(B{}, z, lp, n, D);
-        } else {
-            const double c = -0.5 * D * std::log(2.0 * std::numbers::pi);
-            for (int i = 0; i < n; ++i) {
-                double s = 0.0;
-                const T* zi = z + std::size_t(i) * D;
-                for (int j = 0; j < D; ++j) s += double(zi[j]) * zi[j];
-                lp[i] = c - 0.5 * s;
-            }
-        }
-    }
+    void log_prob(const T* z, double* lp, int n) const { kernels::standard_normal_log_prob(B{}, z, lp, n, D); }
 
-    void backward(const T* z, const T* dlp, T* dz, int n) {
-        if constexpr (ExecutorBackend<B>) {
-            kernels::standard_normal_backward(B{}, z, dlp, dz, n, D);
-        } else {
-            for (int i = 0; i < n; ++i)
-                for (int j = 0; j < D; ++j) dz[std::size_t(i) * D + j] = -dlp[i] * z[std::size_t(i) * D + j];
-        }
-    }
+    void backward(const T* z, const T* dlp, T* dz, int n) { kernels::standard_normal_backward(B{}, z, dlp, dz, n, D); }
 
     void sample(T* z, int n, double temperature, Rng& rng) const {
-        if constexpr (ExecutorBackend<B>) {
-            std::vector<T> host(std::size_t(n) * D);
-            for (auto& v : host) v = T(temperature * rng.normal());
-            upload(B{}, z, host.data(), host.size());
-        } else {
-            for (std::size_t k = 0; k < std::size_t(n) * D; ++k) z[k] = T(temperature * rng.normal());
-        }
+        fill_from_host(B{}, z, std::size_t(n) * D, [&] { return T(temperature * rng.normal()); });
     }
 };
 

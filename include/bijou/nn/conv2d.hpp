@@ -31,7 +31,6 @@
 #include <cstddef>
 #include <limits>
 #include <string>
-#include <type_traits>
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/error.hpp"
@@ -47,8 +46,8 @@ template <Scalar T, Backend B>
 class Conv2d {
 public:
     /// Bytes the im2col buffer may take per chunk of samples: 8 MiB on the Cpu backend (L2/L3-sized
-    /// blocks), 256 MiB on an ExecutorBackend (a GPU wants few, large products).
-    static constexpr std::size_t chunk_bytes = ExecutorBackend<B> ? std::size_t(256) << 20 : std::size_t(8) << 20;
+    /// blocks), 256 MiB on an ExecutorBackend (a GPU wants few, large products); kernels/*/conv2d.hpp.
+    static constexpr std::size_t chunk_bytes = kernels::conv2d_chunk_bytes(B{});
 
     Conv2d() = default;
 
@@ -106,9 +105,7 @@ public:
     }
 
     std::size_t scratch_size(int n) const {
-        if constexpr (std::is_same_v<B, Reference>) return 0;
-        else if constexpr (ExecutorBackend<B>) return kernels::conv2d_scratch_size(B{}, d_, chunk(n));
-        else return kernels::conv2d_scratch_size(d_, chunk(n));
+        return kernels::conv2d_scratch_size(B{}, d_, chunk(n));
     }
 
     /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu.

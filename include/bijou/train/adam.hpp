@@ -21,7 +21,9 @@
 // state_tensors() with torch's state names, the step count t through step_count()/set_step_count(),
 // and the options through options()/set_options() (a loaded checkpoint restores the saved options).
 // step(): O(P) for P parameters, no allocation; elementwise, so the result does not depend on the
-// thread count (OpenMP splits large spans). A length mismatch throws bijou::invalid_argument.
+// thread count (OpenMP splits large spans). A length mismatch throws bijou::invalid_argument. The
+// per-element update is a kernel of the backend (kernels/*/optim.hpp); the optimizer computes its
+// coefficients.
 // Backend: Adam<T, B> and Adamax<T, B> keep m and v (u) where backend B's kernels work, and update
 // the parameter span there (B = Cpu by default; Adam<float, bijou::Cuda> updates a Cuda model's
 // device parameters with one kernel per step). An optimizer must match its model's backend
@@ -40,13 +42,12 @@
 #include <utility>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-
 #include "bijou/core/backend.hpp"
 #include "bijou/core/error.hpp"
 #include "bijou/core/memory.hpp"
-#include "bijou/core/parallel.hpp"
-#include "bijou/kernels/cuda/exec.hpp"
+#include "bijou/kernels/cpu/optim.hpp"
+#include "bijou/kernels/cuda/optim.hpp"
+#include "bijou/kernels/reference/optim.hpp"
 
 namespace bijou {
 
@@ -97,22 +98,6 @@ inline void check_step_sizes(const char* who, std::size_t expected, std::size_t 
                                " gradients");
 }
 
-/// Spans this long are updated by all OpenMP threads; shorter ones serially.
-inline constexpr std::size_t parallel_threshold = std::size_t(1) << 16;
-
-/// f(lo, hi) over [0, n) in fixed blocks of 4096 (multiples of any SIMD width), OpenMP across blocks.
-template <class F>
-void for_each_block(std::size_t n, F&& f) {
-    constexpr std::size_t block = 4096;
-    const std::ptrdiff_t blocks = std::ptrdiff_t((n + block - 1) / block);
-    bijou::detail::parallel_for(std::ptrdiff_t(blocks), n > parallel_threshold, [&](std::ptrdiff_t b) {
-        f(std::size_t(b) * block, std::min(n, std::size_t(b + 1) * block));
-    });
-}
-
-}  // namespace detail
-
-namespace detail {
 
 /// What Adam and Adamax share: options, the first moment m, a second statistic s (Adam's v,
 /// Adamax's u), the step count t, and the accessors a checkpoint needs.
@@ -183,47 +168,9 @@ public:
         const double b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps, wd = options_.weight_decay;
         const double step_size = lr / (1.0 - std::pow(b1, double(t_)));
         const double inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(b2, double(t_)));
-        T* p = params.data();
-        const T* g = grads.data();
-        T* m = m_.data();
-        T* v = s_.data();
-        const std::size_t n = m_.size();
-        const T c1 = T(b1), c1m = T(1.0 - b1), c2 = T(b2), c2m = T(1.0 - b2), cwd = T(wd);
-        const T cstep = T(step_size), cbc = T(inv_sqrt_bc2), ceps = T(eps);
-        if constexpr (ExecutorBackend<B>) {  // the same arithmetic, one thread per element
-            B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t i) {
-                const T gi = g[i] + cwd * p[i];
-                const T mi = c1 * m[i] + c1m * gi;
-                const T vi = c2 * v[i] + c2m * gi * gi;
-                m[i] = mi;
-                v[i] = vi;
-                p[i] = p[i] - cstep * mi / (kernels::cuda_body::math::sqrt(vi) * cbc + ceps);
-            });
-        } else {
-            // Per-element arithmetic in T, as torch does. The body goes through xsimd because std::sqrt
-            // does not vectorise without -fno-math-errno, which a header-only library cannot impose.
-            auto update = [=](auto gi, auto pi, auto mi, auto vi, auto& p_out, auto& m_out, auto& v_out) {
-                gi = gi + cwd * pi;
-                mi = c1 * mi + c1m * gi;
-                vi = c2 * vi + c2m * gi * gi;
-                m_out = mi;
-                v_out = vi;
-                p_out = pi - cstep * mi / (xsimd::sqrt(vi) * cbc + ceps);
-            };
-            detail::for_each_block(n, [&](std::size_t lo, std::size_t hi) {
-                using V = xsimd::batch<T>;
-                std::size_t i = lo;
-                for (; i + V::size <= hi; i += V::size) {
-                    V po, mo, vo;
-                    update(V::load_unaligned(g + i), V::load_unaligned(p + i), V::load_unaligned(m + i),
-                           V::load_unaligned(v + i), po, mo, vo);
-                    po.store_unaligned(p + i);
-                    mo.store_unaligned(m + i);
-                    vo.store_unaligned(v + i);
-                }
-                for (; i < hi; ++i) update(g[i], p[i], m[i], v[i], p[i], m[i], v[i]);
-            });
-        }
+        const kernels::AdamCoefficients<T> k{T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), T(wd), T(step_size),
+                                             T(inv_sqrt_bc2), T(eps)};
+        kernels::adam_step(B{}, params.data(), grads.data(), m_.data(), s_.data(), m_.size(), k);
     }
 
     /// Second raw moment v ("exp_avg_sq").
@@ -256,32 +203,9 @@ public:
         ++t_;
         const double b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps, wd = options_.weight_decay;
         const double step_size = lr / (1.0 - std::pow(b1, double(t_)));
-        T* p = params.data();
-        const T* g = grads.data();
-        T* m = m_.data();
-        T* u = s_.data();
-        const std::ptrdiff_t n = std::ptrdiff_t(m_.size());
-        if constexpr (ExecutorBackend<B>) {
-            const T c1 = T(b1), c1m = T(1.0 - b1), c2 = T(b2), cwd = T(wd), cstep = T(step_size), ceps = T(eps);
-            B::executor::for_each(std::size_t(n), [=] BIJOU_HD_LAMBDA(std::size_t i) {
-                const T gi = g[i] + cwd * p[i];
-                const T mi = c1 * m[i] + c1m * gi;
-                const T a = c2 * u[i], b = kernels::cuda_body::math::abs(gi);
-                const T ui = a > b ? a : b;
-                m[i] = mi;
-                u[i] = ui;
-                p[i] -= cstep * mi / (ui + ceps);
-            });
-        } else {
-            bijou::detail::parallel_for(std::ptrdiff_t(n), std::size_t(n) > detail::parallel_threshold, [&](std::ptrdiff_t i) {
-                const T gi = g[i] + T(wd) * p[i];
-                const T mi = T(b1) * m[i] + T(1.0 - b1) * gi;
-                const T ui = std::max(T(b2) * u[i], std::abs(gi));
-                m[i] = mi;
-                u[i] = ui;
-                p[i] -= T(step_size) * mi / (ui + T(eps));
-            });
-        }
+        const kernels::AdamCoefficients<T> k{T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), T(wd), T(step_size), T(0),
+                                             T(eps)};
+        kernels::adamax_step(B{}, params.data(), grads.data(), m_.data(), s_.data(), m_.size(), k);
     }
 
     /// Exponentially weighted infinity norm u ("exp_inf").

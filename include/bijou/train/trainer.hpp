@@ -2,7 +2,8 @@
 //
 // train_step(model, opt, x, cfg, step[, on_skip]):
 //   1. loss = model.nll_and_gradient(x)            (mean NLL in nats; sets model.gradients())
-//   2. norm = ‖model.gradients()‖₂                 (double; thread-count independent, see clip.hpp)
+//   2. norm = ‖model.gradients()‖₂                 (double, kernels::sum_squares of the model's backend:
+//             thread-count independent; on Cpu exactly clip.hpp's grad_norm)
 //   3. lr   = Schedule{cfg.lr, cfg.warmup, cfg.anneal}.lr(step)   (schedule.hpp: warm-up, then anneal;
 //             with the default anneal, NoAnneal, exactly LinearWarmup{cfg.lr, cfg.warmup}.lr(step))
 //   4. if loss or norm is not finite: on_skip("bijou: step N: non-finite loss (nan); update skipped")
@@ -34,6 +35,9 @@
 
 #include "bijou/core/error.hpp"
 #include "bijou/core/memory.hpp"
+#include "bijou/kernels/cpu/totals.hpp"
+#include "bijou/kernels/cuda/totals.hpp"
+#include "bijou/kernels/reference/totals.hpp"
 #include "bijou/train/adam.hpp"
 #include "bijou/train/clip.hpp"
 #include "bijou/train/schedule.hpp"
@@ -117,9 +121,7 @@ StepReport guarded_update(Model& model, Opt& opt, double loss, const TrainConfig
                       "bijou: the optimizer must be built for the model's backend (e.g. Adam<float, bijou::Cuda> "
                       "for a model whose backend is bijou::Cuda)");
     const std::span<T> g = model.gradients();
-    double norm = 0.0;
-    if constexpr (ExecutorBackend<B>) norm = std::sqrt(sum_squares(B{}, g.data(), g.size()));
-    else norm = grad_norm(g);
+    const double norm = std::sqrt(kernels::sum_squares(B{}, g.data(), g.size()));
     StepReport r{step, loss, norm, Schedule{cfg.lr, cfg.warmup, cfg.anneal}.lr(step), false};
     const char* what = !std::isfinite(loss) ? "loss" : !std::isfinite(norm) ? "gradient norm" : nullptr;
     if (what) {
@@ -128,10 +130,7 @@ StepReport guarded_update(Model& model, Opt& opt, double loss, const TrainConfig
                 nonfinite_name(std::isfinite(loss) ? norm : loss) + "); update skipped");
         return r;
     }
-    if (cfg.clip > 0.0 && norm > cfg.clip) {
-        if constexpr (ExecutorBackend<B>) scale(B{}, g.data(), g.size(), cfg.clip / norm);
-        else scale_span(g, cfg.clip / norm);
-    }
+    if (cfg.clip > 0.0 && norm > cfg.clip) kernels::scale(B{}, g.data(), g.size(), cfg.clip / norm);
     opt.step(model.parameters(), std::span<const T>(g), r.lr);
     return r;
 }

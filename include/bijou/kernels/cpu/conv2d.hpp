@@ -34,6 +34,11 @@ inline std::size_t conv2d_scratch_size(const ConvDims& d, int chunk) {
     return 2 * std::size_t(d.in) * d.k * d.k * std::size_t(chunk) * d.hw();
 }
 
+/// Bytes the im2col buffer may take per chunk of samples: 8 MiB (L2/L3-sized blocks).
+constexpr std::size_t conv2d_chunk_bytes(Cpu) { return std::size_t(8) << 20; }
+
+inline std::size_t conv2d_scratch_size(Cpu, const ConvDims& d, int chunk) { return conv2d_scratch_size(d, chunk); }
+
 namespace detail {
 
 /// Below this many elements a parallel region costs more than it saves.

@@ -155,6 +155,12 @@ void channel_major_copy(X, const T* src, T* dst, int n, int C, int HW, int c0, i
 
 namespace bijou::kernels {
 
+/// Bytes the im2col buffer may take per chunk of samples: 256 MiB (a GPU wants few, large products).
+template <ExecutorBackend B>
+constexpr std::size_t conv2d_chunk_bytes(B) {
+    return std::size_t(256) << 20;
+}
+
 template <ExecutorBackend B>
 std::size_t conv2d_scratch_size(B, const ConvDims& d, int chunk) {
     return cuda_body::conv2d_scratch_size(d.in, d.k, d.hw(), chunk);

@@ -32,6 +32,13 @@ struct ConvDims {
     int hw() const { return H * W; }
 };
 
+/// Bytes of im2col buffer a backend takes per chunk of samples (nn/conv2d.hpp sizes its chunks with
+/// it): the Reference kernels need no buffer; their chunks are the Cpu backend's, 8 MiB.
+constexpr std::size_t conv2d_chunk_bytes(Reference) { return std::size_t(8) << 20; }
+
+/// Scratch scalars the Reference convolution needs: none (it works on the whole batch).
+inline std::size_t conv2d_scratch_size(Reference, const ConvDims&, int) { return 0; }
+
 template <class T>
 void conv2d_forward(Reference, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
                     T* scratch, bool relu = false) {

@@ -1,0 +1,220 @@
+// Unit tests of the Cpu kernels that the multi-scale parts, the standard normal base, the
+// optimizers and the trainer call (kernels/cpu/{priors,squeeze,standard_normal,optim,totals}.hpp)
+// against their Reference kernels, on random inputs: a small batch (serial path) and one large
+// enough for the OpenMP path. The Cpu kernels run the Reference loop bodies in the same order within
+// each task, so the results are asserted bit for bit; only sum_squares, whose chunked order differs
+// from the Reference loop's, gets a tolerance.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include <bijou/core/random.hpp>
+#include <bijou/kernels/cpu/optim.hpp>
+#include <bijou/kernels/cpu/priors.hpp>
+#include <bijou/kernels/cpu/squeeze.hpp>
+#include <bijou/kernels/cpu/standard_normal.hpp>
+#include <bijou/kernels/cpu/totals.hpp>
+
+using namespace bijou;
+
+namespace {
+
+template <class U>
+std::vector<U> random_vector(std::size_t n, Rng& rng, double scale = 1.0) {
+    std::vector<U> v(n);
+    for (auto& x : v) x = U(scale * rng.normal());
+    return v;
+}
+
+/// max |a − b| / max(max |b|, 1); prints the first differing values. NaN counts as a difference.
+template <class A, class B>
+double rel_diff(const A& a, const B& b) {
+    REQUIRE(a.size() == b.size());
+    double d = 0.0, s = 1.0;
+    bool shown = false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double e = std::abs(double(a[i]) - double(b[i]));
+        if (!(e == 0.0) && !shown) {
+            MESSAGE("first difference at " << i << ": cpu " << double(a[i]) << ", reference " << double(b[i]));
+            shown = true;
+        }
+        d = std::isnan(e) ? INFINITY : std::max(d, e);
+        s = std::max(s, std::abs(double(b[i])));
+    }
+    return d / s;
+}
+
+/// Σ |v|: the outputs compared must not be trivially zero.
+template <class V>
+double magnitude(const V& v) {
+    double s = 0.0;
+    for (auto x : v) s += std::abs(double(x));
+    return s;
+}
+
+struct ImageCase {
+    int n, C, H, W;
+};
+// The second case has n·C·H·W ≥ 65536 values: the Cpu kernels split it across threads.
+constexpr ImageCase image_cases[] = {{3, 4, 2, 6}, {16, 8, 24, 24}};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("cpu kernels: TopPrior apply and backward equal Reference", T, float, double) {
+    Rng rng(11);
+    for (const auto& [n, C, H, W] : image_cases) {
+        CAPTURE(n); CAPTURE(C);
+        const int HW = H * W;
+        const std::size_t N = std::size_t(n) * C * HW;
+        const auto x = random_vector<T>(N, rng), d = random_vector<T>(N, rng), dld = random_vector<T>(n, rng);
+        const auto mean = random_vector<T>(C, rng), ls = random_vector<T>(C, rng, 0.3);
+        for (const bool forward : {true, false}) {
+            std::vector<T> r(N), c(N);
+            kernels::top_prior_apply(Reference{}, x.data(), r.data(), mean.data(), ls.data(), n, C, HW, forward);
+            kernels::top_prior_apply(Cpu{}, x.data(), c.data(), mean.data(), ls.data(), n, C, HW, forward);
+            CHECK(magnitude(r) > 0.0);
+            CHECK(rel_diff(c, r) == 0.0);
+        }
+        std::vector<T> dz0(N), dz1(N), dm0(C, T(0.5)), dm1(C, T(0.5)), ds0(C, T(-1)), ds1(C, T(-1));
+        kernels::top_prior_backward(Reference{}, x.data(), d.data(), dld.data(), dz0.data(), ls.data(), dm0.data(),
+                                    ds0.data(), n, C, HW);
+        kernels::top_prior_backward(Cpu{}, x.data(), d.data(), dld.data(), dz1.data(), ls.data(), dm1.data(), ds1.data(),
+                                    n, C, HW);
+        CHECK(magnitude(dz0) > 0.0);
+        CHECK(rel_diff(dz1, dz0) == 0.0);
+        CHECK(rel_diff(dm1, dm0) == 0.0);
+        CHECK(rel_diff(ds1, ds0) == 0.0);
+    }
+}
+
+TEST_CASE_TEMPLATE("cpu kernels: Split standardize and backward equal Reference", T, float, double) {
+    Rng rng(12);
+    for (const auto& [n, C, H, W] : image_cases) {
+        CAPTURE(n); CAPTURE(C);
+        const int HW = H * W, Ch = C / 2;
+        const std::size_t N = std::size_t(n) * C * HW, m = std::size_t(n) * HW;
+        const auto src = random_vector<T>(N, rng), dout = random_vector<T>(N, rng), dld = random_vector<T>(n, rng);
+        const auto stats = random_vector<T>(std::size_t(C) * m, rng, 0.3), dz1 = random_vector<T>(Ch * m, rng);
+        for (const bool forward : {true, false}) {
+            std::vector<T> r(N), c(N);
+            std::vector<double> ld0(n, 0.25), ld1(n, 0.25);
+            kernels::split_standardize(Reference{}, src.data(), r.data(), stats.data(), ld0.data(), n, C, HW, forward);
+            kernels::split_standardize(Cpu{}, src.data(), c.data(), stats.data(), ld1.data(), n, C, HW, forward);
+            CHECK(magnitude(r) > 0.0);
+            CHECK(rel_diff(c, r) == 0.0);
+            CHECK(rel_diff(ld1, ld0) == 0.0);
+        }
+        std::vector<T> dx0(N, T(7)), dx1(N, T(7)), dst0(std::size_t(C) * m), dst1(std::size_t(C) * m);
+        kernels::split_backward_stats(Reference{}, src.data(), dout.data(), dld.data(), stats.data(), dx0.data(),
+                                      dst0.data(), n, C, HW);
+        kernels::split_backward_stats(Cpu{}, src.data(), dout.data(), dld.data(), stats.data(), dx1.data(), dst1.data(),
+                                      n, C, HW);
+        CHECK(magnitude(dst0) > 0.0);
+        CHECK(rel_diff(dst1, dst0) == 0.0);
+        kernels::split_backward_pass(Reference{}, dout.data(), dz1.data(), dx0.data(), n, C, HW);
+        kernels::split_backward_pass(Cpu{}, dout.data(), dz1.data(), dx1.data(), n, C, HW);
+        CHECK(magnitude(dx0) > 0.0);
+        CHECK(rel_diff(dx1, dx0) == 0.0);  // both halves: the stats pass's and the first-half pass's
+    }
+}
+
+TEST_CASE_TEMPLATE("cpu kernels: squeeze and unsqueeze equal Reference", T, float, double) {
+    Rng rng(13);
+    for (const auto& [n, C, H, W] : image_cases) {
+        CAPTURE(n); CAPTURE(C);
+        const std::size_t N = std::size_t(n) * C * H * W;
+        const auto x = random_vector<T>(N, rng);
+        std::vector<T> s0(N), s1(N), u0(N), u1(N);
+        kernels::squeeze(Reference{}, x.data(), s0.data(), n, C, H, W);
+        kernels::squeeze(Cpu{}, x.data(), s1.data(), n, C, H, W);
+        CHECK(magnitude(s0) > 0.0);
+        CHECK(rel_diff(s1, s0) == 0.0);
+        CHECK(s0 != x);  // a real permutation
+        kernels::unsqueeze(Reference{}, s0.data(), u0.data(), n, C, H, W);
+        kernels::unsqueeze(Cpu{}, s0.data(), u1.data(), n, C, H, W);
+        CHECK(rel_diff(u1, u0) == 0.0);
+        CHECK(u0 == x);
+    }
+}
+
+TEST_CASE_TEMPLATE("cpu kernels: standard normal log_prob and backward equal Reference", T, float, double) {
+    Rng rng(14);
+    for (const auto& [n, D] : {std::pair{5, 7}, std::pair{64, 1024}}) {
+        CAPTURE(n); CAPTURE(D);
+        const std::size_t N = std::size_t(n) * D;
+        const auto z = random_vector<T>(N, rng), dlp = random_vector<T>(n, rng);
+        std::vector<double> lp0(n), lp1(n);
+        kernels::standard_normal_log_prob(Reference{}, z.data(), lp0.data(), n, D);
+        kernels::standard_normal_log_prob(Cpu{}, z.data(), lp1.data(), n, D);
+        CHECK(magnitude(lp0) > 0.0);
+        CHECK(rel_diff(lp1, lp0) == 0.0);
+        std::vector<T> dz0(N), dz1(N);
+        kernels::standard_normal_backward(Reference{}, z.data(), dlp.data(), dz0.data(), n, D);
+        kernels::standard_normal_backward(Cpu{}, z.data(), dlp.data(), dz1.data(), n, D);
+        CHECK(magnitude(dz0) > 0.0);
+        CHECK(rel_diff(dz1, dz0) == 0.0);
+    }
+}
+
+TEST_CASE_TEMPLATE("cpu kernels: Adam and Adamax steps equal Reference", T, float, double) {
+    Rng rng(15);
+    // Past 2^16 parameters the Cpu kernels split the span across threads; 3 is left for the tail.
+    for (const std::size_t n : {std::size_t(13), (std::size_t(1) << 17) + 3}) {
+        CAPTURE(n);
+        const auto p = random_vector<T>(n, rng), g = random_vector<T>(n, rng), m = random_vector<T>(n, rng, 0.1);
+        auto s = random_vector<T>(n, rng, 0.1);
+        for (auto& v : s) v = std::abs(v);  // v and u are non-negative
+        const kernels::AdamCoefficients<T> k{T(0.9), T(0.1), T(0.999), T(1.0 - 0.999), T(0.01),
+                                             T(1e-3 / (1.0 - 0.9 * 0.9)), T(1.0 / std::sqrt(1.0 - 0.999 * 0.999)),
+                                             T(1e-8)};
+        {
+            auto p0 = p, p1 = p, m0 = m, m1 = m, v0 = s, v1 = s;
+            kernels::adam_step(Reference{}, p0.data(), g.data(), m0.data(), v0.data(), n, k);
+            kernels::adam_step(Cpu{}, p1.data(), g.data(), m1.data(), v1.data(), n, k);
+            CHECK(p0 != p);
+            CHECK(rel_diff(p1, p0) == 0.0);
+            CHECK(rel_diff(m1, m0) == 0.0);
+            CHECK(rel_diff(v1, v0) == 0.0);
+        }
+        {
+            auto p0 = p, p1 = p, m0 = m, m1 = m, u0 = s, u1 = s;
+            kernels::adamax_step(Reference{}, p0.data(), g.data(), m0.data(), u0.data(), n, k);
+            kernels::adamax_step(Cpu{}, p1.data(), g.data(), m1.data(), u1.data(), n, k);
+            CHECK(p0 != p);
+            CHECK(rel_diff(p1, p0) == 0.0);
+            CHECK(rel_diff(m1, m0) == 0.0);
+            CHECK(rel_diff(u1, u0) == 0.0);
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("cpu kernels: sum_squares, scale and add_total equal Reference", T, float, double) {
+    Rng rng(16);
+    for (const std::size_t n : {std::size_t(1), std::size_t(100), (std::size_t(1) << 17) + 5}) {
+        CAPTURE(n);
+        const auto g = random_vector<T>(n, rng);
+        const double s0 = kernels::sum_squares(Reference{}, g.data(), n), s1 = kernels::sum_squares(Cpu{}, g.data(), n);
+        CHECK(s0 > 0.0);
+        CHECK(s1 == doctest::Approx(s0).epsilon(1e-12));  // a different (fixed) summation order
+        auto h0 = g, h1 = g;
+        kernels::scale(Reference{}, h0.data(), n, 0.37);
+        kernels::scale(Cpu{}, h1.data(), n, 0.37);
+        CHECK(magnitude(h0) > 0.0);
+        CHECK(rel_diff(h1, h0) == 0.0);
+        CHECK(double(h0[0]) == doctest::Approx(0.37 * double(g[0])));
+        // a per-sample log-det (double destination) and a parameter gradient (T destination)
+        std::vector<double> ld0(9, 1.5), ld1(9, 1.5);
+        kernels::add_total(Reference{}, ld0.data(), ld0.size(), g.data(), n, -12.0);
+        kernels::add_total(Cpu{}, ld1.data(), ld1.size(), g.data(), n, -12.0);
+        CHECK(ld0[0] != 1.5);
+        CHECK(rel_diff(ld1, ld0) == 0.0);
+        std::vector<T> pg0(4, T(2)), pg1(4, T(2));
+        kernels::add_total(Reference{}, pg0.data(), pg0.size(), g.data(), n, 3.0);
+        kernels::add_total(Cpu{}, pg1.data(), pg1.size(), g.data(), n, 3.0);
+        CHECK(rel_diff(pg1, pg0) == 0.0);
+    }
+}
