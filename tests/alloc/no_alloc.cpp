@@ -75,6 +75,17 @@ long count_step_allocations(Model& model, int batch, int threads) {
     auto x = bijou::make_batch<float, typename Model::in_shape>(batch);
     bijou::Rng rng(1);
     for (auto& v : x) v = float(rng.normal());
+    if constexpr (Model::conditional) {  // a conditional model: the same, with a context batch
+        auto c = bijou::make_batch<float, typename Model::context_shape>(batch);
+        for (auto& v : c) v = float(rng.normal());
+        model.initialize(x, c);
+        for (long s = 0; s < 2; ++s) bijou::train_step(model, adam, x, c, cfg, s);
+        allocations = 0;
+        counting = true;
+        for (long s = 2; s < 6; ++s) bijou::train_step(model, adam, x, c, cfg, s);
+        counting = false;
+        return allocations.load();
+    }
     if constexpr (requires { model.initialize(x); }) model.initialize(x);
     for (long s = 0; s < 2; ++s) bijou::train_step(model, adam, x, cfg, s);  // first call sizes the arena
     allocations = 0;
@@ -127,6 +138,17 @@ int main() {
                                      std::to_string(threads) + (threads == 1 ? " thread" : " threads");
             report(what.c_str(), count_step_allocations(glow, 16, threads));
         }
+        using CondStep = bijou::Chain<bijou::ActNorm, bijou::InvConv1x1LU, bijou::ConditionalAffineCoupling<bijou::Shape<10>>>;
+        bijou::Glow<bijou::Shape<1, 16, 16>, 2, CondStep> cond_glow({.steps_per_level = 2, .hidden = 32});
+        report(threads == 1 ? "class-conditional Glow 1x16x16 L=2 K=2, batch 16, 1 thread"
+                            : "class-conditional Glow 1x16x16 L=2 K=2, batch 16, 2 threads",
+               count_step_allocations(cond_glow, 16, threads));
+        using VecStep = bijou::Chain<bijou::ConditionalAffineCoupling<bijou::Shape<3>>, bijou::Permute>;
+        bijou::Flow<bijou::Shape<2>, bijou::Stack<VecStep>, bijou::ConditionalDiagonalGaussian<bijou::Shape<3>>> cond_vec(
+            {.steps_per_level = 4, .hidden = 64});
+        report(threads == 1 ? "conditional vector flow + conditional base, batch 256, 1 thread"
+                            : "conditional vector flow + conditional base, batch 256, 2 threads",
+               count_step_allocations(cond_vec, 256, threads));
     }
     const long sampler = count_sampler_allocations();
     std::printf("%-60s %ld allocations in 20 batches\n", "EpochSampler::next_batch, uint8 images, both orders", sampler);

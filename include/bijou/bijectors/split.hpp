@@ -13,8 +13,13 @@
 // identically by inverse; backward's gradient buffers and the conv's scratch. Cost: the conv,
 // 2·n·H·W·9·h·C flops per pass, plus O(n·C·H·W). The elementwise passes and the per-sample log-det
 // are kernels (kernels/*/priors.hpp), the conv's layout change kernels::nchw_to_channel_major.
+// Recipe `ConditionalSplit<Ctx>` (core/context.hpp; what a multi-scale model with a conditional body
+// uses): [μ | log σ] = conv3×3(z1) + W·c_i per channel, W "context.weight" (C, K), zero at reset
+// (openai/glow's linear_zeros: it starts as the unconditional split); nn/context_projection.hpp.
+// backward adds ∂L/∂c into the model's context gradient.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 
@@ -22,13 +27,15 @@
 #include "bijou/kernels/cpu/priors.hpp"
 #include "bijou/kernels/cuda/priors.hpp"
 #include "bijou/kernels/reference/priors.hpp"
+#include "bijou/nn/context_projection.hpp"
 #include "bijou/nn/conv2d.hpp"
 
 namespace bijou {
 
-template <EventShape S, Scalar T, Backend B>
-class SplitBijector {
+template <EventShape S, Scalar T, Backend B, class Ctx = void>
+class SplitBijector : public conditional_on<Ctx> {
     static_assert(ImageShape<S>, "bijou: Split takes an image Shape<C, H, W>");
+    static constexpr int K = conditional_on<Ctx>::context_size;
 
 public:
     static constexpr int C = S::dims[0], H = S::dims[1], W = S::dims[2], HW = H * W, Ch = C / 2;
@@ -38,14 +45,22 @@ public:
     using scalar = T;
     using backend = B;
 
-    explicit SplitBijector(BuildContext&) : conv_(Ch, C, 3, H, W) {}
+    explicit SplitBijector(BuildContext& ctx) : conv_(Ch, C, 3, H, W), proj_(C, K) {
+        if constexpr (K > 0) context_ = ctx.template context<T>();
+    }
 
-    void declare(ParamSet<T>& ps, const std::string& prefix) { conv_.declare(ps, join_name(prefix, "conv")); }
-    void reset_parameters(Rng& rng) { conv_.reset_parameters(rng, true); }
+    void declare(ParamSet<T>& ps, const std::string& prefix) {
+        conv_.declare(ps, join_name(prefix, "conv"));
+        proj_.declare(ps, join_name(prefix, "context.weight"));
+    }
+    void reset_parameters(Rng& rng) {
+        conv_.reset_parameters(rng, true);
+        proj_.reset_parameters(rng, /*zero=*/true);
+    }
 
     std::size_t workspace_size(int n) const {
         const std::size_t m = std::size_t(n) * HW;
-        return 2 * (Ch * m + C * m) + conv_.scratch_size(n);
+        return 2 * (Ch * m + C * m) + std::max(conv_.scratch_size(n), proj_.scratch_size(n));
     }
 
     void forward(const T* x, T* out, double* ld, int n, T* ws) const {
@@ -65,6 +80,7 @@ public:
         // ∂L/∂ε → ∂L/∂z2 and ∂L/∂[μ | log σ] (channel-major, for the conv's backward), then z1's
         // gradient: its own plus the conv's.
         kernels::split_backward_stats(B{}, out, dout, dld, L.stats, dx, L.dstats, n, C, HW);
+        if constexpr (K > 0) proj_.backward_per_channel(context(n), L.dstats, context_.grad(), n, HW, L.scratch);
         conv_.backward(L.z1, L.dstats, L.dz1, n, L.scratch);
         kernels::split_backward_pass(B{}, dout, L.dz1, dx, n, C, HW);
     }
@@ -92,9 +108,17 @@ private:
     void condition(const T* v, const Layout& L, int n) const {
         kernels::nchw_to_channel_major(B{}, v, L.z1, n, C, HW, 0, Ch);
         conv_.forward(L.z1, L.stats, n, L.scratch);
+        if constexpr (K > 0) proj_.add_per_channel(context(n), L.stats, n, HW, /*relu=*/false, L.scratch);
+    }
+
+    const T* context(int n) const {
+        if constexpr (K > 0) return context_.values(n, "split");
+        else return nullptr;
     }
 
     Conv2d<T, B> conv_;
+    ContextProjection<T, B> proj_;  // the context's projection onto [μ | log σ] (empty: unconditional)
+    ContextRef<T> context_;
 };
 
 /// Recipe: keep the first half of the channels, standardise the second half under a Gaussian
@@ -108,6 +132,18 @@ struct Split {
     }();
     template <class S, class T, class B>
     using bind = SplitBijector<S, T, B>;
+};
+
+/// Recipe: Split whose prior also depends on the context Ctx = Shape<K> (a projection of c added to
+/// [μ | log σ] per channel, zero at start).
+template <class Ctx>
+struct ConditionalSplit {
+    using context_shape = Ctx;
+    static constexpr std::string_view name = "split";
+    template <class S>
+    static constexpr bool accepts = Split::accepts<S>;
+    template <class S, class T, class B>
+    using bind = SplitBijector<S, T, B, Ctx>;
 };
 
 }  // namespace bijou

@@ -11,6 +11,10 @@
 //   encode(x) / decode(eps)         every level's ε as a (n, c_l, h_l, w_l) tensor, top level last
 //   interpolate(a, b, points)       decode of points evenly spaced latents from encode(a) to encode(b)
 // Everything else (initialize, nll_and_gradient, parameters, gradients, memory modes) is Flow's.
+// A conditional model (a Step conditioned on a context Shape<K>; core/context.hpp) takes the batch's
+// contexts c (n, K) beside x everywhere: log_prob(x, c), bits_per_dim(x, c, n_bits, rng) (of
+// log p(x | c)), sample(n, c, t, rng), encode(x, c), decode(eps, c), interpolate(a, b, c, points)
+// (c: one row, the context of the whole path); the calls without c do not compile on it.
 #pragma once
 
 #include <cmath>
@@ -31,7 +35,9 @@ class ImageFlow : public Flow<S, Recipe, StandardNormal, T, B> {
 public:
     using typename base_flow::data_tensor;
     using typename base_flow::latent_tensor;
+    using typename base_flow::context_tensor;
     using base_flow::data_size;
+    using base_flow::conditional;
     using image_tensor = xt::xtensor<T, 4>;
     static constexpr int D = S::size;
 
@@ -68,12 +74,17 @@ public:
 
     /// Bits per dimension of n-bit integer images (dequantised with rng; seed it for evaluation).
     template <class Tensor>
-    xt::xtensor<double, 1> bits_per_dim(const Tensor& x, int n_bits, Rng& rng) const {
-        const data_tensor xt_ = dequantize(x, n_bits, rng);
-        const auto lp = this->log_prob(xt_);
-        xt::xtensor<double, 1> r = xt::xtensor<double, 1>::from_shape({lp.size()});
-        for (std::size_t i = 0; i < lp.size(); ++i) r(i) = nats_to_bits_per_dim(-double(lp(i)), n_bits);
-        return r;
+    xt::xtensor<double, 1> bits_per_dim(const Tensor& x, int n_bits, Rng& rng) const
+        requires(!conditional)
+    {
+        return to_bits(this->log_prob(dequantize(x, n_bits, rng)), n_bits);
+    }
+    /// Bits per dimension of log p(x | c) for n-bit integer images x and their contexts c (n, K).
+    template <class Tensor>
+    xt::xtensor<double, 1> bits_per_dim(const Tensor& x, const context_tensor& c, int n_bits, Rng& rng) const
+        requires conditional
+    {
+        return to_bits(this->log_prob(dequantize(x, n_bits, rng), c), n_bits);
     }
 
     /// (−log p(x̃) + D·n·ln 2)/(D·ln 2): nats of a dequantised image → bits per dimension.
@@ -82,24 +93,71 @@ public:
     }
 
     /// Every level's ε, (n, c_l, h_l, w_l) each, top level last.
-    std::vector<image_tensor> encode(const data_tensor& x) const {
-        const auto m = this->forward(x);
-        const int n = int(m.z.shape()[0]);
+    std::vector<image_tensor> encode(const data_tensor& x) const
+        requires(!conditional)
+    {
+        return split_levels(this->forward(x).z);
+    }
+    std::vector<image_tensor> encode(const data_tensor& x, const context_tensor& c) const
+        requires conditional
+    {
+        return split_levels(this->forward(x, c).z);
+    }
+
+    /// The images whose latents are eps (as encode returns them; all with the same n).
+    data_tensor decode(const std::vector<image_tensor>& eps) const
+        requires(!conditional)
+    {
+        return this->inverse(join_levels(eps)).x;
+    }
+    data_tensor decode(const std::vector<image_tensor>& eps, const context_tensor& c) const
+        requires conditional
+    {
+        return this->inverse(join_levels(eps), c).x;
+    }
+
+    /// `points` images along the straight line in latent space from a to b (each a batch of one
+    /// image); the first is decode(encode(a)) and the last decode(encode(b)).
+    data_tensor interpolate(const data_tensor& a, const data_tensor& b, int points) const
+        requires(!conditional)
+    {
+        check_interpolation(a, b, points);
+        return this->inverse(line(this->forward(a).z, this->forward(b).z, points)).x;
+    }
+    /// The same under one context c (a single row) for the whole path.
+    data_tensor interpolate(const data_tensor& a, const data_tensor& b, const context_tensor& c, int points) const
+        requires conditional
+    {
+        check_interpolation(a, b, points);
+        if (c.shape(0) != 1) throw shape_error("interpolate: the context must be a single row (got " + std::to_string(c.shape(0)) + ")");
+        context_tensor all = context_tensor::from_shape({std::size_t(points), c.shape(1)});
+        for (int j = 0; j < points; ++j) std::copy_n(c.data(), c.shape(1), all.data() + std::size_t(j) * c.shape(1));
+        return this->inverse(line(this->forward(a, c).z, this->forward(b, c).z, points), all).x;
+    }
+
+private:
+    static xt::xtensor<double, 1> to_bits(const xt::xtensor<T, 1>& lp, int n_bits) {
+        xt::xtensor<double, 1> r = xt::xtensor<double, 1>::from_shape({lp.size()});
+        for (std::size_t i = 0; i < lp.size(); ++i) r(i) = nats_to_bits_per_dim(-double(lp(i)), n_bits);
+        return r;
+    }
+
+    std::vector<image_tensor> split_levels(const latent_tensor& z) const {
+        const int n = int(z.shape()[0]);
         std::vector<image_tensor> r;
         std::size_t off = 0;
         for (const auto& s : latent_shapes()) {
             const std::size_t sz = std::size_t(s[0]) * s[1] * s[2];
             image_tensor e = image_tensor::from_shape({std::size_t(n), std::size_t(s[0]), std::size_t(s[1]), std::size_t(s[2])});
             for (int i = 0; i < n; ++i)
-                std::copy_n(m.z.data() + std::size_t(i) * D + off, sz, e.data() + std::size_t(i) * sz);
+                std::copy_n(z.data() + std::size_t(i) * D + off, sz, e.data() + std::size_t(i) * sz);
             r.push_back(std::move(e));
             off += sz;
         }
         return r;
     }
 
-    /// The images whose latents are eps (as encode returns them; all with the same n).
-    data_tensor decode(const std::vector<image_tensor>& eps) const {
+    latent_tensor join_levels(const std::vector<image_tensor>& eps) const {
         const auto shapes = latent_shapes();
         if (eps.size() != shapes.size())
             throw shape_error("decode: expected " + std::to_string(shapes.size()) + " latent tensors (one per level), got " +
@@ -120,26 +178,24 @@ public:
             for (std::size_t i = 0; i < n; ++i) std::copy_n(e.data() + i * sz, sz, z.data() + i * D + off);
             off += sz;
         }
-        return this->inverse(z).x;
+        return z;
     }
 
-    /// `points` images along the straight line in latent space from a to b (each a batch of one
-    /// image); the first is decode(encode(a)) and the last decode(encode(b)).
-    data_tensor interpolate(const data_tensor& a, const data_tensor& b, int points) const {
+    static void check_interpolation(const data_tensor& a, const data_tensor& b, int points) {
         if (check_batch<S>(a, "interpolate") != 1 || check_batch<S>(b, "interpolate") != 1)
             throw shape_error("interpolate: a and b must each be a batch of one image");
         if (points < 2) throw invalid_argument("interpolate: needs at least 2 points (got " + std::to_string(points) + ")");
-        const auto za = this->forward(a).z, zb = this->forward(b).z;
+    }
+    static latent_tensor line(const latent_tensor& za, const latent_tensor& zb, int points) {
         latent_tensor z = make_batch<T, Shape<D>>(points);
         for (int j = 0; j < points; ++j) {
             const double t = double(j) / (points - 1);
             for (int k = 0; k < D; ++k)
                 z.data()[std::size_t(j) * D + k] = T((1.0 - t) * za.data()[k] + t * zb.data()[k]);
         }
-        return this->inverse(z).x;
+        return z;
     }
 
-private:
     static void check_bits(int n_bits, const char* what) {
         if (n_bits < 1 || n_bits > 16)
             throw invalid_argument(std::string(what) + ": n_bits must be in [1, 16] (got " + std::to_string(n_bits) + ")");

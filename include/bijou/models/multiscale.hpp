@@ -7,6 +7,9 @@
 //                 level l+1, the second half leaves as the standardised latent ε_l;
 //   l = Levels−1: LastBody instead of Body, then the learned TopPrior (bijectors/top_prior.hpp):
 //                 everything leaves as ε_top.
+// A body conditional on a context (core/context.hpp) makes its level's exit conditional too
+// (ConditionalSplit, ConditionalTopPrior: the priors depend on c, as in openai/glow), and the model
+// conditional; the levels' bodies must agree on the context shape (compile error otherwise).
 // The bound bijector maps Shape<C, H, W> (data) to the flat latent Shape<C·H·W>: per sample
 // [ε_0 | ε_1 | … | ε_top], each ε_l in its level's (channels, height, width) order; level_shape<l>
 // names the shapes. Every part is a bijection, so the model stays inside the Flow contract and the
@@ -57,15 +60,34 @@ struct multiscale_next {
 };
 
 /// Level I of a MultiScale model and, recursively, the levels after it.
+/// The exit of a level: Split / TopPrior, or their conditional forms when the level's body is
+/// conditional on a context Ctx (then the priors are conditioned on it too, as in openai/glow).
+template <bool Last, class Ctx>
+struct level_exit {
+    using type = std::conditional_t<Last, TopPrior, Split>;
+};
+template <bool Last, class Ctx>
+    requires(!std::is_void_v<Ctx>)
+struct level_exit<Last, Ctx> {
+    using type = std::conditional_t<Last, ConditionalTopPrior<Ctx>, ConditionalSplit<Ctx>>;
+};
+
 template <int I, int L, class S, class T, class B, class Body, class LastBody>
-class MultiScaleLevel {
+class MultiScaleLevel
+    : public conditional_on<common_context_t<
+          typename multiscale_next<I, L, S, T, B, Body, LastBody>::body,
+          typename std::conditional_t<multiscale_next<I, L, S, T, B, Body, LastBody>::last,
+                                      std::type_identity<no_next_level>,
+                                      lazy_bind_level<I + 1, L, typename multiscale_next<I, L, S, T, B, Body, LastBody>::next_in,
+                                                      T, B, Body, LastBody>>::type>> {
     using info = multiscale_next<I, L, S, T, B, Body, LastBody>;
 
 public:
     static constexpr bool last = info::last;
     using body_type = typename info::body;
     using mid_shape = typename info::mid;
-    using exit_type = std::conditional_t<last, bind_t<TopPrior, mid_shape, T, B>, bind_t<Split, mid_shape, T, B>>;
+    using exit_recipe = typename level_exit<last, context_shape_t<body_type>>::type;
+    using exit_type = bind_t<exit_recipe, mid_shape, T, B>;
     using next_type = typename std::conditional_t<
         last, std::type_identity<no_next_level>,
         lazy_bind_level<I + 1, L, typename info::next_in, T, B, Body, LastBody>>::type;

@@ -40,39 +40,50 @@ void context_bias_grad(Reference, const T* g, T* dcb, int n, int C, int HW) {
         }
 }
 
+namespace detail {
+// Sample i of the per-sample prior (shared by the Reference loop and the Cpu backend's tasks).
+template <class T>
+void sample_prior_apply_row(int i, const T* src, T* dst, const T* stats, double* ld, int C, int HW, bool forward) {
+    double total = 0.0;
+    for (int c = 0; c < C; ++c) {
+        const T m = stats[std::size_t(i) * 2 * C + c], s = stats[std::size_t(i) * 2 * C + C + c];
+        const T e = std::exp(forward ? -s : s);
+        total += double(s);
+        for (int p = 0; p < HW; ++p) {
+            const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+            dst[k] = forward ? (src[k] - m) * e : m + src[k] * e;
+        }
+    }
+    ld[i] += (forward ? -1.0 : 1.0) * double(HW) * total;
+}
+
+template <class T>
+void sample_prior_backward_row(int i, const T* eps, const T* deps, const T* dld, T* dz, const T* stats, T* dstats, int C,
+                               int HW) {
+    for (int c = 0; c < C; ++c) {
+        const T e = std::exp(-stats[std::size_t(i) * 2 * C + C + c]);
+        double gm = 0.0, gs = 0.0;
+        for (int p = 0; p < HW; ++p) {
+            const std::size_t k = (std::size_t(i) * C + c) * HW + p;
+            dz[k] = deps[k] * e;
+            gm -= double(deps[k] * e);
+            gs -= double(deps[k]) * double(eps[k]);
+        }
+        dstats[std::size_t(i) * 2 * C + c] = T(gm);
+        dstats[std::size_t(i) * 2 * C + C + c] = T(gs - double(HW) * double(dld[i]));
+    }
+}
+}  // namespace detail
+
 template <class T>
 void sample_prior_apply(Reference, const T* src, T* dst, const T* stats, double* ld, int n, int C, int HW, bool forward) {
-    for (int i = 0; i < n; ++i) {
-        double total = 0.0;
-        for (int c = 0; c < C; ++c) {
-            const T m = stats[std::size_t(i) * 2 * C + c], s = stats[std::size_t(i) * 2 * C + C + c];
-            const T e = std::exp(forward ? -s : s);
-            total += double(s);
-            for (int p = 0; p < HW; ++p) {
-                const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                dst[k] = forward ? (src[k] - m) * e : m + src[k] * e;
-            }
-        }
-        ld[i] += (forward ? -1.0 : 1.0) * double(HW) * total;
-    }
+    for (int i = 0; i < n; ++i) detail::sample_prior_apply_row(i, src, dst, stats, ld, C, HW, forward);
 }
 
 template <class T>
 void sample_prior_backward(Reference, const T* eps, const T* deps, const T* dld, T* dz, const T* stats, T* dstats, int n,
                            int C, int HW) {
-    for (int i = 0; i < n; ++i)
-        for (int c = 0; c < C; ++c) {
-            const T e = std::exp(-stats[std::size_t(i) * 2 * C + C + c]);
-            double gm = 0.0, gs = 0.0;
-            for (int p = 0; p < HW; ++p) {
-                const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                dz[k] = deps[k] * e;
-                gm -= double(deps[k] * e);
-                gs -= double(deps[k]) * double(eps[k]);
-            }
-            dstats[std::size_t(i) * 2 * C + c] = T(gm);
-            dstats[std::size_t(i) * 2 * C + C + c] = T(gs - double(HW) * double(dld[i]));
-        }
+    for (int i = 0; i < n; ++i) detail::sample_prior_backward_row(i, eps, deps, dld, dz, stats, dstats, C, HW);
 }
 
 }  // namespace bijou::kernels
