@@ -15,7 +15,7 @@ namespace mnist_glow {
 
 /// Everything any subcommand reads; `given` holds the long names of the options set explicitly.
 struct Cli {
-    std::string command;  // train | eval | sample | interpolate | manipulate
+    std::string command;  // train | eval | classify | sample | interpolate | manipulate
     std::string data;     // IDX directory (resolved by main)
     std::string checkpoint = "mnist_glow.safetensors";
     std::string device = "cpu";  // cpu | cuda (Glow L=3 only; models_cuda.cu, built with CUDA)
@@ -25,6 +25,7 @@ struct Cli {
     std::string model = "glow";
     int levels = 3, steps_per_level = 8, hidden = 128, n_bits = 8;
     bool memory_saving = false;
+    bool conditional = false;  // train --conditional: the class-conditional Glow L=3 p(x | digit)
 
     // training
     std::string optimizer = "adam";
@@ -35,12 +36,15 @@ struct Cli {
     std::uint64_t seed = 0;
     bool resume = false, overwrite = false;
 
-    // eval
+    // eval, classify
     int limit = 0;
 
     // pictures
     std::string out = ".";
     int count = 64, zoom = 2;
+    int digit = -1;     // sample --digit D (conditional checkpoints): samples of digit D only
+    int per_digit = 0;  // sample without --digit on a conditional checkpoint: columns per digit row (0: ⌈count/10⌉)
+    bool each = false;  // sample --each: also every sample as its own 28×28 PNG
     std::vector<double> temperatures{0.5, 0.7, 1.0};
     int a = 0, b = 1, points = 10;
     int from = 3, to = 8, rows = 8;
@@ -64,6 +68,7 @@ int run_glow2(const Cli& cli, const Metadata& meta);
 int run_glow3(const Cli& cli, const Metadata& meta);
 int run_glow4(const Cli& cli, const Metadata& meta);
 int run_realnvp3(const Cli& cli, const Metadata& meta);
+int run_glow3_conditional(const Cli& cli, const Metadata& meta);  // models_c.cpp: Glow L=3 p(x | digit)
 #if defined(BIJOU_EXAMPLE_CUDA)
 int run_glow3_cuda(const Cli& cli, const Metadata& meta);  // models_cuda.cu: Glow L=3 on a GPU
 #endif

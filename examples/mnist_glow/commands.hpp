@@ -1,5 +1,5 @@
-// examples/mnist_glow/commands.hpp — run<Model>(): train, eval, sample, interpolate and manipulate
-// for one model type. Included by the model_*.cpp files only (one model type each).
+// examples/mnist_glow/commands.hpp — run<Model>(): train, eval, classify, sample, interpolate and
+// manipulate for one model type. Included by the model_*.cpp files only (one model type each).
 //
 // Data: every image (any IDX set of up to 32×32 uint8 images) is zero-padded to 1×32×32 (centred;
 // MNIST's 28×28 gets 2 pixels each side), then reduced to n bits (x >> (8 − n)), then dequantised by
@@ -17,9 +17,14 @@
 // (--decay) is per run and partly time-based, so it is not reproducible to the bit. The checkpoint's
 // training state is parsed and range-checked by resume_state() (metadata.hpp) before anything is
 // built from it; a bad field throws bijou::io_error naming it.
+// Conditional models (Model::conditional; models_c.cpp: Glow L=3 p(x | digit)) take each image's label
+// as a one-hot context row (n, 10) beside x in every call: training batches pair images and labels
+// (EpochSampler's paired next_batch), bits/dim are of log p(x | y), `classify` scores every label. The
+// unconditional models' code paths are the `else` branches of `if constexpr (Model::conditional)`.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -53,6 +58,7 @@ inline constexpr int pixels = side * side;  // D
 struct PaddedSet {
     xt::xtensor<std::uint8_t, 4> x;
     std::vector<std::uint8_t> labels;
+    int real_pixels = 0;  // pixels of the images before padding (784 for MNIST's 28×28)
     int count() const { return int(x.shape()[0]); }
 };
 
@@ -73,6 +79,7 @@ inline PaddedSet load_padded(const std::string& dir, const std::string& prefix, 
                 s.x.data()[std::size_t(i) * pixels + std::size_t(r + top) * side + std::size_t(c + left)] =
                     std::uint8_t(im.at(i, r, c) >> shift);
     s.labels.assign(d.labels.begin(), d.labels.begin() + n);
+    s.real_pixels = im.rows * im.cols;
     return s;
 }
 
@@ -81,6 +88,42 @@ inline xt::xtensor<std::uint8_t, 4> slice(const PaddedSet& s, int i0, int n) {
     xt::xtensor<std::uint8_t, 4> out = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(n), 1, side, side});
     std::copy_n(s.x.data() + std::size_t(i0) * pixels, std::size_t(n) * pixels, out.data());
     return out;
+}
+
+// ---- labels as contexts (conditional models) -----------------------------------------------------
+
+/// Classes of the conditional model: its context is a one-hot digit, Shape<10>.
+inline constexpr int n_labels = 10;
+
+/// Checks that every label of `s` is a class of the conditional model (0..9).
+inline void check_labels(const PaddedSet& s, const std::string& what) {
+    for (std::size_t i = 0; i < s.labels.size(); ++i)
+        if (s.labels[i] >= n_labels)
+            throw bijou::invalid_argument(what + ": image " + std::to_string(i) + " has label " + std::to_string(int(s.labels[i])) +
+                                          "; the class-conditional model knows labels 0.." + std::to_string(n_labels - 1));
+}
+
+/// Row i of c (n × 10) = the one-hot row of labels[i]; c already has labels.size() rows.
+template <class Ctx>
+void fill_one_hot(std::span<const std::uint8_t> labels, Ctx& c) {
+    std::fill(c.begin(), c.end(), typename Ctx::value_type(0));
+    for (std::size_t i = 0; i < labels.size(); ++i) c.data()[i * n_labels + labels[i]] = typename Ctx::value_type(1);
+}
+
+/// The contexts (n × 10) of the given labels.
+template <class Model>
+typename Model::context_tensor one_hot(std::span<const std::uint8_t> labels) {
+    static_assert(Model::context_size == n_labels, "mnist_glow: the conditional model's context is a one-hot digit");
+    auto c = Model::context_tensor::from_shape({labels.size(), std::size_t(n_labels)});
+    fill_one_hot(labels, c);
+    return c;
+}
+
+/// The context of one digit (a single row).
+template <class Model>
+typename Model::context_tensor one_hot_digit(int digit) {
+    const std::uint8_t d = std::uint8_t(digit);
+    return one_hot<Model>(std::span<const std::uint8_t>(&d, 1));
 }
 
 // ---- pictures ------------------------------------------------------------------------------------
@@ -174,6 +217,17 @@ inline std::string fmt_time(double s) {
     return buf;
 }
 
+/// 1024 → "1,024".
+inline std::string thousands(long v) {
+    const std::string digits = std::to_string(v < 0 ? -v : v);
+    std::string s = v < 0 ? "-" : "";
+    for (std::size_t k = 0; k < digits.size(); ++k) {
+        if (k > 0 && (digits.size() - k) % 3 == 0) s += ',';
+        s += digits[k];
+    }
+    return s;
+}
+
 inline double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 /// Mean bits/dim of images [0, n) of `set`, dequantised with a fresh Rng(seed), in chunks of `chunk`.
@@ -183,7 +237,13 @@ double mean_bpd(const Model& model, const PaddedSet& set, int n, int n_bits, std
     double sum = 0.0;
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0);
-        const auto bpd = model.bits_per_dim(slice(set, i0, m), n_bits, noise);
+        xt::xtensor<double, 1> bpd;
+        if constexpr (Model::conditional)  // log p(x | y), y the image's own label
+            bpd = model.bits_per_dim(slice(set, i0, m),
+                                     one_hot<Model>(std::span(set.labels).subspan(std::size_t(i0), std::size_t(m))), n_bits,
+                                     noise);
+        else
+            bpd = model.bits_per_dim(slice(set, i0, m), n_bits, noise);
         for (double v : bpd) sum += v;
     }
     return sum / n;
@@ -254,7 +314,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     const int warmup = sched("--warmup", rs ? rs->warmup : 0, cli.warmup);
     if (resume)
         for (const char* o : {"--n-bits", "--batch", "--seed", "--train-size", "--model", "--levels", "--steps-per-level",
-                              "--hidden", "--optimizer"})
+                              "--hidden", "--optimizer", "--conditional"})
             if (cli.given.count(o))
                 std::fprintf(stderr, "mnist_glow: note: %s is ignored with --resume (the checkpoint's value is used)\n", o);
 
@@ -269,6 +329,18 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     if (n_train < std::size_t(batch))
         throw bijou::invalid_argument("--batch " + std::to_string(batch) + " is larger than the " +
                                       std::to_string(n_train) + " training images");
+    // A conditional model's contexts: the labels (one per training image, paired with the images by
+    // the sampler) and the batch's one-hot rows.
+    [[maybe_unused]] xt::xtensor<std::uint8_t, 1> train_labels, lb;
+    [[maybe_unused]] typename Model::context_tensor cb;
+    if constexpr (Model::conditional) {
+        check_labels(train_set, cli.data + ": training set");
+        check_labels(test_set, cli.data + ": test set");
+        train_labels = xt::xtensor<std::uint8_t, 1>::from_shape({n_train});
+        std::copy(train_set.labels.begin(), train_set.labels.end(), train_labels.begin());
+        lb = xt::xtensor<std::uint8_t, 1>::from_shape({std::size_t(batch)});
+        cb = Model::context_tensor::from_shape({std::size_t(batch), std::size_t(n_labels)});
+    }
     const double load_s = since(t_load);
 
     long step = resume ? rs->step : 0, epoch = resume ? rs->epoch : 0;
@@ -289,7 +361,13 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
         xt::xtensor<std::uint8_t, 4> xi = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
         bijou::gather_rows(train_set.x, idx, xi);
         const auto ti = Clock::now();
-        model.initialize(model.dequantize(xi, n_bits, init_rng));
+        if constexpr (Model::conditional) {
+            std::vector<std::uint8_t> li(idx.size());
+            for (std::size_t k = 0; k < idx.size(); ++k) li[k] = train_set.labels[idx[k]];
+            model.initialize(model.dequantize(xi, n_bits, init_rng), one_hot<Model>(li));
+        } else {
+            model.initialize(model.dequantize(xi, n_bits, init_rng));
+        }
         init_s = since(ti);
     }
 
@@ -328,6 +406,8 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     if (cli.decay > 0)
         std::printf("  lr annealed linearly to 0 over the final %.0f%% of the run\n", 100 * cli.decay);
     if (resume) std::printf("  resumed from %s at step %ld (epoch %ld, image %zu)\n", ck.c_str(), step, epoch, cursor);
+    if (Model::conditional)
+        std::printf("  class-conditional: each image's digit label is the model's context; bits/dim are of log p(x | y)\n");
     std::fflush(stdout);
 
     // Estimates that keep the whole process within --minutes: the time of a step, of a save and of
@@ -368,12 +448,22 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
         if (cli.max_steps > 0 && step >= cli.max_steps) { stopped = "steps"; break; }
         if (process_seconds() + 1.5 * step_est + save_est + eval_est() + 0.3 > budget) { stopped = "time"; break; }
 
-        sampler.next_batch(train_set.x, xb);
+        if constexpr (Model::conditional) {
+            sampler.next_batch(train_set.x, xb, train_labels, lb);  // image i and its label: the same index
+            fill_one_hot(std::span<const std::uint8_t>(lb.data(), lb.size()), cb);
+        } else {
+            sampler.next_batch(train_set.x, xb);
+        }
         const auto ts = Clock::now();
         bijou::TrainConfig step_cfg = cfg;
         step_cfg.lr = cfg.lr * anneal.at(progress());
-        const auto r = bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), step_cfg, step,
-                                         [&](const std::string& m) { std::fprintf(stderr, "mnist_glow: %s\n", m.c_str()); });
+        auto on_skip = [&](const std::string& m) { std::fprintf(stderr, "mnist_glow: %s\n", m.c_str()); };
+        const auto r = [&] {
+            if constexpr (Model::conditional)
+                return bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), cb, step_cfg, step, on_skip);
+            else
+                return bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), step_cfg, step, on_skip);
+        }();
         const double dt = since(ts);
         // The first step of a run sizes the arena and warms the caches: it does not count.
         if (step > step0) step_est = step_est == 0.0 ? dt : 0.9 * step_est + 0.1 * dt;
@@ -433,11 +523,12 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
                 "\"hidden\":%d,\"parameters\":%zu,\"optimizer\":\"%s\",\"batch\":%d,\"lr\":%g,\"n_bits\":%d,\"threads\":%d,"
                 "\"steps\":%ld,\"steps_this_run\":%ld,\"epochs\":%.4f,\"skipped\":%ld,\"images_per_s\":%.1f,"
                 "\"train_seconds\":%.2f,\"seconds\":%.2f,\"train_bpd\":%.4f,\"test_bpd\":%.4f,\"test_images\":%d,"
-                "\"stopped\":\"%s\",\"checkpoint\":\"%s\"}\n",
+                "\"stopped\":\"%s\",\"checkpoint\":\"%s\"%s}\n",
                 model_name.c_str(), Model::levels(), model.options().steps_per_level, model.options().hidden,
                 model.parameter_count(), cli.optimizer_name.c_str(), batch, lr, n_bits, bijou::num_threads(), step,
                 step - step0, sampler.epoch() + double(sampler.cursor()) / n_train, skipped, ips, train_s, process_seconds(),
-                std::isfinite(last_train_bpd) ? last_train_bpd : -1.0, last_test_bpd, eval_n, stopped.c_str(), ck.c_str());
+                std::isfinite(last_train_bpd) ? last_train_bpd : -1.0, last_test_bpd, eval_n, stopped.c_str(), ck.c_str(),
+                Model::conditional ? ",\"conditional\":true" : "");
     return stopped == "signal" ? 130 : 0;
 }
 
@@ -448,30 +539,187 @@ int eval(const Cli& cli, const Model& model, int n_bits, const std::string& mode
     const auto t = Clock::now();
     const PaddedSet test = load_padded(cli.data, "t10k", n_bits, cli.limit);
     const auto te = Clock::now();
+    if constexpr (Model::conditional) check_labels(test, cli.data + ": test set");
     const double bpd = mean_bpd(model, test, test.count(), n_bits, cli.seed, 100);
     const double eval_s = since(te);
-    std::printf("test bits/dim: %.4f\n", bpd);
+    // The same bits per image over the real (unpadded) pixels: an upper bound on the model's bits/dim
+    // of the 28×28 content, since the bits spent on the always-zero padding are counted in it.
+    const double bpd_real = bpd * pixels / test.real_pixels;
+    if (Model::conditional)
+        std::printf("class-conditional: bits/dim of log p(x | y), y the test image's own label\n");
+    if (test.real_pixels < pixels)
+        std::printf("test bits/dim: %.4f (over the %s padded dimensions; <= %.4f over the %s real pixels)\n", bpd,
+                    thousands(pixels).c_str(), bpd_real, thousands(test.real_pixels).c_str());
+    else
+        std::printf("test bits/dim: %.4f (over the %s dimensions)\n", bpd, thousands(pixels).c_str());
     std::printf("{\"example\":\"mnist_glow\",\"command\":\"eval\",\"model\":\"%s\",\"levels\":%d,\"n_bits\":%d,"
-                "\"test_images\":%d,\"test_bpd\":%.6f,\"seed\":%llu,\"threads\":%d,\"images_per_s\":%.1f,\"seconds\":%.2f}\n",
-                model_name.c_str(), Model::levels(), n_bits, test.count(), bpd, (unsigned long long)cli.seed,
-                bijou::num_threads(), test.count() / eval_s, since(t));
+                "\"test_images\":%d,\"test_bpd\":%.6f,\"test_bpd_784\":%.6f,\"seed\":%llu,\"threads\":%d,"
+                "\"images_per_s\":%.1f,\"seconds\":%.2f%s}\n",
+                model_name.c_str(), Model::levels(), n_bits, test.count(), bpd, bpd_real, (unsigned long long)cli.seed,
+                bijou::num_threads(), test.count() / eval_s, since(t), Model::conditional ? ",\"conditional\":true" : "");
     return 0;
+}
+
+/// classify (conditional models): for each test image x̃ (dequantised once), log p(x̃ | y) for every
+/// y = 0..9, predicted digit = argmax_y (Bayes' rule under a uniform prior over the digits).
+template <class Model>
+int classify(const Cli& cli, const Model& model, int n_bits, const std::string& model_name) {
+    const auto t = Clock::now();
+    const PaddedSet test = load_padded(cli.data, "t10k", n_bits, cli.limit);
+    check_labels(test, cli.data + ": test set");
+    const int n = test.count();
+    const auto te = Clock::now();
+    // Chunks of `chunk` images, each repeated 10 times with the 10 one-hot rows: one log_prob call of
+    // chunk·10 rows per chunk.
+    constexpr int chunk = 10;
+    bijou::Rng noise(cli.seed);
+    std::vector<std::array<long, n_labels>> confusion(n_labels);  // [true][predicted]
+    for (auto& row : confusion) row.fill(0);
+    double bpd_true = 0.0, bpd_marginal = 0.0;
+    long correct = 0;
+    std::vector<std::uint8_t> labels_rep;
+    for (int i0 = 0; i0 < n; i0 += chunk) {
+        const int m = std::min(chunk, n - i0);
+        const auto xd = model.dequantize(slice(test, i0, m), n_bits, noise);  // the same x̃ for all 10 labels
+        auto xr = Model::data_tensor::from_shape({std::size_t(m) * n_labels, 1, side, side});
+        labels_rep.resize(std::size_t(m) * n_labels);
+        for (int i = 0; i < m; ++i)
+            for (int y = 0; y < n_labels; ++y) {
+                const std::size_t row = std::size_t(i) * n_labels + std::size_t(y);
+                std::copy_n(xd.data() + std::size_t(i) * pixels, pixels, xr.data() + row * pixels);
+                labels_rep[row] = std::uint8_t(y);
+            }
+        const auto lp = model.log_prob(xr, one_hot<Model>(labels_rep));
+        for (int i = 0; i < m; ++i) {
+            const std::size_t r0 = std::size_t(i) * n_labels;
+            int best = 0;
+            double top = -INFINITY;
+            for (int y = 0; y < n_labels; ++y)
+                if (double(lp(r0 + std::size_t(y))) > top) top = double(lp(r0 + std::size_t(y))), best = y;
+            const int truth = test.labels[std::size_t(i0 + i)];
+            ++confusion[std::size_t(truth)][std::size_t(best)];
+            correct += best == truth;
+            // log p(x̃) = log Σ_y p(y) p(x̃ | y) with p(y) = 1/10.
+            double s = 0.0;
+            for (int y = 0; y < n_labels; ++y) s += std::exp(double(lp(r0 + std::size_t(y))) - top);
+            const double log_px = std::isfinite(top) ? top + std::log(s) - std::log(double(n_labels)) : -INFINITY;
+            bpd_true += Model::nats_to_bits_per_dim(-double(lp(r0 + std::size_t(truth))), n_bits);
+            bpd_marginal += Model::nats_to_bits_per_dim(-log_px, n_bits);
+        }
+    }
+    const double classify_s = since(te), accuracy = double(correct) / n;
+    std::printf("classify: %d test images, each scored under all %d labels (log p(x | y), one dequantisation per image)\n",
+                n, n_labels);
+    std::printf("per-digit accuracy (true digit: correct/images):\n ");
+    for (int d = 0; d < n_labels; ++d) {
+        long total = 0;
+        for (long v : confusion[std::size_t(d)]) total += v;
+        std::printf(" %d: %ld/%ld%s", d, confusion[std::size_t(d)][std::size_t(d)], total,
+                    total ? (" (" + std::to_string(std::lround(100.0 * double(confusion[std::size_t(d)][std::size_t(d)]) / double(total))) + "%)").c_str() : "");
+    }
+    std::printf("\nconfusion (rows: true digit, columns: predicted):\n      ");
+    for (int p = 0; p < n_labels; ++p) std::printf("%6d", p);
+    std::printf("\n");
+    for (int d = 0; d < n_labels; ++d) {
+        std::printf("  %d:  ", d);
+        for (int p = 0; p < n_labels; ++p) std::printf("%6ld", confusion[std::size_t(d)][std::size_t(p)]);
+        std::printf("\n");
+    }
+    std::printf("bits/dim (1,024 dimensions): log p(x | true y) %.4f; log p(x) = log(1/10 sum_y p(x | y)) %.4f\n",
+                bpd_true / n, bpd_marginal / n);
+    std::printf("test accuracy: %.4f (%ld of %d) in %.1f s (%.1f images/s)\n", accuracy, correct, n, classify_s,
+                n / classify_s);
+    std::printf("{\"example\":\"mnist_glow\",\"command\":\"classify\",\"model\":\"%s\",\"n_bits\":%d,\"test_images\":%d,"
+                "\"accuracy\":%.6f,\"correct\":%ld,\"bpd_given_label\":%.6f,\"bpd_marginal\":%.6f,\"seed\":%llu,"
+                "\"threads\":%d,\"images_per_s\":%.1f,\"seconds\":%.2f}\n",
+                model_name.c_str(), n_bits, n, accuracy, correct, bpd_true / n, bpd_marginal / n,
+                (unsigned long long)cli.seed, bijou::num_threads(), n / classify_s, since(t));
+    return 0;
+}
+
+/// Writes each of the n images of x (model space, 32×32) as its own 28×28 PNG (the central 28×28,
+/// padding cropped) into `dir`: 000.png, 001.png, …
+inline void write_each(const fs::path& dir, const float* x, int n, int n_bits) {
+    fs::create_directories(dir);
+    constexpr int crop = 28, off = (side - crop) / 2;
+    const std::size_t width = std::max<std::size_t>(3, std::to_string(std::max(0, n - 1)).size());
+    for (int i = 0; i < n; ++i) {
+        const auto g = to_grey(x + std::size_t(i) * pixels, pixels, n_bits);
+        example::Canvas c(crop, crop);
+        for (int y = 0; y < crop; ++y)
+            for (int q = 0; q < crop; ++q) {
+                const std::uint8_t v = g[std::size_t(y + off) * side + std::size_t(q + off)];
+                c.at(q, y) = {v, v, v};
+            }
+        std::string name = std::to_string(i);  // zero-padded to the width of the largest index
+        name.insert(0, width - std::min(width, name.size()), '0');
+        example::write_png(dir / (name + ".png"), c);
+    }
 }
 
 template <class Model>
 int sample(const Cli& cli, const Model& model, int n_bits) {
     fs::create_directories(cli.out);
-    const int cols = std::max(1, int(std::lround(std::ceil(std::sqrt(double(cli.count))))));
-    const int rows = (cli.count + cols - 1) / cols;
-    for (double t : cli.temperatures) {
-        bijou::Rng rng(cli.seed);
-        const auto x = model.sample(cli.count, t, rng);
-        char name[64];
-        std::snprintf(name, sizeof name, "samples_t%.2f.png", t);
-        example::write_png(fs::path(cli.out) / name, grid(to_grey(x.data(), x.size(), n_bits), rows, cols, cli.zoom));
-        std::printf("wrote %s (%d samples at temperature %.2f)\n", (fs::path(cli.out) / name).c_str(), cli.count, t);
+    auto temp_str = [](double t) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.2f", t);
+        return std::string(b);
+    };
+    if constexpr (Model::conditional) {
+        if (cli.digit >= 0) {  // --digit D: --count samples of digit D, a square-ish grid
+            const int cols = std::max(1, int(std::lround(std::ceil(std::sqrt(double(cli.count))))));
+            const int rows = (cli.count + cols - 1) / cols;
+            for (double t : cli.temperatures) {
+                bijou::Rng rng(cli.seed);
+                const auto x = model.sample(cli.count, one_hot_digit<Model>(cli.digit), t, rng);
+                const fs::path file = fs::path(cli.out) / ("samples_digit" + std::to_string(cli.digit) + "_t" + temp_str(t) + ".png");
+                example::write_png(file, grid(to_grey(x.data(), x.size(), n_bits), rows, cols, cli.zoom));
+                std::printf("wrote %s (%d samples of digit %d at temperature %.2f)\n", file.c_str(), cli.count, cli.digit, t);
+                if (cli.each) {
+                    const fs::path dir = fs::path(cli.out) / ("digit_" + std::to_string(cli.digit) + "_t" + temp_str(t));
+                    write_each(dir, x.data(), cli.count, n_bits);
+                    std::printf("wrote %d 28x28 PNGs in %s\n", cli.count, dir.c_str());
+                }
+            }
+            return 0;
+        }
+        // No --digit: one row per digit 0..9, --per-digit columns (default ⌈count / 10⌉).
+        const int cols = cli.per_digit > 0 ? cli.per_digit : std::max(1, (cli.count + n_labels - 1) / n_labels);
+        std::vector<std::uint8_t> labels(std::size_t(n_labels) * std::size_t(cols));
+        for (std::size_t k = 0; k < labels.size(); ++k) labels[k] = std::uint8_t(k / std::size_t(cols));
+        const auto c = one_hot<Model>(labels);
+        for (double t : cli.temperatures) {
+            bijou::Rng rng(cli.seed);
+            const auto x = model.sample(int(labels.size()), c, t, rng);
+            const fs::path file = fs::path(cli.out) / ("samples_t" + temp_str(t) + ".png");
+            example::write_png(file, grid(to_grey(x.data(), x.size(), n_bits), n_labels, cols, cli.zoom));
+            std::printf("wrote %s (one row per digit 0..9, %d samples each, at temperature %.2f)\n", file.c_str(), cols, t);
+            if (cli.each)
+                for (int d = 0; d < n_labels; ++d) {
+                    const fs::path dir = fs::path(cli.out) / ("digit_" + std::to_string(d) + "_t" + temp_str(t));
+                    write_each(dir, x.data() + std::size_t(d) * std::size_t(cols) * pixels, cols, n_bits);
+                    std::printf("wrote %d 28x28 PNGs in %s\n", cols, dir.c_str());
+                }
+        }
+        return 0;
+    } else {
+        const int cols = std::max(1, int(std::lround(std::ceil(std::sqrt(double(cli.count))))));
+        const int rows = (cli.count + cols - 1) / cols;
+        for (double t : cli.temperatures) {
+            bijou::Rng rng(cli.seed);
+            const auto x = model.sample(cli.count, t, rng);
+            char name[64];
+            std::snprintf(name, sizeof name, "samples_t%.2f.png", t);
+            example::write_png(fs::path(cli.out) / name, grid(to_grey(x.data(), x.size(), n_bits), rows, cols, cli.zoom));
+            std::printf("wrote %s (%d samples at temperature %.2f)\n", (fs::path(cli.out) / name).c_str(), cli.count, t);
+            if (cli.each) {
+                const fs::path dir = fs::path(cli.out) / ("samples_t" + temp_str(t));
+                write_each(dir, x.data(), cli.count, n_bits);
+                std::printf("wrote %d 28x28 PNGs in %s\n", cli.count, dir.c_str());
+            }
+        }
+        return 0;
     }
-    return 0;
 }
 
 template <class Model>
@@ -482,7 +730,18 @@ int interpolate(const Cli& cli, const Model& model, int n_bits) {
             throw bijou::invalid_argument("interpolate: test image " + std::to_string(i) + " does not exist (0.." +
                                           std::to_string(test.count() - 1) + ")");
     const auto xa = slice(test, cli.a, 1), xb = slice(test, cli.b, 1);
-    const auto path = model.interpolate(centred<Model>(xa, n_bits), centred<Model>(xb, n_bits), cli.points);
+    const int label_a = test.labels[std::size_t(cli.a)];
+    const auto path = [&] {
+        if constexpr (Model::conditional) {  // image a's label is the context of the whole path
+            if (label_a >= n_labels)
+                throw bijou::invalid_argument("interpolate: test image " + std::to_string(cli.a) + " has label " +
+                                              std::to_string(label_a) + "; the class-conditional model knows 0..9");
+            return model.interpolate(centred<Model>(xa, n_bits), centred<Model>(xb, n_bits), one_hot_digit<Model>(label_a),
+                                     cli.points);
+        } else {
+            return model.interpolate(centred<Model>(xa, n_bits), centred<Model>(xb, n_bits), cli.points);
+        }
+    }();
     std::vector<std::uint8_t> grey = to_grey(xa.data(), pixels, n_bits);  // original a, the path, original b
     const auto mid = to_grey(path.data(), path.size(), n_bits);
     grey.insert(grey.end(), mid.begin(), mid.end());
@@ -491,15 +750,53 @@ int interpolate(const Cli& cli, const Model& model, int n_bits) {
     fs::create_directories(cli.out);
     const fs::path file = fs::path(cli.out) / "interpolation.png";
     example::write_png(file, grid(grey, 1, cli.points + 2, cli.zoom, {0, cli.points + 1}));
-    std::printf("wrote %s (test images %d (digit %d) -> %d (digit %d), %d points; originals framed at both ends)\n",
-                file.c_str(), cli.a, int(test.labels[std::size_t(cli.a)]), cli.b, int(test.labels[std::size_t(cli.b)]),
-                cli.points);
+    std::printf("wrote %s (test images %d (digit %d) -> %d (digit %d), %d points; originals framed at both ends%s)\n",
+                file.c_str(), cli.a, label_a, cli.b, int(test.labels[std::size_t(cli.b)]), cli.points,
+                Model::conditional ? ("; the whole path conditioned on digit " + std::to_string(label_a) + ", image a's label").c_str()
+                                   : "");
     return 0;
 }
 
+/// manipulate on a class-conditional model: encode test images of digit A with their own label, decode
+/// the same latent with label B. Row r: the original (framed), f⁻¹(f(x | A) | A) (the reconstruction)
+/// and f⁻¹(f(x | A) | B): the same style, drawn as digit B.
 template <class Model>
-int manipulate(const Cli& cli, const Model& model, int n_bits) {
-    const PaddedSet test = load_padded(cli.data, "t10k", n_bits);
+int manipulate_conditional(const Cli& cli, const Model& model, const PaddedSet& test, int n_bits) {
+    for (int d : {cli.from, cli.to})
+        if (d >= n_labels)
+            throw bijou::invalid_argument("manipulate: digit " + std::to_string(d) +
+                                          ": the class-conditional model knows labels 0..9");
+    if (cli.given.count("--strengths"))
+        std::fprintf(stderr, "mnist_glow: note: --strengths is not used on a class-conditional checkpoint (it swaps the label)\n");
+    std::vector<std::size_t> idx;
+    for (int i = 0; i < test.count() && int(idx.size()) < cli.rows; ++i)
+        if (test.labels[std::size_t(i)] == cli.from) idx.push_back(std::size_t(i));
+    if (idx.empty()) throw bijou::invalid_argument("manipulate: no test image has label " + std::to_string(cli.from));
+    const int rows = int(idx.size()), cols = 3;
+    xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
+    bijou::gather_rows(test.x, idx, x);
+    const std::vector<std::uint8_t> la(idx.size(), std::uint8_t(cli.from)), lb(idx.size(), std::uint8_t(cli.to));
+    const auto ca = one_hot<Model>(la), cb = one_hot<Model>(lb);
+    const auto z = model.forward(centred<Model>(x, n_bits), ca).z;
+    const auto rec = model.inverse(z, ca).x, swapped = model.inverse(z, cb).x;
+    const auto orig = to_grey(x.data(), x.size(), n_bits), g_rec = to_grey(rec.data(), rec.size(), n_bits),
+               g_swap = to_grey(swapped.data(), swapped.size(), n_bits);
+    std::vector<std::uint8_t> grey;
+    for (int r = 0; r < rows; ++r)
+        for (const auto* g : {&orig, &g_rec, &g_swap})
+            grey.insert(grey.end(), g->begin() + std::ptrdiff_t(r) * pixels, g->begin() + std::ptrdiff_t(r + 1) * pixels);
+    fs::create_directories(cli.out);
+    const fs::path file = fs::path(cli.out) / "manipulation.png";
+    example::write_png(file, grid(grey, rows, cols, cli.zoom, {0}));
+    std::printf("wrote %s: %d test images of digit %d (framed), each encoded with its label %d, then decoded with "
+                "label %d (reconstruction) and with label %d (class-conditional: the same latent, another digit)\n",
+                file.c_str(), rows, cli.from, cli.from, cli.from, cli.to);
+    return 0;
+}
+
+/// manipulate on an unconditional model: Glow's attribute manipulation along mean latent differences.
+template <class Model>
+int manipulate_mean_latents(const Cli& cli, const Model& model, const PaddedSet& test, int n_bits) {
     // Mean latent z = f(x) (every level's ε, concatenated) of the test images of each digit.
     auto mean_latent = [&](int digit, std::vector<int>* members) {
         std::vector<std::size_t> idx;
@@ -552,6 +849,13 @@ int manipulate(const Cli& cli, const Model& model, int n_bits) {
     return 0;
 }
 
+template <class Model>
+int manipulate(const Cli& cli, const Model& model, int n_bits) {
+    const PaddedSet test = load_padded(cli.data, "t10k", n_bits);
+    if constexpr (Model::conditional) return manipulate_conditional(cli, model, test, n_bits);
+    else return manipulate_mean_latents(cli, model, test, n_bits);
+}
+
 // ---- one model type ------------------------------------------------------------------------------
 
 template <class Model>
@@ -580,8 +884,18 @@ int run(const Cli& cli, const Metadata& meta, const std::string& model_name) {
         if (!fresh) bijou::load_checkpoint(cli.checkpoint, model, opt);
         return train(c, rs, model, opt, model_name);
     }
+    if constexpr (!Model::conditional) {  // main.cpp refuses these first; a guard for other callers
+        if (cli.command == "classify")
+            throw bijou::invalid_argument(cli.checkpoint + ": classify needs a class-conditional checkpoint (train "
+                                          "--conditional); this model is unconditional");
+        if (cli.command == "sample" && (cli.digit >= 0 || cli.given.count("--per-digit")))
+            throw bijou::invalid_argument(cli.checkpoint + ": sample --digit/--per-digit need a class-conditional "
+                                          "checkpoint (train --conditional); this model is unconditional");
+    }
     bijou::load_checkpoint(cli.checkpoint, model);
     if (cli.command == "eval") return eval(cli, model, n_bits, model_name);
+    if constexpr (Model::conditional)
+        if (cli.command == "classify") return classify(cli, model, n_bits, model_name);
     if (cli.command == "sample") return sample(cli, model, n_bits);
     if (cli.command == "interpolate") return interpolate(cli, model, n_bits);
     return manipulate(cli, model, n_bits);

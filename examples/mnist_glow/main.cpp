@@ -1,13 +1,15 @@
 // mnist_glow — multi-scale Glow (or RealNVP) on MNIST, 28×28 zero-padded to 32×32.
 //
 //   mnist_glow train        trains (time-bounded by --minutes), checkpoints, resumes with --resume
-//   mnist_glow eval         full test set bits/dim of a checkpoint: "test bits/dim: X"
-//   mnist_glow sample       PNG grids of samples at several temperatures
+//   mnist_glow eval         full test set bits/dim of a checkpoint: "test bits/dim: X (…)"
+//   mnist_glow classify     test accuracy of a class-conditional checkpoint: argmax_y log p(x | y)
+//   mnist_glow sample       PNG grids of samples at several temperatures (--digit D: of one digit)
 //   mnist_glow interpolate  a PNG row between two test images through the latent space
 //   mnist_glow manipulate   Glow's attribute manipulation with the digit labels as attributes
 //
 // Every command but a fresh `train` reads the model type and its options from the checkpoint's
-// metadata. docs/mnist.md explains the options, bits/dim and the checkpoints.
+// metadata; a checkpoint whose metadata has "setting.context_shape" is the class-conditional Glow L=3
+// (train --conditional, models_c.cpp). docs/mnist.md explains the options, bits/dim and the checkpoints.
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -59,7 +61,20 @@ std::string default_data_dir(std::vector<std::string>& tried) {
 
 using Runner = int (*)(const mnist_glow::Cli&, const mnist_glow::Metadata&);
 
-Runner pick_model(const std::string& model, int levels, const std::string& where, const std::string& device) {
+/// The context shape of the class-conditional model (a one-hot digit), as checkpoints record it.
+constexpr const char* conditional_context = "Shape<10>";
+
+Runner pick_model(const std::string& model, int levels, const std::string& where, const std::string& device,
+                  bool conditional) {
+    if (conditional) {
+        if (!((model == "glow" || model == "Glow") && levels == 3))
+            throw bijou::invalid_argument(where + "the class-conditional model (--conditional) is Glow with 3 levels only; " +
+                                          model + " with " + std::to_string(levels) +
+                                          " levels is compiled unconditional only (use --model glow --levels 3)");
+        if (device == "cuda")
+            throw bijou::invalid_argument(where + "the class-conditional Glow is compiled for the Cpu only (--device cpu)");
+        return mnist_glow::run_glow3_conditional;
+    }
     if (device == "cuda") {
 #if defined(BIJOU_EXAMPLE_CUDA)
         if ((model == "glow" || model == "Glow") && levels == 3) return mnist_glow::run_glow3_cuda;
@@ -95,7 +110,7 @@ bool stop_requested() { return stop_flag != 0; }
 
 int main(int argc, char** argv) {
     mnist_glow::Cli cli;
-    CLI::App app{"Glow on MNIST (zero-padded to 32x32): train, evaluate, sample, interpolate, manipulate.\n"
+    CLI::App app{"Glow on MNIST (zero-padded to 32x32): train, evaluate, classify, sample, interpolate, manipulate.\n"
                  "See docs/mnist.md."};
     app.require_subcommand(1);
     std::vector<CLI::App*> subs;
@@ -131,6 +146,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 8))
         ->capture_default_str();
     train->add_flag("--memory-saving", cli.memory_saving, "recompute activations in backward (less memory, ~1 extra forward)");
+    train->add_flag("--conditional", cli.conditional,
+                    "train the class-conditional Glow L=3, p(x | digit), on the images and their labels");
     train->add_option("--optimizer", cli.optimizer, "adam or adamax")->check(CLI::IsMember({"adam", "adamax"}))->capture_default_str();
     train->add_option("--lr", cli.lr, "learning rate after the warm-up")->check(CLI::PositiveNumber)->capture_default_str();
     train->add_option("--warmup", cli.warmup, "linear warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -177,11 +194,22 @@ int main(int argc, char** argv) {
     ev->add_option("--limit", cli.limit, "evaluate the first N test images only (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
     ev->add_option("--seed", cli.seed, "seed of the dequantisation noise")->capture_default_str();
 
+    auto* cl = app.add_subcommand("classify", "test accuracy of a class-conditional checkpoint: argmax over digits y of log p(x | y)");
+    common(cl, true);
+    cl->add_option("--limit", cli.limit, "classify the first N test images only (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+    cl->add_option("--seed", cli.seed, "seed of the dequantisation noise (one draw per image, shared by its 10 labels)")
+        ->capture_default_str();
+
     auto* sa = app.add_subcommand("sample", "PNG grids of samples at several temperatures");
     common(sa, false);
     sa->add_option("--temperatures", cli.temperatures, "comma-separated temperatures")->delimiter(',')->capture_default_str();
     sa->add_option("--count", cli.count, "samples per grid")->check(CLI::Range(1, 10000))->capture_default_str();
     sa->add_option("--seed", cli.seed, "seed of the latent draws")->capture_default_str();
+    sa->add_option("--digit", cli.digit, "class-conditional checkpoints: --count samples of this digit only")->check(CLI::Range(0, 9));
+    sa->add_option("--per-digit", cli.per_digit,
+                   "class-conditional checkpoints without --digit: samples per digit row (default: ceil(count / 10))")
+        ->check(CLI::Range(1, 1000));
+    sa->add_flag("--each", cli.each, "also write every sample as its own 28x28 PNG (padding cropped) in a subdirectory of --out");
 
     auto* in = app.add_subcommand("interpolate", "a PNG row between two test images through the latent space");
     common(in, true);
@@ -233,7 +261,7 @@ int main(int argc, char** argv) {
             if (fs::exists(cli.checkpoint, ec) && !cli.overwrite)
                 throw bijou::invalid_argument(cli.checkpoint + " exists: pass --resume to continue that run, --overwrite "
                                               "to start afresh, or another --checkpoint");
-            run = pick_model(cli.model, cli.levels, "--model/--levels: ", cli.device);
+            run = pick_model(cli.model, cli.levels, "--model/--levels: ", cli.device, cli.conditional);
         } else {
             meta = mnist_glow::read_metadata(cli.checkpoint);
             auto get = [&](const char* k) {
@@ -247,7 +275,20 @@ int main(int argc, char** argv) {
             // Strictly (std::stoi read "3x" as 3); the model fields' values are checked by pick_model and
             // load_checkpoint, the training state by resume_state() (metadata.hpp) in run<Model>().
             const int levels = mnist_glow::meta_number<int>(meta, "levels", cli.checkpoint);
-            run = pick_model(get("model"), levels, cli.checkpoint + ": ", cli.device);
+            // A conditional model records its context shape; mnist_glow's is a one-hot digit.
+            const auto ctx = meta.find("setting.context_shape");
+            const bool conditional = ctx != meta.end();
+            if (conditional && ctx->second != conditional_context)
+                throw bijou::io_error(cli.checkpoint + ": a model conditioned on a context " + ctx->second +
+                                      "; mnist_glow's class-conditional model takes " + conditional_context +
+                                      " (a one-hot digit)");
+            if (!conditional && cli.command == "classify")
+                throw bijou::invalid_argument(cli.checkpoint + ": classify needs a class-conditional checkpoint (train "
+                                              "--conditional); this model is unconditional");
+            if (!conditional && cli.command == "sample" && (cli.given.count("--digit") || cli.given.count("--per-digit")))
+                throw bijou::invalid_argument(cli.checkpoint + ": sample --digit/--per-digit need a class-conditional "
+                                              "checkpoint (train --conditional); this model is unconditional");
+            run = pick_model(get("model"), levels, cli.checkpoint + ": ", cli.device, conditional);
         }
         if (cli.command == "train") {
             std::signal(SIGINT, on_signal);

@@ -143,7 +143,7 @@ int main() {
         report(threads == 1 ? "class-conditional Glow 1x16x16 L=2 K=2, batch 16, 1 thread"
                             : "class-conditional Glow 1x16x16 L=2 K=2, batch 16, 2 threads",
                count_step_allocations(cond_glow, 16, threads));
-        using VecStep = bijou::Chain<bijou::ConditionalAffineCoupling<bijou::Shape<3>>, bijou::Permute>;
+        using VecStep = bijou::ConditionalAffineCoupling<bijou::Shape<3>>;
         bijou::Flow<bijou::Shape<2>, bijou::Stack<VecStep>, bijou::ConditionalDiagonalGaussian<bijou::Shape<3>>> cond_vec(
             {.steps_per_level = 4, .hidden = 64});
         report(threads == 1 ? "conditional vector flow + conditional base, batch 256, 1 thread"

@@ -1,0 +1,42 @@
+cmake_minimum_required(VERSION 3.25)
+# Smoke test of conditional_moons (run with -DEXE=<the program>, in a scratch directory): a tiny model
+# trained for a few steps must exit 0, write its eight pictures, and end with a JSON line whose
+# heldout_nll and true_nll are finite numbers and whose unconditional_reference is a number or null.
+set(out smoke_out)
+file(REMOVE_RECURSE ${out})
+execute_process(COMMAND ${EXE} --steps 30 --batch 64 --hidden 16 --couplings 4 --train-size 2000
+                        --eval-size 500 --warmup 5 --threads 1 --log-every 10 --out ${out}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE stdout ERROR_VARIABLE stderr)
+message("${stdout}${stderr}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "conditional_moons exited with ${rc}")
+endif()
+foreach(kind IN ITEMS density samples)
+  foreach(deg IN ITEMS 000 045 090 135)
+    if(NOT EXISTS ${out}/${kind}_${deg}.png)
+      message(FATAL_ERROR "conditional_moons did not write ${out}/${kind}_${deg}.png")
+    endif()
+  endforeach()
+endforeach()
+string(STRIP "${stdout}" stdout)
+string(REPLACE "\n" ";" lines "${stdout}")
+list(GET lines -1 last)
+foreach(key IN ITEMS heldout_nll true_nll unconditional_reference steps seconds)
+  string(JSON type ERROR_VARIABLE jerr TYPE "${last}" ${key})
+  if(jerr)
+    message(FATAL_ERROR "the last line is not a JSON object with \"${key}\": ${last} (${jerr})")
+  endif()
+  string(JSON value GET "${last}" ${key})
+  if(key STREQUAL "unconditional_reference" AND type STREQUAL "NULL")
+    continue()
+  endif()
+  # A finite number: JSON has no inf or nan, so a printf'd "inf"/"nan" already fails to parse;
+  # check the type and the text anyway.
+  if(NOT type STREQUAL "NUMBER" OR NOT value MATCHES "^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+    message(FATAL_ERROR "\"${key}\" is not a finite number: ${value} (${type})")
+  endif()
+endforeach()
+string(JSON steps GET "${last}" steps)
+if(NOT steps EQUAL 30)
+  message(FATAL_ERROR "the JSON line reports ${steps} steps, not 30")
+endif()
