@@ -85,14 +85,15 @@ long count_step_allocations(Model& model, int batch, int threads) {
         for (long s = 2; s < 6; ++s) bijou::train_step(model, adam, x, c, cfg, s);
         counting = false;
         return allocations.load();
+    } else {
+        if constexpr (requires { model.initialize(x); }) model.initialize(x);
+        for (long s = 0; s < 2; ++s) bijou::train_step(model, adam, x, cfg, s);  // first call sizes the arena
+        allocations = 0;
+        counting = true;
+        for (long s = 2; s < 6; ++s) bijou::train_step(model, adam, x, cfg, s);
+        counting = false;
+        return allocations.load();
     }
-    if constexpr (requires { model.initialize(x); }) model.initialize(x);
-    for (long s = 0; s < 2; ++s) bijou::train_step(model, adam, x, cfg, s);  // first call sizes the arena
-    allocations = 0;
-    counting = true;
-    for (long s = 2; s < 6; ++s) bijou::train_step(model, adam, x, cfg, s);
-    counting = false;
-    return allocations.load();
 }
 
 /// EpochSampler::next_batch after construction: 20 batches of uint8 images, three epoch starts, both orders.

@@ -368,8 +368,10 @@ private:
 
     /// c's data after checking that it is a batch of `rows` contexts of context_shape.
     static const T* checked_context(const context_tensor& c, std::size_t rows, const char* what) {
-        const int got = check_batch<context_shape>(c, (std::string(what) + " (context)").c_str());
-        if (std::size_t(got) != rows)
+        // (the message is built only on failure: a training step allocates nothing)
+        if (c.shape(1) != std::size_t(context_size)) check_batch<context_shape>(c, (std::string(what) + " (context)").c_str());
+        const std::size_t got = c.shape(0);
+        if (got != rows)
             throw shape_error(std::string(what) + ": the context batch has " + std::to_string(got) +
                               " rows but the data batch has " + std::to_string(rows));
         return c.data();
