@@ -60,7 +60,7 @@ TEST_CASE("conditional flow: the context shape is a type, and unconditional mode
     CHECK(CondFlow<>::context_size == 1);
 }
 
-TEST_CASE("conditional flow: log_prob(x, c) is the base log-density of f(x; c) plus the log-det") {
+TEST_CASE("conditional flow: log_prob(x, c) is the base log-density of f(x, c) plus the log-det") {
     CondFlow<double> m(small());
     perturb(m, 0.3, 1);
     const auto x = normal_batch<double>(7, 2, 2);
