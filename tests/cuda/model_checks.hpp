@@ -86,13 +86,15 @@ void check_glow() {
         CHECK(std::abs(rd.loss - rr.loss) <= model_tol<T>() * std::max(1.0, std::abs(rr.loss)));
         CHECK(std::abs(rd.grad_norm - rr.grad_norm) <= 10 * model_tol<T>() * std::max(1.0, rr.grad_norm));
     }
+    // After Adam steps everything is compared at 10·tol: Adam's division by √v turns the last-bit
+    // differences of the two backends' reductions in small gradients into larger relative ones.
     CHECK(max_rel_diff(host_values(dev), host_values(ref)) <= 10 * model_tol<T>());
     Rng r1(5), r2(5);
     CHECK(max_rel_diff(dev.sample(4, 0.7, r2), ref.sample(4, 0.7, r1)) <= 10 * model_tol<T>());
     auto k = make_batch<T, S>(6);  // 8-bit images, dequantised by the same Rng stream
     for (std::size_t q = 0; q < k.size(); ++q) k.data()[q] = T((q * 37) % 256);
     Rng n1(9), n2(9);
-    CHECK(max_rel_diff(dev.bits_per_dim(k, 8, n2), ref.bits_per_dim(k, 8, n1)) <= model_tol<T>());
+    CHECK(max_rel_diff(dev.bits_per_dim(k, 8, n2), ref.bits_per_dim(k, 8, n1)) <= 10 * model_tol<T>());
 }
 
 inline std::string file_bytes(const std::filesystem::path& p) {

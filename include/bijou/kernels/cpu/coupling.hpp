@@ -1,18 +1,18 @@
 // bijou/kernels/cpu/coupling.hpp — the elementwise half of a masked coupling for the Cpu backend.
-// Same contracts as kernels/reference/coupling.hpp. Rows are split across OpenMP threads when the
-// batch is large. The scale function is chosen once per call, outside the loops. Loops that call
+// Same contracts as kernels/reference/coupling.hpp, and the same element formulas
+// (kernels/coupling_formula.hpp). Rows are split across OpenMP threads when the batch is large. The
+// scale function is chosen once per call, outside the loops. Loops that call
 // exp/tanh/log1p carry no `omp simd`: without a vector libm (it needs -ffast-math) they would not
 // vectorise, and Clang warns about a simd loop it cannot vectorise. Per-sample log-dets are
 // summed in double in coordinate order, as in Reference.
 #pragma once
 
-#include <algorithm>
-#include <cmath>
 #include <cstddef>
 #include <type_traits>
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/parallel.hpp"
+#include "bijou/kernels/coupling_formula.hpp"
 #include "bijou/kernels/coupling_scale.hpp"
 #include "bijou/kernels/reference/coupling.hpp"
 
@@ -22,38 +22,12 @@ namespace detail {
 
 inline constexpr std::size_t coupling_parallel_min = 32768;
 
-/// log s = tanh h (RealNVP).
-struct TanhScale {
-    template <class T>
-    struct Value {
-        T log_s, s, dlog_s;  // log s, s, d(log s)/dh
-    };
-    template <class T>
-    static Value<T> eval(T h) {
-        const T ls = std::tanh(h);
-        return {ls, std::exp(ls), T(1) - ls * ls};
-    }
-};
-
-/// s = σ(h + 2) (Glow); log s = −softplus(−u) and 1 − s = σ(−u) computed without cancellation.
-struct SigmoidScale {
-    template <class T>
-    struct Value {
-        T log_s, s, dlog_s;  // log s, s, d(log s)/dh = 1 − s
-    };
-    template <class T>
-    static Value<T> eval(T h) {
-        const T u = h + T(2);
-        const T e = std::exp(-std::abs(u)), r = T(1) / (T(1) + e);
-        const T s = u >= T(0) ? r : e * r, one_minus_s = u >= T(0) ? e * r : r;
-        return {std::min(u, T(0)) - std::log1p(e), s, one_minus_s};
-    }
-};
-
+/// f(std::integral_constant<CouplingScale, S>) for the run-time scale: the formulas'
+/// compile-time form, so the choice is made once per call, outside the loops.
 template <class F>
 void with_scale(CouplingScale scale, F&& f) {
-    if (scale == CouplingScale::tanh) f(TanhScale{});
-    else f(SigmoidScale{});
+    if (scale == CouplingScale::tanh) f(std::integral_constant<CouplingScale, CouplingScale::tanh>{});
+    else f(std::integral_constant<CouplingScale, CouplingScale::sigmoid>{});
 }
 
 }  // namespace detail
@@ -83,10 +57,9 @@ void coupling_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T
                     zr[j] = xr[j];
                     continue;
                 }
-                const auto v = Sc::eval(hr[j]);
-                if constexpr (std::is_same_v<Sc, detail::TanhScale>) zr[j] = xr[j] * v.s + tr[j];
-                else zr[j] = (xr[j] + tr[j]) * v.s;
-                s += double(v.log_s);
+                const auto r = coupling_formula::affine_forward<Sc::value>(xr[j], tr[j], hr[j]);
+                zr[j] = r.value;
+                s += double(r.log_det);
             }
             ld[i] += s;
         });
@@ -108,10 +81,9 @@ void coupling_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T
                     xr[j] = zr[j];
                     continue;
                 }
-                const auto v = Sc::eval(hr[j]);
-                if constexpr (std::is_same_v<Sc, detail::TanhScale>) xr[j] = (zr[j] - tr[j]) * std::exp(-v.log_s);
-                else xr[j] = zr[j] / v.s - tr[j];
-                s += double(v.log_s);
+                const auto r = coupling_formula::affine_inverse<Sc::value>(zr[j], tr[j], hr[j]);
+                xr[j] = r.value;
+                s += double(r.log_det);
             }
             ld[i] -= s;
         });
@@ -132,15 +104,10 @@ void coupling_affine_backward(Cpu, CouplingScale scale, const T* x, const T* z, 
                     dt[o + j] = dh[o + j] = T(0);
                     continue;
                 }
-                const auto v = Sc::eval(h[o + j]);
-                dx[r + j] = dz[r + j] * v.s;
-                if constexpr (std::is_same_v<Sc, detail::TanhScale>) {
-                    dt[o + j] = dz[r + j];
-                    dh[o + j] = (dz[r + j] * x[r + j] * v.s + g) * v.dlog_s;
-                } else {
-                    dt[o + j] = dz[r + j] * v.s;
-                    dh[o + j] = (dz[r + j] * z[r + j] + g) * v.dlog_s;
-                }
+                const auto d = coupling_formula::affine_backward<Sc::value>(x[r + j], z[r + j], h[o + j], dz[r + j], g);
+                dx[r + j] = d.dx;
+                dt[o + j] = d.dt;
+                dh[o + j] = d.dh;
             }
         });
     });
@@ -153,7 +120,7 @@ void coupling_additive_forward(Cpu, const T* x, T* z, const T* t, int ldo, const
         const T* tr = t + std::size_t(i) * ldo;
         T* zr = z + std::size_t(i) * D;
 #pragma omp simd
-        for (int j = 0; j < D; ++j) zr[j] = keep[j] != T(0) ? xr[j] : xr[j] + tr[j];
+        for (int j = 0; j < D; ++j) zr[j] = keep[j] != T(0) ? xr[j] : coupling_formula::additive_forward(xr[j], tr[j]);
     });
 }
 
@@ -164,7 +131,7 @@ void coupling_additive_inverse(Cpu, const T* z, T* x, const T* t, int ldo, const
         const T* tr = t + std::size_t(i) * ldo;
         T* xr = x + std::size_t(i) * D;
 #pragma omp simd
-        for (int j = 0; j < D; ++j) xr[j] = keep[j] != T(0) ? zr[j] : zr[j] - tr[j];
+        for (int j = 0; j < D; ++j) xr[j] = keep[j] != T(0) ? zr[j] : coupling_formula::additive_inverse(zr[j], tr[j]);
     });
 }
 

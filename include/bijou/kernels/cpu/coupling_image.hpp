@@ -1,17 +1,16 @@
 // bijou/kernels/cpu/coupling_image.hpp — the elementwise half of an image coupling, Cpu backend.
-// Same contracts as kernels/reference/coupling_image.hpp. The transform passes split the batch
+// Same contracts as kernels/reference/coupling_image.hpp, and the same element formulas
+// (kernels/coupling_formula.hpp). The transform passes split the batch
 // across OpenMP threads by sample (each sample's log-det is one thread's double sum, in the
 // Reference order: channel by channel, pixel by pixel); the layout passes split by (channel,
 // sample) blocks of HW. Untouched channels are plain SIMD copies; loops that call exp/tanh/log1p
 // carry no `omp simd` (see kernels/cpu/coupling.hpp). The scale function is chosen once per call.
 #pragma once
 
-#include <algorithm>
-#include <cmath>
 #include <cstddef>
-#include <type_traits>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/kernels/coupling_formula.hpp"
 #include "bijou/kernels/coupling_scale.hpp"
 #include "bijou/core/parallel.hpp"
 #include "bijou/kernels/cpu/coupling.hpp"
@@ -89,13 +88,10 @@ void coupling_image_affine_pass(CouplingScale scale, const T* src, T* dst, const
                         dr[p] = sr[p];
                         continue;
                     }
-                    const auto v = Sc::eval(hr[p]);
-                    constexpr bool is_tanh = std::is_same_v<Sc, TanhScale>;
-                    if constexpr (Forward && is_tanh) dr[p] = sr[p] * v.s + tr[p];
-                    else if constexpr (Forward) dr[p] = (sr[p] + tr[p]) * v.s;
-                    else if constexpr (is_tanh) dr[p] = (sr[p] - tr[p]) * std::exp(-v.log_s);
-                    else dr[p] = sr[p] / v.s - tr[p];
-                    s += double(v.log_s);
+                    const auto r = Forward ? coupling_formula::affine_forward<Sc::value>(sr[p], tr[p], hr[p])
+                                           : coupling_formula::affine_inverse<Sc::value>(sr[p], tr[p], hr[p]);
+                    dr[p] = r.value;
+                    s += double(r.log_det);
                 }
             }
             ld[i] += Forward ? s : -s;
@@ -136,15 +132,11 @@ void coupling_image_affine_backward(Cpu, CouplingScale scale, const T* x, const 
                         dt[o + p] = dh[o + p] = T(0);
                         continue;
                     }
-                    const auto v = Sc::eval(h[o + p]);
-                    dx[r + p] = dz[r + p] * v.s;
-                    if constexpr (std::is_same_v<Sc, detail::TanhScale>) {
-                        dt[o + p] = dz[r + p];
-                        dh[o + p] = (dz[r + p] * x[r + p] * v.s + g) * v.dlog_s;
-                    } else {
-                        dt[o + p] = dz[r + p] * v.s;
-                        dh[o + p] = (dz[r + p] * z[r + p] + g) * v.dlog_s;
-                    }
+                    const auto d =
+                        coupling_formula::affine_backward<Sc::value>(x[r + p], z[r + p], h[o + p], dz[r + p], g);
+                    dx[r + p] = d.dx;
+                    dt[o + p] = d.dt;
+                    dh[o + p] = d.dh;
                 }
             }
         });
@@ -165,10 +157,10 @@ void coupling_image_additive_forward(Cpu, const T* x, T* z, const T* t, const T*
             const T* tr = t + (std::size_t(c - c0) * n + i) * HW;
             if (keep == nullptr) {
 #pragma omp simd
-                for (int p = 0; p < HW; ++p) zr[p] = xr[p] + tr[p];
+                for (int p = 0; p < HW; ++p) zr[p] = coupling_formula::additive_forward(xr[p], tr[p]);
             } else {
 #pragma omp simd
-                for (int p = 0; p < HW; ++p) zr[p] = keep[p] != T(0) ? xr[p] : xr[p] + tr[p];
+                for (int p = 0; p < HW; ++p) zr[p] = keep[p] != T(0) ? xr[p] : coupling_formula::additive_forward(xr[p], tr[p]);
             }
         }
     });
@@ -188,10 +180,10 @@ void coupling_image_additive_inverse(Cpu, const T* z, T* x, const T* t, const T*
             const T* tr = t + (std::size_t(c - c0) * n + i) * HW;
             if (keep == nullptr) {
 #pragma omp simd
-                for (int p = 0; p < HW; ++p) xr[p] = zr[p] - tr[p];
+                for (int p = 0; p < HW; ++p) xr[p] = coupling_formula::additive_inverse(zr[p], tr[p]);
             } else {
 #pragma omp simd
-                for (int p = 0; p < HW; ++p) xr[p] = keep[p] != T(0) ? zr[p] : zr[p] - tr[p];
+                for (int p = 0; p < HW; ++p) xr[p] = keep[p] != T(0) ? zr[p] : coupling_formula::additive_inverse(zr[p], tr[p]);
             }
         }
     });

@@ -3,76 +3,26 @@
 // the executor's pointers (keep of an image coupling may be null). One thread per element; the affine
 // passes reduce each sample's log-det terms in one block, in double, in a fixed order.
 //
-// The formulas of kernels/reference/coupling.hpp, for one transformed element (shift t, scale
-// pre-activation h):
-//   affine, tanh     z = x·exp(tanh h) + t            log-det term  tanh h
-//   affine, sigmoid  z = (x + t)·s, s = σ(h + 2)      log-det term  −softplus(−(h + 2))
-//   additive         z = x + t                         log-det term  0
-// affine_forward / affine_inverse return the output and the element's log-det term (the caller sums
-// the terms per sample in double); affine_backward returns dx, dt, dh for ∂L/∂z = dz, ∂L/∂ld = dld.
-// Then the index bodies of the vector coupling (x: (n, D), element k = i·D + j; t, h rows of
+// The element formulas are kernels/coupling_formula.hpp's, as for every backend. Below are the
+// index bodies of the vector coupling (x: (n, D), element k = i·D + j; t, h rows of
 // stride ldo; keep: (D)) and of the image coupling (x: (n, C, HW) NCHW, t and h channel-major
 // (ct, n·HW); keep: a pixel mask (HW) or null; channels [c0, c0 + ct) are transformed where the mask
 // is 0), as kernels/reference/coupling_image.hpp defines them.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 
+#include "bijou/kernels/coupling_formula.hpp"
 #include "bijou/kernels/coupling_scale.hpp"
 #include "bijou/kernels/cuda/exec.hpp"
 
 namespace bijou::kernels::cuda_body {
 
-/// A value and its log-det term.
-template <class T>
-struct ValueLogDet {
-    T value;
-    T log_det;
-};
-
-template <class T>
-struct CouplingGrads {
-    T dx, dt, dh;
-};
-
-/// softplus(v) = log(1 + e^v) without overflow.
-template <class T>
-BIJOU_HD T softplus(T v) {
-    return (v > T(0) ? v : T(0)) + math::log1p(math::exp(-math::abs(v)));
-}
-
-template <class T>
-BIJOU_HD ValueLogDet<T> affine_forward(CouplingScale scale, T x, T t, T h) {
-    if (scale == CouplingScale::tanh) {
-        const T log_s = math::tanh(h);
-        return {x * math::exp(log_s) + t, log_s};
-    }
-    const T u = h + T(2);
-    return {(x + t) / (T(1) + math::exp(-u)), -softplus(-u)};
-}
-
-/// The inverse's value and the (positive) log-det term of the forward it undoes.
-template <class T>
-BIJOU_HD ValueLogDet<T> affine_inverse(CouplingScale scale, T z, T t, T h) {
-    if (scale == CouplingScale::tanh) {
-        const T log_s = math::tanh(h);
-        return {(z - t) * math::exp(-log_s), log_s};
-    }
-    const T u = h + T(2);
-    return {z * (T(1) + math::exp(-u)) - t, -softplus(-u)};
-}
-
-template <class T>
-BIJOU_HD CouplingGrads<T> affine_backward(CouplingScale scale, T x, T z, T h, T dz, T dld) {
-    if (scale == CouplingScale::tanh) {
-        const T log_s = math::tanh(h), e = math::exp(log_s);
-        return {dz * e, dz, (dz * x * e + dld) * (T(1) - log_s * log_s)};
-    }
-    const T u = h + T(2);
-    const T s = T(1) / (T(1) + math::exp(-u)), one_minus_s = T(1) / (T(1) + math::exp(u));
-    return {dz * s, dz * s, (dz * z + dld) * one_minus_s};
-}
+using coupling_formula::Grads;
+using coupling_formula::ValueLogDet;
+using coupling_formula::affine_backward;
+using coupling_formula::affine_forward;
+using coupling_formula::affine_inverse;
 
 // ---- vector coupling: x (n, D), element k = i·D + j, conditioner rows at i·ldo ----
 
@@ -105,17 +55,19 @@ BIJOU_HD void coupling_affine_backward_at(CouplingScale scale, std::size_t k, co
         dt[o] = dh[o] = T(0);
         return;
     }
-    const CouplingGrads<T> g = affine_backward(scale, x[k], z[k], h[o], dz[k], dld[i]);
+    const Grads<T> g = affine_backward(scale, x[k], z[k], h[o], dz[k], dld[i]);
     dx[k] = g.dx;
     dt[o] = g.dt;
     dh[o] = g.dh;
 }
 
-/// z = x + t (sign = +1) or x = z − t (sign = −1) at transformed coordinates.
-template <class T>
-BIJOU_HD T coupling_additive_at(std::size_t k, const T* in, const T* t, int ldo, const T* keep, int D, T sign) {
+/// z = x + t (forward) or x = z − t (Inverse) at transformed coordinates.
+template <class T, bool Inverse>
+BIJOU_HD T coupling_additive_at(std::size_t k, const T* in, const T* t, int ldo, const T* keep, int D) {
     const std::size_t i = k / std::size_t(D), j = k % std::size_t(D);
-    return keep[j] != T(0) ? in[k] : in[k] + sign * t[i * std::size_t(ldo) + j];
+    const T tk = t[i * std::size_t(ldo) + j];
+    if (keep[j] != T(0)) return in[k];
+    return Inverse ? coupling_formula::additive_inverse(in[k], tk) : coupling_formula::additive_forward(in[k], tk);
 }
 
 template <class T>
@@ -202,17 +154,19 @@ BIJOU_HD void coupling_image_affine_backward_at(CouplingScale scale, std::size_t
         return;
     }
     const std::size_t o = image_row_index(e, c0, n, HW);
-    const CouplingGrads<T> g = affine_backward(scale, x[k], z[k], h[o], dz[k], dld[e.i]);
+    const Grads<T> g = affine_backward(scale, x[k], z[k], h[o], dz[k], dld[e.i]);
     dx[k] = g.dx;
     dt[o] = g.dt;
     dh[o] = g.dh;
 }
 
-template <class T>
+template <class T, bool Inverse>
 BIJOU_HD T coupling_image_additive_at(std::size_t k, const T* in, const T* t, const T* keep, int n, int C, int HW,
-                                      int c0, int ct, T sign) {
+                                      int c0, int ct) {
     const Nchw e = nchw_at(k, C, HW);
-    return image_transformed(keep, e.c, e.p, c0, ct) ? in[k] + sign * t[image_row_index(e, c0, n, HW)] : in[k];
+    if (!image_transformed(keep, e.c, e.p, c0, ct)) return in[k];
+    const T tk = t[image_row_index(e, c0, n, HW)];
+    return Inverse ? coupling_formula::additive_inverse(in[k], tk) : coupling_formula::additive_forward(in[k], tk);
 }
 
 template <class T>
@@ -256,11 +210,12 @@ void coupling_affine_backward(X, CouplingScale scale, const T* x, const T* z, co
     });
 }
 
-/// z = x + t (sign +1, forward) or x = z − t (sign −1, inverse).
-template <class X, class T>
-void coupling_additive(X, const T* in, T* out, const T* t, int ldo, const T* keep, int n, int D, T sign) {
-    X::for_each(std::size_t(n) * D,
-                [=] BIJOU_HD_LAMBDA(std::size_t k) { out[k] = coupling_additive_at(k, in, t, ldo, keep, D, sign); });
+/// z = x + t (forward) or x = z − t (Inverse).
+template <bool Inverse, class X, class T>
+void coupling_additive(X, const T* in, T* out, const T* t, int ldo, const T* keep, int n, int D) {
+    X::for_each(std::size_t(n) * D, [=] BIJOU_HD_LAMBDA(std::size_t k) {
+        out[k] = coupling_additive_at<T, Inverse>(k, in, t, ldo, keep, D);
+    });
 }
 
 template <class X, class T>
@@ -313,11 +268,10 @@ void coupling_image_affine_backward(X, CouplingScale scale, const T* x, const T*
     });
 }
 
-template <class X, class T>
-void coupling_image_additive(X, const T* in, T* out, const T* t, const T* keep, int n, int C, int HW, int c0, int ct,
-                             T sign) {
+template <bool Inverse, class X, class T>
+void coupling_image_additive(X, const T* in, T* out, const T* t, const T* keep, int n, int C, int HW, int c0, int ct) {
     X::for_each(std::size_t(n) * C * HW, [=] BIJOU_HD_LAMBDA(std::size_t k) {
-        out[k] = coupling_image_additive_at(k, in, t, keep, n, C, HW, c0, ct, sign);
+        out[k] = coupling_image_additive_at<T, Inverse>(k, in, t, keep, n, C, HW, c0, ct);
     });
 }
 
@@ -358,12 +312,12 @@ void coupling_affine_backward(B, CouplingScale scale, const T* x, const T* z, co
 
 template <ExecutorBackend B, class T>
 void coupling_additive_forward(B, const T* x, T* z, const T* t, int ldo, const T* keep, int n, int D) {
-    cuda_body::coupling_additive(typename B::executor{}, x, z, t, ldo, keep, n, D, T(1));
+    cuda_body::coupling_additive<false>(typename B::executor{}, x, z, t, ldo, keep, n, D);
 }
 
 template <ExecutorBackend B, class T>
 void coupling_additive_inverse(B, const T* z, T* x, const T* t, int ldo, const T* keep, int n, int D) {
-    cuda_body::coupling_additive(typename B::executor{}, z, x, t, ldo, keep, n, D, T(-1));
+    cuda_body::coupling_additive<true>(typename B::executor{}, z, x, t, ldo, keep, n, D);
 }
 
 template <ExecutorBackend B, class T>
@@ -408,13 +362,13 @@ void coupling_image_affine_backward(B, CouplingScale scale, const T* x, const T*
 template <ExecutorBackend B, class T>
 void coupling_image_additive_forward(B, const T* x, T* z, const T* t, const T* keep, int n, int C, int HW, int c0,
                                      int ct) {
-    cuda_body::coupling_image_additive(typename B::executor{}, x, z, t, keep, n, C, HW, c0, ct, T(1));
+    cuda_body::coupling_image_additive<false>(typename B::executor{}, x, z, t, keep, n, C, HW, c0, ct);
 }
 
 template <ExecutorBackend B, class T>
 void coupling_image_additive_inverse(B, const T* z, T* x, const T* t, const T* keep, int n, int C, int HW, int c0,
                                      int ct) {
-    cuda_body::coupling_image_additive(typename B::executor{}, z, x, t, keep, n, C, HW, c0, ct, T(-1));
+    cuda_body::coupling_image_additive<true>(typename B::executor{}, z, x, t, keep, n, C, HW, c0, ct);
 }
 
 template <ExecutorBackend B, class T>

@@ -29,21 +29,8 @@
 
 namespace bijou::kernels::cuda_body {
 
-/// The C math functions the bodies use, callable on host and device (CUDA declares the C functions
-/// __host__ __device__; libstdc++'s std:: overloads are constexpr host functions that device code
-/// may not call).
-namespace math {
-BIJOU_HD float exp(float x) { return ::expf(x); }
-BIJOU_HD double exp(double x) { return ::exp(x); }
-BIJOU_HD float tanh(float x) { return ::tanhf(x); }
-BIJOU_HD double tanh(double x) { return ::tanh(x); }
-BIJOU_HD float log1p(float x) { return ::log1pf(x); }
-BIJOU_HD double log1p(double x) { return ::log1p(x); }
-BIJOU_HD float abs(float x) { return ::fabsf(x); }
-BIJOU_HD double abs(double x) { return ::fabs(x); }
-BIJOU_HD float sqrt(float x) { return ::sqrtf(x); }
-BIJOU_HD double sqrt(double x) { return ::sqrt(x); }
-}  // namespace math
+/// The C math functions the bodies use, on host and device (core/hd.hpp).
+namespace math = ::bijou::hd_math;
 
 /// Serial host executor with the device's semantics (a fixed 256-way split of every reduction). Its
 /// memory is guarded host pages (kernels/cuda/host_memory.hpp) that only its primitives may touch.

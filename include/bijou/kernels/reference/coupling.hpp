@@ -4,30 +4,22 @@
 // t, h: conditioner outputs (shift, scale pre-activation); row i of t starts at t + i·ldo
 // (ldo = D for separate nets, 2D for a shared net whose row is [t | h]); dt, dh likewise.
 // Only the transformed coordinates of t and h are read; dt, dh are 0 at kept coordinates.
-//   affine, tanh     z = x·exp(tanh h) + t            log|det| = Σ tanh h            (RealNVP eq. 4–6)
-//   affine, sigmoid  z = (x + t)·s, s = σ(h + 2)      log|det| = Σ log s = −Σ softplus(−(h + 2))  (Glow)
-//   additive         z = x + t                         log|det| = 0                   (NICE)
+//   affine, tanh     z = x·s + t,   log s = tanh h            log|det| = Σ log s     (RealNVP eq. 4–6)
+//   affine, sigmoid  z = (x + t)·s, s = σ(h + 2)              log|det| = Σ log s     (Glow)
+//   additive         z = x + t                                 log|det| = 0           (NICE)
+// The element formulas (and their backward) are kernels/coupling_formula.hpp's, shared by every backend.
 // Kept coordinates are copied (z = x). Log-dets accumulate per sample in double into ld (+=;
 // the inverse subtracts). backward assigns dx (the direct path only: the caller adds the path
 // through the conditioner) and assigns dt, dh.
 #pragma once
 
-#include <algorithm>
-#include <cmath>
 #include <cstddef>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/kernels/coupling_formula.hpp"
 #include "bijou/kernels/coupling_scale.hpp"
 
 namespace bijou::kernels {
-
-namespace detail {
-/// softplus(v) = log(1 + e^v) without overflow.
-template <class T>
-T softplus(T v) {
-    return std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v)));
-}
-}  // namespace detail
 
 /// xm = x ⊙ keep (the conditioner's input).
 template <class T>
@@ -48,15 +40,11 @@ void coupling_affine_forward(Reference, CouplingScale scale, const T* x, T* z, c
             const std::size_t k = std::size_t(i) * D + j, o = std::size_t(i) * ldo + j;
             if (keep[j] != T(0)) {
                 z[k] = x[k];
-            } else if (scale == CouplingScale::tanh) {
-                const T log_s = std::tanh(h[o]);
-                z[k] = x[k] * std::exp(log_s) + t[o];
-                s += double(log_s);
-            } else {
-                const T u = h[o] + T(2);
-                z[k] = (x[k] + t[o]) / (T(1) + std::exp(-u));
-                s -= double(detail::softplus(-u));
+                continue;
             }
+            const auto r = coupling_formula::affine_forward(scale, x[k], t[o], h[o]);
+            z[k] = r.value;
+            s += double(r.log_det);
         }
         ld[i] += s;
     }
@@ -71,24 +59,18 @@ void coupling_affine_inverse(Reference, CouplingScale scale, const T* z, T* x, c
             const std::size_t k = std::size_t(i) * D + j, o = std::size_t(i) * ldo + j;
             if (keep[j] != T(0)) {
                 x[k] = z[k];
-            } else if (scale == CouplingScale::tanh) {
-                const T log_s = std::tanh(h[o]);
-                x[k] = (z[k] - t[o]) * std::exp(-log_s);
-                s += double(log_s);
-            } else {
-                const T u = h[o] + T(2);
-                x[k] = z[k] * (T(1) + std::exp(-u)) - t[o];
-                s -= double(detail::softplus(-u));
+                continue;
             }
+            const auto r = coupling_formula::affine_inverse(scale, z[k], t[o], h[o]);
+            x[k] = r.value;
+            s += double(r.log_det);
         }
         ld[i] -= s;
     }
 }
 
-/// For ∂L/∂z = dz and ∂L/∂ld = dld (per sample):
-///   tanh:    dx = dz·e^{log s}, dt = dz, dh = (dz·x·e^{log s} + dld)·(1 − tanh² h)
-///   sigmoid: dx = dz·s,         dt = dz·s, dh = (dz·z + dld)·(1 − s)
-/// at transformed coordinates; dx = dz, dt = dh = 0 at kept ones.
+/// For ∂L/∂z = dz and ∂L/∂ld = dld (per sample): coupling_formula::affine_backward at transformed
+/// coordinates; dx = dz, dt = dh = 0 at kept ones.
 template <class T>
 void coupling_affine_backward(Reference, CouplingScale scale, const T* x, const T* z, const T* t, const T* h,
                               int ldo, const T* keep, const T* dz, const T* dld, T* dx, T* dt, T* dh, int n, int D) {
@@ -99,18 +81,12 @@ void coupling_affine_backward(Reference, CouplingScale scale, const T* x, const 
             if (keep[j] != T(0)) {
                 dx[k] = dz[k];
                 dt[o] = dh[o] = T(0);
-            } else if (scale == CouplingScale::tanh) {
-                const T log_s = std::tanh(h[o]), e = std::exp(log_s);
-                dx[k] = dz[k] * e;
-                dt[o] = dz[k];
-                dh[o] = (dz[k] * x[k] * e + dld[i]) * (T(1) - log_s * log_s);
-            } else {
-                const T u = h[o] + T(2);
-                const T s = T(1) / (T(1) + std::exp(-u)), one_minus_s = T(1) / (T(1) + std::exp(u));
-                dx[k] = dz[k] * s;
-                dt[o] = dz[k] * s;
-                dh[o] = (dz[k] * z[k] + dld[i]) * one_minus_s;
+                continue;
             }
+            const auto g = coupling_formula::affine_backward(scale, x[k], z[k], h[o], dz[k], dld[i]);
+            dx[k] = g.dx;
+            dt[o] = g.dt;
+            dh[o] = g.dh;
         }
 }
 
@@ -119,7 +95,7 @@ void coupling_additive_forward(Reference, const T* x, T* z, const T* t, int ldo,
     for (int i = 0; i < n; ++i)
         for (int j = 0; j < D; ++j) {
             const std::size_t k = std::size_t(i) * D + j;
-            z[k] = keep[j] != T(0) ? x[k] : x[k] + t[std::size_t(i) * ldo + j];
+            z[k] = keep[j] != T(0) ? x[k] : coupling_formula::additive_forward(x[k], t[std::size_t(i) * ldo + j]);
         }
 }
 
@@ -128,7 +104,7 @@ void coupling_additive_inverse(Reference, const T* z, T* x, const T* t, int ldo,
     for (int i = 0; i < n; ++i)
         for (int j = 0; j < D; ++j) {
             const std::size_t k = std::size_t(i) * D + j;
-            x[k] = keep[j] != T(0) ? z[k] : z[k] - t[std::size_t(i) * ldo + j];
+            x[k] = keep[j] != T(0) ? z[k] : coupling_formula::additive_inverse(z[k], t[std::size_t(i) * ldo + j]);
         }
 }
 

@@ -6,10 +6,10 @@
 // c0 ≤ c < c0 + ct and (keep is null or keep[p] = 0); its shift and scale pre-activation are
 // t(c − c0, i, p), h(c − c0, i, p). Every other element is copied (z = x).
 //   channel split (Glow):  c0 = C/2, ct = C/2, keep null      checkerboard: c0 = 0, ct = C, keep = mask
-// Formulas as kernels/reference/coupling.hpp:
-//   affine, tanh     z = x·exp(tanh h) + t            log|det| = Σ tanh h            (RealNVP eq. 4–6)
-//   affine, sigmoid  z = (x + t)·s, s = σ(h + 2)      log|det| = Σ log s = −Σ softplus(−(h + 2))  (Glow)
-//   additive         z = x + t                         log|det| = 0                   (NICE)
+// The element formulas are kernels/coupling_formula.hpp's (as in kernels/reference/coupling.hpp):
+//   affine, tanh     z = x·s + t,   log s = tanh h            log|det| = Σ log s     (RealNVP eq. 4–6)
+//   affine, sigmoid  z = (x + t)·s, s = σ(h + 2)              log|det| = Σ log s     (Glow)
+//   additive         z = x + t                                 log|det| = 0           (NICE)
 // Log-dets accumulate per sample in double, channel by channel, pixel by pixel, into ld (+=; the
 // inverse subtracts). backward assigns dx (the direct path only; coupling_image_add_input_grad adds
 // the path through the conditioner) and assigns dt, dh over all ct rows: 0 where not transformed.
@@ -17,12 +17,11 @@
 //   coupling_image_add_input_grad  dx(i, c0 + c, p) += g(c, i, p) where keep is null or keep[p] ≠ 0
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/kernels/coupling_formula.hpp"
 #include "bijou/kernels/coupling_scale.hpp"
-#include "bijou/kernels/reference/coupling.hpp"
 
 namespace bijou::kernels {
 
@@ -65,15 +64,9 @@ void coupling_image_affine_forward(Reference, CouplingScale scale, const T* x, T
                     continue;
                 }
                 const std::size_t o = (std::size_t(c - c0) * n + i) * HW + p;
-                if (scale == CouplingScale::tanh) {
-                    const T log_s = std::tanh(h[o]);
-                    z[k] = x[k] * std::exp(log_s) + t[o];
-                    s += double(log_s);
-                } else {
-                    const T u = h[o] + T(2);
-                    z[k] = (x[k] + t[o]) / (T(1) + std::exp(-u));
-                    s -= double(detail::softplus(-u));
-                }
+                const auto r = coupling_formula::affine_forward(scale, x[k], t[o], h[o]);
+                z[k] = r.value;
+                s += double(r.log_det);
             }
         ld[i] += s;
     }
@@ -92,24 +85,16 @@ void coupling_image_affine_inverse(Reference, CouplingScale scale, const T* z, T
                     continue;
                 }
                 const std::size_t o = (std::size_t(c - c0) * n + i) * HW + p;
-                if (scale == CouplingScale::tanh) {
-                    const T log_s = std::tanh(h[o]);
-                    x[k] = (z[k] - t[o]) * std::exp(-log_s);
-                    s += double(log_s);
-                } else {
-                    const T u = h[o] + T(2);
-                    x[k] = z[k] * (T(1) + std::exp(-u)) - t[o];
-                    s -= double(detail::softplus(-u));
-                }
+                const auto r = coupling_formula::affine_inverse(scale, z[k], t[o], h[o]);
+                x[k] = r.value;
+                s += double(r.log_det);
             }
         ld[i] -= s;
     }
 }
 
-/// For ∂L/∂z = dz and ∂L/∂ld = dld (per sample), at transformed elements:
-///   tanh:    dx = dz·e^{log s}, dt = dz,   dh = (dz·x·e^{log s} + dld)·(1 − tanh² h)
-///   sigmoid: dx = dz·s,         dt = dz·s, dh = (dz·z + dld)·(1 − s)
-/// dx = dz elsewhere; dt = dh = 0 at rows' untransformed (kept-pixel) positions.
+/// For ∂L/∂z = dz and ∂L/∂ld = dld (per sample): coupling_formula::affine_backward at transformed
+/// elements; dx = dz elsewhere; dt = dh = 0 at rows' untransformed (kept-pixel) positions.
 template <class T>
 void coupling_image_affine_backward(Reference, CouplingScale scale, const T* x, const T* z, const T* h,
                                     const T* keep, const T* dz, const T* dld, T* dx, T* dt, T* dh, int n, int C,
@@ -123,18 +108,12 @@ void coupling_image_affine_backward(Reference, CouplingScale scale, const T* x, 
                 if (!detail::transformed(keep, c, p, c0, ct)) {
                     dx[k] = dz[k];
                     if (in_rows) dt[o] = dh[o] = T(0);
-                } else if (scale == CouplingScale::tanh) {
-                    const T log_s = std::tanh(h[o]), e = std::exp(log_s);
-                    dx[k] = dz[k] * e;
-                    dt[o] = dz[k];
-                    dh[o] = (dz[k] * x[k] * e + dld[i]) * (T(1) - log_s * log_s);
-                } else {
-                    const T u = h[o] + T(2);
-                    const T s = T(1) / (T(1) + std::exp(-u)), one_minus_s = T(1) / (T(1) + std::exp(u));
-                    dx[k] = dz[k] * s;
-                    dt[o] = dz[k] * s;
-                    dh[o] = (dz[k] * z[k] + dld[i]) * one_minus_s;
+                    continue;
                 }
+                const auto g = coupling_formula::affine_backward(scale, x[k], z[k], h[o], dz[k], dld[i]);
+                dx[k] = g.dx;
+                dt[o] = g.dt;
+                dh[o] = g.dh;
             }
 }
 
@@ -145,7 +124,7 @@ void coupling_image_additive_forward(Reference, const T* x, T* z, const T* t, co
         for (int c = 0; c < C; ++c)
             for (int p = 0; p < HW; ++p) {
                 const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                z[k] = detail::transformed(keep, c, p, c0, ct) ? x[k] + t[(std::size_t(c - c0) * n + i) * HW + p]
+                z[k] = detail::transformed(keep, c, p, c0, ct) ? coupling_formula::additive_forward(x[k], t[(std::size_t(c - c0) * n + i) * HW + p])
                                                                : x[k];
             }
 }
@@ -157,7 +136,7 @@ void coupling_image_additive_inverse(Reference, const T* z, T* x, const T* t, co
         for (int c = 0; c < C; ++c)
             for (int p = 0; p < HW; ++p) {
                 const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                x[k] = detail::transformed(keep, c, p, c0, ct) ? z[k] - t[(std::size_t(c - c0) * n + i) * HW + p]
+                x[k] = detail::transformed(keep, c, p, c0, ct) ? coupling_formula::additive_inverse(z[k], t[(std::size_t(c - c0) * n + i) * HW + p])
                                                                : z[k];
             }
 }
