@@ -21,6 +21,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "bijou/core/emits.hpp"
 #include "bijou/core/error.hpp"
 #include "bijou/core/shape.hpp"
 
@@ -128,8 +129,6 @@ struct context_diagnostic {
         (void)sizeof(context_shape_mismatch_at<Position, Expected, Got>);
     }
 };
-template <auto F>
-struct context_emits {};
 
 /// ok: element Position's context Got agrees with the context Expected of the elements before it;
 /// reports context_shape_mismatch_at<Position, Expected, Got> once otherwise.
@@ -141,7 +140,7 @@ template <int Position, class Expected, class Got>
     requires(!context_compatible<Expected, Got>)
 struct context_check<Position, Expected, Got> {
     static constexpr bool ok = false;
-    using reported = context_emits<&context_diagnostic<Position, Expected, Got>::emit>;
+    using reported = emits<&context_diagnostic<Position, Expected, Got>::emit>;
 };
 
 /// Folds the context shapes of elements Es... (positions 0, 1, …), checking that they agree.

@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/emits.hpp"
 
 namespace bijou {
 
@@ -80,10 +81,6 @@ consteval element_status chain_element_status() {
     else if constexpr (!recipe_accepts<R, In>()) return element_status::rejects_shape;
     else return element_status::ok;
 }
-
-/// Naming &F in a template argument odr-uses F, so F's body gets instantiated (and reports).
-template <auto F>
-struct emits {};
 
 /// emit() states one violation: a sentence, then the named undefined template (two errors).
 template <int I, class R, class In, element_status>
