@@ -71,7 +71,10 @@ using MatrixRd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 /// A uniformly random (Haar-distributed) orthogonal C×C matrix: Q of the QR decomposition of a
 /// matrix of standard normals, with column j multiplied by sign(R_jj) so that the result does not
 /// depend on the QR algorithm's sign choices (Mezzadri 2007). det = ±1 with equal probability.
-inline MatrixRd random_rotation(int C, Rng& rng) {
+/// A template only so that Eigen's QR is instantiated where it is used, not in every file that
+/// includes this header (it costs several seconds of compile time).
+template <class R = Rng>
+MatrixRd random_rotation(int C, R& rng) {
     Eigen::MatrixXd a(C, C);
     for (int i = 0; i < C; ++i)
         for (int j = 0; j < C; ++j) a(i, j) = rng.normal();
