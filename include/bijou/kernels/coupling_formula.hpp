@@ -15,6 +15,8 @@
 // run-time overload for the others.
 #pragma once
 
+#include <type_traits>
+
 #include "bijou/core/hd.hpp"
 #include "bijou/kernels/coupling_scale.hpp"
 
@@ -90,6 +92,14 @@ template <class T>
 BIJOU_HD Grads<T> affine_backward(CouplingScale scale, T x, T z, T h, T dz, T dld) {
     return scale == CouplingScale::tanh ? affine_backward<CouplingScale::tanh>(x, z, h, dz, dld)
                                         : affine_backward<CouplingScale::sigmoid>(x, z, h, dz, dld);
+}
+
+/// f(std::integral_constant<CouplingScale, S>{}) for the run-time scale (host loops): the loop is
+/// compiled once per scale, with the choice made outside it.
+template <class F>
+void with_scale(CouplingScale scale, F&& f) {
+    if (scale == CouplingScale::tanh) f(std::integral_constant<CouplingScale, CouplingScale::tanh>{});
+    else f(std::integral_constant<CouplingScale, CouplingScale::sigmoid>{});
 }
 
 template <class T>

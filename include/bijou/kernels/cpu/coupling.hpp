@@ -1,14 +1,12 @@
 // bijou/kernels/cpu/coupling.hpp — the elementwise half of a masked coupling for the Cpu backend.
-// Same contracts as kernels/reference/coupling.hpp, and the same element formulas
-// (kernels/coupling_formula.hpp). Rows are split across OpenMP threads when the batch is large. The
-// scale function is chosen once per call, outside the loops. Loops that call
-// exp/tanh/log1p carry no `omp simd`: without a vector libm (it needs -ffast-math) they would not
-// vectorise, and Clang warns about a simd loop it cannot vectorise. Per-sample log-dets are
-// summed in double in coordinate order, as in Reference.
+// Same contracts as kernels/reference/coupling.hpp. The affine passes run the Reference kernels'
+// per-row bodies, so the two agree bit for bit; the others use the same element formulas
+// (kernels/coupling_formula.hpp) in SIMD loops. Rows are split across OpenMP threads when the batch
+// is large. Loops that call exp/tanh/log1p carry no `omp simd`: without a vector libm (it needs
+// -ffast-math) they would not vectorise, and Clang warns about a simd loop it cannot vectorise.
 #pragma once
 
 #include <cstddef>
-#include <type_traits>
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/parallel.hpp"
@@ -21,14 +19,6 @@ namespace bijou::kernels {
 namespace detail {
 
 inline constexpr std::size_t coupling_parallel_min = 32768;
-
-/// f(std::integral_constant<CouplingScale, S>) for the run-time scale: the formulas'
-/// compile-time form, so the choice is made once per call, outside the loops.
-template <class F>
-void with_scale(CouplingScale scale, F&& f) {
-    if (scale == CouplingScale::tanh) f(std::integral_constant<CouplingScale, CouplingScale::tanh>{});
-    else f(std::integral_constant<CouplingScale, CouplingScale::sigmoid>{});
-}
 
 }  // namespace detail
 
@@ -45,23 +35,10 @@ void coupling_mask_input(Cpu, const T* x, const T* keep, T* xm, int n, int D) {
 template <class T>
 void coupling_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T* t, const T* h, int ldo,
                              const T* keep, double* ld, int n, int D) {
-    detail::with_scale(scale, [&]<class Sc>(Sc) {
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
-            const T* xr = x + std::size_t(i) * D;
-            T* zr = z + std::size_t(i) * D;
-            const T* tr = t + std::size_t(i) * ldo;
-            const T* hr = h + std::size_t(i) * ldo;
-            double s = 0.0;
-            for (int j = 0; j < D; ++j) {
-                if (keep[j] != T(0)) {
-                    zr[j] = xr[j];
-                    continue;
-                }
-                const auto r = coupling_formula::affine_forward<Sc::value>(xr[j], tr[j], hr[j]);
-                zr[j] = r.value;
-                s += double(r.log_det);
-            }
-            ld[i] += s;
+            const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
+            ld[i] += detail::coupling_affine_row<false, Sc::value>(x + r, z + r, t + o, h + o, keep, D);
         });
     });
 }
@@ -69,23 +46,10 @@ void coupling_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T
 template <class T>
 void coupling_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T* t, const T* h, int ldo,
                              const T* keep, double* ld, int n, int D) {
-    detail::with_scale(scale, [&]<class Sc>(Sc) {
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
-            const T* zr = z + std::size_t(i) * D;
-            T* xr = x + std::size_t(i) * D;
-            const T* tr = t + std::size_t(i) * ldo;
-            const T* hr = h + std::size_t(i) * ldo;
-            double s = 0.0;
-            for (int j = 0; j < D; ++j) {
-                if (keep[j] != T(0)) {
-                    xr[j] = zr[j];
-                    continue;
-                }
-                const auto r = coupling_formula::affine_inverse<Sc::value>(zr[j], tr[j], hr[j]);
-                xr[j] = r.value;
-                s += double(r.log_det);
-            }
-            ld[i] -= s;
+            const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
+            ld[i] -= detail::coupling_affine_row<true, Sc::value>(z + r, x + r, t + o, h + o, keep, D);
         });
     });
 }
@@ -94,21 +58,11 @@ template <class T>
 void coupling_affine_backward(Cpu, CouplingScale scale, const T* x, const T* z, const T* t, const T* h, int ldo,
                               const T* keep, const T* dz, const T* dld, T* dx, T* dt, T* dh, int n, int D) {
     (void)t;
-    detail::with_scale(scale, [&]<class Sc>(Sc) {
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
             const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
-            const T g = dld[i];
-            for (int j = 0; j < D; ++j) {
-                if (keep[j] != T(0)) {
-                    dx[r + j] = dz[r + j];
-                    dt[o + j] = dh[o + j] = T(0);
-                    continue;
-                }
-                const auto d = coupling_formula::affine_backward<Sc::value>(x[r + j], z[r + j], h[o + j], dz[r + j], g);
-                dx[r + j] = d.dx;
-                dt[o + j] = d.dt;
-                dh[o + j] = d.dh;
-            }
+            detail::coupling_affine_backward_row<Sc::value>(x + r, z + r, h + o, keep, dz + r, dld[i], dx + r, dt + o,
+                                                            dh + o, D);
         });
     });
 }

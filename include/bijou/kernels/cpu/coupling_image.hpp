@@ -1,10 +1,9 @@
 // bijou/kernels/cpu/coupling_image.hpp — the elementwise half of an image coupling, Cpu backend.
-// Same contracts as kernels/reference/coupling_image.hpp, and the same element formulas
-// (kernels/coupling_formula.hpp). The transform passes split the batch
-// across OpenMP threads by sample (each sample's log-det is one thread's double sum, in the
-// Reference order: channel by channel, pixel by pixel); the layout passes split by (channel,
-// sample) blocks of HW. Untouched channels are plain SIMD copies; loops that call exp/tanh/log1p
-// carry no `omp simd` (see kernels/cpu/coupling.hpp). The scale function is chosen once per call.
+// Same contracts as kernels/reference/coupling_image.hpp. The affine passes split the batch across
+// OpenMP threads by sample and run the Reference kernels' per-sample bodies (each sample's log-det is
+// one thread's double sum, in the Reference order), so the two agree bit for bit; the additive and
+// layout passes use the same element formulas (kernels/coupling_formula.hpp) in SIMD loops, split by
+// sample or by (channel, sample) blocks of HW. Untouched channels are plain SIMD copies.
 #pragma once
 
 #include <cstddef>
@@ -65,80 +64,34 @@ void coupling_image_add_input_grad(Cpu, T* dx, const T* g, const T* keep, int n,
     });
 }
 
-namespace detail {
-// The affine coupling's elementwise pass, forward (src = x, dst = z, ld += Σ log s) or inverse
-// (src = z, dst = x, ld −= Σ log s). Kept elements and channels are copied.
-template <bool Forward, class T>
-void coupling_image_affine_pass(CouplingScale scale, const T* src, T* dst, const T* t, const T* h, const T* keep,
-                                double* ld, int n, int C, int HW, int c0, int ct) {
-    with_scale(scale, [&]<class Sc>(Sc) {
-        for_samples(n, C, HW, [&](int i) {
-            double s = 0.0;
-            for (int c = 0; c < C; ++c) {
-                const T* sr = src + (std::size_t(i) * C + c) * HW;
-                T* dr = dst + (std::size_t(i) * C + c) * HW;
-                if (c < c0 || c >= c0 + ct) {
-                    copy_block(sr, dr, HW);
-                    continue;
-                }
-                const T* tr = t + (std::size_t(c - c0) * n + i) * HW;
-                const T* hr = h + (std::size_t(c - c0) * n + i) * HW;
-                for (int p = 0; p < HW; ++p) {
-                    if (keep != nullptr && keep[p] != T(0)) {
-                        dr[p] = sr[p];
-                        continue;
-                    }
-                    const auto r = Forward ? coupling_formula::affine_forward<Sc::value>(sr[p], tr[p], hr[p])
-                                           : coupling_formula::affine_inverse<Sc::value>(sr[p], tr[p], hr[p]);
-                    dr[p] = r.value;
-                    s += double(r.log_det);
-                }
-            }
-            ld[i] += Forward ? s : -s;
-        });
-    });
-}
-}  // namespace detail
-
 template <class T>
 void coupling_image_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T* t, const T* h, const T* keep,
                                    double* ld, int n, int C, int HW, int c0, int ct) {
-    detail::coupling_image_affine_pass<true>(scale, x, z, t, h, keep, ld, n, C, HW, c0, ct);
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        detail::for_samples(n, C, HW, [&](int i) {
+            ld[i] += detail::coupling_image_affine_sample<false, Sc::value>(i, x, z, t, h, keep, n, C, HW, c0, ct);
+        });
+    });
 }
 
 template <class T>
 void coupling_image_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T* t, const T* h, const T* keep,
                                    double* ld, int n, int C, int HW, int c0, int ct) {
-    detail::coupling_image_affine_pass<false>(scale, z, x, t, h, keep, ld, n, C, HW, c0, ct);
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        detail::for_samples(n, C, HW, [&](int i) {
+            ld[i] -= detail::coupling_image_affine_sample<true, Sc::value>(i, z, x, t, h, keep, n, C, HW, c0, ct);
+        });
+    });
 }
 
 template <class T>
 void coupling_image_affine_backward(Cpu, CouplingScale scale, const T* x, const T* z, const T* h, const T* keep,
                                     const T* dz, const T* dld, T* dx, T* dt, T* dh, int n, int C, int HW, int c0,
                                     int ct) {
-    detail::with_scale(scale, [&]<class Sc>(Sc) {
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         detail::for_samples(n, C, HW, [&](int i) {
-            const T g = dld[i];
-            for (int c = 0; c < C; ++c) {
-                const std::size_t r = (std::size_t(i) * C + c) * HW;
-                if (c < c0 || c >= c0 + ct) {
-                    detail::copy_block(dz + r, dx + r, HW);
-                    continue;
-                }
-                const std::size_t o = (std::size_t(c - c0) * n + i) * HW;
-                for (int p = 0; p < HW; ++p) {
-                    if (keep != nullptr && keep[p] != T(0)) {
-                        dx[r + p] = dz[r + p];
-                        dt[o + p] = dh[o + p] = T(0);
-                        continue;
-                    }
-                    const auto d =
-                        coupling_formula::affine_backward<Sc::value>(x[r + p], z[r + p], h[o + p], dz[r + p], g);
-                    dx[r + p] = d.dx;
-                    dt[o + p] = d.dt;
-                    dh[o + p] = d.dh;
-                }
-            }
+            detail::coupling_image_affine_backward_sample<Sc::value>(i, x, z, h, keep, dz, dld[i], dx, dt, dh, n, C,
+                                                                     HW, c0, ct);
         });
     });
 }

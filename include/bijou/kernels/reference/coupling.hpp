@@ -31,42 +31,66 @@ void coupling_mask_input(Reference, const T* x, const T* keep, T* xm, int n, int
         }
 }
 
+namespace detail {
+
+/// One sample's row of the affine coupling, forward (in = x, out = z) or Inverse (in = z, out = x):
+/// kept coordinates are copied; returns Σ log s over the transformed ones. t, h: the row's
+/// conditioner outputs. The Cpu backend runs the same body per sample.
+template <bool Inverse, CouplingScale S, class T>
+double coupling_affine_row(const T* in, T* out, const T* t, const T* h, const T* keep, int D) {
+    double s = 0.0;
+    for (int j = 0; j < D; ++j) {
+        if (keep[j] != T(0)) {
+            out[j] = in[j];
+            continue;
+        }
+        const auto r = Inverse ? coupling_formula::affine_inverse<S>(in[j], t[j], h[j])
+                               : coupling_formula::affine_forward<S>(in[j], t[j], h[j]);
+        out[j] = r.value;
+        s += double(r.log_det);
+    }
+    return s;
+}
+
+/// One sample's row of coupling_affine_backward; g = ∂L/∂ld of the sample.
+template <CouplingScale S, class T>
+void coupling_affine_backward_row(const T* x, const T* z, const T* h, const T* keep, const T* dz, T g, T* dx, T* dt,
+                                  T* dh, int D) {
+    for (int j = 0; j < D; ++j) {
+        if (keep[j] != T(0)) {
+            dx[j] = dz[j];
+            dt[j] = dh[j] = T(0);
+            continue;
+        }
+        const auto d = coupling_formula::affine_backward<S>(x[j], z[j], h[j], dz[j], g);
+        dx[j] = d.dx;
+        dt[j] = d.dt;
+        dh[j] = d.dh;
+    }
+}
+
+}  // namespace detail
+
 template <class T>
 void coupling_affine_forward(Reference, CouplingScale scale, const T* x, T* z, const T* t, const T* h, int ldo,
                              const T* keep, double* ld, int n, int D) {
-    for (int i = 0; i < n; ++i) {
-        double s = 0.0;
-        for (int j = 0; j < D; ++j) {
-            const std::size_t k = std::size_t(i) * D + j, o = std::size_t(i) * ldo + j;
-            if (keep[j] != T(0)) {
-                z[k] = x[k];
-                continue;
-            }
-            const auto r = coupling_formula::affine_forward(scale, x[k], t[o], h[o]);
-            z[k] = r.value;
-            s += double(r.log_det);
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        for (int i = 0; i < n; ++i) {
+            const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
+            ld[i] += detail::coupling_affine_row<false, Sc::value>(x + r, z + r, t + o, h + o, keep, D);
         }
-        ld[i] += s;
-    }
+    });
 }
 
 template <class T>
 void coupling_affine_inverse(Reference, CouplingScale scale, const T* z, T* x, const T* t, const T* h, int ldo,
                              const T* keep, double* ld, int n, int D) {
-    for (int i = 0; i < n; ++i) {
-        double s = 0.0;
-        for (int j = 0; j < D; ++j) {
-            const std::size_t k = std::size_t(i) * D + j, o = std::size_t(i) * ldo + j;
-            if (keep[j] != T(0)) {
-                x[k] = z[k];
-                continue;
-            }
-            const auto r = coupling_formula::affine_inverse(scale, z[k], t[o], h[o]);
-            x[k] = r.value;
-            s += double(r.log_det);
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        for (int i = 0; i < n; ++i) {
+            const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
+            ld[i] -= detail::coupling_affine_row<true, Sc::value>(z + r, x + r, t + o, h + o, keep, D);
         }
-        ld[i] -= s;
-    }
+    });
 }
 
 /// For ∂L/∂z = dz and ∂L/∂ld = dld (per sample): coupling_formula::affine_backward at transformed
@@ -75,19 +99,13 @@ template <class T>
 void coupling_affine_backward(Reference, CouplingScale scale, const T* x, const T* z, const T* t, const T* h,
                               int ldo, const T* keep, const T* dz, const T* dld, T* dx, T* dt, T* dh, int n, int D) {
     (void)t;
-    for (int i = 0; i < n; ++i)
-        for (int j = 0; j < D; ++j) {
-            const std::size_t k = std::size_t(i) * D + j, o = std::size_t(i) * ldo + j;
-            if (keep[j] != T(0)) {
-                dx[k] = dz[k];
-                dt[o] = dh[o] = T(0);
-                continue;
-            }
-            const auto g = coupling_formula::affine_backward(scale, x[k], z[k], h[o], dz[k], dld[i]);
-            dx[k] = g.dx;
-            dt[o] = g.dt;
-            dh[o] = g.dh;
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        for (int i = 0; i < n; ++i) {
+            const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
+            detail::coupling_affine_backward_row<Sc::value>(x + r, z + r, h + o, keep, dz + r, dld[i], dx + r, dt + o,
+                                                            dh + o, D);
         }
+    });
 }
 
 template <class T>

@@ -51,46 +51,81 @@ void coupling_image_add_input_grad(Reference, T* dx, const T* g, const T* keep, 
                     dx[(std::size_t(i) * C + c0 + c) * HW + p] += g[(std::size_t(c) * n + i) * HW + p];
 }
 
+namespace detail {
+
+/// Sample i of the image affine coupling, forward (in = x, out = z) or Inverse (in = z, out = x):
+/// channels outside [c0, c0 + ct) and kept pixels are copied; returns Σ log s over the transformed
+/// elements, channel by channel, pixel by pixel. The Cpu backend runs the same body per sample.
+template <bool Inverse, CouplingScale S, class T>
+double coupling_image_affine_sample(int i, const T* in, T* out, const T* t, const T* h, const T* keep, int n, int C,
+                                    int HW, int c0, int ct) {
+    double s = 0.0;
+    for (int c = 0; c < C; ++c) {
+        const T* src = in + (std::size_t(i) * C + c) * HW;
+        T* dst = out + (std::size_t(i) * C + c) * HW;
+        if (c < c0 || c >= c0 + ct) {
+            for (int p = 0; p < HW; ++p) dst[p] = src[p];
+            continue;
+        }
+        const T* tr = t + (std::size_t(c - c0) * n + i) * HW;
+        const T* hr = h + (std::size_t(c - c0) * n + i) * HW;
+        for (int p = 0; p < HW; ++p) {
+            if (keep != nullptr && keep[p] != T(0)) {
+                dst[p] = src[p];
+                continue;
+            }
+            const auto r = Inverse ? coupling_formula::affine_inverse<S>(src[p], tr[p], hr[p])
+                                   : coupling_formula::affine_forward<S>(src[p], tr[p], hr[p]);
+            dst[p] = r.value;
+            s += double(r.log_det);
+        }
+    }
+    return s;
+}
+
+/// Sample i of coupling_image_affine_backward; g = ∂L/∂ld of the sample.
+template <CouplingScale S, class T>
+void coupling_image_affine_backward_sample(int i, const T* x, const T* z, const T* h, const T* keep, const T* dz, T g,
+                                           T* dx, T* dt, T* dh, int n, int C, int HW, int c0, int ct) {
+    for (int c = 0; c < C; ++c) {
+        const std::size_t r = (std::size_t(i) * C + c) * HW;
+        if (c < c0 || c >= c0 + ct) {
+            for (int p = 0; p < HW; ++p) dx[r + p] = dz[r + p];
+            continue;
+        }
+        const std::size_t o = (std::size_t(c - c0) * n + i) * HW;
+        for (int p = 0; p < HW; ++p) {
+            if (keep != nullptr && keep[p] != T(0)) {
+                dx[r + p] = dz[r + p];
+                dt[o + p] = dh[o + p] = T(0);
+                continue;
+            }
+            const auto d = coupling_formula::affine_backward<S>(x[r + p], z[r + p], h[o + p], dz[r + p], g);
+            dx[r + p] = d.dx;
+            dt[o + p] = d.dt;
+            dh[o + p] = d.dh;
+        }
+    }
+}
+
+}  // namespace detail
+
 template <class T>
 void coupling_image_affine_forward(Reference, CouplingScale scale, const T* x, T* z, const T* t, const T* h,
                                    const T* keep, double* ld, int n, int C, int HW, int c0, int ct) {
-    for (int i = 0; i < n; ++i) {
-        double s = 0.0;
-        for (int c = 0; c < C; ++c)
-            for (int p = 0; p < HW; ++p) {
-                const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                if (!detail::transformed(keep, c, p, c0, ct)) {
-                    z[k] = x[k];
-                    continue;
-                }
-                const std::size_t o = (std::size_t(c - c0) * n + i) * HW + p;
-                const auto r = coupling_formula::affine_forward(scale, x[k], t[o], h[o]);
-                z[k] = r.value;
-                s += double(r.log_det);
-            }
-        ld[i] += s;
-    }
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        for (int i = 0; i < n; ++i)
+            ld[i] += detail::coupling_image_affine_sample<false, Sc::value>(i, x, z, t, h, keep, n, C, HW, c0, ct);
+    });
 }
 
 template <class T>
 void coupling_image_affine_inverse(Reference, CouplingScale scale, const T* z, T* x, const T* t, const T* h,
                                    const T* keep, double* ld, int n, int C, int HW, int c0, int ct) {
-    for (int i = 0; i < n; ++i) {
-        double s = 0.0;
-        for (int c = 0; c < C; ++c)
-            for (int p = 0; p < HW; ++p) {
-                const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                if (!detail::transformed(keep, c, p, c0, ct)) {
-                    x[k] = z[k];
-                    continue;
-                }
-                const std::size_t o = (std::size_t(c - c0) * n + i) * HW + p;
-                const auto r = coupling_formula::affine_inverse(scale, z[k], t[o], h[o]);
-                x[k] = r.value;
-                s += double(r.log_det);
-            }
-        ld[i] -= s;
-    }
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        for (int i = 0; i < n; ++i)
+            ld[i] -= detail::coupling_image_affine_sample<true, Sc::value>(i, z, x, t, h, keep, n, C, HW, c0, ct);
+    });
 }
 
 /// For ∂L/∂z = dz and ∂L/∂ld = dld (per sample): coupling_formula::affine_backward at transformed
@@ -99,22 +134,11 @@ template <class T>
 void coupling_image_affine_backward(Reference, CouplingScale scale, const T* x, const T* z, const T* h,
                                     const T* keep, const T* dz, const T* dld, T* dx, T* dt, T* dh, int n, int C,
                                     int HW, int c0, int ct) {
-    for (int i = 0; i < n; ++i)
-        for (int c = 0; c < C; ++c)
-            for (int p = 0; p < HW; ++p) {
-                const std::size_t k = (std::size_t(i) * C + c) * HW + p;
-                const bool in_rows = c >= c0 && c < c0 + ct;
-                const std::size_t o = in_rows ? (std::size_t(c - c0) * n + i) * HW + p : 0;
-                if (!detail::transformed(keep, c, p, c0, ct)) {
-                    dx[k] = dz[k];
-                    if (in_rows) dt[o] = dh[o] = T(0);
-                    continue;
-                }
-                const auto g = coupling_formula::affine_backward(scale, x[k], z[k], h[o], dz[k], dld[i]);
-                dx[k] = g.dx;
-                dt[o] = g.dt;
-                dh[o] = g.dh;
-            }
+    coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
+        for (int i = 0; i < n; ++i)
+            detail::coupling_image_affine_backward_sample<Sc::value>(i, x, z, h, keep, dz, dld[i], dx, dt, dh, n, C,
+                                                                     HW, c0, ct);
+    });
 }
 
 template <class T>
