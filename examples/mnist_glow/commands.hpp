@@ -385,8 +385,8 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
             {"train.step", std::to_string(step)},          {"train.epoch", std::to_string(sampler.epoch())},
             {"train.cursor", std::to_string(sampler.cursor())}, {"train.noise_rng", noise.state()},
             {"train.seed", std::to_string(seed)},          {"train.n_bits", std::to_string(n_bits)},
-            {"train.batch", std::to_string(batch)},        {"train.lr", bijou::detail::ckpt_number(lr)},
-            {"train.warmup", std::to_string(warmup)},      {"train.clip", bijou::detail::ckpt_number(clip_bpd)},
+            {"train.batch", std::to_string(batch)},        {"train.lr", bijou::number_setting(lr)},
+            {"train.warmup", std::to_string(warmup)},      {"train.clip", bijou::number_setting(clip_bpd)},
             {"train.optimizer", cli.optimizer_name},       {"train.train_count", std::to_string(n_train)},
             {"train.train_size", std::to_string(train_size)},
             {"example", "mnist_glow"}};
@@ -843,7 +843,7 @@ int manipulate_mean_latents(const Cli& cli, const Model& model, const PaddedSet&
     const fs::path file = fs::path(cli.out) / "manipulation.png";
     example::write_png(file, grid(grey, rows, cols + 1, cli.zoom, {0}));
     std::string s;
-    for (double a : cli.strengths) s += (s.empty() ? "" : ", ") + bijou::detail::ckpt_number(a);
+    for (double a : cli.strengths) s += (s.empty() ? "" : ", ") + bijou::number_setting(a);
     std::printf("wrote %s: %d test images of digit %d (framed), moved along mean z(%d) - mean z(%d) at strengths %s\n",
                 file.c_str(), rows, cli.from, cli.to, cli.from, s.c_str());
     return 0;

@@ -16,6 +16,7 @@
 
 #include "bijou/bijectors/actnorm.hpp"
 #include "bijou/bijectors/coupling.hpp"
+#include "bijou/bijectors/spline_coupling.hpp"
 #include "bijou/bijectors/coupling_image.hpp"
 #include "bijou/bijectors/invconv1x1.hpp"
 #include "bijou/bijectors/permute.hpp"

@@ -1,6 +1,6 @@
 // Checks shared by the CudaHost and Cuda test suites: every kernel of the Cuda backend
 // (kernels/cuda/*.hpp, called through kernels::f(B{}, ...)) against the Reference kernel, on random
-// inputs, over both scalars, both coupling scales, both mask kinds, kernel sizes 1/3/5 and im2col
+// inputs, over both scalars, both coupling scales, both mask kinds, splines, kernel sizes 1/3/5 and im2col
 // chunkings. E supplies the backend (E::backend), the vector type whose memory that backend's kernels
 // can read and the host can too (E::vec<T>: plain vectors for CudaHost, CUDA managed memory for Cuda)
 // and E::sync(), which waits for the kernels before the host reads their output.
@@ -231,6 +231,71 @@ void check_image_coupling() {
             CHECK(rel_diff(b, a) == 0.0);
             CHECK(rel_diff(r1, r0) == 0.0);
         }
+}
+
+/// Rational-quadratic splines (kernels/*/spline.hpp): vector form with a mask and without, image form.
+template <class E, class T>
+void check_spline() {
+    using B = typename E::backend;
+    using V = typename E::template vec<T>;
+    Rng rng(4);
+    const int n = 5, bins = 4, P = kernels::spline_formula::params_per_element(bins);
+    const auto sp = kernels::spline_formula::make_spline<T>(bins, 1.5, 1e-3, 1e-3, 1e-3);
+    auto same = [](const auto& a, const auto& b, double allowed) { CHECK(rel_diff(a, b) <= allowed); };
+    {  // vector: x (n, D), θ rows of stride D·P
+        const int D = 5;
+        const std::size_t N = std::size_t(n) * D, NP = N * P;
+        const auto x = randv<V>(N, rng, 1.2), theta = randv<V>(NP, rng), dz = randv<V>(N, rng), dld = randv<V>(n, rng);
+        V keep(D);
+        for (int j = 0; j < D; ++j) keep[j] = T(j % 2);
+        for (const T* k : {static_cast<const T*>(nullptr), static_cast<const T*>(keep.data())}) {
+            V a(N), b(N), a2(N), b2(N), dp0(NP, T(7)), dp1(NP, T(7));
+            typename E::template vec<double> ld0(n, 0.25), ld1(n, 0.25);
+            kernels::spline_forward(Reference{}, sp, x.data(), a.data(), theta.data(), D * P, k, ld0.data(), n, D);
+            kernels::spline_forward(B{}, sp, x.data(), b.data(), theta.data(), D * P, k, ld1.data(), n, D);
+            E::sync();
+            same(b, a, tol<T>());
+            same(ld1, ld0, tol<T>());
+            kernels::spline_inverse(Reference{}, sp, a.data(), a2.data(), theta.data(), D * P, k, ld0.data(), n, D);
+            kernels::spline_inverse(B{}, sp, a.data(), b2.data(), theta.data(), D * P, k, ld1.data(), n, D);
+            E::sync();
+            same(b2, a2, tol<T>());
+            same(ld1, ld0, 10 * tol<T>());
+            same(b2, x, 1000 * tol<T>());  // round trip
+            kernels::spline_backward(Reference{}, sp, x.data(), theta.data(), D * P, k, dz.data(), dld.data(),
+                                     a2.data(), dp0.data(), n, D);
+            kernels::spline_backward(B{}, sp, x.data(), theta.data(), D * P, k, dz.data(), dld.data(), b2.data(),
+                                     dp1.data(), n, D);
+            E::sync();
+            same(b2, a2, tol<T>());
+            same(dp1, dp0, tol<T>());
+        }
+    }
+    {  // image: x (n, C, HW), θ channel-major ((C/2)·P, n, HW)
+        const int C = 4, HW = 6, c0 = 2;
+        const std::size_t N = std::size_t(n) * C * HW, NP = std::size_t(C - c0) * P * n * HW;
+        const auto x = randv<V>(N, rng, 1.2), theta = randv<V>(NP, rng), dz = randv<V>(N, rng), dld = randv<V>(n, rng);
+        V a(N), b(N), a2(N), b2(N), dp0(NP, T(7)), dp1(NP, T(7));
+        typename E::template vec<double> ld0(n, 0.25), ld1(n, 0.25);
+        kernels::spline_image_forward(Reference{}, sp, x.data(), a.data(), theta.data(), ld0.data(), n, C, HW, c0);
+        kernels::spline_image_forward(B{}, sp, x.data(), b.data(), theta.data(), ld1.data(), n, C, HW, c0);
+        E::sync();
+        same(b, a, tol<T>());
+        same(ld1, ld0, tol<T>());
+        kernels::spline_image_inverse(Reference{}, sp, a.data(), a2.data(), theta.data(), ld0.data(), n, C, HW, c0);
+        kernels::spline_image_inverse(B{}, sp, a.data(), b2.data(), theta.data(), ld1.data(), n, C, HW, c0);
+        E::sync();
+        same(b2, a2, tol<T>());
+        same(ld1, ld0, 10 * tol<T>());
+        same(b2, x, 1000 * tol<T>());
+        kernels::spline_image_backward(Reference{}, sp, x.data(), theta.data(), dz.data(), dld.data(), a2.data(),
+                                       dp0.data(), n, C, HW, c0);
+        kernels::spline_image_backward(B{}, sp, x.data(), theta.data(), dz.data(), dld.data(), b2.data(), dp1.data(),
+                                       n, C, HW, c0);
+        E::sync();
+        same(b2, a2, tol<T>());
+        same(dp1, dp0, tol<T>());
+    }
 }
 
 template <class E, class T>

@@ -50,6 +50,9 @@ TEST_CASE_TEMPLATE("cuda: vector coupling kernels equal Reference", T, float, do
 TEST_CASE_TEMPLATE("cuda: image coupling kernels equal Reference", T, float, double) {
     check_image_coupling<OnDevice, T>();
 }
+TEST_CASE_TEMPLATE("cuda: rational-quadratic spline kernels equal Reference", T, float, double) {
+    check_spline<OnDevice, T>();
+}
 TEST_CASE_TEMPLATE("cuda: convolution (im2col, chunks, bias, ReLU) equals Reference", T, float, double) {
     check_conv2d<OnDevice, T>();
 }

@@ -36,6 +36,9 @@ TEST_CASE_TEMPLATE("cuda host: vector coupling kernels equal Reference", T, floa
 TEST_CASE_TEMPLATE("cuda host: image coupling kernels equal Reference", T, float, double) {
     check_image_coupling<OnHost, T>();
 }
+TEST_CASE_TEMPLATE("cuda host: rational-quadratic spline kernels equal Reference", T, float, double) {
+    check_spline<OnHost, T>();
+}
 TEST_CASE_TEMPLATE("cuda host: convolution (im2col, chunks, bias, ReLU) equals Reference", T, float, double) {
     check_conv2d<OnHost, T>();
 }

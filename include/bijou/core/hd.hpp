@@ -2,7 +2,7 @@
 //   BIJOU_HD          a function both sides call: `__host__ __device__ inline` under nvcc, `inline` otherwise
 //   BIJOU_HD_LAMBDA   the same for a lambda given to an executor (kernels/cuda/exec.hpp): nvcc compiles
 //                     it for the device as well (--extended-lambda); other compilers see a plain lambda
-//   bijou::hd_math    exp, tanh, log1p, abs, sqrt for float and double, callable on both sides
+//   bijou::hd_math    exp, tanh, log, log1p, abs, sqrt for float and double, callable on both sides
 #pragma once
 
 #include <cmath>
@@ -23,6 +23,8 @@ BIJOU_HD float exp(float x) { return ::expf(x); }
 BIJOU_HD double exp(double x) { return ::exp(x); }
 BIJOU_HD float tanh(float x) { return ::tanhf(x); }
 BIJOU_HD double tanh(double x) { return ::tanh(x); }
+BIJOU_HD float log(float x) { return ::logf(x); }
+BIJOU_HD double log(double x) { return ::log(x); }
 BIJOU_HD float log1p(float x) { return ::log1pf(x); }
 BIJOU_HD double log1p(double x) { return ::log1p(x); }
 BIJOU_HD float abs(float x) { return ::fabsf(x); }

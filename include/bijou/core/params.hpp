@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cassert>
+#include <charconv>
 #include <cstddef>
 #include <cstdlib>
 #include <functional>
@@ -52,6 +53,13 @@ struct SettingInfo {
     std::string name;
     std::string value;
 };
+
+/// A number as a setting's text: the shortest form that reads back as the same double.
+inline std::string number_setting(double v) {
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
 
 struct TensorInfo {
     std::string name;

@@ -156,11 +156,6 @@ std::string ckpt_shape_str(const std::vector<V>& shape) {
     return s + "]";
 }
 
-inline std::string ckpt_number(double v) {
-    char buf[64];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    return std::string(buf, r.ptr);
-}
 
 template <class T>
 constexpr std::string_view safetensors_dtype() {
@@ -613,10 +608,10 @@ void ckpt_save(const std::filesystem::path& path, const Model& model, const Opt*
         meta["optimizer.step"] = std::to_string(opt->step_count());
         if constexpr (CheckpointOptimizerOptions<Opt>) {
             const AdamOptions& oo = opt->options();
-            meta["optimizer.beta1"] = ckpt_number(oo.beta1);
-            meta["optimizer.beta2"] = ckpt_number(oo.beta2);
-            meta["optimizer.eps"] = ckpt_number(oo.eps);
-            meta["optimizer.weight_decay"] = ckpt_number(oo.weight_decay);
+            meta["optimizer.beta1"] = number_setting(oo.beta1);
+            meta["optimizer.beta2"] = number_setting(oo.beta2);
+            meta["optimizer.eps"] = number_setting(oo.eps);
+            meta["optimizer.weight_decay"] = number_setting(oo.weight_decay);
         }
     }
     for (const auto& [k, v] : extra) {
@@ -716,7 +711,7 @@ inline CkptOptimizerMeta ckpt_optimizer_meta(const std::filesystem::path& file, 
         for (const auto& [key, dst] : fields)
             if (!find(key)) missing(key);
         if (const auto p = adam_options_problem(a))
-            ckpt_fail(file, "config field 'optimizer." + std::string(p->field) + "': " + ckpt_number(p->value) +
+            ckpt_fail(file, "config field 'optimizer." + std::string(p->field) + "': " + number_setting(p->value) +
                                 " must be " + p->range);
         o.options = a;
     }
@@ -792,7 +787,7 @@ CheckpointMetadata ckpt_load(const std::filesystem::path& path, Model& model, Op
         ckpt_decode(data.data() + e.begin, s.size, s.data);
         for (std::size_t i = 0; i < s.size; ++i)
             if (!std::isfinite(s.data[i]))
-                ckpt_fail(path, "tensor '" + s.name + "': value " + ckpt_number(double(s.data[i])) + " at index " +
+                ckpt_fail(path, "tensor '" + s.name + "': value " + number_setting(double(s.data[i])) + " at index " +
                                     std::to_string(i) + " is not finite");
     }
 
