@@ -17,6 +17,7 @@
 #include "bijou/bijectors/actnorm.hpp"
 #include "bijou/bijectors/coupling.hpp"
 #include "bijou/bijectors/spline_coupling.hpp"
+#include "bijou/bijectors/autoregressive.hpp"
 #include "bijou/bijectors/coupling_image.hpp"
 #include "bijou/bijectors/invconv1x1.hpp"
 #include "bijou/bijectors/permute.hpp"
@@ -26,6 +27,7 @@
 
 #include "bijou/nn/conv2d.hpp"
 #include "bijou/nn/convnet.hpp"
+#include "bijou/nn/made.hpp"
 #include "bijou/nn/mlp.hpp"
 
 #include "bijou/distributions/conditional_diagonal_gaussian.hpp"

@@ -298,6 +298,29 @@ void check_spline() {
     }
 }
 
+/// The masked MLP's and the inverse autoregressive flow's elementwise kernels.
+template <class E, class T>
+void check_autoregressive_kernels() {
+    using B = typename E::backend;
+    using V = typename E::template vec<T>;
+    Rng rng(6);
+    const std::size_t N = 37;
+    const auto w = randv<V>(N, rng), dz = randv<V>(N, rng), a = randv<V>(N, rng), r = randv<V>(N, rng);
+    V mask(N), s(N);
+    for (std::size_t k = 0; k < N; ++k) mask[k] = T(k % 3 != 0), s[k] = T(0.5 + double(k) / N);
+    V m0(N), m1(N), v0(N), v1(N), f1(N);
+    kernels::mlp_apply_mask(Reference{}, w.data(), mask.data(), m0.data(), N);
+    kernels::mlp_apply_mask(B{}, w.data(), mask.data(), m1.data(), N);
+    kernels::autoregressive_solve(Reference{}, dz.data(), a.data(), r.data(), s.data(), v0.data(), N);
+    kernels::autoregressive_solve(B{}, dz.data(), a.data(), r.data(), s.data(), v1.data(), N);
+    kernels::autoregressive_fill(B{}, f1.data(), T(2.5), N);
+    E::sync();
+    CHECK(rel_diff(m1, m0) == 0.0);
+    CHECK(m0[0] == T(0));
+    CHECK(rel_diff(v1, v0) <= tol<T>());
+    for (std::size_t k = 0; k < N; ++k) CHECK(f1[k] == T(2.5));
+}
+
 template <class E, class T>
 void check_conv2d() {
     using B = typename E::backend;

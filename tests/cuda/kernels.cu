@@ -53,6 +53,9 @@ TEST_CASE_TEMPLATE("cuda: image coupling kernels equal Reference", T, float, dou
 TEST_CASE_TEMPLATE("cuda: rational-quadratic spline kernels equal Reference", T, float, double) {
     check_spline<OnDevice, T>();
 }
+TEST_CASE_TEMPLATE("cuda: masked-MLP and autoregressive kernels equal Reference", T, float, double) {
+    check_autoregressive_kernels<OnDevice, T>();
+}
 TEST_CASE_TEMPLATE("cuda: convolution (im2col, chunks, bias, ReLU) equals Reference", T, float, double) {
     check_conv2d<OnDevice, T>();
 }

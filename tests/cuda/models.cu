@@ -49,6 +49,15 @@ TEST_CASE_TEMPLATE("cuda: conformance of the bijectors on the GPU", T, float, do
     conforms<TinyGlow, Shape<1, 4, 4>, T>(sigmoid());
 }
 
+TEST_CASE_TEMPLATE("cuda: conformance of the spline and autoregressive flows on the GPU", T, float, double) {
+    testing::Config cfg;
+    cfg.options = cfg.options.with(SplineOptions{.bins = 4, .bound = 1.5});
+    conforms<RationalQuadraticCoupling, Shape<3>, T>(cfg);
+    conforms<RationalQuadraticCoupling, Shape<4, 2, 3>, T>(cfg);
+    conforms<MaskedAutoregressive<RationalQuadraticTransform>, Shape<3>, T>(cfg);
+    conforms<InverseAutoregressive<AffineTransform>, Shape<4>, T>(cfg);
+}
+
 TEST_CASE_TEMPLATE("cuda: Glow on the GPU equals Reference", T, float, double) {
     bijou::test_cuda::check_glow<Cuda, T, false>();
 }

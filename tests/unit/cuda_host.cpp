@@ -39,6 +39,9 @@ TEST_CASE_TEMPLATE("cuda host: image coupling kernels equal Reference", T, float
 TEST_CASE_TEMPLATE("cuda host: rational-quadratic spline kernels equal Reference", T, float, double) {
     check_spline<OnHost, T>();
 }
+TEST_CASE_TEMPLATE("cuda host: masked-MLP and autoregressive kernels equal Reference", T, float, double) {
+    check_autoregressive_kernels<OnHost, T>();
+}
 TEST_CASE_TEMPLATE("cuda host: convolution (im2col, chunks, bias, ReLU) equals Reference", T, float, double) {
     check_conv2d<OnHost, T>();
 }

@@ -7,7 +7,7 @@
 //   log|det ∂z/∂x| = 0 in both directions.   backward: dx = Pᵀ·dz.   No trainable parameters.
 // Options: PermuteOptions::kind (set with Options::with) — PermuteKind::reverse (perm[c] = C−1−c,
 // the default) or PermuteKind::shuffle (a
-// Fisher–Yates shuffle drawn from bijou::Rng seeded with permute_seed(Options::seed, k), where k is
+// Fisher–Yates shuffle drawn from bijou::Rng seeded with detail::indexed_seed(Options::seed, k) (core/random.hpp), where k is
 // this Permute's index among the Permutes of the model, ctx.next_index("permute")): each Permute of
 // a model gets its own permutation and the model is reproducible from the seed. The Rng passed to
 // reset_parameters is not used, so adding a Permute never shifts other recipes' random streams.
@@ -52,15 +52,6 @@ constexpr std::string_view setting_name(PermuteKind v) { return v == PermuteKind
 
 namespace detail {
 
-/// Seed of the k-th Permute's shuffle: splitmix64 of (seed, k), so neighbouring seeds and indices
-/// give unrelated streams.
-inline std::uint64_t permute_seed(std::uint64_t seed, int k) {
-    std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (std::uint64_t(k) + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /// Reads a permutation stored as T indices into `perm` and its inverse into `inv` (both C ints).
 /// Throws bijou::error starting with `what` (e.g. "Permute buffer 'permute.perm'") unless buf
 /// holds each of 0..C-1 exactly once.
@@ -102,7 +93,7 @@ public:
                 std::reverse(init_.begin(), init_.end());
                 break;
             case PermuteKind::shuffle: {
-                Rng rng(detail::permute_seed(ctx.options().seed, k));
+                Rng rng(detail::indexed_seed(ctx.options().seed, k));
                 for (int i = C - 1; i > 0; --i) std::swap(init_[std::size_t(i)], init_[rng.below(std::uint64_t(i) + 1)]);
                 break;
             }

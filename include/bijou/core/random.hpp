@@ -82,4 +82,17 @@ private:
     bool has_spare_ = false;
 };
 
+namespace detail {
+
+/// Seed of the k-th element of a kind that draws at construction (a Permute's shuffle, a MADE's
+/// order): splitmix64 of (seed, k), so neighbouring seeds and indices give unrelated streams.
+inline std::uint64_t indexed_seed(std::uint64_t seed, int k) {
+    std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (std::uint64_t(k) + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+}  // namespace detail
+
 }  // namespace bijou

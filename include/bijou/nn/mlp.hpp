@@ -23,9 +23,15 @@
 //   dc is null. The concatenation is never formed: layer 0 runs two GEMMs on column blocks of W.
 // Cost per pass: 2·n·(in·hidden + (hidden_layers − 1)·hidden² + hidden·out) flops, all in
 //   kernels::gemm; backward about twice that. No allocation in forward or backward.
+// Masks (MADE, nn/made.hpp): set_masks(M) before declare() makes layer l compute with W_l ⊙ M_l
+//   (M_l: out_l × ld_l, 0/1, the context columns included), as nflows' MaskedLinear does; the masks
+//   are buffers "<prefix>.<2l>.mask". forward writes the masked weights into the stored part of the
+//   workspace (stored_size grows by Σ out_l·ld_l), and backward masks the weight gradients, so a
+//   masked-out weight has gradient 0 and never acts, whatever value it holds.
 // The net is movable but not copyable: its tensor handles are bound to a ParamSet by address.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -79,12 +85,30 @@ public:
     int context() const { return context_; }
     bool empty() const { return layers_.empty(); }
 
+    /// Makes the net a masked MLP (see the contract above): masks[l] has out_l·ld_l values, 0 or 1.
+    void set_masks(std::vector<std::vector<T>> masks) {
+        if (masks.size() != layers_.size())
+            throw invalid_argument("Mlp: " + std::to_string(masks.size()) + " masks for " +
+                                   std::to_string(layers_.size()) + " layers");
+        masked_size_ = 0;
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            const std::size_t size = std::size_t(layers_[l].out) * layers_[l].ld;
+            if (masks[l].size() != size)
+                throw invalid_argument("Mlp: mask " + std::to_string(l) + " has " + std::to_string(masks[l].size()) +
+                                       " values, the layer's weight " + std::to_string(size));
+            masked_size_ += size;
+        }
+        initial_masks_ = std::move(masks);
+    }
+    bool masked() const { return !initial_masks_.empty(); }
+
     void declare(ParamSet<T>& ps, const std::string& prefix) {
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             Layer& ly = layers_[l];
             const std::string key = join_name(prefix, std::to_string(2 * l));  // nn.Sequential index
             ps.add(join_name(key, "weight"), {std::size_t(ly.out), std::size_t(ly.ld)}, &ly.w);
             ps.add(join_name(key, "bias"), {std::size_t(ly.out)}, &ly.b);
+            if (masked()) ps.add_buffer(join_name(key, "mask"), {std::size_t(ly.out), std::size_t(ly.ld)}, &ly.m);
         }
     }
 
@@ -96,10 +120,11 @@ public:
             auto draw = [&] { return zero ? T(0) : T((2.0 * rng.uniform() - 1.0) * bound); };
             for (std::size_t k = 0; k < ly.w.size; ++k) ly.w[k] = draw();
             for (std::size_t k = 0; k < ly.b.size; ++k) ly.b[k] = draw();
+            if (masked()) std::copy(initial_masks_[l].begin(), initial_masks_[l].end(), ly.m.value);
         }
     }
 
-    std::size_t stored_size(int n) const { return std::size_t(n) * hidden_ * hidden_layers_; }
+    std::size_t stored_size(int n) const { return std::size_t(n) * hidden_ * hidden_layers_ + masked_size_; }
     std::size_t scratch_size(int n) const {
         return std::size_t(n) * hidden_ * (hidden_layers_ >= 2 ? 2 : hidden_layers_);
     }
@@ -115,10 +140,16 @@ public:
             const Layer& ly = layers_[l];
             const bool last = l + 1 == layers_.size();
             T* out = last ? y : activation(stored, n, l);
-            kernels::gemm(B{}, false, true, n, ly.out, ly.in, T(1), in, ly.in, ly.w.value, ly.ld, T(0), out, ly.out);
+            const T* w = ly.w.value;
+            if (masked()) {
+                T* wm = masked_weight(stored, n, l);
+                kernels::mlp_apply_mask(B{}, ly.w.value, ly.m.value, wm, ly.w.size);
+                w = wm;
+            }
+            kernels::gemm(B{}, false, true, n, ly.out, ly.in, T(1), in, ly.in, w, ly.ld, T(0), out, ly.out);
             if (l == 0 && context_ > 0)  // + c·W_cᵀ, W_c the last K columns of W
-                kernels::gemm(B{}, false, true, n, ly.out, context_, T(1), c, context_, ly.w.value + ly.in, ly.ld, T(1),
-                              out, ly.out);
+                kernels::gemm(B{}, false, true, n, ly.out, context_, T(1), c, context_, w + ly.in, ly.ld, T(1), out,
+                              ly.out);
             if (last) kernels::mlp_bias(B{}, out, ly.b.value, n, ly.out);
             else kernels::mlp_bias_relu(B{}, out, ly.b.value, n, ly.out);
             in = out;
@@ -130,32 +161,37 @@ public:
         backward(x, nullptr, dy, dx, nullptr, n, stored, scratch);
     }
 
-    /// The same for a net with a context: also dc += ∂L/∂c (if dc is not null).
-    void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch) {
+    /// The same for a net with a context: also dc += ∂L/∂c (if dc is not null). With param_grads
+    /// false the parameter gradients are left alone (an input-only vector-Jacobian product).
+    void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch,
+                  bool param_grads = true) {
         const T* g = dy;  // ∂L/∂(pre-activation output of layer l)
         for (std::size_t l = layers_.size(); l-- > 0;) {
             Layer& ly = layers_[l];
             const T* in = l == 0 ? x : activation(stored, n, l - 1);
-            // dW += gᵀ·in  (out_l × in_l);  db += Σ_rows g
-            kernels::gemm(B{}, true, false, ly.out, ly.in, n, T(1), g, ly.out, in, ly.in, T(1), ly.w.grad, ly.ld);
-            kernels::mlp_bias_grad(B{}, g, ly.b.grad, n, ly.out);
+            const T* w = masked() ? masked_weight(stored, n, l) : ly.w.value;  // as forward used it
+            if (param_grads) {
+                // dW += gᵀ·in  (out_l × in_l), and gᵀ·c into the context columns;  db += Σ_rows g
+                kernels::gemm(B{}, true, false, ly.out, ly.in, n, T(1), g, ly.out, in, ly.in, T(1), ly.w.grad, ly.ld);
+                if (l == 0 && context_ > 0)
+                    kernels::gemm(B{}, true, false, ly.out, context_, n, T(1), g, ly.out, c, context_, T(1),
+                                  ly.w.grad + ly.in, ly.ld);
+                if (masked()) kernels::mlp_apply_mask(B{}, ly.w.grad, ly.m.value, ly.w.grad, ly.w.size);
+                kernels::mlp_bias_grad(B{}, g, ly.b.grad, n, ly.out);
+            }
             if (l > 0) {
                 // ping-pong from buffer 0 at the top layer down; never the buffer g lives in
                 T* d = scratch + ((layers_.size() - 1 - l) % 2) * std::size_t(n) * hidden_;
-                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.ld, T(0), d, ly.in);
+                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, w, ly.ld, T(0), d, ly.in);
                 kernels::mlp_relu_backward(B{}, d, in, n, ly.in);
                 g = d;
                 continue;
             }
             if (dx != nullptr)
-                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, ly.w.value, ly.ld, T(0), dx, ly.in);
-            if (context_ > 0) {
-                kernels::gemm(B{}, true, false, ly.out, context_, n, T(1), g, ly.out, c, context_, T(1),
-                              ly.w.grad + ly.in, ly.ld);
-                if (dc != nullptr)
-                    kernels::gemm(B{}, false, false, n, context_, ly.out, T(1), g, ly.out, ly.w.value + ly.in, ly.ld, T(1),
-                                  dc, context_);
-            }
+                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, w, ly.ld, T(0), dx, ly.in);
+            if (context_ > 0 && dc != nullptr)
+                kernels::gemm(B{}, false, false, n, context_, ly.out, T(1), g, ly.out, w + ly.in, ly.ld, T(1), dc,
+                              context_);
         }
     }
 
@@ -172,16 +208,25 @@ public:
 private:
     struct Layer {
         int in = 0, out = 0, ld = 0;  // ld: row stride of W (in, plus the context width for layer 0)
-        TensorRef<T> w, b;
+        TensorRef<T> w, b, m;         // m: the mask buffer of a masked net
     };
 
     T* activation(T* stored, int n, std::size_t l) const { return stored + l * std::size_t(n) * hidden_; }
     const T* activation(const T* stored, int n, std::size_t l) const {
         return stored + l * std::size_t(n) * hidden_;
     }
+    /// Layer l's masked weights W_l ⊙ M_l, after the activations in the stored part.
+    template <class P>
+    P* masked_weight(P* stored, int n, std::size_t l) const {
+        P* p = stored + std::size_t(n) * hidden_ * hidden_layers_;
+        for (std::size_t k = 0; k < l; ++k) p += std::size_t(layers_[k].out) * layers_[k].ld;
+        return p;
+    }
 
     int in_ = 0, hidden_ = 0, hidden_layers_ = 0, out_ = 0, context_ = 0;
     std::vector<Layer> layers_;
+    std::vector<std::vector<T>> initial_masks_;  // empty: not masked
+    std::size_t masked_size_ = 0;                // Σ out_l·ld_l of a masked net
 };
 
 }  // namespace bijou

@@ -38,7 +38,8 @@ void coupling_affine_forward(Cpu, CouplingScale scale, const T* x, T* z, const T
     coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
             const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
-            ld[i] += detail::coupling_affine_row<false, Sc::value>(x + r, z + r, t + o, h + o, keep, D);
+            const double s = detail::coupling_affine_row<false, Sc::value>(x + r, z + r, t + o, h + o, keep, D);
+            if (ld != nullptr) ld[i] += s;
         });
     });
 }
@@ -49,7 +50,8 @@ void coupling_affine_inverse(Cpu, CouplingScale scale, const T* z, T* x, const T
     coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
             const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
-            ld[i] -= detail::coupling_affine_row<true, Sc::value>(z + r, x + r, t + o, h + o, keep, D);
+            const double s = detail::coupling_affine_row<true, Sc::value>(z + r, x + r, t + o, h + o, keep, D);
+            if (ld != nullptr) ld[i] -= s;
         });
     });
 }
@@ -107,7 +109,10 @@ template <class T>
 void coupling_add_condition_grad(Cpu, T* dx, const T* g1, const T* g2, const T* keep, int n, int D) {
     bijou::detail::parallel_for(int(n), std::size_t(n) * D > detail::coupling_parallel_min, [&](int i) {
         const std::size_t r = std::size_t(i) * D;
-        if (g2 != nullptr) {
+        if (keep == nullptr) {
+#pragma omp simd
+            for (int j = 0; j < D; ++j) dx[r + j] = g2 != nullptr ? (dx[r + j] + g1[r + j]) + g2[r + j] : dx[r + j] + g1[r + j];
+        } else if (g2 != nullptr) {
 #pragma omp simd
             for (int j = 0; j < D; ++j) dx[r + j] = keep[j] != T(0) ? (dx[r + j] + g1[r + j]) + g2[r + j] : dx[r + j];
         } else {

@@ -66,4 +66,10 @@ void mlp_bias_grad(Cpu, const T* g, T* db, int n, int m) {
     });
 }
 
+template <class T>
+void mlp_apply_mask(Cpu, const T* w, const T* mask, T* out, std::size_t size) {
+#pragma omp simd
+    for (std::size_t k = 0; k < size; ++k) out[k] = w[k] * mask[k];
+}
+
 }  // namespace bijou::kernels

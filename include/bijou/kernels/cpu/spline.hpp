@@ -23,7 +23,8 @@ void spline_forward(Cpu, const spline_formula::Spline<T>& sp, const T* x, T* z, 
                     double* ld, int n, int D) {
     bijou::detail::parallel_for(n, std::size_t(n) * D > detail::spline_parallel_min, [&](int i) {
         const std::size_t r = std::size_t(i) * D;
-        ld[i] += detail::spline_row<false>(sp, x + r, z + r, p + std::size_t(i) * ldp, keep, D);
+        const double s = detail::spline_row<false>(sp, x + r, z + r, p + std::size_t(i) * ldp, keep, D);
+        if (ld != nullptr) ld[i] += s;
     });
 }
 
@@ -32,7 +33,8 @@ void spline_inverse(Cpu, const spline_formula::Spline<T>& sp, const T* z, T* x, 
                     double* ld, int n, int D) {
     bijou::detail::parallel_for(n, std::size_t(n) * D > detail::spline_parallel_min, [&](int i) {
         const std::size_t r = std::size_t(i) * D;
-        ld[i] -= detail::spline_row<true>(sp, z + r, x + r, p + std::size_t(i) * ldp, keep, D);
+        const double s = detail::spline_row<true>(sp, z + r, x + r, p + std::size_t(i) * ldp, keep, D);
+        if (ld != nullptr) ld[i] -= s;
     });
 }
 
@@ -49,7 +51,8 @@ template <class T>
 void spline_image_forward(Cpu, const spline_formula::Spline<T>& sp, const T* x, T* z, const T* theta, double* ld, int n,
                           int C, int HW, int c0) {
     bijou::detail::parallel_for(n, std::size_t(n) * C * HW > detail::spline_parallel_min, [&](int i) {
-        ld[i] += detail::spline_image_sample<false>(sp, x, z, theta, i, n, C, HW, c0);
+        const double s = detail::spline_image_sample<false>(sp, x, z, theta, i, n, C, HW, c0);
+        if (ld != nullptr) ld[i] += s;
     });
 }
 
@@ -57,7 +60,8 @@ template <class T>
 void spline_image_inverse(Cpu, const spline_formula::Spline<T>& sp, const T* z, T* x, const T* theta, double* ld, int n,
                           int C, int HW, int c0) {
     bijou::detail::parallel_for(n, std::size_t(n) * C * HW > detail::spline_parallel_min, [&](int i) {
-        ld[i] -= detail::spline_image_sample<true>(sp, z, x, theta, i, n, C, HW, c0);
+        const double s = detail::spline_image_sample<true>(sp, z, x, theta, i, n, C, HW, c0);
+        if (ld != nullptr) ld[i] -= s;
     });
 }
 

@@ -36,7 +36,7 @@ template <class T, bool Inverse>
 BIJOU_HD T coupling_affine_at(CouplingScale scale, std::size_t k, const T* in, T* out, const T* t, const T* h,
                               int ldo, const T* keep, int D) {
     const std::size_t i = k / std::size_t(D), j = k % std::size_t(D), o = i * std::size_t(ldo) + j;
-    if (keep[j] != T(0)) {
+    if (keep != nullptr && keep[j] != T(0)) {
         out[k] = in[k];
         return T(0);
     }
@@ -50,7 +50,7 @@ BIJOU_HD void coupling_affine_backward_at(CouplingScale scale, std::size_t k, co
                                           int ldo, const T* keep, const T* dz, const T* dld, T* dx, T* dt, T* dh,
                                           int D) {
     const std::size_t i = k / std::size_t(D), j = k % std::size_t(D), o = i * std::size_t(ldo) + j;
-    if (keep[j] != T(0)) {
+    if (keep != nullptr && keep[j] != T(0)) {
         dx[k] = dz[k];
         dt[o] = dh[o] = T(0);
         return;
@@ -79,7 +79,7 @@ BIJOU_HD void coupling_additive_backward_at(std::size_t k, const T* dz, T* dx, T
 
 template <class T>
 BIJOU_HD void coupling_add_condition_grad_at(std::size_t k, T* dx, const T* g1, const T* g2, const T* keep, int D) {
-    if (keep[k % std::size_t(D)] == T(0)) return;
+    if (keep != nullptr && keep[k % std::size_t(D)] == T(0)) return;
     dx[k] += g1[k];
     if (g2 != nullptr) dx[k] += g2[k];
 }

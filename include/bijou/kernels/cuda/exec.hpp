@@ -105,6 +105,7 @@ struct HostExec {
 
 /// ld[i] += sign·Σ_e term(i·per + e) for each sample i of `per` elements (one block per sample, in
 /// double); term(k) may also write element k (a coupling or a prior writes its output as it goes).
+/// ld may be null: the terms run for their writes only.
 template <class X, class Term>
 void per_sample_log_det(X, int n, std::size_t per, double* ld, double sign, Term term) {
     X::segment_reduce(
@@ -112,7 +113,9 @@ void per_sample_log_det(X, int n, std::size_t per, double* ld, double sign, Term
         [=] BIJOU_HD_LAMBDA(int i, std::size_t part, std::size_t parts, double& a, double&) {
             for (std::size_t e = part; e < per; e += parts) a += double(term(std::size_t(i) * per + e));
         },
-        [=] BIJOU_HD_LAMBDA(int i, double a, double) { ld[i] += sign * a; });
+        [=] BIJOU_HD_LAMBDA(int i, double a, double) {
+            if (ld != nullptr) ld[i] += sign * a;
+        });
 }
 
 /// The column-major call (cuBLAS's convention) that computes a row-major product: Cᵀ = op(B)ᵀ·op(A)ᵀ.

@@ -36,6 +36,11 @@ BIJOU_HD double column_sum_partial(const T* g, int col, int n, int m, std::size_
 // ---- the kernels, on executor X (kernels/cuda/exec.hpp) ----
 
 template <class X, class T>
+void mlp_apply_mask(X, const T* w, const T* mask, T* out, std::size_t size) {
+    X::for_each(size, [=] BIJOU_HD_LAMBDA(std::size_t k) { out[k] = w[k] * mask[k]; });
+}
+
+template <class X, class T>
 void mlp_bias_relu(X, T* y, const T* b, int n, int m) {
     X::for_each(std::size_t(n) * m, [=] BIJOU_HD_LAMBDA(std::size_t k) { y[k] = mlp_bias_relu_at(k, y, b, m); });
 }
@@ -82,6 +87,11 @@ void mlp_relu_backward(B, T* g, const T* a, int n, int m) {
 template <ExecutorBackend B, class T>
 void mlp_bias_grad(B, const T* g, T* db, int n, int m) {
     cuda_body::mlp_bias_grad(typename B::executor{}, g, db, n, m);
+}
+
+template <ExecutorBackend B, class T>
+void mlp_apply_mask(B, const T* w, const T* mask, T* out, std::size_t size) {
+    cuda_body::mlp_apply_mask(typename B::executor{}, w, mask, out, size);
 }
 
 }  // namespace bijou::kernels

@@ -9,7 +9,8 @@
 //   additive         z = x + t                                 log|det| = 0           (NICE)
 // The element formulas (and their backward) are kernels/coupling_formula.hpp's, shared by every backend.
 // Kept coordinates are copied (z = x). Log-dets accumulate per sample in double into ld (+=;
-// the inverse subtracts). backward assigns dx (the direct path only: the caller adds the path
+// the inverse subtracts). The affine passes also serve autoregressive flows: keep may be null there
+// (every coordinate transformed), and so may ld (no log-det wanted: a sampling pass of a MAF). backward assigns dx (the direct path only: the caller adds the path
 // through the conditioner) and assigns dt, dh.
 #pragma once
 
@@ -40,7 +41,7 @@ template <bool Inverse, CouplingScale S, class T>
 double coupling_affine_row(const T* in, T* out, const T* t, const T* h, const T* keep, int D) {
     double s = 0.0;
     for (int j = 0; j < D; ++j) {
-        if (keep[j] != T(0)) {
+        if (keep != nullptr && keep[j] != T(0)) {
             out[j] = in[j];
             continue;
         }
@@ -57,7 +58,7 @@ template <CouplingScale S, class T>
 void coupling_affine_backward_row(const T* x, const T* z, const T* h, const T* keep, const T* dz, T g, T* dx, T* dt,
                                   T* dh, int D) {
     for (int j = 0; j < D; ++j) {
-        if (keep[j] != T(0)) {
+        if (keep != nullptr && keep[j] != T(0)) {
             dx[j] = dz[j];
             dt[j] = dh[j] = T(0);
             continue;
@@ -77,7 +78,8 @@ void coupling_affine_forward(Reference, CouplingScale scale, const T* x, T* z, c
     coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         for (int i = 0; i < n; ++i) {
             const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
-            ld[i] += detail::coupling_affine_row<false, Sc::value>(x + r, z + r, t + o, h + o, keep, D);
+            const double s = detail::coupling_affine_row<false, Sc::value>(x + r, z + r, t + o, h + o, keep, D);
+            if (ld != nullptr) ld[i] += s;
         }
     });
 }
@@ -88,7 +90,8 @@ void coupling_affine_inverse(Reference, CouplingScale scale, const T* z, T* x, c
     coupling_formula::with_scale(scale, [&]<class Sc>(Sc) {
         for (int i = 0; i < n; ++i) {
             const std::size_t r = std::size_t(i) * D, o = std::size_t(i) * ldo;
-            ld[i] -= detail::coupling_affine_row<true, Sc::value>(z + r, x + r, t + o, h + o, keep, D);
+            const double s = detail::coupling_affine_row<true, Sc::value>(z + r, x + r, t + o, h + o, keep, D);
+            if (ld != nullptr) ld[i] -= s;
         }
     });
 }
@@ -137,13 +140,14 @@ void coupling_additive_backward(Reference, const T* dz, T* dx, T* dt, int ldo, c
         }
 }
 
-/// dx += keep ⊙ (g1 + g2): the path through the conditioner (g2 may be null: one net).
+/// dx += keep ⊙ (g1 + g2): the path through the conditioner (g2 may be null: one net; keep may be
+/// null: every coordinate).
 template <class T>
 void coupling_add_condition_grad(Reference, T* dx, const T* g1, const T* g2, const T* keep, int n, int D) {
     for (int i = 0; i < n; ++i)
         for (int j = 0; j < D; ++j) {
             const std::size_t k = std::size_t(i) * D + j;
-            if (keep[j] == T(0)) continue;
+            if (keep != nullptr && keep[j] == T(0)) continue;
             dx[k] += g1[k];
             if (g2 != nullptr) dx[k] += g2[k];
         }

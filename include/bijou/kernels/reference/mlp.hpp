@@ -4,6 +4,7 @@
 //   mlp_bias           y = y + b                      (in place; the output layer)
 //   mlp_relu_backward  g = g ⊙ [a > 0]                (in place; a is the post-ReLU activation)
 //   mlp_bias_grad      db += Σ_i g[i, :]              (accumulated in double, then added)
+//   mlp_apply_mask     out = w ⊙ mask over `size` values (a masked layer's weights or gradient; out may be w)
 // ReLU lets NaN through (relu(NaN) = NaN, as in PyTorch) so that a diverging run is noticed.
 #pragma once
 
@@ -42,6 +43,11 @@ void mlp_bias_grad(Reference, const T* g, T* db, int n, int m) {
         for (int i = 0; i < n; ++i) acc += double(g[std::size_t(i) * m + j]);
         db[j] += T(acc);
     }
+}
+
+template <class T>
+void mlp_apply_mask(Reference, const T* w, const T* mask, T* out, std::size_t size) {
+    for (std::size_t k = 0; k < size; ++k) out[k] = w[k] * mask[k];
 }
 
 }  // namespace bijou::kernels

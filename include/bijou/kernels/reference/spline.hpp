@@ -4,7 +4,8 @@
 // x, z, dx, dz: (n, D) row-major. p: the raw spline parameters, row i at p + i·ldp, feature j's
 // 3K − 1 values contiguous at p + i·ldp + j·(3K − 1) (kernels/spline_formula.hpp says what they
 // mean); dp alike. keep: (D), 1 = kept (copied, z = x), 0 = transformed; null: every feature is
-// transformed. Log-dets accumulate per sample in double into ld (+=; the inverse subtracts).
+// transformed. Log-dets accumulate per sample in double into ld (+=; the inverse subtracts); ld may be
+// null (no log-det wanted: a sampling pass of an autoregressive flow).
 // backward assigns dx (the direct path only: the caller adds the path through the conditioner) and
 // assigns dp (0 for kept features).
 // Image form (channel-split spline couplings): x, z (n, C, HW) NCHW; channels [0, c0) are copied and
@@ -110,7 +111,8 @@ void spline_forward(Reference, const spline_formula::Spline<T>& sp, const T* x, 
                     const T* keep, double* ld, int n, int D) {
     for (int i = 0; i < n; ++i) {
         const std::size_t r = std::size_t(i) * D;
-        ld[i] += detail::spline_row<false>(sp, x + r, z + r, p + std::size_t(i) * ldp, keep, D);
+        const double s = detail::spline_row<false>(sp, x + r, z + r, p + std::size_t(i) * ldp, keep, D);
+        if (ld != nullptr) ld[i] += s;
     }
 }
 
@@ -119,7 +121,8 @@ void spline_inverse(Reference, const spline_formula::Spline<T>& sp, const T* z, 
                     const T* keep, double* ld, int n, int D) {
     for (int i = 0; i < n; ++i) {
         const std::size_t r = std::size_t(i) * D;
-        ld[i] -= detail::spline_row<true>(sp, z + r, x + r, p + std::size_t(i) * ldp, keep, D);
+        const double s = detail::spline_row<true>(sp, z + r, x + r, p + std::size_t(i) * ldp, keep, D);
+        if (ld != nullptr) ld[i] -= s;
     }
 }
 
@@ -136,19 +139,26 @@ void spline_backward(Reference, const spline_formula::Spline<T>& sp, const T* x,
 template <class T>
 void spline_image_forward(Reference, const spline_formula::Spline<T>& sp, const T* x, T* z, const T* theta, double* ld,
                           int n, int C, int HW, int c0) {
-    for (int i = 0; i < n; ++i) ld[i] += detail::spline_image_sample<false>(sp, x, z, theta, i, n, C, HW, c0);
+    for (int i = 0; i < n; ++i) {
+        const double s = detail::spline_image_sample<false>(sp, x, z, theta, i, n, C, HW, c0);
+        if (ld != nullptr) ld[i] += s;
+    }
 }
 
 template <class T>
 void spline_image_inverse(Reference, const spline_formula::Spline<T>& sp, const T* z, T* x, const T* theta, double* ld,
                           int n, int C, int HW, int c0) {
-    for (int i = 0; i < n; ++i) ld[i] -= detail::spline_image_sample<true>(sp, z, x, theta, i, n, C, HW, c0);
+    for (int i = 0; i < n; ++i) {
+        const double s = detail::spline_image_sample<true>(sp, z, x, theta, i, n, C, HW, c0);
+        if (ld != nullptr) ld[i] -= s;
+    }
 }
 
 template <class T>
 void spline_image_backward(Reference, const spline_formula::Spline<T>& sp, const T* x, const T* theta, const T* dz,
                            const T* dld, T* dx, T* dtheta, int n, int C, int HW, int c0) {
-    for (int i = 0; i < n; ++i) detail::spline_image_backward_sample(sp, x, theta, dz, T(dld[i]), dx, dtheta, i, n, C, HW, c0);
+    for (int i = 0; i < n; ++i)
+        detail::spline_image_backward_sample(sp, x, theta, dz, T(dld[i]), dx, dtheta, i, n, C, HW, c0);
 }
 
 }  // namespace bijou::kernels
