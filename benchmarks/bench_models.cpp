@@ -5,6 +5,7 @@
 //   bench_models --model glow --config a|c|d --item train|log_prob|sample --threads N
 //                [--seconds S] [--memory-saving]
 //   bench_models --model two_moons --batch B --threads N [--seconds S]
+//   bench_models --model spline|maf|maf_spline --batch B --threads N [--seconds S]   (CPU only)
 //   … --device cuda: the same on a GPU (bench_models_cuda.cu, built with CUDA); device_mb is the
 //   device memory the model took (cudaMemGetInfo before and after), threads is meaningless there.
 //
@@ -13,7 +14,8 @@
 // (ActNorm → InvConv1x1LU → affine coupling with sigmoid scale). train = loss + gradient + global
 // clip + Adam step (lr 1e-3) on dequantised uniform noise images; log_prob on the same batch; sample
 // at temperature 0.7. two_moons = RealNVP<Shape<2>> as in examples/two_moons (8 couplings, hidden
-// 256), one Adam step per iteration on one fixed batch of two-moons points. Peak RSS is the process's (getrusage), so
+// 256), one Adam step per iteration on one fixed batch of two-moons points. spline, maf, maf_spline =
+// examples/toy_density's flows at its defaults (bench_models.hpp: toy_flow_steps). Peak RSS is the process's (getrusage), so
 // each measurement runs in a fresh process.
 #include <cstdio>
 

@@ -144,11 +144,43 @@ int two_moons_steps(const Args& a) {
     return 0;
 }
 
+/// The 2-D flows of examples/toy_density at its defaults (hidden 128 × 2 layers; splines: 8 bins on
+/// [−5, 5]): spline = 4 rational-quadratic couplings, maf = 8 affine MAF layers, maf_spline = 4 spline
+/// MAF layers. One Adam step (lr 1e-3, clip 50) per iteration on one fixed batch x = 2·N(0, I), as
+/// bench_torch.py.
+template <class Model>
+int toy_flow_steps(const Args& a, int layers) {
+    using B = typename Model::backend;
+    const int batch = a.batch > 0 ? a.batch : 512;
+    Options o{.steps_per_level = layers, .hidden = 128, .hidden_layers = 2};
+    Model model(o.with(SplineOptions{.bins = 8, .bound = 5.0}));
+    Adam<float, B> adam(model.parameter_count());
+    const TrainConfig cfg{.lr = 1e-3, .warmup = 0, .clip = 50.0};
+    auto x = make_batch<float, Shape<2>>(batch);
+    Rng rng(0);
+    for (auto& v : x) v = float(2.0 * rng.normal());
+    model.reserve(batch);
+    long step = 0;
+    double sink = 0;
+    const auto r = timed(a.seconds, [&] { sink += train_step(model, adam, x, cfg, step++).loss; });
+    std::printf("{\"impl\":\"bijou\",\"model\":\"%s\",\"device\":\"%s\",\"item\":\"train\",\"threads\":%d,"
+                "\"batch\":%d,\"steps_per_s\":%.3f,\"iterations\":%ld,\"parameters\":%zu,\"peak_rss_mb\":%.1f,"
+                "\"check\":%g}\n",
+                a.model.c_str(), std::string(B::name).c_str(), num_threads(), batch, r.first, r.second,
+                model.parameter_count(), peak_rss_mb(), sink / double(r.second));
+    return 0;
+}
 
 /// Every model of the harness on backend B.
 template <class B>
 int run_models(const Args& a) {
     if (a.model == "two_moons") return two_moons_steps<B>(a);
+    if constexpr (std::is_same_v<B, Cpu>) {  // the toy flows: CPU rows only (each backend costs compile time)
+        if (a.model == "spline") return toy_flow_steps<Flow<Shape<2>, Stack<RationalQuadraticCoupling>>>(a, 4);
+        if (a.model == "maf") return toy_flow_steps<Flow<Shape<2>, Stack<MaskedAutoregressive<AffineTransform>>>>(a, 8);
+        if (a.model == "maf_spline")
+            return toy_flow_steps<Flow<Shape<2>, Stack<MaskedAutoregressive<RationalQuadraticTransform>>>>(a, 4);
+    }
     if (a.model != "glow") usage("unknown --model " + a.model);
     using Step = Chain<ActNorm, InvConv1x1LU, AffineCoupling>;
     using G1 = Glow<Shape<1, 32, 32>, 3, Step, float, B>;

@@ -6,6 +6,7 @@ same thread counts, each measurement in a fresh process, bijou and PyTorch inter
     benchmarks/compare.py            # the full table: Glow configs a, c, d x train/log_prob/sample x 1, 2
                                      # threads, bijou's memory-saving training, two moons; 3 rounds
     benchmarks/compare.py --quick    # config a only, 2 threads, one round: a check while optimising
+    benchmarks/compare.py --configs "" --no-two-moons --toy   # only the toy flows (spline couplings, MAF)
 
 It prints Markdown tables of medians with [min-max] ranges and the ratio bijou / PyTorch of the medians,
 the training step's GFLOP/s against the FP32 FMA peak, and each process's peak RSS; --out FILE also
@@ -141,6 +142,8 @@ def main() -> int:
     ap.add_argument("--items", default="train,log_prob,sample")
     ap.add_argument("--threads", default=None, help="comma-separated thread counts (default 1,2; --quick: 2)")
     ap.add_argument("--no-two-moons", action="store_true")
+    ap.add_argument("--toy", action="store_true",
+                    help="also the toy flows of examples/toy_density (spline, maf, maf_spline) at batch 512 and 128")
     ap.add_argument("--no-memory-saving", action="store_true", help="skip bijou's memory-saving training cells")
     ap.add_argument("--bijou", default=os.path.join(ROOT, "build", "bench", "benchmarks", "bench_models"),
                     help="bench_models binary (default: the bench preset's; built if missing)")
@@ -176,6 +179,11 @@ def main() -> int:
         for b in (512, 128):
             for t in threads:
                 cells.append(dict(model="two_moons", batch=b, threads=t, both=True))
+    if a.toy:
+        for m in ("spline", "maf", "maf_spline"):
+            for b in (512, 128):
+                for t in threads:
+                    cells.append(dict(model=m, batch=b, threads=t, both=True))
 
     results = {i: {"bijou": [], "pytorch": []} for i in range(len(cells))}
     t0 = time.time()
@@ -265,6 +273,22 @@ def main() -> int:
                          and d["threads"] == c["threads"])
                 p = [speed(r) for r in results[j]["pytorch"]]
                 print(f"| {c['config']} | {c['threads']} | {fmt(b)} | {statistics.median(b) / statistics.median(p):.2f}x |")
+
+    toy = [(i, c) for i, c in enumerate(cells) if c["model"] in ("spline", "maf", "maf_spline")]
+    if toy:
+        print("\nToy flows (examples/toy_density's defaults: spline = 4 rational-quadratic couplings, maf = 8 "
+              "affine MAF layers, maf_spline = 4 spline MAF layers; hidden 128 x 2), training steps/s; the ratio "
+              "is against PyTorch's best thread count for that model and batch.\n")
+        print("| model | batch | threads | bijou steps/s | PyTorch steps/s | bijou / PyTorch's best | target 2x |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for i, c in toy:
+            best_p = max(statistics.median([speed(r) for r in results[j]["pytorch"]])
+                         for j, d in toy if d["batch"] == c["batch"] and d["model"] == c["model"])
+            b = [speed(r) for r in results[i]["bijou"]]
+            p = [speed(r) for r in results[i]["pytorch"]]
+            ratio = statistics.median(b) / best_p
+            print(f"| {c['model']} | {c['batch']} | {c['threads']} | {fmt(b)} | {fmt(p)} | {ratio:.2f}x | "
+                  f"{('met' if ratio >= 2 else 'not met') if blas_ok else 'n/a'} |")
 
     tm = [(i, c) for i, c in enumerate(cells) if c["model"] == "two_moons"]
     if tm:

@@ -1,7 +1,7 @@
 // parity_dump — writes bijou models and reference outputs for the PyTorch parity check
 // (benchmarks/pytorch/parity.py, which mirrors bijou in benchmarks/pytorch/bijou_torch.py).
 //
-//   parity_dump <out_dir> [glow | two_moons]      (both models when none is named)
+//   parity_dump <out_dir> [glow | two_moons | spline | maf | maf_spline]      (all when none is named)
 // writes, for a small Glow<Shape<1, 16, 16>, 2> (K = 2, hidden 16, sigmoid scales) and for the
 // two-moons RealNVP<Shape<2>> (8 couplings, separate 2→256→256→2 MLPs, tanh scales):
 //   <out_dir>/<name>.ckpt.safetensors   save_checkpoint(model): every parameter and buffer
@@ -10,8 +10,11 @@
 //       "log_prob"  (n,)                     model.log_prob(x), nats per sample
 //       "z"         (n, D)                   model.forward(x).z, the flat latent
 //       "z_sample"  (n, D), "x_sample"       a latent drawn at temperature 0.7 and model.inverse of it
-//     and __metadata__ {"model": "Glow" | "RealNVP", "shape", "levels", "steps_per_level", "hidden",
-//     "hidden_layers", "net", "scale", "mask", "n_bits"} (strings, as safetensors requires).
+//     and __metadata__ {"model": "Glow" | "RealNVP" | "SplineFlow" | "MAF", "shape", "levels",
+//     "steps_per_level", "hidden", "hidden_layers", "net", "scale", "mask", "n_bits", "bins", "bound",
+//     "transform"} (strings, as safetensors requires).
+// The toy flows (examples/toy_density's, smaller: hidden 32, 6 bins on [−2.5, 2.5]): "spline" = 4
+// rational-quadratic couplings, "maf" = 4 affine MAF layers, "maf_spline" = 3 spline MAF layers.
 // Each model is data-initialised (ActNorm) on one batch, then trained for a few Adam steps (lr 1e-2)
 // so that no parameter is left at its initial value: the zero-initialised last convolutions of the
 // couplings, the split convolutions and the top prior all become non-zero. Prints one line per model.
@@ -181,19 +184,55 @@ void dump_two_moons(const fs::path& dir) {
     dump(dir, "two_moons", model, x, rng, meta);
 }
 
+/// The toy flows (examples/toy_density): trained a little on 2·N(0, I) points, with bound 2.5 so that
+/// the batch has points inside the splines and in their tails.
+template <class Model>
+void dump_toy(const fs::path& dir, const std::string& name, const std::string& kind, int layers,
+              const std::string& transform) {
+    bijou::Options o;
+    o.steps_per_level = layers;
+    o.hidden = 32;
+    o.seed = 9;
+    const bijou::SplineOptions so{.bins = 6, .bound = 2.5};
+    Model model(o.with(so));
+    const std::vector<float> initial(model.parameters().begin(), model.parameters().end());
+    bijou::Rng rng(21);
+    auto batch = [&](int n) {
+        auto x = bijou::make_batch<float, bijou::Shape<2>>(n);
+        for (auto& v : x) v = float(2.0 * rng.normal());
+        return x;
+    };
+    train_a_little(model, batch(256), 12);
+    check_all_moved(model, initial, name.c_str());
+    auto meta = config_of(o, kind, "2");
+    meta["bins"] = std::to_string(so.bins);
+    meta["bound"] = bijou::number_setting(so.bound);
+    if (!transform.empty()) meta["transform"] = transform;
+    dump(dir, name, model, batch(32), rng, meta);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const std::string which = argc == 3 ? argv[2] : "";
-    if (argc < 2 || argc > 3 || (argc == 3 && which != "glow" && which != "two_moons")) {
-        std::fprintf(stderr, "usage: parity_dump <out_dir> [glow | two_moons]\n");
+    const std::vector<std::string> names{"glow", "two_moons", "spline", "maf", "maf_spline"};
+    if (argc < 2 || argc > 3 || (argc == 3 && std::find(names.begin(), names.end(), which) == names.end())) {
+        std::fprintf(stderr, "usage: parity_dump <out_dir> [glow | two_moons | spline | maf | maf_spline]\n");
         return 2;
     }
     try {
+        using namespace bijou;
         const fs::path dir = argv[1];
         fs::create_directories(dir);
-        if (which != "two_moons") dump_glow(dir);
-        if (which != "glow") dump_two_moons(dir);
+        auto want = [&](const char* n) { return which.empty() || which == n; };
+        if (want("glow")) dump_glow(dir);
+        if (want("two_moons")) dump_two_moons(dir);
+        if (want("spline")) dump_toy<Flow<Shape<2>, Stack<RationalQuadraticCoupling>>>(dir, "spline", "SplineFlow", 4, "");
+        if (want("maf"))
+            dump_toy<Flow<Shape<2>, Stack<MaskedAutoregressive<AffineTransform>>>>(dir, "maf", "MAF", 4, "affine");
+        if (want("maf_spline"))
+            dump_toy<Flow<Shape<2>, Stack<MaskedAutoregressive<RationalQuadraticTransform>>>>(dir, "maf_spline", "MAF", 3,
+                                                                                             "spline");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "parity_dump: %s\n", e.what());
         return 1;

@@ -4,6 +4,7 @@ exactly, timed on the workloads of benchmarks/bench_image.cpp and bench_vector.c
 
     bench_torch.py --model glow --config a|c|d --item train|log_prob|sample --threads N --seconds S
     bench_torch.py --model two_moons --batch B --threads N --seconds S
+    bench_torch.py --model spline|maf|maf_spline --batch B --threads N --seconds S
     (add --device cuda to run on a GPU: model and data on the device; the JSON line adds
      gpu_peak_mb, torch.cuda.max_memory_allocated)
 
@@ -15,13 +16,15 @@ Items: train = forward, loss (mean NLL in nats), backward, gradient-norm clippin
 bijou's train_step in bench_image / bench_vector; 0 turns it off) and an Adam step (lr 1e-3);
 log_prob = log p(x) under no_grad; sample = model.sample(batch, temperature 0.7) under no_grad.
 two_moons: RealNVP<Shape<2>> as examples/two_moons (8 couplings, 2->256->256->2 separate MLPs, tanh),
-one training step (as train) on a fixed batch of two-moons points.
+one training step (as train) on a fixed batch of two-moons points. spline, maf, maf_spline:
+examples/toy_density's flows at its defaults (bijou_torch.SplineFlow(2, 4, 128), MAF(2, 8, 128),
+MAF(2, 4, 128, transform="spline"); 8 bins on [-5, 5]), one training step on a fixed batch 2*N(0, I).
 Data are synthetic and fixed (not part of the timing): uniformly dequantised random 8-bit images
 ((k + u)/256 - 1/2), and for two moons points drawn like bijou::two_moons (noise 0.05). The Glow model
 is data-initialised (ActNorm) on that batch first, as bench_image does.
 
 Runs --warmup untimed iterations, then iterations until --seconds have passed (at least one), and prints
-ONE JSON line: impl, model, config, item, threads, batch, images_per_s (Glow) or steps_per_s (two moons),
+ONE JSON line: impl, model, config, item, threads, batch, images_per_s (Glow) or steps_per_s (the vector models),
 iterations, torch (version), blas (the BLAS library the process mapped after a matmul, from
 /proc/self/maps), peak_rss_mb (getrusage ru_maxrss / 1024).
 """
@@ -79,7 +82,7 @@ def two_moons(n: int, noise: float, generator: torch.Generator) -> torch.Tensor:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", choices=["glow", "two_moons"], required=True)
+    ap.add_argument("--model", choices=["glow", "two_moons", "spline", "maf", "maf_spline"], required=True)
     ap.add_argument("--config", choices=sorted(CONFIGS), default="a")
     ap.add_argument("--item", choices=["train", "log_prob", "sample"], default="train")
     ap.add_argument("--batch", type=int, default=None, help="batch size (default: the config's; two moons: 512)")
@@ -109,10 +112,21 @@ def main() -> int:
         x = x.to(args.device)
         model.initialize(x)
         item, config = args.item, args.config
-    else:
+    elif args.model == "two_moons":
         batch = args.batch or 512
         model = bt.RealNVP(2, 8, 256).to(args.device)
         x = two_moons(batch, 0.05, gen).to(args.device)
+        item, config = "train", None
+    else:  # the toy flows of examples/toy_density at its defaults (bench_models.hpp: toy_flow_steps)
+        batch = args.batch or 512
+        if args.model == "spline":
+            model = bt.SplineFlow(2, 4, 128, 2, 8, 5.0)
+        elif args.model == "maf":
+            model = bt.MAF(2, 8, 128, 2, "affine")
+        else:
+            model = bt.MAF(2, 4, 128, 2, "spline", 8, 5.0)
+        model.to(args.device)
+        x = (2.0 * torch.randn(batch, 2, generator=gen)).to(args.device)
         item, config = "train", None
 
     params = [p for p in model.parameters()]

@@ -11,6 +11,11 @@ are the ground truth):
 * ``RealNVP(dim=2, couplings=8, hidden=256)`` is ``bijou::RealNVP<Shape<2>>`` as examples/two_moons
   builds it (models/realnvp.hpp, bijectors/coupling.hpp, nn/mlp.hpp): alternating masks, separate
   shift and log-scale ReLU MLPs (2 hidden layers), tanh log-scales, standard normal base.
+* ``SplineFlow(dim=2, couplings=4, hidden=128, bins=8, bound=5)`` is
+  ``Flow<Shape<D>, Stack<RationalQuadraticCoupling>>`` (bijectors/spline_coupling.hpp,
+  kernels/spline_formula.hpp) and ``MAF(dim=2, layers=8, hidden=128, transform="affine" | "spline")`` is
+  ``Flow<Shape<D>, Stack<MaskedAutoregressive<AffineTransform | RationalQuadraticTransform>>>``
+  (bijectors/autoregressive.hpp, nn/made.hpp), as examples/toy_density builds them.
 * ``load_bijou_checkpoint(model, path)`` reads a bijou safetensors checkpoint (io/checkpoint.hpp,
   docs/checkpoints.md) with the standard library and torch only.
 
@@ -44,6 +49,13 @@ __all__ = [
     "Mlp",
     "VectorCoupling",
     "RealNVP",
+    "rq_spline",
+    "SplineCoupling",
+    "SplineFlow",
+    "MaskedLinear",
+    "MADE",
+    "MaskedAutoregressiveLayer",
+    "MAF",
     "read_safetensors",
     "load_bijou_checkpoint",
     "model_from_config",
@@ -636,6 +648,199 @@ class RealNVP(StandardNormalFlow):
 
 
 # ------------------------------------------------------------------------------------------------
+# Rational-quadratic splines and autoregressive flows (toy_density).
+
+
+def rq_spline(x, p, bins: int, bound: float, min_w: float = 1e-3, min_h: float = 1e-3, min_d: float = 1e-3,
+              inverse: bool = False):
+    """kernels/spline_formula.hpp: the monotonic rational-quadratic spline of every element of x with its
+    3K - 1 raw parameters p[..., :] = [u_w (K) | u_h (K) | u_d (K - 1)], identity outside [-B, B].
+    Returns (out, log dz/dx per element) where z = spline(x) (inverse=False) or x = spline^-1(x)
+    (inverse=True; the log-det is then the forward's at the result, as bijou returns it)."""
+    K, B = bins, bound
+    uw, uh, ud = p[..., :K], p[..., K:2 * K], p[..., 2 * K:]
+    w = 2 * B * (min_w + (1 - K * min_w) * torch.softmax(uw, -1))
+    h = 2 * B * (min_h + (1 - K * min_h) * torch.softmax(uh, -1))
+    shift = math.log(math.expm1(1.0 - min_d))
+    one = torch.ones_like(uw[..., :1])
+    d = torch.cat([one, min_d + F.softplus(ud + shift), one], -1)  # K + 1 knots' derivatives
+    xk = torch.cat([-B * one, -B + torch.cumsum(w, -1)[..., :-1], B * one], -1)
+    yk = torch.cat([-B * one, -B + torch.cumsum(h, -1)[..., :-1], B * one], -1)
+    inside = (x >= -B) & (x <= B)
+    knots = yk if inverse else xk
+    idx = (x.unsqueeze(-1) >= knots[..., 1:K]).sum(-1, keepdim=True)  # bin: interior knots <= v
+    g = lambda t: t.gather(-1, idx).squeeze(-1)  # noqa: E731
+    x0, wk = g(xk), g(xk[..., 1:]) - g(xk)
+    y0, hk = g(yk), g(yk[..., 1:]) - g(yk)
+    d0, d1 = g(d), g(d[..., 1:])
+    s = hk / wk
+    if inverse:
+        e, dy = d1 + d0 - 2 * s, x - y0
+        a, b, c = hk * (s - d0) + dy * e, hk * d0 - dy * e, -s * dy
+        root = torch.sqrt((b * b - 4 * a * c).clamp_min(0))
+        xi = torch.where(b >= 0, 2 * c / (-b - root), (-b + root) / (2 * a)).clamp(0, 1)
+        out = x0 + xi * wk
+    else:
+        xi = ((x - x0) / wk).clamp(0, 1)
+        q = xi * (1 - xi)
+        out = y0 + hk * (s * xi * xi + d0 * q) / (s + (d1 + d0 - 2 * s) * q)
+    q = xi * (1 - xi)
+    den = s + (d1 + d0 - 2 * s) * q
+    ld = torch.log(s * s * (d1 * xi * xi + 2 * s * q + d0 * (1 - xi) * (1 - xi)) / (den * den))
+    return torch.where(inside, out, x), torch.where(inside, ld, torch.zeros_like(ld))
+
+
+class SplineCoupling(nn.Module):
+    """bijectors/spline_coupling.hpp on Shape<D>: "net" D -> ... -> D*(3K-1) sees x * m; feature j's
+    parameters are output columns j*(3K-1) ...; transformed features (m = 0) go through their spline.
+    Buffer "mask" (D), 1 = kept."""
+
+    def __init__(self, dim: int, index: int, hidden: int = 128, hidden_layers: int = 2, bins: int = 8,
+                 bound: float = 5.0, zero_init_output: bool = True):
+        super().__init__()
+        self.dim, self.bins, self.bound = dim, bins, bound
+        self.net = Mlp(dim, hidden, hidden_layers, dim * (3 * bins - 1), zero_init_output)
+        self.register_buffer("mask", coupling_mask("alternating", index, dim))
+
+    def _map(self, v, inverse: bool):
+        m = self.mask.to(v.dtype)
+        p = self.net(v * m).reshape(v.shape[0], self.dim, 3 * self.bins - 1)
+        y, ld = rq_spline(v, p, self.bins, self.bound, inverse=inverse)
+        out = torch.where(m > 0, v, y)
+        ld = _sum_per_sample((1 - m) * ld)
+        return out, (-ld if inverse else ld)
+
+    def forward(self, x):
+        return self._map(x, False)
+
+    def inverse(self, z):
+        return self._map(z, True)
+
+
+class _VectorStack(StandardNormalFlow):
+    """A Stack of vector bijectors "steps.<k>", applied in order by forward."""
+
+    def forward(self, x):
+        ld = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+        for s in self.steps:
+            x, d = s(x)
+            ld = ld + d
+        return x, ld
+
+    def inverse(self, z):
+        ld = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
+        for s in reversed(self.steps):
+            z, d = s.inverse(z)
+            ld = ld + d
+        return z, ld
+
+    def initialize(self, x) -> None:
+        """No data-dependent layers (as bijou: a no-op)."""
+
+
+class SplineFlow(_VectorStack):
+    """Flow<Shape<D>, Stack<RationalQuadraticCoupling>> with SplineOptions{bins, bound}."""
+
+    def __init__(self, dim: int = 2, couplings: int = 4, hidden: int = 128, hidden_layers: int = 2, bins: int = 8,
+                 bound: float = 5.0, zero_init_output: bool = True):
+        super().__init__()
+        self.data_size = dim
+        self.steps = nn.ModuleList(SplineCoupling(dim, k, hidden, hidden_layers, bins, bound, zero_init_output)
+                                   for k in range(couplings))
+
+
+class MaskedLinear(nn.Linear):
+    """nflows' MaskedLinear as nn/mlp.hpp's masked layers: y = x (W * M)^T + b, buffer "mask" (out, in)."""
+
+    def __init__(self, cin: int, cout: int, mask: torch.Tensor):
+        super().__init__(cin, cout)
+        self.register_buffer("mask", mask.float())
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.mask.to(x.dtype), self.bias)
+
+
+class MADE(nn.Sequential):
+    """nn/made.hpp: masked MLP D -> hidden (x hidden_layers) -> D*P, cyclic hidden degrees, output unit u of
+    feature u // P (feature_major) or u % D (parameter_major); buffer "degrees" (D). The masks are
+    buffers and a loaded checkpoint's replace the ones built here."""
+
+    def __init__(self, degrees, hidden: int, hidden_layers: int, P: int, layout: str, zero_last: bool = True):
+        D = len(degrees)
+        deg = torch.tensor(degrees)
+        lo = min(D - 1, 1)
+        hid = [torch.arange(hidden) % max(D - 1, 1) + lo for _ in range(hidden_layers)]
+        feature = (torch.arange(D * P) // P) if layout == "feature_major" else (torch.arange(D * P) % D)
+        layers, prev_deg, prev = [], deg, D
+        for l in range(hidden_layers + 1):
+            last = l == hidden_layers
+            cout = D * P if last else hidden
+            if last:
+                mask = deg[feature].unsqueeze(1) > prev_deg.unsqueeze(0)
+            else:
+                mask = hid[l].unsqueeze(1) >= prev_deg.unsqueeze(0)
+            lin = MaskedLinear(prev, cout, mask)
+            with torch.no_grad():
+                if zero_last and last:
+                    lin.weight.zero_()
+                    lin.bias.zero_()
+                else:
+                    _uniform_(lin.weight, 1.0 / math.sqrt(prev))
+                    _uniform_(lin.bias, 1.0 / math.sqrt(prev))
+            layers.append(lin)
+            if not last:
+                layers.append(nn.ReLU())
+                prev_deg, prev = hid[l], hidden
+        super().__init__(*layers)
+        self.register_buffer("degrees", deg.float())
+
+
+class MaskedAutoregressiveLayer(nn.Module):
+    """bijectors/autoregressive.hpp, MAF: z_j = tau(x_j; theta_j(x_<j)), "made" a MADE. affine: tanh scale,
+    theta row [t (D) | h (D)]; spline: feature j's 3K-1 parameters contiguous."""
+
+    def __init__(self, dim: int, index: int, hidden: int = 128, hidden_layers: int = 2, transform: str = "affine",
+                 bins: int = 8, bound: float = 5.0, zero_init_output: bool = True):
+        super().__init__()
+        self.dim, self.transform, self.bins, self.bound = dim, transform, bins, bound
+        degrees = list(range(1, dim + 1)) if index % 2 == 0 else list(range(dim, 0, -1))  # alternating
+        P = 2 if transform == "affine" else 3 * bins - 1
+        layout = "parameter_major" if transform == "affine" else "feature_major"
+        self.made = MADE(degrees, hidden, hidden_layers, P, layout, zero_init_output)
+
+    def _tau(self, v, theta, inverse: bool):
+        if self.transform == "affine":
+            t, h = theta[:, : self.dim], theta[:, self.dim:]
+            log_s = torch.tanh(h)
+            out = (v - t) * torch.exp(-log_s) if inverse else v * torch.exp(log_s) + t
+            return out, log_s
+        p = theta.reshape(v.shape[0], self.dim, 3 * self.bins - 1)
+        return rq_spline(v, p, self.bins, self.bound, inverse=inverse)
+
+    def forward(self, x):
+        z, ld = self._tau(x, self.made(x), False)
+        return z, _sum_per_sample(ld)
+
+    def inverse(self, z):
+        x = z
+        for _ in range(self.dim):  # pass p fixes the feature of degree p + 1
+            x, ld = self._tau(z, self.made(x), True)
+        return x, -_sum_per_sample(ld)
+
+
+class MAF(_VectorStack):
+    """Flow<Shape<D>, Stack<MaskedAutoregressive<AffineTransform | RationalQuadraticTransform>>>, orders
+    alternating natural / reversed."""
+
+    def __init__(self, dim: int = 2, layers: int = 8, hidden: int = 128, hidden_layers: int = 2,
+                 transform: str = "affine", bins: int = 8, bound: float = 5.0, zero_init_output: bool = True):
+        super().__init__()
+        self.data_size = dim
+        self.steps = nn.ModuleList(MaskedAutoregressiveLayer(dim, k, hidden, hidden_layers, transform, bins, bound,
+                                                             zero_init_output) for k in range(layers))
+
+
+# ------------------------------------------------------------------------------------------------
 # safetensors and bijou checkpoints.
 
 _DTYPES = {"F32": (torch.float32, 4), "F64": (torch.float64, 8)}
@@ -723,4 +928,10 @@ def model_from_config(meta: dict) -> nn.Module:
         return RealNVP(shape[0], int(meta["steps_per_level"]), int(meta["hidden"]), int(meta.get("hidden_layers", 2)),
                        meta.get("net", "separate"), "tanh" if scale == "model_default" else scale,
                        meta.get("mask", "alternating"), zero)
+    if kind == "SplineFlow" and len(shape) == 1:
+        return SplineFlow(shape[0], int(meta["steps_per_level"]), int(meta["hidden"]), int(meta.get("hidden_layers", 2)),
+                          int(meta["bins"]), float(meta["bound"]), zero)
+    if kind == "MAF" and len(shape) == 1:
+        return MAF(shape[0], int(meta["steps_per_level"]), int(meta["hidden"]), int(meta.get("hidden_layers", 2)),
+                   meta["transform"], int(meta.get("bins", 8)), float(meta.get("bound", 5.0)), zero)
     raise ValueError(f"no PyTorch mirror for model {kind!r} with shape {shape}")
