@@ -1,4 +1,4 @@
-// Vector bijectors and the two-moons RealNVP training step.
+// Vector bijectors (couplings, splines, autoregressive flows) and the two-moons RealNVP training step.
 //   bench_vector --benchmark_filter=TrainStep
 // items/s = samples per second. Thread count is the last argument where present.
 #include <benchmark/benchmark.h>
@@ -75,6 +75,18 @@ BIJOU_VECTOR_BENCH(AdditiveCoupling, 2)
 BIJOU_VECTOR_BENCH(InvConv1x1, 64)
 BIJOU_VECTOR_BENCH(InvConv1x1LU, 64)
 BIJOU_VECTOR_BENCH(Permute, 64)
+// The spline and autoregressive flows (default SplineOptions: 8 bins on [−3, 3]). MAF's inverse and
+// IAF's forward and backward take D MADE passes: compare D = 2 with D = 16.
+using MAF = MaskedAutoregressive<AffineTransform>;
+using MAFSpline = MaskedAutoregressive<RationalQuadraticTransform>;
+using IAF = InverseAutoregressive<AffineTransform>;
+BIJOU_VECTOR_BENCH(RationalQuadraticCoupling, 2)
+BIJOU_VECTOR_BENCH(RationalQuadraticCoupling, 64)
+BIJOU_VECTOR_BENCH(MAF, 2)
+BIJOU_VECTOR_BENCH(MAF, 16)
+BIJOU_VECTOR_BENCH(MAFSpline, 2)
+BIJOU_VECTOR_BENCH(MAFSpline, 16)
+BIJOU_VECTOR_BENCH(IAF, 16)
 
 // The two-moons model (8 couplings, 2→256→256→2 shift and log-scale nets): one Adam step.
 void BM_RealNVPTrainStep(benchmark::State& st) {
