@@ -150,6 +150,21 @@ int main() {
         report(threads == 1 ? "conditional vector flow + conditional base, batch 256, 1 thread"
                             : "conditional vector flow + conditional base, batch 256, 2 threads",
                count_step_allocations(cond_vec, 256, threads));
+        const auto spline_opts = bijou::Options{.steps_per_level = 3, .hidden = 32}.with(bijou::SplineOptions{.bins = 6});
+        bijou::Flow<bijou::Shape<4>, bijou::Stack<bijou::RationalQuadraticCoupling>> spline(spline_opts);
+        report(threads == 1 ? "spline couplings x3, batch 256, 1 thread" : "spline couplings x3, batch 256, 2 threads",
+               count_step_allocations(spline, 256, threads));
+        for (bool lean : {false, true}) {  // memory-saving: backward runs MAF's D-pass inverse
+            auto o = spline_opts;
+            o.memory_saving = lean;
+            bijou::Flow<bijou::Shape<4>, bijou::Stack<bijou::MaskedAutoregressive<bijou::RationalQuadraticTransform>>> maf(o);
+            const std::string what = std::string("spline MAF x3, batch 256, ") + (lean ? "memory-saving, " : "") +
+                                     std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+            report(what.c_str(), count_step_allocations(maf, 256, threads));
+        }
+        bijou::Flow<bijou::Shape<4>, bijou::Stack<bijou::InverseAutoregressive<bijou::AffineTransform>>> iaf(spline_opts);
+        report(threads == 1 ? "affine IAF x3, batch 256, 1 thread" : "affine IAF x3, batch 256, 2 threads",
+               count_step_allocations(iaf, 256, threads));
     }
     const long sampler = count_sampler_allocations();
     std::printf("%-60s %ld allocations in 20 batches\n", "EpochSampler::next_batch, uint8 images, both orders", sampler);
