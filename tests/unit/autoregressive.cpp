@@ -184,7 +184,7 @@ TEST_CASE("autoregressive: checkpoints keep the transform, order and masks, and 
     fs::remove_all(dir);
 }
 
-TEST_CASE("autoregressive: MAF samples by inverting in D passes; IAF evaluates in D passes; both round-trip") {
+TEST_CASE("autoregressive: MAF samples by inverting in D passes, IAF evaluates in D passes, both round-trip") {
     using M = Flow<Shape<4>, Stack<MaskedAutoregressive<RationalQuadraticTransform>>, StandardNormal, double, Cpu>;
     using I = Flow<Shape<4>, Stack<InverseAutoregressive<RationalQuadraticTransform>>, StandardNormal, double, Cpu>;
     const Options o = Options{.steps_per_level = 3, .hidden = 16}.with(SplineOptions{.bins = 6, .bound = 2.0});
