@@ -49,6 +49,22 @@ const GemmCase cases[] = {{false, false, 1, 1, 1},     {false, false, 13, 37, 5}
 
 }  // namespace
 
+// Thin products (C with at most 4 columns: kernels/cpu/gemm.hpp's gemm_thin, and thin rows or K, which
+// take the packed path), as the vector flows' input and output layers make them, and one whose stack
+// copy would not fit (the general path then runs).
+const GemmCase thin_cases[] = {{false, true, 512, 4, 128}, {false, true, 512, 128, 2},  {true, false, 4, 128, 512},
+                               {false, false, 512, 128, 4}, {true, false, 128, 2, 512},  {false, false, 512, 2, 128},
+                               {true, true, 37, 3, 41},     {false, true, 3, 37, 41},    {true, true, 3, 2, 4},
+                               {true, false, 2500, 3, 7},   {false, true, 9, 3, 1500},   {true, false, 5, 4, 1100},   {true, true, 2, 2000, 3}};
+
+TEST_CASE_TEMPLATE("gemm: thin products (a side of at most 4) equal Reference", T, float, double) {
+    for (const auto& g : thin_cases)
+        for (T beta : {T(0), T(1), T(0.5)})
+            check_gemm<T>(g, T(0.75), beta, [&](const T* A, int lda, const T* B, int ldb, T* C, int ldc) {
+                kernels::gemm(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, T(0.75), A, lda, B, ldb, beta, C, ldc);
+            });
+}
+
 TEST_CASE_TEMPLATE("gemm: Cpu equals Reference for every transpose, edge sizes and beta", T, float, double) {
     for (const auto& g : cases)
         for (T beta : {T(0), T(1), T(0.5)})
