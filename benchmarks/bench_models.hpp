@@ -125,40 +125,13 @@ int glow(const Args& a, Options opt, int batch, const char* shape) {
     return 0;
 }
 
-template <class B>
-int two_moons_steps(const Args& a) {
-    const int batch = a.batch > 0 ? a.batch : 512;
-    RealNVP<Shape<2>, StandardNormal, float, B> model({.steps_per_level = 8, .hidden = 256});
-    Adam<float, B> adam(model.parameter_count());
-    const TrainConfig cfg{.lr = 2e-3, .warmup = 0, .clip = 50.0};
-    const auto x = bijou::two_moons<float>(batch, 0.05, 0);  // one fixed batch, as bench_torch.py
-    model.reserve(batch);
-    long step = 0;
-    double sink = 0;
-    const auto r = timed(a.seconds, [&] { sink += train_step(model, adam, x, cfg, step++).loss; });
-    std::printf("{\"impl\":\"bijou\",\"model\":\"two_moons\",\"device\":\"%s\",\"item\":\"train\",\"threads\":%d,"
-                "\"batch\":%d,\"steps_per_s\":%.3f,\"iterations\":%ld,\"parameters\":%zu,\"peak_rss_mb\":%.1f,"
-                "\"check\":%g}\n",
-                std::string(B::name).c_str(), num_threads(), batch, r.first, r.second, model.parameter_count(),
-                peak_rss_mb(), sink / double(r.second));
-    return 0;
-}
-
-/// The 2-D flows of examples/toy_density at its defaults (hidden 128 × 2 layers; splines: 8 bins on
-/// [−5, 5]): spline = 4 rational-quadratic couplings, maf = 8 affine MAF layers, maf_spline = 4 spline
-/// MAF layers. One Adam step (lr 1e-3, clip 50) per iteration on one fixed batch x = 2·N(0, I), as
-/// bench_torch.py.
+/// One Adam step (clip 50) per iteration on the fixed batch x, timed; prints the vector models' JSON line.
 template <class Model>
-int toy_flow_steps(const Args& a, int layers) {
+int vector_steps(const Args& a, Model& model, const typename Model::data_tensor& x, double lr) {
     using B = typename Model::backend;
-    const int batch = a.batch > 0 ? a.batch : 512;
-    Options o{.steps_per_level = layers, .hidden = 128, .hidden_layers = 2};
-    Model model(o.with(SplineOptions{.bins = 8, .bound = 5.0}));
+    const int batch = int(x.shape(0));
     Adam<float, B> adam(model.parameter_count());
-    const TrainConfig cfg{.lr = 1e-3, .warmup = 0, .clip = 50.0};
-    auto x = make_batch<float, Shape<2>>(batch);
-    Rng rng(0);
-    for (auto& v : x) v = float(2.0 * rng.normal());
+    const TrainConfig cfg{.lr = lr, .warmup = 0, .clip = 50.0};
     model.reserve(batch);
     long step = 0;
     double sink = 0;
@@ -169,6 +142,27 @@ int toy_flow_steps(const Args& a, int layers) {
                 a.model.c_str(), std::string(B::name).c_str(), num_threads(), batch, r.first, r.second,
                 model.parameter_count(), peak_rss_mb(), sink / double(r.second));
     return 0;
+}
+
+template <class B>
+int two_moons_steps(const Args& a) {
+    RealNVP<Shape<2>, StandardNormal, float, B> model({.steps_per_level = 8, .hidden = 256});
+    const auto x = bijou::two_moons<float>(a.batch > 0 ? a.batch : 512, 0.05, 0);  // one fixed batch, as bench_torch.py
+    return vector_steps(a, model, x, 2e-3);
+}
+
+/// The 2-D flows of examples/toy_density at its defaults (hidden 128 × 2 layers; splines: 8 bins on
+/// [−5, 5]): spline = 4 rational-quadratic couplings, maf = 8 affine MAF layers, maf_spline = 4 spline
+/// MAF layers. One Adam step (lr 1e-3, clip 50) per iteration on one fixed batch x = 2·N(0, I), as
+/// bench_torch.py.
+template <class Model>
+int toy_flow_steps(const Args& a, int layers) {
+    Options o{.steps_per_level = layers, .hidden = 128, .hidden_layers = 2};
+    Model model(o.with(SplineOptions{.bins = 8, .bound = 5.0}));
+    auto x = make_batch<float, Shape<2>>(a.batch > 0 ? a.batch : 512);
+    Rng rng(0);
+    for (auto& v : x) v = float(2.0 * rng.normal());
+    return vector_steps(a, model, x, 1e-3);
 }
 
 /// Every model of the harness on backend B.

@@ -614,20 +614,8 @@ class VectorCoupling(nn.Module):
         return x, -_sum_per_sample((1 - m) * log_s)
 
 
-class RealNVP(StandardNormalFlow):
-    """bijou::RealNVP<Shape<D>> = Flow<Shape<D>, Stack<AffineCoupling>, StandardNormal>: "steps.<k>.…",
-    coupling k applied k-th in forward. examples/two_moons: D = 2, 8 couplings, hidden 256,
-    hidden_layers 2, separate nets, tanh, alternating masks."""
-
-    def __init__(self, dim: int = 2, couplings: int = 8, hidden: int = 256, hidden_layers: int = 2,
-                 net: str = "separate", scale: str = "tanh", mask: str = "alternating",
-                 zero_init_output: bool = True, seed: int | None = None):
-        super().__init__()
-        if seed is not None:
-            torch.manual_seed(seed)
-        self.data_size = dim
-        self.steps = nn.ModuleList(
-            VectorCoupling(dim, k, hidden, hidden_layers, net, scale, mask, zero_init_output) for k in range(couplings))
+class _VectorStack(StandardNormalFlow):
+    """A Stack of vector bijectors "steps.<k>", applied in order by forward."""
 
     def forward(self, x):
         ld = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
@@ -644,7 +632,23 @@ class RealNVP(StandardNormalFlow):
         return z, ld
 
     def initialize(self, x) -> None:
-        """No data-dependent layers in this model (as bijou: a no-op)."""
+        """No data-dependent layers (as bijou: a no-op)."""
+
+
+class RealNVP(_VectorStack):
+    """bijou::RealNVP<Shape<D>> = Flow<Shape<D>, Stack<AffineCoupling>, StandardNormal>: "steps.<k>.…",
+    coupling k applied k-th in forward. examples/two_moons: D = 2, 8 couplings, hidden 256,
+    hidden_layers 2, separate nets, tanh, alternating masks."""
+
+    def __init__(self, dim: int = 2, couplings: int = 8, hidden: int = 256, hidden_layers: int = 2,
+                 net: str = "separate", scale: str = "tanh", mask: str = "alternating",
+                 zero_init_output: bool = True, seed: int | None = None):
+        super().__init__()
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.data_size = dim
+        self.steps = nn.ModuleList(
+            VectorCoupling(dim, k, hidden, hidden_layers, net, scale, mask, zero_init_output) for k in range(couplings))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -715,27 +719,6 @@ class SplineCoupling(nn.Module):
 
     def inverse(self, z):
         return self._map(z, True)
-
-
-class _VectorStack(StandardNormalFlow):
-    """A Stack of vector bijectors "steps.<k>", applied in order by forward."""
-
-    def forward(self, x):
-        ld = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
-        for s in self.steps:
-            x, d = s(x)
-            ld = ld + d
-        return x, ld
-
-    def inverse(self, z):
-        ld = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
-        for s in reversed(self.steps):
-            z, d = s.inverse(z)
-            ld = ld + d
-        return z, ld
-
-    def initialize(self, x) -> None:
-        """No data-dependent layers (as bijou: a no-op)."""
 
 
 class SplineFlow(_VectorStack):

@@ -12,6 +12,7 @@
 
 #include <bijou/bijou.hpp>
 
+#include "common/density.hpp"
 #include "common/png.hpp"
 #include "toy_density/toy_data.hpp"
 
@@ -106,21 +107,8 @@ Result train(const Settings& s, const bijou::Options& extra, Picture& picture) {
     for (float l : lp) nll -= double(l);
     r.heldout_nll = nll / double(lp.size());
 
-    if (picture.size > 0) {
-        const int S = picture.size;
-        Points grid = Points::from_shape({std::size_t(S) * S, 2});
-        for (int yy = 0; yy < S; ++yy)
-            for (int xx = 0; xx < S; ++xx) {
-                grid(std::size_t(yy) * S + xx, 0) = float(picture.x0 + (xx + 0.5) / S * (picture.x1 - picture.x0));
-                grid(std::size_t(yy) * S + xx, 1) = float(picture.y1 - (yy + 0.5) / S * (picture.y1 - picture.y0));
-            }
-        const auto g = model.log_prob(grid);
-        double hi = -1e300;
-        for (float l : g) hi = std::max(hi, double(l));
-        picture.canvas = example::Canvas(S, S);
-        for (std::size_t k = 0; k < g.size(); ++k)
-            picture.canvas.set(int(k % std::size_t(S)), int(k / std::size_t(S)), example::colormap(std::exp(double(g(k)) - hi)));
-    }
+    if (picture.size > 0)
+        picture.canvas = example::density_image(model, picture.x0, picture.x1, picture.y0, picture.y1, picture.size);
     r.seconds = seconds_since(t0);
     return r;
 }

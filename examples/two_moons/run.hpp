@@ -15,6 +15,7 @@
 
 #include <bijou/bijou.hpp>
 
+#include "common/density.hpp"
 #include "common/png.hpp"
 
 namespace two_moons {
@@ -69,25 +70,6 @@ inline example::Canvas scatter(const Batch& pts, const View& v, int size, exampl
     }
     return c;
 }
-
-/// exp(log p) on a size × size grid, normalised to its maximum, through the colour map.
-template <class Model>
-example::Canvas density(Model& model, const View& v, int size) {
-    Batch grid = Batch::from_shape({std::size_t(size) * size, 2});
-    for (int y = 0; y < size; ++y)
-        for (int x = 0; x < size; ++x) {
-            grid(std::size_t(y) * size + x, 0) = float(v.x0 + (x + 0.5) / size * (v.x1 - v.x0));
-            grid(std::size_t(y) * size + x, 1) = float(v.y1 - (y + 0.5) / size * (v.y1 - v.y0));
-        }
-    const auto lp = model.log_prob(grid);
-    double hi = -1e300;
-    for (float l : lp) hi = std::max(hi, double(l));
-    example::Canvas c(size, size);
-    for (std::size_t k = 0; k < lp.size(); ++k)
-        c.at(int(k % std::size_t(size)), int(k / std::size_t(size))) = example::colormap(std::exp(double(lp(k)) - hi));
-    return c;
-}
-
 
 /// Trains, evaluates and draws on backend B; returns the process exit code.
 template <class B>
@@ -154,7 +136,8 @@ int run(const Settings& s) {
             const View v = View::fit(shown_set);
             example::write_png(std::filesystem::path(out) / "data.png", scatter(shown, v, S, {31, 119, 180}));
             example::write_png(std::filesystem::path(out) / "samples.png", scatter(samples, v, S, {214, 39, 40}));
-            example::write_png(std::filesystem::path(out) / "density.png", density(model, v, 320));
+            example::write_png(std::filesystem::path(out) / "density.png",
+                               example::density_image(model, v.x0, v.x1, v.y0, v.y1, 320));
             const auto stages = model.forward_stages(shown);
             const int P = 240, cols = std::min<int>(int(stages.size()), 5);
             const int rows = (int(stages.size()) + cols - 1) / cols;
