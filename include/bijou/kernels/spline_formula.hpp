@@ -53,13 +53,6 @@ struct ValueLogDet {
     T value, log_det;
 };
 
-/// The bin an element falls in: knot (x_k, y_k), width, height and the derivatives at its ends.
-template <class T>
-struct Bin {
-    int k;
-    T x, w, y, h, d0, d1;
-};
-
 template <class T>
 BIJOU_HD T softplus(T u) {
     return u > T(0) ? u + hd_math::log1p(hd_math::exp(-u)) : hd_math::log1p(hd_math::exp(u));
@@ -75,6 +68,15 @@ BIJOU_HD T sigmoid(T u) {
 template <class T>
 struct Softmax {
     T max, sum;
+};
+
+/// The bin an element falls in: knot (x_k, y_k), width, height and the derivatives at its ends, with
+/// the widths' and heights' softmax normalisers (backward reuses them).
+template <class T>
+struct Bin {
+    int k;
+    T x, w, y, h, d0, d1;
+    Softmax<T> sw, sh;
 };
 
 template <class T>
@@ -106,8 +108,8 @@ BIJOU_HD Bin<T> locate(const Spline<T>& sp, const T* p, std::size_t stride, T v)
         const bool last = k == K - 1;
         const T xn = last ? B : x + span * (sp.min_width + fw * hd_math::exp(p[k * stride] - sw.max) / sw.sum);
         const T yn = last ? B : y + span * (sp.min_height + fh * hd_math::exp(p[(K + k) * stride] - sh.max) / sh.sum);
-        if (last || (ByY ? v < yn : v < xn)) return {k, x, xn - x, y, yn - y, derivative_at(sp, p, stride, k),
-                                                     derivative_at(sp, p, stride, k + 1)};
+        if (last || (ByY ? v < yn : v < xn))
+            return {k, x, xn - x, y, yn - y, derivative_at(sp, p, stride, k), derivative_at(sp, p, stride, k + 1), sw, sh};
         x = xn, y = yn;
     }
 }
@@ -181,8 +183,7 @@ BIJOU_HD T backward(const Spline<T>& sp, const T* p, std::size_t stride, T x, T 
     const T g_x = g_xi / b.w, g_xk = -g_xi / b.w, g_yk = dz;
     // Knots: x_k = −B + 2B Σ_{j<k} w̃_j and w = 2B w̃_k (exactly so, whatever the rounding of the
     // forward's cumulative sums), w̃ = w_min + (1 − K w_min)·softmax(u_w); heights alike.
-    auto softmax_grad = [&](const T* u, T* du, T g_width, T g_knot, T minimum) {
-        const Softmax<T> sm = softmax_of(u, stride, K);
+    auto softmax_grad = [&](const T* u, T* du, T g_width, T g_knot, T minimum, const Softmax<T>& sm) {
         const T f = T(2) * sp.bound * (T(1) - T(K) * minimum);
         T dot = T(0);  // Σ_j softmax_j · ∂L/∂softmax_j
         for (int j = 0; j < K; ++j) {
@@ -194,8 +195,8 @@ BIJOU_HD T backward(const Spline<T>& sp, const T* p, std::size_t stride, T x, T 
             du[j * stride] = f * hd_math::exp(u[j * stride] - sm.max) / sm.sum * (g - dot);
         }
     };
-    softmax_grad(p, dp, g_w, g_xk, sp.min_width);
-    softmax_grad(p + K * stride, dp + K * stride, g_h, g_yk, sp.min_height);
+    softmax_grad(p, dp, g_w, g_xk, sp.min_width, b.sw);
+    softmax_grad(p + K * stride, dp + K * stride, g_h, g_yk, sp.min_height, b.sh);
     for (int j = 1; j < K; ++j) {  // δ_j's raw parameter is p[(2K + j − 1)·stride]
         const T u = p[(2 * K + j - 1) * stride] + sp.derivative_shift;
         const T g = j == b.k ? g_d0 : j == b.k + 1 ? g_d1 : T(0);
