@@ -235,7 +235,7 @@ public:
     std::size_t workspace_size(int n) const {
         const std::size_t nd = std::size_t(n) * D, np = nd * tr_.P();
         std::size_t s = 2 * np + made_.stored_size(n) + made_.scratch_size(n) + nd;
-        if constexpr (iaf) s += 5 * nd + std::size_t(n);  // a, s, r, v, ones/zeros; zero dld
+        if constexpr (iaf) s += 4 * nd + std::size_t(n);  // a, s, r, ones/zeros; zero dld
         return s;
     }
 
@@ -280,10 +280,10 @@ public:
 
 private:
     // [θ: n·D·P][MADE stored][dθ: n·D·P][dmade: n·D][MADE scratch] and, for IAF,
-    // [a][s][r][v][u: n·D each][zeros: n]
+    // [a][s][r][u: n·D each][zeros: n]
     struct Layout {
         T *theta, *stored, *dtheta, *dmade, *scratch;
-        T *a, *s, *r, *v, *u, *zeros;
+        T *a, *s, *r, *u, *zeros;
     };
 
     Layout layout(int n, T* ws) const {
@@ -301,7 +301,7 @@ private:
         L.dmade = take(nd);
         L.scratch = take(made_.scratch_size(n));
         if constexpr (iaf) {
-            L.a = take(nd), L.s = take(nd), L.r = take(nd), L.v = take(nd), L.u = take(nd);
+            L.a = take(nd), L.s = take(nd), L.r = take(nd), L.u = take(nd);
             L.zeros = take(std::size_t(n));
         }
         return L;
@@ -334,16 +334,13 @@ private:
         kernels::autoregressive_fill(B{}, L.u, T(1), nd);
         tr_.backward(B{}, z, x, L.theta, L.u, L.zeros, L.s, L.dtheta, n);  // s = ∂τ/∂z
         kernels::autoregressive_fill(B{}, L.r, T(0), nd);
-        for (int p = 0; p < D; ++p) {
-            kernels::autoregressive_solve(B{}, dz, L.a, L.r, L.s, L.v, nd);
-            tr_.backward(B{}, z, x, L.theta, L.v, dld, L.u, L.dtheta, n);
+        for (int p = 0; p < D; ++p) {  // v = ∂L/∂x, solved in place in dx
+            kernels::autoregressive_solve(B{}, dz, L.a, L.r, L.s, dx, nd);
+            tr_.backward(B{}, z, x, L.theta, dx, dld, L.u, L.dtheta, n);
             if (p + 1 < D) made_.backward(z, c, L.dtheta, L.r, nullptr, n, L.stored, L.scratch, false);
         }
         kernels::scale(B{}, L.dtheta, nd * tr_.P(), -1.0);
         made_.backward(z, c, L.dtheta, nullptr, dc, n, L.stored, L.scratch);
-        kernels::autoregressive_fill(B{}, dx, T(0), nd);
-        kernels::coupling_add_condition_grad(B{}, dx, L.v, static_cast<const T*>(nullptr),
-                                             static_cast<const T*>(nullptr), n, D);
     }
 
     const T* context(int n) const {
