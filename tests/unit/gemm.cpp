@@ -49,13 +49,17 @@ const GemmCase cases[] = {{false, false, 1, 1, 1},     {false, false, 13, 37, 5}
 
 }  // namespace
 
-// Thin products (C with at most 4 columns: kernels/cpu/gemm.hpp's gemm_thin, and thin rows or K, which
-// take the packed path), as the vector flows' input and output layers make them, and one whose stack
-// copy would not fit (the general path then runs).
+// Thin products (kernels/cpu/gemm_thin.hpp: C with at most 4 columns, at most 4 rows, or depth at most
+// 4), as the vector flows' input and output layers make them, with ragged vector tails in every
+// direction, each kernel with and without transposes, and ones whose stack copy would not fit (the
+// general path then runs).
 const GemmCase thin_cases[] = {{false, true, 512, 4, 128}, {false, true, 512, 128, 2},  {true, false, 4, 128, 512},
                                {false, false, 512, 128, 4}, {true, false, 128, 2, 512},  {false, false, 512, 2, 128},
                                {true, true, 37, 3, 41},     {false, true, 3, 37, 41},    {true, true, 3, 2, 4},
-                               {true, false, 2500, 3, 7},   {false, true, 9, 3, 1500},   {true, false, 5, 4, 1100},   {true, true, 2, 2000, 3}};
+                               {true, false, 2500, 3, 7},   {false, true, 9, 3, 1500},   {true, false, 5, 4, 1100},
+                               {true, true, 2, 2000, 3},    {false, false, 33, 1, 21},   {false, true, 7, 4, 1023},
+                               {false, false, 3, 101, 50},  {true, false, 1, 77, 9},     {true, true, 40, 50, 3},
+                               {false, true, 45, 1100, 4},  {true, false, 19, 70, 1},    {false, false, 2, 3, 1}};
 
 TEST_CASE_TEMPLATE("gemm: thin products (a side of at most 4) equal Reference", T, float, double) {
     for (const auto& g : thin_cases)
@@ -63,6 +67,26 @@ TEST_CASE_TEMPLATE("gemm: thin products (a side of at most 4) equal Reference", 
             check_gemm<T>(g, T(0.75), beta, [&](const T* A, int lda, const T* B, int ldb, T* C, int ldc) {
                 kernels::gemm(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, T(0.75), A, lda, B, ldb, beta, C, ldc);
             });
+}
+
+TEST_CASE_TEMPLATE("gemm: thin and packed products give the same bits on 1 and 2 threads", T, float, double) {
+    const GemmCase shapes[] = {{false, true, 517, 4, 130}, {true, false, 515, 3, 200}, {true, false, 4, 300, 515},
+                               {false, true, 600, 260, 3}, {false, false, 300, 200, 150}};
+    for (const auto& g : shapes) {
+        CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+        const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+        std::vector<T> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
+        for (std::size_t i = 0; i < A.size(); ++i) A[i] = T(std::sin(0.37 * double(i) + 0.1));
+        for (std::size_t i = 0; i < B.size(); ++i) B[i] = T(std::cos(0.71 * double(i) + 0.3));
+        std::vector<T> C1(std::size_t(g.M) * g.N), C2(C1.size());
+        const int saved = num_threads();
+        set_num_threads(1);
+        kernels::gemm(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, T(1), A.data(), lda, B.data(), ldb, T(0), C1.data(), g.N);
+        set_num_threads(2);
+        kernels::gemm(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, T(1), A.data(), lda, B.data(), ldb, T(0), C2.data(), g.N);
+        set_num_threads(saved);
+        CHECK(C1 == C2);
+    }
 }
 
 TEST_CASE_TEMPLATE("gemm: Cpu equals Reference for every transpose, edge sizes and beta", T, float, double) {

@@ -5,9 +5,10 @@
 // same cache line of C), each block multiplied on its own thread. float on an x86-64 CPU with
 // AVX-512F or AVX2 + FMA goes to kernels/cpu/sgemm.hpp's packed kernels, chosen at run time and in
 // every build (they assign C directly when beta = 0: no memset pass); double, and float elsewhere,
-// to Eigen's blocked GEMM; products into at most 4 columns (a vector flow's thin output layers and
-// input-layer gradients) to plain SIMD loops (gemm_thin). Results are bit-for-bit repeatable for a given thread count (and, on the
-// packed path, the same for any thread count). Eigen never runs its own thread team here, and
+// to Eigen's blocked GEMM; products with at most 4 columns, 4 rows or depth 4 (a vector flow's input
+// and output layers) to kernels/cpu/gemm_thin.hpp's SIMD loops, in float and double. Results are
+// bit-for-bit repeatable for a given thread count (and, on the packed and thin paths, the same for any
+// thread count). Eigen never runs its own thread team here, and
 // nothing allocates (see gemm_block).
 #pragma once
 
@@ -19,6 +20,7 @@
 #include <Eigen/Core>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/kernels/cpu/gemm_thin.hpp"
 #include "bijou/kernels/cpu/sgemm.hpp"
 
 namespace bijou::kernels {
@@ -35,59 +37,6 @@ using CMapC = Eigen::Map<const ColMat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 using MapR = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 
-/// Products whose C has at most gemm_thin_max columns: a vector flow's output layers (2 outputs of a
-/// shift net, 4 of a MADE for D = 2) and the weight and input gradients of its input layers. The packed
-/// kernels pad such a product to 16 columns and pack both operands for a few multiply-adds (a
-/// 512 × 2 × 128 product ran at 7 GFLOP/s, 3× slower than here), so these run as plain SIMD loops:
-/// dot products of op(A)'s rows with op(B)'s columns (copied to the stack), or, when op(A)'s rows are
-/// strided, column sums accumulated k by k with SIMD over rows. Each element's sum has the same order
-/// whatever block of C it is computed in, so results stay the same for any thread count. (Thin rows or
-/// a thin K gained nothing measurable over the packed path and take it.) Returns false, having done
-/// nothing, when op(B) would not fit the stack copy; then the general path runs.
-inline constexpr int gemm_thin_max = 4;
-
-template <class T>
-bool gemm_thin(bool ta, bool tb, int m, int n, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C,
-               int ldc) {
-    constexpr int buf_size = 4096;
-    if (n > gemm_thin_max || K * n > buf_size) return false;
-    auto out = [&](T* c, T v) { *c = beta == T(0) ? alpha * v : beta * *c + alpha * v; };
-    T bt[buf_size];  // op(B)'s column j at bt + j·K
-    for (int j = 0; j < n; ++j)
-        for (int k = 0; k < K; ++k) bt[j * K + k] = tb ? B[std::size_t(j) * ldb + k] : B[std::size_t(k) * ldb + j];
-    if (!ta) {
-        for (int i = 0; i < m; ++i) {
-            const T* ai = A + std::size_t(i) * lda;
-            for (int j = 0; j < n; ++j) {
-                const T* bj = bt + j * K;
-                T acc = T(0);
-#pragma omp simd reduction(+ : acc)
-                for (int k = 0; k < K; ++k) acc += ai[k] * bj[k];
-                out(C + std::size_t(i) * ldc + j, acc);
-            }
-        }
-        return true;
-    }
-    constexpr int rows = buf_size / gemm_thin_max;
-    T acc[buf_size];  // column j of a block of rows at acc + j·r
-    for (int r0 = 0; r0 < m; r0 += rows) {
-        const int r = std::min(rows, m - r0);
-        std::fill_n(acc, std::size_t(n) * r, T(0));
-        for (int k = 0; k < K; ++k) {
-            const T* ak = A + std::size_t(k) * lda + r0;
-            for (int j = 0; j < n; ++j) {
-                const T b = bt[j * K + k];
-                T* aj = acc + std::size_t(j) * r;
-#pragma omp simd
-                for (int i = 0; i < r; ++i) aj[i] += ak[i] * b;
-            }
-        }
-        for (int i = 0; i < r; ++i)
-            for (int j = 0; j < n; ++j) out(C + std::size_t(r0 + i) * ldc + j, acc[std::size_t(j) * r + i]);
-    }
-    return true;
-}
-
 // C[i0:i1, j0:j1] op= alpha * op(A)[i0:i1, :] * op(B)[:, j0:j1]. On the Eigen path in tiles of at
 // most 96 × 96 × (96 KiB / 96 / sizeof T): Eigen packs an mc×kc block of A and a kc×nc block of B into
 // buffers that it places on the stack only when each is at most EIGEN_STACK_ALLOCATION_LIMIT (128 KiB
@@ -95,15 +44,17 @@ bool gemm_thin(bool ta, bool tb, int m, int n, int K, T alpha, const T* A, int l
 // touches the heap.
 template <class T>
 void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha, const T* A, int lda, const T* B,
-                int ldb, T beta, T* C, int ldc, const GemmEpilogue<T>& epilogue) {
+                int ldb, T beta, T* C, int ldc, const GemmEpilogue<T>& epilogue, ThinKind thin) {
     const GemmEpilogue<T> ep = epilogue.at(i0, j0);
     const int m = i1 - i0, n = j1 - j0;
     if (m <= 0 || n <= 0) return;
     const T* a0 = ta ? A + i0 : A + std::size_t(i0) * lda;
     const T* b0 = tb ? B + std::size_t(j0) * ldb : B + j0;
     T* c0 = C + std::size_t(i0) * ldc + j0;
-    if (K > 0 && n <= gemm_thin_max && gemm_thin(ta, tb, m, n, K, alpha, a0, lda, b0, ldb, beta, c0, ldc)) {
-        if (!ep.empty()) ep.apply(c0, ldc, 0, 0, m, n);
+    if (thin != ThinKind::none) {
+        gemm_thin(thin, ta, tb, m, n, K, alpha, a0, lda, b0, ldb, beta, c0, ldc, [&](int r0, int r1) {
+            if (!ep.empty()) ep.apply(c0 + std::size_t(r0) * ldc, ldc, r0, 0, r1 - r0, n);
+        });
         return;
     }
 #if defined(BIJOU_SGEMM_SIMD)
@@ -154,6 +105,7 @@ void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha
 template <class T>
 void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
              T beta, T* C, int ldc, const detail::GemmEpilogue<T>& ep) {
+    const detail::ThinKind thin = detail::gemm_thin_kind(trans_b, M, N, K);  // from the whole shape: see gemm_thin.hpp
 #if defined(_OPENMP)
     // Split the longer side of C: rows in blocks of 16, columns in blocks of 32 (128 bytes of floats).
     const bool by_cols = N > M;
@@ -165,8 +117,8 @@ void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, cons
             const int t = omp_get_thread_num(), nt = omp_get_num_threads(), len = by_cols ? N : M;
             const int s0 = std::min(len, int(std::int64_t(blocks) * t / nt) * unit);
             const int s1 = std::min(len, int(std::int64_t(blocks) * (t + 1) / nt) * unit);
-            if (by_cols) detail::gemm_block(trans_a, trans_b, 0, M, s0, s1, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
-            else detail::gemm_block(trans_a, trans_b, s0, s1, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+            if (by_cols) detail::gemm_block(trans_a, trans_b, 0, M, s0, s1, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, thin);
+            else detail::gemm_block(trans_a, trans_b, s0, s1, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, thin);
         }
         return;
     }
@@ -176,12 +128,12 @@ void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, cons
         // changes only this thread's setting, restored at once.
         const int saved = omp_get_max_threads();
         omp_set_num_threads(1);
-        detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+        detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, thin);
         omp_set_num_threads(saved);
         return;
     }
 #endif
-    detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+    detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, thin);
 }
 
 template <class T>

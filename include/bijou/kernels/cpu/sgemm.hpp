@@ -91,7 +91,7 @@ inline constexpr int sg_mc = 144, sg_kc = 256, sg_nc = 128;  // mc: a multiple o
 
 // Transposes for packing operands whose depth index is the contiguous one, with AVX (every CPU that
 // runs either micro-kernel has it). sg_transpose(s, lds, R, k, d, ldd): d[p·ldd + i] = s[i·lds + p]
-// for i < R, p < k, in 8×8 and 4×8 register blocks, the ragged rest element by element.
+// for i < R, p < k, in 8×8, 4×8 and 2×8 register blocks, the ragged rest element by element.
 template <int rows>  // 8 or 4
 __attribute__((target("avx2"))) void sg_transpose_block(const float* s, int lds, float* d, int ldd) {
     __m256 r[rows], t[rows], u[rows];
@@ -117,6 +117,18 @@ __attribute__((target("avx2"))) void sg_transpose_block(const float* s, int lds,
     }
 }
 
+/// Two rows: d[p·ldd + i] = s[i·lds + p] for i < 2, p < 8, as pairs (the last two rows of a 6-row panel).
+__attribute__((target("avx2"))) inline void sg_transpose_pair(const float* s, int lds, float* d, int ldd) {
+    const __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + lds);
+    const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);  // (a0 b0 a1 b1 | a4 b4 a5 b5), …
+    const __m128 q[4] = {_mm256_castps256_ps128(lo), _mm256_castps256_ps128(hi), _mm256_extractf128_ps(lo, 1),
+                         _mm256_extractf128_ps(hi, 1)};
+    for (int h = 0; h < 4; ++h) {  // q[h] holds p = 2h and 2h + 1
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + std::size_t(2 * h) * ldd), q[h]);
+        _mm_storeh_pi(reinterpret_cast<__m64*>(d + std::size_t(2 * h + 1) * ldd), q[h]);
+    }
+}
+
 inline void sg_transpose(const float* s, int lds, int R, int k, float* d, int ldd) {
     const int k8 = k - k % 8;
     int i = 0;
@@ -126,6 +138,9 @@ inline void sg_transpose(const float* s, int lds, int R, int k, float* d, int ld
     for (; i + 4 <= R; i += 4)
         for (int p = 0; p < k8; p += 8)
             sg_transpose_block<4>(s + std::size_t(i) * lds + p, lds, d + std::size_t(p) * ldd + i, ldd);
+    for (; i + 2 <= R; i += 2)
+        for (int p = 0; p < k8; p += 8)
+            sg_transpose_pair(s + std::size_t(i) * lds + p, lds, d + std::size_t(p) * ldd + i, ldd);
     for (int r = 0; r < R; ++r)
         for (int p = r < i ? k8 : 0; p < k; ++p) d[std::size_t(p) * ldd + r] = s[std::size_t(r) * lds + p];
 }
@@ -140,9 +155,14 @@ void sg_pack_a(bool ta, int m, int k, const float* A, int lda, float* pa) {
             for (int p = 0; p < k; ++p) {
                 const float* s = A + std::size_t(p) * lda + i0;
                 float* d = pa + std::size_t(p) * MR;
-                int r = 0;
-                for (; r < mr; ++r) d[r] = s[r];
-                for (; r < MR; ++r) d[r] = 0.0f;
+                if (mr == MR) {
+                    BIJOU_UNROLL(12)
+                    for (int r = 0; r < MR; ++r) d[r] = s[r];
+                } else {
+                    int r = 0;
+                    for (; r < mr; ++r) d[r] = s[r];
+                    for (; r < MR; ++r) d[r] = 0.0f;
+                }
             }
         } else {  // op(A)(i, p) = A[i·lda + p]: transpose the rows, zero the padding
             sg_transpose(A + std::size_t(i0) * lda, lda, mr, k, pa, MR);
@@ -295,8 +315,9 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
             for (int jc = 0; jc < N; jc += sg_nc) {
                 const int nc = std::min(sg_nc, N - jc);
-                sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb,
-                              pb);
+                if (N > sg_nc || ic == 0)  // one column block: packed once per depth block, kept across row blocks
+                    sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc,
+                                  ldb, pb);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const float* pbp = pb + std::size_t(jr) * kc;
                     for (int ir = 0; ir < mc; ir += MR) {

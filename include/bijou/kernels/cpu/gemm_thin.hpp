@@ -1,0 +1,289 @@
+// bijou/kernels/cpu/gemm_thin.hpp — Cpu products with a thin side, as register-blocked SIMD loops.
+//
+// A vector flow's conditioners (D = 2 inputs, 2–4 outputs, 128 hidden) make products with 2–4 on one
+// side: C with ≤ 4 columns (output layers, input-layer weight gradients), C with ≤ 4 rows (output-layer
+// weight gradients) and depth K ≤ 4 (input layers, output-layer input gradients). The packed kernels
+// pad such a side to a whole register tile and pack both operands for a few multiply-adds (a
+// 512 × 2 × 128 product ran at 7 GFLOP/s), so these run here instead, in 32-byte GCC vectors (8 floats
+// or 4 doubles; two SSE halves in a build without AVX):
+//   cols   (N ≤ 4):  !ta: dot products of two rows of op(A) with op(B)'s columns at once, k in vectors;
+//                     ta: 2 vectors of rows of C at once, k by k (op(A)'s columns are contiguous).
+//   rows   (M ≤ 4, op(B) = B): 2 vectors of columns of C at once, k by k.
+//   depth  (K ≤ 4):  one row of C at a time, SIMD over its columns.
+// op(B)'s columns (cols) or rows (depth, tb) are first copied to a 4096-value stack buffer.
+// gemm_thin_kind chooses from the whole product's shape, and each kernel gives every element of C a
+// sum in one fixed order whichever block of rows or columns it is called on, so a product's result
+// does not depend on how the caller splits C (nor, therefore, on the thread count).
+// C (+)= alpha·op(A)·op(B) with beta as in kernels::gemm; nothing allocates.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+
+#include "bijou/kernels/cpu/sgemm.hpp"
+
+namespace bijou::kernels::detail {
+
+inline constexpr int gemm_thin_max = 4;
+inline constexpr int gemm_thin_buf = 4096;  // the stack copy of op(B), in values
+
+enum class ThinKind { none, cols, rows, depth };
+
+/// The thin kernel for a product of this shape, or none.
+inline ThinKind gemm_thin_kind(bool tb, int M, int N, int K) {
+    if (M <= 0 || N <= 0 || K <= 0) return ThinKind::none;
+    if (N <= gemm_thin_max && K * N <= gemm_thin_buf) return ThinKind::cols;
+    if (M <= gemm_thin_max && !tb) return ThinKind::rows;
+    if (K <= gemm_thin_max && (!tb || K * N <= gemm_thin_buf)) return ThinKind::depth;
+    return ThinKind::none;
+}
+
+// W-byte GCC vectors of T: 32 in the AVX2 kernels, 16 (SSE2, NEON) otherwise.
+template <class T, int W>
+struct ThinVec {
+    static constexpr int lanes = W / int(sizeof(T));
+    typedef T type __attribute__((vector_size(W)));
+    typedef T unaligned __attribute__((vector_size(W), aligned(alignof(T)), may_alias));
+    // By reference only: a 32-byte vector passed by value changes the ABI between AVX and plain builds.
+    [[gnu::always_inline]] static void load(type& v, const T* p) { v = *reinterpret_cast<const unaligned*>(p); }
+    [[gnu::always_inline]] static void store(T* p, const type& v) { *reinterpret_cast<unaligned*>(p) = v; }
+    /// v[0] := (Σ_l v[0][l], Σ_l v[1][l], …, Σ_l v[lanes − 1][l]): log2(lanes) rounds, each adding
+    /// the even and odd lanes of neighbouring vectors (a fixed order: the same sums on every call).
+    [[gnu::always_inline]] static void lane_sums(type (&v)[lanes]) {
+        for (int n = lanes; n > 1; n /= 2)
+            for (int q = 0; q < n / 2; ++q) {
+                const type &x = v[2 * q], &y = v[2 * q + 1];
+                if constexpr (lanes == 8)
+                    v[q] = __builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14) +
+                           __builtin_shufflevector(x, y, 1, 3, 5, 7, 9, 11, 13, 15);
+                else if constexpr (lanes == 4)
+                    v[q] = __builtin_shufflevector(x, y, 0, 2, 4, 6) + __builtin_shufflevector(x, y, 1, 3, 5, 7);
+                else
+                    v[q] = __builtin_shufflevector(x, y, 0, 2) + __builtin_shufflevector(x, y, 1, 3);
+            }
+    }
+};
+
+template <class T>
+struct ThinOut {  // c = alpha·v (beta = 0) or beta·c + alpha·v
+    T alpha, beta;
+    void operator()(T* c, T v) const { *c = beta == T(0) ? alpha * v : beta * *c + alpha * v; }
+    void row(T* c, const T* v, int n) const {
+        if (beta == T(0))
+            for (int j = 0; j < n; ++j) c[j] = alpha * v[j];
+        else
+            for (int j = 0; j < n; ++j) c[j] = beta * c[j] + alpha * v[j];
+    }
+};
+
+// cols, !ta: C[0:m, 0:NC] from rows of A (stride lda) and op(B)'s columns bt + j·K: per row, NC
+// vector dot products, their lane sums by a shuffle tree, then the ragged k. (Two or four rows at
+// once measured no faster.)
+template <int W, int NC, class T>
+[[gnu::always_inline]] inline void thin_cols_dot(int m, int K, const T* A, int lda, const T* bt, ThinOut<T> out,
+                                                 T* C, int ldc) {
+    using Vt = ThinVec<T, W>;
+    using V = typename Vt::type;
+    constexpr int L = Vt::lanes;
+    const int K0 = K - K % L;
+    for (int i = 0; i < m; ++i) {
+        const T* a = A + std::size_t(i) * lda;
+        V v[L] = {};  // v[j]: row i · column j, in lanes (NC ≤ 4 ≤ L)
+        const T* b = bt;
+        for (int k = 0; k < K0; k += L, b += L) {
+            V ak, bk;
+            Vt::load(ak, a + k);
+            for (int j = 0; j < NC; ++j) {
+                Vt::load(bk, b + std::size_t(j) * K);
+                v[j] += ak * bk;
+            }
+        }
+        Vt::lane_sums(v);
+        alignas(W) T sum[L];
+        Vt::store(sum, v[0]);
+        for (int k = K0; k < K; ++k)
+            for (int j = 0; j < NC; ++j) sum[j] += a[k] * bt[std::size_t(j) * K + k];
+        out.row(C + std::size_t(i) * ldc, sum, NC);
+    }
+}
+
+// cols, ta: op(A)(i, k) = A[k·lda + i]. Rows of C in blocks of 2 vectors (callers split rows in
+// multiples of 16, so the same rows fall in full vectors however C is split), the rest one by one.
+template <int W, int NC, class T>
+[[gnu::always_inline]] inline void thin_cols_axpy(int m, int K, const T* A, int lda, const T* bt, ThinOut<T> out, T* C, int ldc) {
+    using Vt = ThinVec<T, W>;
+    using V = typename Vt::type;
+    constexpr int L = Vt::lanes;
+    int i = 0;
+    for (; i + 2 * L <= m; i += 2 * L) {
+        V acc[2][NC] = {};
+        for (int k = 0; k < K; ++k) {
+            V a0, a1;
+            Vt::load(a0, A + std::size_t(k) * lda + i);
+            Vt::load(a1, A + std::size_t(k) * lda + i + L);
+            for (int j = 0; j < NC; ++j) {
+                const T b = bt[std::size_t(j) * K + k];
+                acc[0][j] += a0 * b;
+                acc[1][j] += a1 * b;
+            }
+        }
+        for (int v = 0; v < 2; ++v)
+            for (int l = 0; l < L; ++l)
+                for (int j = 0; j < NC; ++j) out(C + std::size_t(i + v * L + l) * ldc + j, acc[v][j][l]);
+    }
+    for (; i < m; ++i)
+        for (int j = 0; j < NC; ++j) {
+            T s = T(0);
+            for (int k = 0; k < K; ++k) s += A[std::size_t(k) * lda + i] * bt[std::size_t(j) * K + k];
+            out(C + std::size_t(i) * ldc + j, s);
+        }
+}
+
+// rows (op(B) = B, rows contiguous): C[0:MR, 0:n], columns in blocks of 2 vectors (callers split
+// columns in multiples of 32), the rest one by one.
+template <int W, int MR, class T>
+[[gnu::always_inline]] inline void thin_rows(bool ta, int n, int K, const T* A, int lda, const T* B, int ldb, ThinOut<T> out, T* C, int ldc) {
+    using Vt = ThinVec<T, W>;
+    using V = typename Vt::type;
+    constexpr int L = Vt::lanes;
+    auto a_at = [&](int i, int k) { return ta ? A[std::size_t(k) * lda + i] : A[std::size_t(i) * lda + k]; };
+    int j = 0;
+    for (; j + 2 * L <= n; j += 2 * L) {
+        V acc[MR][2] = {};
+        for (int k = 0; k < K; ++k) {
+            V b0, b1;
+            Vt::load(b0, B + std::size_t(k) * ldb + j);
+            Vt::load(b1, B + std::size_t(k) * ldb + j + L);
+            for (int i = 0; i < MR; ++i) {
+                const T a = a_at(i, k);
+                acc[i][0] += a * b0;
+                acc[i][1] += a * b1;
+            }
+        }
+        for (int i = 0; i < MR; ++i)
+            for (int v = 0; v < 2; ++v)
+                for (int l = 0; l < L; ++l) out(C + std::size_t(i) * ldc + j + v * L + l, acc[i][v][l]);
+    }
+    for (; j < n; ++j)
+        for (int i = 0; i < MR; ++i) {
+            T s = T(0);
+            for (int k = 0; k < K; ++k) s += a_at(i, k) * B[std::size_t(k) * ldb + j];
+            out(C + std::size_t(i) * ldc + j, s);
+        }
+}
+
+// depth (K = KD ≤ 4): row by row, SIMD over the columns; op(B)'s row k at b[k]. `row_done(i)` runs
+// after row i is written (the caller's epilogue, while the row is in L1).
+template <int KD, class T, class RowDone>
+[[gnu::always_inline]] inline void thin_depth(bool ta, int m, int n, const T* A, int lda, const T* const* b, ThinOut<T> out, T* C, int ldc,
+                RowDone&& row_done) {
+    for (int i = 0; i < m; ++i) {
+        T a[KD];
+        for (int k = 0; k < KD; ++k) a[k] = ta ? A[std::size_t(k) * lda + i] : A[std::size_t(i) * lda + k];
+        T* c = C + std::size_t(i) * ldc;
+        if (out.beta == T(0)) {
+#pragma omp simd
+            for (int j = 0; j < n; ++j) {
+                T s = a[0] * b[0][j];
+                for (int k = 1; k < KD; ++k) s += a[k] * b[k][j];
+                c[j] = out.alpha * s;
+            }
+        } else {
+#pragma omp simd
+            for (int j = 0; j < n; ++j) {
+                T s = a[0] * b[0][j];
+                for (int k = 1; k < KD; ++k) s += a[k] * b[k][j];
+                c[j] = out.beta * c[j] + out.alpha * s;
+            }
+        }
+        row_done(i);
+    }
+}
+
+// The kernel for `kind` on W-byte vectors; bt: op(B)'s columns (cols), rows: op(B)'s rows (depth).
+template <int W, class T, class Ep>
+[[gnu::always_inline]] inline void thin_run(ThinKind kind, bool ta, int m, int n, int K, const T* A, int lda,
+                                            const T* B, int ldb, const T* bt, const T* const* rows, ThinOut<T> out,
+                                            T* C, int ldc, Ep& ep) {
+    auto row_done = [&](int i) { ep(i, i + 1); };
+    if (kind == ThinKind::cols) {
+        if (ta) {
+            switch (n) {
+                case 1: thin_cols_axpy<W, 1>(m, K, A, lda, bt, out, C, ldc); break;
+                case 2: thin_cols_axpy<W, 2>(m, K, A, lda, bt, out, C, ldc); break;
+                case 3: thin_cols_axpy<W, 3>(m, K, A, lda, bt, out, C, ldc); break;
+                default: thin_cols_axpy<W, 4>(m, K, A, lda, bt, out, C, ldc); break;
+            }
+        } else if constexpr (W / int(sizeof(T)) >= gemm_thin_max) {
+            switch (n) {
+                case 1: thin_cols_dot<W, 1>(m, K, A, lda, bt, out, C, ldc); break;
+                case 2: thin_cols_dot<W, 2>(m, K, A, lda, bt, out, C, ldc); break;
+                case 3: thin_cols_dot<W, 3>(m, K, A, lda, bt, out, C, ldc); break;
+                default: thin_cols_dot<W, 4>(m, K, A, lda, bt, out, C, ldc); break;
+            }
+        } else {  // 16-byte vectors of double have 2 lanes: fewer than the columns' sums need
+            thin_run<32>(kind, ta, m, n, K, A, lda, B, ldb, bt, rows, out, C, ldc, ep);
+            return;
+        }
+        ep(0, m);
+    } else if (kind == ThinKind::rows) {
+        switch (m) {
+            case 1: thin_rows<W, 1>(ta, n, K, A, lda, B, ldb, out, C, ldc); break;
+            case 2: thin_rows<W, 2>(ta, n, K, A, lda, B, ldb, out, C, ldc); break;
+            case 3: thin_rows<W, 3>(ta, n, K, A, lda, B, ldb, out, C, ldc); break;
+            default: thin_rows<W, 4>(ta, n, K, A, lda, B, ldb, out, C, ldc); break;
+        }
+        ep(0, m);
+    } else {
+        switch (K) {
+            case 1: thin_depth<1>(ta, m, n, A, lda, rows, out, C, ldc, row_done); break;
+            case 2: thin_depth<2>(ta, m, n, A, lda, rows, out, C, ldc, row_done); break;
+            case 3: thin_depth<3>(ta, m, n, A, lda, rows, out, C, ldc, row_done); break;
+            default: thin_depth<4>(ta, m, n, A, lda, rows, out, C, ldc, row_done); break;
+        }
+    }
+}
+
+#if defined(BIJOU_SGEMM_SIMD)
+// The same compiled for AVX2 + FMA, for CPUs that have them (sgemm_simd_level() ≥ 1) in any build.
+template <class T, class Ep>
+__attribute__((target("avx2,fma"))) void thin_run_avx2(ThinKind kind, bool ta, int m, int n, int K, const T* A,
+                                                       int lda, const T* B, int ldb, const T* bt,
+                                                       const T* const* rows, ThinOut<T> out, T* C, int ldc, Ep& ep) {
+    thin_run<32>(kind, ta, m, n, K, A, lda, B, ldb, bt, rows, out, C, ldc, ep);
+}
+#endif
+
+/// C[0:m, 0:n] (+)= alpha·op(A)·op(B) with the kernel `kind` (A, B, C already offset to the block),
+/// calling ep(i0, i1) on each block of rows [i0, i1) once it is final.
+template <class T, class Ep>
+void gemm_thin(ThinKind kind, bool ta, bool tb, int m, int n, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+               T beta, T* C, int ldc, Ep&& ep) {
+    const ThinOut<T> out{alpha, beta};
+    alignas(64) T buf[gemm_thin_buf];
+    const T* rows[gemm_thin_max] = {};
+    if (kind == ThinKind::cols) {
+        for (int j = 0; j < n; ++j)  // op(B)'s column j at buf + j·K
+            for (int k = 0; k < K; ++k)
+                buf[j * K + k] = tb ? B[std::size_t(j) * ldb + k] : B[std::size_t(k) * ldb + j];
+    } else if (kind == ThinKind::depth) {
+        for (int k = 0; k < K; ++k) {  // op(B)'s row k at rows[k]
+            if (!tb) {
+                rows[k] = B + std::size_t(k) * ldb;
+                continue;
+            }
+            for (int j = 0; j < n; ++j) buf[k * n + j] = B[std::size_t(j) * ldb + k];
+            rows[k] = buf + k * n;
+        }
+    }
+#if defined(BIJOU_SGEMM_SIMD)
+    if (sgemm_simd_level() >= 1) {
+        thin_run_avx2(kind, ta, m, n, K, A, lda, B, ldb, buf, rows, out, C, ldc, ep);
+        return;
+    }
+#endif
+    thin_run<16>(kind, ta, m, n, K, A, lda, B, ldb, buf, rows, out, C, ldc, ep);
+}
+
+}  // namespace bijou::kernels::detail
