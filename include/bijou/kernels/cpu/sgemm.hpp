@@ -75,6 +75,7 @@ struct GemmEpilogue {
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 
 namespace bijou::kernels::detail {
 
@@ -145,30 +146,40 @@ inline void sg_transpose(const float* s, int lds, int R, int k, float* d, int ld
         for (int p = r < i ? k8 : 0; p < k; ++p) d[std::size_t(p) * ldd + r] = s[std::size_t(r) * lds + p];
 }
 
-// Packs op(A)[0:m, 0:k] into ceil(m/MR) panels of k×MR (zero rows past m). Each source row or column
-// is read contiguously; the writes stride by MR inside one panel (which stays in L1).
+// Packs op(A)[0:m, 0:k] into ceil(m/MR) panels of k×MR (zero rows past m). Each source row is read
+// contiguously: with ta, 16 rows of A at a time feed every panel (one pass over A, not one per panel);
+// without, each panel's MR rows are transposed in registers.
 template <int MR>
 void sg_pack_a(bool ta, int m, int k, const float* A, int lda, float* pa) {
-    for (int i0 = 0; i0 < m; i0 += MR, pa += std::size_t(k) * MR) {
-        const int mr = std::min(MR, m - i0);
-        if (ta) {  // op(A)(i, p) = A[p·lda + i]: the MR values of one p are contiguous
-            for (int p = 0; p < k; ++p) {
-                const float* s = A + std::size_t(p) * lda + i0;
-                float* d = pa + std::size_t(p) * MR;
-                if (mr == MR) {
-                    BIJOU_UNROLL(12)
-                    for (int r = 0; r < MR; ++r) d[r] = s[r];
-                } else {
-                    int r = 0;
-                    for (; r < mr; ++r) d[r] = s[r];
-                    for (; r < MR; ++r) d[r] = 0.0f;
+    if (ta) {  // op(A)(i, p) = A[p·lda + i]: rows p of A hold op(A)(·, p) for every panel, contiguously
+        constexpr int pb = 16;  // 16 rows of A at a time (in L1), written panel by panel (contiguous runs)
+        const int full = m / MR, mr = m % MR;
+        for (int p0 = 0; p0 < k; p0 += pb) {
+            const int p1 = std::min(k, p0 + pb);
+            for (int q = 0; q <= full; ++q) {
+                const int w = q < full ? MR : mr;
+                if (w == 0) break;
+                float* d = pa + std::size_t(q) * k * MR;
+                for (int p = p0; p < p1; ++p) {
+                    const float* s = A + std::size_t(p) * lda + q * MR;
+                    float* dp = d + std::size_t(p) * MR;
+                    if (w == MR) {
+                        std::memcpy(dp, s, sizeof(float) * MR);  // vector moves, not MR scalar ones
+                    } else {
+                        BIJOU_UNROLL(12)
+                        for (int r = 0; r < MR; ++r) dp[r] = r < w ? s[r] : 0.0f;  // no memset call per row
+                    }
                 }
             }
-        } else {  // op(A)(i, p) = A[i·lda + p]: transpose the rows, zero the padding
-            sg_transpose(A + std::size_t(i0) * lda, lda, mr, k, pa, MR);
-            for (int r = mr; r < MR; ++r)
-                for (int p = 0; p < k; ++p) pa[std::size_t(p) * MR + r] = 0.0f;
         }
+        return;
+    }
+    for (int i0 = 0; i0 < m; i0 += MR, pa += std::size_t(k) * MR) {
+        const int mr = std::min(MR, m - i0);
+        // op(A)(i, p) = A[i·lda + p]: transpose the rows, zero the padding
+        sg_transpose(A + std::size_t(i0) * lda, lda, mr, k, pa, MR);
+        for (int r = mr; r < MR; ++r)
+            for (int p = 0; p < k; ++p) pa[std::size_t(p) * MR + r] = 0.0f;
     }
 }
 
@@ -185,9 +196,8 @@ void sg_pack_b(bool tb, int k, int n, const float* B, int ldb, float* pb) {
                     BIJOU_UNROLL(4)
                     for (int j = 0; j < NR; ++j) d[j] = s[j];
                 } else {
-                    int j = 0;
-                    for (; j < nr; ++j) d[j] = s[j];
-                    for (; j < NR; ++j) d[j] = 0.0f;
+                    BIJOU_UNROLL(32)
+                    for (int j = 0; j < NR; ++j) d[j] = j < nr ? s[j] : 0.0f;  // no memcpy/memset call per row
                 }
             }
         } else {  // op(B)(p, j) = B[j·ldb + p]: transpose the rows, zero the padding
