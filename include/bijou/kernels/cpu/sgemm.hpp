@@ -10,8 +10,11 @@
 // sgemm_simd(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign): C (M×N, row-major) (+)=
 // alpha·op(A)·op(B), the same operand conventions as kernels::gemm. Goto/BLIS blocking (kc = 256
 // deep, mc = 144 rows, nc = 128 columns): op(A) is packed into MR-row panels once per (kc, mc) block,
-// op(B) into NR-column panels once per (kc, mc, nc) block, and a register micro-kernel runs over the
-// panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm) with AVX2. The packing buffers
+// op(B) into NR-column panels once per (kc, mc, nc) block (once per kc block when N ≤ nc), and a
+// register micro-kernel runs over the panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm)
+// with AVX2. The AVX2 kernel reads an untransposed A (op(A) = A) in place, MR rows at a time, and packs
+// only a ragged last panel: transposing A into panels cost more than it saved (its six row streams
+// stay in L1 across the block's column panels). The packing buffers
 // (144×256 and 256×128 floats, 272 KiB) live on the stack: no allocation. Edge panels are zero-padded,
 // so the micro-kernel always runs full tiles and stores only the valid part. Each element of C is
 // accumulated in one fixed order that does not depend on how the caller splits C, so results are
@@ -219,22 +222,28 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
 }
 
 // 6×16 AVX2 micro-kernel: C[0:mr, 0:nr] (+)= alpha · (k×6 panel pa)ᵀ · (k×16 panel pb).
+// Direct: A is not packed: the panel's rows are read where they lie, row r at pa + r·lda (op(A) = A,
+// a full panel of MR rows); otherwise pa is a packed k×MR panel (lda unused).
 struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
-    __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, const float* pb, float* C, int ldc,
-                                                        float alpha, int m, int n, bool assign) {
+    static constexpr bool direct_a = true;
+    template <bool Direct>
+    __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
+                                                        int ldc, float alpha, int m, int n, bool assign) {
         __m256 acc[mr][2];
         BIJOU_UNROLL(6)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        const std::size_t rs = Direct ? std::size_t(lda) : 1;  // A(r, p) at pa[r·rs + p·ps]
+        constexpr int ps = Direct ? 1 : mr;
         for (int p = 0; p < k; ++p) {
             const __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
             BIJOU_UNROLL(6)
             for (int r = 0; r < mr; ++r) {
-                const __m256 a = _mm256_broadcast_ss(pa + r);
+                const __m256 a = _mm256_broadcast_ss(pa + r * rs);
                 acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
                 acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
             }
-            pa += mr;
+            pa += ps;
             pb += nr;
         }
         const __m256 va = _mm256_set1_ps(alpha);
@@ -265,8 +274,11 @@ struct SgAvx2 {
 // 12×32 AVX-512 micro-kernel (24 zmm accumulators).
 struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
-    __attribute__((target("avx512f"))) static void run(int k, const float* pa, const float* pb, float* C, int ldc,
+    static constexpr bool direct_a = false;  // always packed (no AVX-512 machine to measure the direct form on)
+    template <bool Direct>
+    __attribute__((target("avx512f"))) static void run(int k, const float* pa, int, const float* pb, float* C, int ldc,
                                                       float alpha, int m, int n, bool assign) {
+        static_assert(!Direct);
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -322,7 +334,14 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         const int kc = std::min(sg_kc, K - pc);
         for (int ic = 0; ic < M; ic += sg_mc) {
             const int mc = std::min(sg_mc, M - ic);
-            sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
+            const float* a_block = ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc;
+            // op(A) = A with a kernel that reads it in place: only the ragged last panel is packed
+            const bool direct = Kern::direct_a && !ta;
+            const int packed_from = direct ? mc - mc % MR : 0;
+            if (packed_from < mc)
+                sg_pack_a<MR>(ta, mc - packed_from,
+                              kc, ta ? a_block + packed_from : a_block + std::size_t(packed_from) * lda, lda,
+                              pa + std::size_t(packed_from) * kc);
             for (int jc = 0; jc < N; jc += sg_nc) {
                 const int nc = std::min(sg_nc, N - jc);
                 if (N > sg_nc || ic == 0)  // one column block: packed once per depth block, kept across row blocks
@@ -333,7 +352,18 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     for (int ir = 0; ir < mc; ir += MR) {
                         float* c = C + std::size_t(ic + ir) * ldc + jc + jr;
                         const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
-                        Kern::run(kc, pa + std::size_t(ir) * kc, pbp, c, ldc, alpha, m, n, assign && pc == 0);
+                        const bool first = assign && pc == 0;
+                        if constexpr (Kern::direct_a) {
+                            if (ir < packed_from)
+                                Kern::template run<true>(kc, a_block + std::size_t(ir) * lda, lda, pbp, c, ldc, alpha,
+                                                         m, n, first);
+                            else
+                                Kern::template run<false>(kc, pa + std::size_t(ir) * kc, 0, pbp, c, ldc, alpha, m, n,
+                                                          first);
+                        } else {
+                            Kern::template run<false>(kc, pa + std::size_t(ir) * kc, 0, pbp, c, ldc, alpha, m, n,
+                                                      first);
+                        }
                         if (!ep.empty() && pc + kc == K) ep.apply(c, ldc, ic + ir, jc + jr, m, n);
                     }
                 }
