@@ -48,12 +48,16 @@ struct ThinVec {
     // By reference only: a 32-byte vector passed by value changes the ABI between AVX and plain builds.
     [[gnu::always_inline]] static void load(type& v, const T* p) { v = *reinterpret_cast<const unaligned*>(p); }
     [[gnu::always_inline]] static void store(T* p, const type& v) { *reinterpret_cast<unaligned*>(p) = v; }
-    /// v[0] := (Σ_l v[0][l], Σ_l v[1][l], …, Σ_l v[lanes − 1][l]): log2(lanes) rounds, each adding
-    /// the even and odd lanes of neighbouring vectors (a fixed order: the same sums on every call).
+    /// Lane q < NV of v[0] := Σ_l v[q][l] for the first NV vectors (the other lanes: unspecified):
+    /// log2(lanes) rounds, each adding the even and odd lanes of neighbouring vectors (a fixed order:
+    /// the same sums on every call); a vector without a neighbour is paired with itself.
+    template <int NV>
     [[gnu::always_inline]] static void lane_sums(type (&v)[lanes]) {
-        for (int n = lanes; n > 1; n /= 2)
-            for (int q = 0; q < n / 2; ++q) {
-                const type &x = v[2 * q], &y = v[2 * q + 1];
+        int active = NV;
+        for (int n = lanes; n > 1; n /= 2) {
+            const int next = (active + 1) / 2;
+            for (int q = 0; q < next; ++q) {
+                const type &x = v[2 * q], &y = 2 * q + 1 < active ? v[2 * q + 1] : v[2 * q];
                 if constexpr (lanes == 8)
                     v[q] = __builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14) +
                            __builtin_shufflevector(x, y, 1, 3, 5, 7, 9, 11, 13, 15);
@@ -62,6 +66,8 @@ struct ThinVec {
                 else
                     v[q] = __builtin_shufflevector(x, y, 0, 2) + __builtin_shufflevector(x, y, 1, 3);
             }
+            active = next;
+        }
     }
 };
 
@@ -87,19 +93,31 @@ template <int W, int NC, class T>
     using V = typename Vt::type;
     constexpr int L = Vt::lanes;
     const int K0 = K - K % L;
+    constexpr int U = L / NC >= 4 ? 4 : L / NC;  // independent sums per column: one would wait on the FMA latency
     for (int i = 0; i < m; ++i) {
         const T* a = A + std::size_t(i) * lda;
-        V v[L] = {};  // v[j]: row i · column j, in lanes (NC ≤ 4 ≤ L)
-        const T* b = bt;
-        for (int k = 0; k < K0; k += L, b += L) {
+        V v[L] = {};  // v[u·NC + j]: row i · column j over the chunks k/L ≡ u (mod U), in lanes
+        int k = 0;
+        for (; k + U * L <= K0; k += U * L)
+            for (int u = 0; u < U; ++u) {
+                V ak, bk;
+                Vt::load(ak, a + k + u * L);
+                for (int j = 0; j < NC; ++j) {
+                    Vt::load(bk, bt + std::size_t(j) * K + k + u * L);
+                    v[u * NC + j] += ak * bk;
+                }
+            }
+        for (; k < K0; k += L) {
             V ak, bk;
             Vt::load(ak, a + k);
             for (int j = 0; j < NC; ++j) {
-                Vt::load(bk, b + std::size_t(j) * K);
+                Vt::load(bk, bt + std::size_t(j) * K + k);
                 v[j] += ak * bk;
             }
         }
-        Vt::lane_sums(v);
+        for (int u = 1; u < U; ++u)
+            for (int j = 0; j < NC; ++j) v[j] += v[u * NC + j];
+        Vt::template lane_sums<NC>(v);
         alignas(W) T sum[L];
         Vt::store(sum, v[0]);
         for (int k = K0; k < K; ++k)
