@@ -4,9 +4,11 @@
 // side: C with ≤ 4 columns (output layers, input-layer weight gradients), C with ≤ 4 rows (output-layer
 // weight gradients) and depth K ≤ 4 (input layers, output-layer input gradients). The packed kernels
 // pad such a side to a whole register tile and pack both operands for a few multiply-adds (a
-// 512 × 2 × 128 product ran at 7 GFLOP/s), so these run here instead, in 32-byte GCC vectors (8 floats
-// or 4 doubles; two SSE halves in a build without AVX):
-//   cols   (N ≤ 4):  !ta: dot products of two rows of op(A) with op(B)'s columns at once, k in vectors;
+// 512 × 2 × 128 product ran at 7 GFLOP/s), so these run here instead, in GCC vectors: 32-byte ones
+// (8 floats, 4 doubles) in a copy compiled for AVX2 + FMA and chosen at run time where the CPU has
+// them (as the packed kernels are), 16-byte ones otherwise:
+//   cols   (N ≤ 4):  !ta: per row of op(A), dot products with op(B)'s columns, k in vectors, up to
+//                     four independent sums per column, lane sums by a shuffle tree;
 //                     ta: 2 vectors of rows of C at once, k by k (op(A)'s columns are contiguous).
 //   rows   (M ≤ 4, op(B) = B): 2 vectors of columns of C at once, k by k.
 //   depth  (K ≤ 4):  one row of C at a time, SIMD over its columns.
