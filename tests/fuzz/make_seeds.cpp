@@ -2,6 +2,7 @@
 //   bijou_fuzz_seeds idx DIR         small valid IDX files (raw, gzip, two gzip members, several
 //                                    ranks) and a label+image pair in fuzz_idx.cpp's dataset layout
 //   bijou_fuzz_seeds checkpoint DIR  valid checkpoints of the fuzzed model, with and without Adam state
+//   bijou_fuzz_seeds cifar10 DIR     CIFAR-10 binary files of 1 and 2 records
 // DIR is emptied first. A second argument WORKDIR (optional) is emptied too: the fuzzer's working
 // corpus, so that every bounded CTest run starts from the same seeds.
 #include <cstdint>
@@ -86,17 +87,34 @@ void checkpoint_seeds(const fs::path& dir) {
     bijou::save_checkpoint(dir / "model-and-adam", m, opt);
 }
 
+/// n CIFAR-10 records: a label byte (0..9) and 3,072 pixel bytes each.
+Bytes cifar10(int n) {
+    Bytes b;
+    for (int r = 0; r < n; ++r) {
+        b.push_back(char(r % 10));
+        for (int k = 0; k < 3072; ++k) b.push_back(char((r * 7 + k) % 251));
+    }
+    return b;
+}
+
+void cifar10_seeds(const fs::path& dir) {
+    bijou_fuzz::write_file(dir / "one-record", cifar10(1));
+    bijou_fuzz::write_file(dir / "two-records", cifar10(2));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 3 || argc > 4 || (std::string(argv[1]) != "idx" && std::string(argv[1]) != "checkpoint")) {
-        std::fprintf(stderr, "usage: %s idx|checkpoint SEED_DIR [WORK_DIR]\n", argv[0]);
+    const std::string kind = argc >= 2 ? argv[1] : "";
+    if (argc < 3 || argc > 4 || (kind != "idx" && kind != "checkpoint" && kind != "cifar10")) {
+        std::fprintf(stderr, "usage: %s idx|checkpoint|cifar10 SEED_DIR [WORK_DIR]\n", argv[0]);
         return 2;
     }
     const fs::path dir = argv[2];
     fresh_dir(dir);
     if (argc == 4) fresh_dir(argv[3]);
-    if (std::string(argv[1]) == "idx") idx_seeds(dir);
+    if (kind == "idx") idx_seeds(dir);
+    else if (kind == "cifar10") cifar10_seeds(dir);
     else checkpoint_seeds(dir);
     std::size_t n = 0;
     for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
