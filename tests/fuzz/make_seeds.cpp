@@ -3,6 +3,7 @@
 //                                    ranks) and a label+image pair in fuzz_idx.cpp's dataset layout
 //   bijou_fuzz_seeds checkpoint DIR  valid checkpoints of the fuzzed model, with and without Adam state
 //   bijou_fuzz_seeds cifar10 DIR     CIFAR-10 binary files of 1 and 2 records
+//   bijou_fuzz_seeds image_folder DIR  small PNGs: RGB, palette, 1-bit gray, 16-bit gray interlaced
 // DIR is emptied first. A second argument WORKDIR (optional) is emptied too: the fuzzer's working
 // corpus, so that every bounded CTest run starts from the same seeds.
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <png.h>
 #include <zlib.h>
 
 #include "fuzz_common.hpp"
@@ -97,6 +99,40 @@ Bytes cifar10(int n) {
     return b;
 }
 
+/// A w×h PNG of the given colour type and depth (palette index i → (i, 2i, 3i)).
+void png_seed(const fs::path& p, int w, int h, int color_type, int depth, bool interlace) {
+    FILE* f = std::fopen(p.c_str(), "wb");
+    png_structp png = f ? png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr) : nullptr;
+    png_infop info = png ? png_create_info_struct(png) : nullptr;
+    if (!info || setjmp(png_jmpbuf(png))) {
+        std::fprintf(stderr, "bijou fuzz: cannot write %s\n", p.c_str());
+        std::exit(1);
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, png_uint_32(w), png_uint_32(h), depth, color_type,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_color palette[16];
+    for (int i = 0; i < 16; ++i) palette[i] = {png_byte(i), png_byte(2 * i), png_byte(3 * i)};
+    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_PLTE(png, info, palette, 16);
+    png_write_info(png, info);
+    const int samples = color_type == PNG_COLOR_TYPE_RGB ? 3 : 1;
+    std::vector<png_byte> row(std::size_t(w) * samples * 2);  // every row the same; values < 16 (palette)
+    for (std::size_t k = 0; k < row.size(); ++k) row[k] = png_byte((k * 37) % 16);
+    std::vector<png_bytep> rows(static_cast<std::size_t>(h), row.data());
+    png_write_image(png, rows.data());
+    png_write_end(png, nullptr);
+    png_destroy_write_struct(&png, &info);
+    std::fclose(f);
+}
+
+void image_folder_seeds(const fs::path& dir) {
+    png_seed(dir / "rgb.png", 4, 3, PNG_COLOR_TYPE_RGB, 8, false);
+    png_seed(dir / "palette.png", 5, 2, PNG_COLOR_TYPE_PALETTE, 8, false);
+    png_seed(dir / "gray1.png", 9, 3, PNG_COLOR_TYPE_GRAY, 1, false);
+    png_seed(dir / "gray16-interlaced.png", 6, 6, PNG_COLOR_TYPE_GRAY, 16, true);
+}
+
 void cifar10_seeds(const fs::path& dir) {
     bijou_fuzz::write_file(dir / "one-record", cifar10(1));
     bijou_fuzz::write_file(dir / "two-records", cifar10(2));
@@ -106,8 +142,9 @@ void cifar10_seeds(const fs::path& dir) {
 
 int main(int argc, char** argv) {
     const std::string kind = argc >= 2 ? argv[1] : "";
-    if (argc < 3 || argc > 4 || (kind != "idx" && kind != "checkpoint" && kind != "cifar10")) {
-        std::fprintf(stderr, "usage: %s idx|checkpoint|cifar10 SEED_DIR [WORK_DIR]\n", argv[0]);
+    if (argc < 3 || argc > 4 ||
+        (kind != "idx" && kind != "checkpoint" && kind != "cifar10" && kind != "image_folder")) {
+        std::fprintf(stderr, "usage: %s idx|checkpoint|cifar10|image_folder SEED_DIR [WORK_DIR]\n", argv[0]);
         return 2;
     }
     const fs::path dir = argv[2];
@@ -115,6 +152,7 @@ int main(int argc, char** argv) {
     if (argc == 4) fresh_dir(argv[3]);
     if (kind == "idx") idx_seeds(dir);
     else if (kind == "cifar10") cifar10_seeds(dir);
+    else if (kind == "image_folder") image_folder_seeds(dir);
     else checkpoint_seeds(dir);
     std::size_t n = 0;
     for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;

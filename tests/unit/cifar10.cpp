@@ -8,29 +8,20 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <bijou/io/cifar10.hpp>
+
+#include "unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::random_device rd;
-        do path = fs::temp_directory_path() / ("bijou-cifar-" + std::to_string(rd()) + std::to_string(rd()));
-        while (!fs::create_directory(path));
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
+struct TempDir : bijou_test::TempDir {
+    TempDir() : bijou_test::TempDir("bijou-cifar") {}
 };
 
 /// n records; record r has label (r + seed) % 10 and pixel k = (r·7 + k + seed) % 251.

@@ -23,25 +23,15 @@
 #include <bijou/io/idx.hpp>
 
 #include "unit/shipped_mnist.hpp"
+#include "unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::random_device rd;
-        do path = fs::temp_directory_path() / ("bijou-idx-" + std::to_string(rd()) + std::to_string(rd()));
-        while (!fs::create_directory(path));
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
+struct TempDir : bijou_test::TempDir {
+    TempDir() : bijou_test::TempDir("bijou-idx") {}
 };
 
 void put_u32(Bytes& b, std::uint32_t v) {
