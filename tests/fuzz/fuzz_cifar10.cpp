@@ -5,8 +5,6 @@
 // hang, a successful read whose sizes or labels disagree with the format, or a failed append that
 // changed the data set.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include <bijou/io/cifar10.hpp>
@@ -15,12 +13,7 @@
 
 namespace {
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "bijou fuzz_cifar10: inconsistent result: %s\n", what);
-        std::abort();
-    }
-}
+void check(bool ok, const char* what) { bijou_fuzz::check(ok, "fuzz_cifar10", what); }
 
 const bijou_fuzz::ScratchDir& scratch() {
     static const bijou_fuzz::ScratchDir dir("cifar10");

@@ -50,6 +50,15 @@ private:
     fs::path dir_;
 };
 
+/// For a reader's successful result that disagrees with itself (a finding): reports `what` for
+/// `target` and aborts, so libFuzzer saves the input.
+inline void check(bool ok, const char* target, const char* what) {
+    if (!ok) {
+        std::fprintf(stderr, "bijou %s: inconsistent result: %s\n", target, what);
+        std::abort();
+    }
+}
+
 inline void write_file(const fs::path& p, const std::string& bytes) {
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
     f.write(bytes.data(), std::streamsize(bytes.size()));

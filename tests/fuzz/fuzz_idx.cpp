@@ -19,12 +19,7 @@
 
 namespace {
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "bijou fuzz_idx: inconsistent result: %s\n", what);
-        std::abort();
-    }
-}
+void check(bool ok, const char* what) { bijou_fuzz::check(ok, "fuzz_idx", what); }
 
 std::size_t product(const std::vector<std::uint32_t>& dims) {
     std::size_t n = 1;

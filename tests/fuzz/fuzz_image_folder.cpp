@@ -4,8 +4,6 @@
 // sanitizer report, an allocation above -malloc_limit_mb, a hang, or a successful read whose sizes
 // disagree with each other.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
 #include <bijou/io/image_folder.hpp>
 
@@ -13,12 +11,7 @@
 
 namespace {
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "bijou fuzz_image_folder: inconsistent result: %s\n", what);
-        std::abort();
-    }
-}
+void check(bool ok, const char* what) { bijou_fuzz::check(ok, "fuzz_image_folder", what); }
 
 const bijou_fuzz::ScratchDir& scratch() {
     static const bijou_fuzz::ScratchDir dir("image_folder");

@@ -19,6 +19,13 @@ struct GemmCase {
     int M, N, K;
 };
 
+// Deterministic operand values, the same in every test.
+template <class T>
+void fill_operands(std::vector<T>& A, std::vector<T>& B) {
+    for (std::size_t i = 0; i < A.size(); ++i) A[i] = T(std::sin(0.37 * double(i) + 0.1));
+    for (std::size_t i = 0; i < B.size(); ++i) B[i] = T(std::cos(0.71 * double(i) + 0.3));
+}
+
 // Runs f(C) against Reference's C = beta·C + alpha·op(A)·op(B) with ld's larger than the widths.
 template <class T, class F>
 void check_gemm(const GemmCase& g, T alpha, T beta, F&& f) {
@@ -26,8 +33,7 @@ void check_gemm(const GemmCase& g, T alpha, T beta, F&& f) {
     const int lda = (g.ta ? g.M : g.K) + 3, ldb = (g.tb ? g.K : g.N) + 5, ldc = g.N + 7;
     std::vector<T> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
     std::vector<T> C(std::size_t(g.M) * ldc);
-    for (std::size_t i = 0; i < A.size(); ++i) A[i] = T(std::sin(0.37 * double(i) + 0.1));
-    for (std::size_t i = 0; i < B.size(); ++i) B[i] = T(std::cos(0.71 * double(i) + 0.3));
+    fill_operands(A, B);
     for (std::size_t i = 0; i < C.size(); ++i) C[i] = T(std::sin(1.3 * double(i)));
     std::vector<T> R = C;
     kernels::gemm(Reference{}, g.ta, g.tb, g.M, g.N, g.K, alpha, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
@@ -76,8 +82,7 @@ TEST_CASE_TEMPLATE("gemm: thin and packed products give the same bits on 1 and 2
         CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
         const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
         std::vector<T> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
-        for (std::size_t i = 0; i < A.size(); ++i) A[i] = T(std::sin(0.37 * double(i) + 0.1));
-        for (std::size_t i = 0; i < B.size(); ++i) B[i] = T(std::cos(0.71 * double(i) + 0.3));
+        fill_operands(A, B);
         std::vector<T> C1(std::size_t(g.M) * g.N), C2(C1.size());
         const int saved = num_threads();
         set_num_threads(1);

@@ -28,7 +28,7 @@
 namespace bijou {
 
 inline constexpr int cifar10_channels = 3, cifar10_size = 32;
-inline constexpr std::size_t cifar10_image_bytes = 3 * 32 * 32;             ///< 3,072
+inline constexpr std::size_t cifar10_image_bytes = std::size_t(cifar10_channels) * cifar10_size * cifar10_size;  ///< 3,072
 inline constexpr std::size_t cifar10_record_bytes = cifar10_image_bytes + 1;  ///< 3,073
 inline constexpr std::size_t cifar10_max_records = 1'000'000;               ///< per file: ~3 GB
 

@@ -60,9 +60,7 @@ struct PngHeader {
     int color_type = 0, bit_depth = 0;
 };
 
-/// One libpng read of `file`: the header, and with `out` (height·width·channels bytes,
-/// row-interleaved) the pixels. Returns an empty string on success, else what went wrong. Nothing
-/// with a destructor lives in this frame across libpng calls, so libpng's longjmp on an error is safe.
+/// libpng's error message, copied out before its longjmp.
 struct PngError {
     char message[256] = "";
 };
@@ -74,6 +72,10 @@ inline void png_error_to_buffer(png_structp png, png_const_charp msg) {
 }
 inline void png_ignore_warning(png_structp, png_const_charp) {}
 
+/// One libpng read of the open PNG `f`: the header, and with `out` (height·width·channels bytes,
+/// row-interleaved; rows: height pointers of scratch) the pixels. Returns null on success, else what
+/// went wrong. Nothing with a destructor lives in this frame across libpng calls, so libpng's
+/// longjmp on an error is safe.
 inline const char* png_decode(FILE* f, PngHeader& h, std::uint8_t* out, png_bytep* rows, PngError& err) {
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_to_buffer, png_ignore_warning);
     if (!png) return "cannot initialise libpng";
