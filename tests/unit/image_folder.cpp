@@ -130,6 +130,21 @@ TEST_CASE("image_folder: grayscale of 1, 8 and 16 bits") {
     CHECK(d.at(2, 0, 2, 8) == 162);
 }
 
+TEST_CASE("image_folder: image_folder_channels reads the first file's header") {
+    TempDir gray, rgb, alpha;
+    write_png(gray / "b.png", 3, 2, PNG_COLOR_TYPE_GRAY, 8, [](int x, int, int) { return unsigned(x); });
+    write_png(gray / "a.png", 3, 2, PNG_COLOR_TYPE_GRAY, 16, [](int x, int, int) { return unsigned(x); });
+    write_png(rgb / "a.png", 3, 2, PNG_COLOR_TYPE_PALETTE, 8, [](int x, int, int) { return unsigned(x); });
+    write_png(rgb / "b.png", 3, 2, PNG_COLOR_TYPE_GRAY, 8, [](int x, int, int) { return unsigned(x); });
+    write_png(alpha / "a.png", 3, 2, PNG_COLOR_TYPE_GRAY_ALPHA, 8, [](int x, int, int) { return unsigned(x); });
+    CHECK(bijou::image_folder_channels(gray.path) == 1);
+    CHECK(bijou::image_folder_channels(rgb.path) == 3);  // a.png decides; read_image_folder then rejects b.png
+    CHECK_THROWS_WITH_AS(bijou::image_folder_channels(alpha.path), doctest::Contains("a.png: has an alpha channel"),
+                         bijou::io_error);
+    CHECK_THROWS_WITH_AS(bijou::image_folder_channels(gray / "missing"), doctest::Contains("not a directory"),
+                         bijou::io_error);
+}
+
 TEST_CASE("image_folder: every malformed folder raises a bijou::io_error naming the file and the problem") {
     auto rgb = [](int x, int y, int s) { return unsigned(x + y + s); };
     SUBCASE("mixed sizes") {
@@ -175,6 +190,14 @@ TEST_CASE("image_folder: every malformed folder raises a bijou::io_error naming 
         CHECK(n_err.find(n_file + ": not a PNG file (bad signature)") != std::string::npos);
         const auto [e_file, e_err] = put("e.png", Bytes{});
         CHECK(e_err.find(e_file + ": the file is empty") != std::string::npos);
+    }
+    SUBCASE("a side over 4096 pixels names the limit") {
+        TempDir dir;
+        write_png(dir / "wide.png", 4097, 1, PNG_COLOR_TYPE_GRAY, 1, [](int, int, int) { return 0u; });
+        const std::string e = error_of(dir.path, 1);
+        INFO(e);
+        CHECK(e.find("wide.png: is 4097x1; read_image_folder reads images of at most 4096 pixels a side") != std::string::npos);
+        CHECK(e.find("corrupt") == std::string::npos);
     }
     SUBCASE("no PNGs, no folder, bad channels") {
         TempDir dir;

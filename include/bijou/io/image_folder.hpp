@@ -7,7 +7,8 @@
 // case; nothing recursive), in byte order of their names, as 8-bit images of `channels` channels:
 // 1 (grayscale; gray PNGs of 1, 2, 4, 8 or 16 bits) or 3 (RGB; RGB and palette PNGs). 16-bit
 // samples keep their high byte. Pixels are stored channel-major per image, (count, C, H, W), as
-// bijou's Shape<C, H, W> lays out an image.
+// bijou's Shape<C, H, W> lays out an image. image_folder_channels(dir) reads the first file's header
+// only and says which of the two it is (for a caller that takes either kind of folder).
 //
 // Contract: every file's header (signature, IHDR) is read and checked before the pixel buffer is
 // allocated: all images must have the first image's width and height, each ≤ image_folder_max_side
@@ -26,6 +27,7 @@
 #include <csetjmp>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -127,6 +129,20 @@ inline PngHeader png_read_file(const std::filesystem::path& file, std::uint8_t* 
         std::fclose(f);
         folder_fail(file, got == 0 ? "the file is empty" : "not a PNG file (bad signature)");
     }
+    // IHDR comes first (length, "IHDR", width, height, big-endian): a side over the limit is named as
+    // such here (libpng, past its user limit, reports only "Invalid IHDR data").
+    unsigned char ihdr[16] = {};
+    if (std::fread(ihdr, 1, 16, f) == 16 && std::memcmp(ihdr + 4, "IHDR", 4) == 0) {
+        auto be32 = [&](int at) {
+            return std::uint32_t(ihdr[at]) << 24 | std::uint32_t(ihdr[at + 1]) << 16 | std::uint32_t(ihdr[at + 2]) << 8 |
+                   std::uint32_t(ihdr[at + 3]);
+        };
+        if (be32(8) > image_folder_max_side || be32(12) > image_folder_max_side) {
+            std::fclose(f);
+            folder_fail(file, "is " + std::to_string(be32(8)) + "x" + std::to_string(be32(12)) + "; read_image_folder reads " +
+                                  "images of at most " + std::to_string(image_folder_max_side) + " pixels a side");
+        }
+    }
     std::rewind(f);
     PngHeader h;
     PngError err;
@@ -155,20 +171,40 @@ inline const char* color_type_name(int t) {
 
 }  // namespace detail
 
-/// Every .png in `dir` as `channels`-channel 8-bit images (validated as described at the top).
-inline ImageFolder read_image_folder(const std::filesystem::path& dir, int channels) {
+namespace detail {
+/// The .png files of `dir` in byte order of their names; io_error if there are none.
+inline std::vector<std::filesystem::path> list_pngs(const std::filesystem::path& dir) {
     namespace fs = std::filesystem;
-    if (channels != 1 && channels != 3)
-        throw invalid_argument("read_image_folder: channels must be 1 (grayscale) or 3 (RGB), got " +
-                               std::to_string(channels));
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) throw io_error(dir.string() + ": not a directory");
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(dir, ec))
-        if (detail::has_png_extension(e.path()) && e.is_regular_file(ec)) files.push_back(e.path());
+        if (has_png_extension(e.path()) && e.is_regular_file(ec)) files.push_back(e.path());
     if (ec) throw io_error(dir.string() + ": cannot list the directory (" + ec.message() + ")");
     if (files.empty()) throw io_error(dir.string() + ": no .png files");
     std::sort(files.begin(), files.end());
+    return files;
+}
+}  // namespace detail
+
+/// The channels (1 or 3) that read_image_folder gives the first .png of `dir` (name order), for a
+/// caller that takes either kind of folder; reads that file's header only. io_error as above (an
+/// alpha channel included).
+inline int image_folder_channels(const std::filesystem::path& dir) {
+    const std::filesystem::path first = detail::list_pngs(dir).front();
+    const detail::PngHeader h = detail::png_read_file(first, nullptr, nullptr);
+    if (h.channels == 0)
+        detail::folder_fail(first, std::string("has an alpha channel (") + detail::color_type_name(h.color_type) +
+                                       "); remove it first, bijou does not drop it silently");
+    return h.channels;
+}
+
+/// Every .png in `dir` as `channels`-channel 8-bit images (validated as described at the top).
+inline ImageFolder read_image_folder(const std::filesystem::path& dir, int channels) {
+    if (channels != 1 && channels != 3)
+        throw invalid_argument("read_image_folder: channels must be 1 (grayscale) or 3 (RGB), got " +
+                               std::to_string(channels));
+    const std::vector<std::filesystem::path> files = detail::list_pngs(dir);
 
     ImageFolder out;
     out.channels = channels;
