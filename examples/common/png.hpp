@@ -63,7 +63,8 @@ inline Rgb colormap(double t) {
     return {mix(0), mix(1), mix(2)};
 }
 
-inline void write_png(const std::filesystem::path& path, const Canvas& c) {
+/// Writes `c` as an 8-bit RGB PNG, or with gray = true as an 8-bit grayscale one (of the red channel).
+inline void write_png(const std::filesystem::path& path, const Canvas& c, bool gray = false) {
     const std::string tmp = path.string() + ".tmp";
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw bijou::io_error("cannot open '" + tmp + "' for writing");
@@ -76,14 +77,17 @@ inline void write_png(const std::filesystem::path& path, const Canvas& c) {
         throw bijou::io_error("libpng failed writing '" + path.string() + "'");
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, png_uint_32(c.width()), png_uint_32(c.height()), 8, PNG_COLOR_TYPE_RGB,
+    png_set_IHDR(png, info, png_uint_32(c.width()), png_uint_32(c.height()), 8, gray ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    std::vector<png_byte> row(std::size_t(c.width()) * 3);
+    const std::size_t samples = gray ? 1 : 3;
+    std::vector<png_byte> row(std::size_t(c.width()) * samples);
     for (int y = 0; y < c.height(); ++y) {
         for (int x = 0; x < c.width(); ++x) {
             const Rgb& p = c.pixels()[std::size_t(y) * c.width() + x];
-            row[std::size_t(x) * 3] = p.r, row[std::size_t(x) * 3 + 1] = p.g, row[std::size_t(x) * 3 + 2] = p.b;
+            png_byte* o = row.data() + std::size_t(x) * samples;
+            o[0] = p.r;
+            if (!gray) o[1] = p.g, o[2] = p.b;
         }
         png_write_row(png, row.data());
     }

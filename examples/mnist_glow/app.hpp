@@ -1,6 +1,7 @@
 // examples/mnist_glow/app.hpp — what the mnist_glow subcommands share: the parsed command line, the
-// data (IDX images zero-padded to 32×32), PNG grids, checkpoint metadata ↔ Options, and run<Model>(),
-// the whole program for one model type (commands.hpp). main.cpp parses the command line and picks the
+// data source (data.hpp loads it: MNIST, CIFAR-10 or a PNG folder, zero-padded to C×32×32), PNG
+// grids, checkpoint metadata ↔ Options, and run<Model>(), the whole program for one model type
+// (commands.hpp). main.cpp parses the command line and picks the
 // model type; each model type is compiled in its own translation unit (model_*.cpp) so that a
 // parallel build compiles them side by side.
 #pragma once
@@ -13,10 +14,26 @@
 
 namespace mnist_glow {
 
+/// Where the images come from (--data KIND:DIR; data.hpp says what each kind reads).
+struct DataSource {
+    std::string kind = "mnist";  // mnist | cifar10 | folder
+    std::string dir;
+    std::string spec() const { return kind + ":" + dir; }
+};
+
+/// "mnist:DIR", "cifar10:DIR", "folder:DIR", or a bare DIR (= mnist:DIR, as before --data took a kind).
+/// Throws bijou::invalid_argument for an unknown kind or an empty directory.
+DataSource parse_data_source(const std::string& arg);
+
+/// The channels of `src`'s images (1 or 3) without reading its pixels: mnist 1, cifar10 3, folder as
+/// its first PNG (data.cpp). Picks the model type of a fresh `train`.
+int source_channels(const DataSource& src);
+
 /// Everything any subcommand reads; `given` holds the long names of the options set explicitly.
 struct Cli {
     std::string command;  // train | eval | classify | sample | interpolate | manipulate
-    std::string data;     // IDX directory (resolved by main)
+    std::string data;     // --data as given
+    DataSource source;    // --data parsed, or the shipped MNIST (resolved by main)
     std::string checkpoint = "mnist_glow.safetensors";
     std::string device = "cpu";  // cpu | cuda (Glow L=3 only; models_cuda.cu, built with CUDA)
     std::set<std::string> given;
@@ -69,6 +86,7 @@ int run_glow3(const Cli& cli, const Metadata& meta);
 int run_glow4(const Cli& cli, const Metadata& meta);
 int run_realnvp3(const Cli& cli, const Metadata& meta);
 int run_glow3_conditional(const Cli& cli, const Metadata& meta);  // models_c.cpp: Glow L=3 p(x | digit)
+int run_glow3_rgb(const Cli& cli, const Metadata& meta);          // models_rgb.cpp: Glow L=3 on 3×32×32
 #if defined(BIJOU_EXAMPLE_CUDA)
 int run_glow3_cuda(const Cli& cli, const Metadata& meta);  // models_cuda.cu: Glow L=3 on a GPU
 #endif

@@ -1,9 +1,12 @@
 // examples/mnist_glow/commands.hpp — run<Model>(): train, eval, classify, sample, interpolate and
 // manipulate for one model type. Included by the model_*.cpp files only (one model type each).
 //
-// Data: every image (any IDX set of up to 32×32 uint8 images) is zero-padded to 1×32×32 (centred;
-// MNIST's 28×28 gets 2 pixels each side), then reduced to n bits (x >> (8 − n)), then dequantised by
-// model.dequantize: x̃ = (x + u)/2ⁿ − ½. Bits/dim are ImageFlow::bits_per_dim's, D = 1024.
+// Data (data.hpp, --data mnist:DIR | cifar10:DIR | folder:DIR): every image is zero-padded to C×32×32
+// (centred; MNIST's 28×28 gets 2 pixels each side), reduced to n bits (x >> (8 − n)), then
+// dequantised by model.dequantize: x̃ = (x + u)/2ⁿ − ½. C is the model type's: 1 (MNIST, gray PNGs)
+// or 3 (CIFAR-10, RGB PNGs; models_rgb.cpp); data of the other kind is refused. Bits/dim are
+// ImageFlow::bits_per_dim's, D = C·1024. Labels (MNIST's digits, CIFAR-10's classes) drive the
+// conditional model, classify and manipulate; a PNG folder has none, and those refuse it.
 // Training: Adam or Adamax through bijou::train_step (linear warm-up, clipping, non-finite steps
 // skipped and reported) on batches from a bijou::EpochSampler; the final anneal (--decay) is a
 // bijou::LinearAnneal of the run's progress. --clip is given per bits/dim, like PyTorch Glow code
@@ -39,54 +42,40 @@
 
 #include <bijou/bijou.hpp>
 #include <bijou/io/checkpoint.hpp>
-#include <bijou/io/idx.hpp>
 
 #include "common/png.hpp"
 #include "mnist_glow/app.hpp"
+#include "mnist_glow/data.hpp"
 #include "mnist_glow/metadata.hpp"
 
 namespace mnist_glow {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-inline constexpr int side = 32;
-inline constexpr int pixels = side * side;  // D
 
 // ---- data ----------------------------------------------------------------------------------------
 
-/// Images centred and zero-padded to 32×32, reduced to n bits; (count, 1, 32, 32) uint8.
-struct PaddedSet {
-    xt::xtensor<std::uint8_t, 4> x;
-    std::vector<std::uint8_t> labels;
-    int real_pixels = 0;  // pixels of the images before padding (784 for MNIST's 28×28)
-    int count() const { return int(x.shape()[0]); }
-};
+/// Channels of a model type's images: 1 or 3 (its D is C·32·32).
+template <class Model>
+inline constexpr int channels_of = Model::D / plane;
 
-inline PaddedSet load_padded(const std::string& dir, const std::string& prefix, int n_bits, int limit = 0) {
-    bijou::IdxDataset d = bijou::load_idx_dataset(dir, prefix);
-    const auto& im = d.images;
-    if (im.rows > side || im.cols > side)
-        throw bijou::invalid_argument(dir + ": " + prefix + " images are " + std::to_string(im.rows) + "x" +
-                                      std::to_string(im.cols) + "; mnist_glow pads images to 32x32, so they must be "
-                                      "at most 32x32");
-    const int n = limit > 0 ? std::min(limit, im.count) : im.count;
-    const int top = (side - im.rows) / 2, left = (side - im.cols) / 2, shift = 8 - n_bits;
-    PaddedSet s;
-    s.x = xt::zeros<std::uint8_t>({std::size_t(n), std::size_t(1), std::size_t(side), std::size_t(side)});
-    for (int i = 0; i < n; ++i)
-        for (int r = 0; r < im.rows; ++r)
-            for (int c = 0; c < im.cols; ++c)
-                s.x.data()[std::size_t(i) * pixels + std::size_t(r + top) * side + std::size_t(c + left)] =
-                    std::uint8_t(im.at(i, r, c) >> shift);
-    s.labels.assign(d.labels.begin(), d.labels.begin() + n);
-    s.real_pixels = im.rows * im.cols;
+/// The images of `part`, checked against the model type's channel count.
+template <class Model>
+ImageSet load_for(const DataSource& src, Part part, int n_bits, int limit = 0) {
+    ImageSet s = load_images(src, part, n_bits, limit);
+    if (s.channels != channels_of<Model>)
+        throw bijou::invalid_argument(s.name + ": " + std::to_string(s.channels) + "-channel images, but this model takes " +
+                                      std::to_string(channels_of<Model>) + " (shape " + std::to_string(channels_of<Model>) +
+                                      ",32,32); pass --data with " + std::to_string(channels_of<Model>) + "-channel images" +
+                                      (channels_of<Model> == 1 ? " (mnist:DIR, or folder:DIR of gray PNGs)"
+                                                               : " (cifar10:DIR, or folder:DIR of RGB PNGs)"));
     return s;
 }
 
 /// Images [i0, i0 + n) of a set.
-inline xt::xtensor<std::uint8_t, 4> slice(const PaddedSet& s, int i0, int n) {
-    xt::xtensor<std::uint8_t, 4> out = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(n), 1, side, side});
-    std::copy_n(s.x.data() + std::size_t(i0) * pixels, std::size_t(n) * pixels, out.data());
+inline xt::xtensor<std::uint8_t, 4> slice(const ImageSet& s, int i0, int n) {
+    auto out = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(n), std::size_t(s.channels), side, side});
+    std::copy_n(s.x.data() + std::size_t(i0) * s.image_values(), std::size_t(n) * s.image_values(), out.data());
     return out;
 }
 
@@ -95,13 +84,19 @@ inline xt::xtensor<std::uint8_t, 4> slice(const PaddedSet& s, int i0, int n) {
 /// Classes of the conditional model: its context is a one-hot digit, Shape<10>.
 inline constexpr int n_labels = 10;
 
-/// Checks that every label of `s` is a class of the conditional model (0..9).
-inline void check_labels(const PaddedSet& s, const std::string& what) {
+/// Checks that `s` has labels and that every one is a class of the conditional model (0..9).
+inline void check_labels(const ImageSet& s, const std::string& what) {
+    if (!s.has_labels())
+        throw bijou::invalid_argument(what + ": " + s.name + " has no labels (a PNG folder); this needs labelled "
+                                      "data (mnist:DIR or cifar10:DIR)");
     for (std::size_t i = 0; i < s.labels.size(); ++i)
         if (s.labels[i] >= n_labels)
             throw bijou::invalid_argument(what + ": image " + std::to_string(i) + " has label " + std::to_string(int(s.labels[i])) +
                                           "; the class-conditional model knows labels 0.." + std::to_string(n_labels - 1));
 }
+
+/// What a label is called in messages: a digit (MNIST) or a class (CIFAR-10).
+inline std::string label_name(const DataSource& src) { return src.kind == "mnist" ? "digit" : "class"; }
 
 /// Row i of c (n × 10) = the one-hot row of labels[i]; c already has labels.size() rows.
 template <class Ctx>
@@ -139,7 +134,7 @@ inline std::vector<std::uint8_t> to_grey(const float* x, std::size_t n_values, i
     return g;
 }
 
-/// n-bit integer images (as stored in a PaddedSet) to 0..255 grey levels.
+/// n-bit integer images (as stored in an ImageSet) to 0..255 grey levels.
 inline std::vector<std::uint8_t> to_grey(const std::uint8_t* x, std::size_t n_values, int n_bits) {
     const double levels = std::ldexp(1.0, n_bits);
     std::vector<std::uint8_t> g(n_values);
@@ -147,16 +142,18 @@ inline std::vector<std::uint8_t> to_grey(const std::uint8_t* x, std::size_t n_va
     return g;
 }
 
-/// A rows × cols grid of 32×32 grey images (row-major in `grey`), each enlarged `zoom` times,
-/// 2-pixel gaps; `highlight` columns get a coloured frame (originals next to model output).
-inline example::Canvas grid(const std::vector<std::uint8_t>& grey, int rows, int cols, int zoom,
+/// A rows × cols grid of C×32×32 images (0..255 values, channel-major, row-major in `grey`; C = 1:
+/// gray, 3: RGB), each enlarged `zoom` times, 2-pixel gaps; `highlight` columns get a coloured frame
+/// (originals next to model output).
+inline example::Canvas grid(const std::vector<std::uint8_t>& grey, int channels, int rows, int cols, int zoom,
                             const std::vector<int>& highlight = {}) {
+    const std::size_t image = std::size_t(channels) * plane;
     const int cell = side * zoom, gap = 2;
     example::Canvas c(cols * (cell + gap) + gap, rows * (cell + gap) + gap, {128, 128, 128});
     for (int r = 0; r < rows; ++r)
         for (int q = 0; q < cols; ++q) {
             const std::size_t img = std::size_t(r) * std::size_t(cols) + std::size_t(q);
-            if ((img + 1) * pixels > grey.size()) continue;
+            if ((img + 1) * image > grey.size()) continue;
             const int x0 = gap + q * (cell + gap), y0 = gap + r * (cell + gap);
             if (std::find(highlight.begin(), highlight.end(), q) != highlight.end())
                 for (int k = -1; k <= cell; ++k) {
@@ -166,8 +163,8 @@ inline example::Canvas grid(const std::vector<std::uint8_t>& grey, int rows, int
                 }
             for (int y = 0; y < cell; ++y)
                 for (int x = 0; x < cell; ++x) {
-                    const std::uint8_t v = grey[img * pixels + std::size_t(y / zoom) * side + std::size_t(x / zoom)];
-                    c.at(x0 + x, y0 + y) = {v, v, v};
+                    const std::uint8_t* p = grey.data() + img * image + std::size_t(y / zoom) * side + std::size_t(x / zoom);
+                    c.at(x0 + x, y0 + y) = channels == 1 ? example::Rgb{p[0], p[0], p[0]} : example::Rgb{p[0], p[plane], p[2 * plane]};
                 }
         }
     return c;
@@ -232,7 +229,7 @@ inline double since(Clock::time_point t) { return std::chrono::duration<double>(
 
 /// Mean bits/dim of images [0, n) of `set`, dequantised with a fresh Rng(seed), in chunks of `chunk`.
 template <class Model>
-double mean_bpd(const Model& model, const PaddedSet& set, int n, int n_bits, std::uint64_t seed, int chunk) {
+double mean_bpd(const Model& model, const ImageSet& set, int n, int n_bits, std::uint64_t seed, int chunk) {
     bijou::Rng noise(seed);
     double sum = 0.0;
     for (int i0 = 0; i0 < n; i0 += chunk) {
@@ -319,12 +316,16 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
                 std::fprintf(stderr, "mnist_glow: note: %s is ignored with --resume (the checkpoint's value is used)\n", o);
 
     const auto t_load = Clock::now();
-    PaddedSet train_set = load_padded(cli.data, "train", n_bits, train_size);
-    const PaddedSet test_set = load_padded(cli.data, "t10k", n_bits, cli.eval_size);
+    ImageSet train_set = load_for<Model>(cli.source, Part::train, n_bits, train_size);
+    const ImageSet test_set = load_for<Model>(cli.source, Part::test, n_bits, cli.eval_size);
+    if constexpr (Model::conditional) {  // before anything else is said about the data
+        check_labels(train_set, "train --conditional");
+        check_labels(test_set, "train --conditional");
+    }
     const std::size_t n_train = std::size_t(train_set.count());
     // The checkpoint's cursor and batch were checked against its train_count: it must be this data's.
     if (resume && n_train != std::size_t(rs->train_count))
-        throw bijou::invalid_argument(cli.data + ": has " + std::to_string(n_train) + " training images but " + ck +
+        throw bijou::invalid_argument(train_set.name + ": " + std::to_string(n_train) + " images, but " + ck +
                                       " was trained on " + std::to_string(rs->train_count));
     if (n_train < std::size_t(batch))
         throw bijou::invalid_argument("--batch " + std::to_string(batch) + " is larger than the " +
@@ -334,8 +335,6 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     [[maybe_unused]] xt::xtensor<std::uint8_t, 1> train_labels, lb;
     [[maybe_unused]] typename Model::context_tensor cb;
     if constexpr (Model::conditional) {
-        check_labels(train_set, cli.data + ": training set");
-        check_labels(test_set, cli.data + ": test set");
         train_labels = xt::xtensor<std::uint8_t, 1>::from_shape({n_train});
         std::copy(train_set.labels.begin(), train_set.labels.end(), train_labels.begin());
         lb = xt::xtensor<std::uint8_t, 1>::from_shape({std::size_t(batch)});
@@ -358,7 +357,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
         const std::size_t init_n = std::size_t(cli.init_size > 0 ? cli.init_size : batch);
         std::vector<std::size_t> idx(std::min(init_n, n_train));
         for (auto& i : idx) i = std::size_t(init_rng.below(n_train));
-        xt::xtensor<std::uint8_t, 4> xi = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
+        auto xi = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), std::size_t(channels_of<Model>), side, side});
         bijou::gather_rows(train_set.x, idx, xi);
         const auto ti = Clock::now();
         if constexpr (Model::conditional) {
@@ -375,10 +374,12 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     // rebuilds it from the checkpoint's epoch and cursor.
     bijou::EpochSampler sampler(n_train, {.seed = seed, .epoch = epoch, .cursor = cursor});
 
-    const double D_ln2 = pixels * std::numbers::ln2;
+    const double D_ln2 = Model::D * std::numbers::ln2;
     const bijou::TrainConfig cfg{.lr = lr, .warmup = warmup, .clip = clip_bpd * D_ln2};
     auto to_bpd = [&](double nats) { return Model::nats_to_bits_per_dim(nats, n_bits); };
 
+    // The images' size before padding: `sample --each` crops its PNGs to it.
+    const std::string image_size = std::to_string(train_set.cols) + "x" + std::to_string(train_set.rows);
     auto save = [&]() {
         const auto t = Clock::now();
         bijou::CheckpointMetadata extra{
@@ -389,6 +390,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
             {"train.warmup", std::to_string(warmup)},      {"train.clip", bijou::number_setting(clip_bpd)},
             {"train.optimizer", cli.optimizer_name},       {"train.train_count", std::to_string(n_train)},
             {"train.train_size", std::to_string(train_size)},
+            {"train.data", cli.source.kind},               {"train.image_size", image_size},
             {"example", "mnist_glow"}};
         bijou::save_checkpoint(ck, model, opt, extra);
         return since(t);
@@ -397,9 +399,11 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     const double budget = cli.minutes * 60.0;
     const int eval_n = test_set.count();
     std::printf("mnist_glow train: %s, %zu parameters, %s, batch %d, lr %g (warm-up %d), clip %g bits/dim, %d-bit, "
-                "%d threads\n  data %s: %zu training images, %d test images for the running test bits/dim (load %.1f s)\n",
+                "%d threads\n  data %s: %zu training images (%dx%dx%d), %d test images for the running test bits/dim (load "
+                "%.1f s)\n",
                 model_name.c_str(), model.parameter_count(), cli.optimizer_name.c_str(), batch, lr, warmup, clip_bpd,
-                n_bits, bijou::num_threads(), cli.data.c_str(), n_train, eval_n, load_s);
+                n_bits, bijou::num_threads(), cli.source.spec().c_str(), n_train, train_set.channels, train_set.rows,
+                train_set.cols, eval_n, load_s);
     if (!resume)
         std::printf("  ActNorm data-dependent initialisation on %d images: %.1f s\n", cli.init_size > 0 ? cli.init_size : batch,
                     init_s);
@@ -418,7 +422,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     // (forward + backward); half is a safe guess.
     auto eval_est = [&]() { return eval_n * (eval_per_image > 0 ? eval_per_image : 0.5 * step_est / batch); };
 
-    xt::xtensor<std::uint8_t, 4> xb = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(batch), 1, side, side});
+    auto xb = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(batch), std::size_t(channels_of<Model>), side, side});
     model.reserve(batch);
 
     const auto t_train = Clock::now();
@@ -537,25 +541,28 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
 template <class Model>
 int eval(const Cli& cli, const Model& model, int n_bits, const std::string& model_name) {
     const auto t = Clock::now();
-    const PaddedSet test = load_padded(cli.data, "t10k", n_bits, cli.limit);
+    const ImageSet test = load_for<Model>(cli.source, Part::test, n_bits, cli.limit);
     const auto te = Clock::now();
-    if constexpr (Model::conditional) check_labels(test, cli.data + ": test set");
+    if constexpr (Model::conditional) check_labels(test, "eval of a class-conditional model");
     const double bpd = mean_bpd(model, test, test.count(), n_bits, cli.seed, 100);
     const double eval_s = since(te);
-    // The same bits per image over the real (unpadded) pixels: an upper bound on the model's bits/dim
+    // The same bits per image over the real (unpadded) values: an upper bound on the model's bits/dim
     // of the 28×28 content, since the bits spent on the always-zero padding are counted in it.
-    const double bpd_real = bpd * pixels / test.real_pixels;
+    const double bpd_real = bpd * Model::D / test.real_values();
     if (Model::conditional)
         std::printf("class-conditional: bits/dim of log p(x | y), y the test image's own label\n");
-    if (test.real_pixels < pixels)
-        std::printf("test bits/dim: %.4f (over the %s padded dimensions; <= %.4f over the %s real pixels)\n", bpd,
-                    thousands(pixels).c_str(), bpd_real, thousands(test.real_pixels).c_str());
+    if (test.real_values() < Model::D)
+        std::printf("test bits/dim: %.4f (over the %s padded dimensions; <= %.4f over the %s real %s)\n", bpd,
+                    thousands(Model::D).c_str(), bpd_real, thousands(test.real_values()).c_str(),
+                    test.channels == 1 ? "pixels" : "values");
     else
-        std::printf("test bits/dim: %.4f (over the %s dimensions)\n", bpd, thousands(pixels).c_str());
+        std::printf("test bits/dim: %.4f (over the %s dimensions)\n", bpd, thousands(Model::D).c_str());
+    // "test_bpd_784": the name from when every image was MNIST's 28×28; it is per real value.
     std::printf("{\"example\":\"mnist_glow\",\"command\":\"eval\",\"model\":\"%s\",\"levels\":%d,\"n_bits\":%d,"
-                "\"test_images\":%d,\"test_bpd\":%.6f,\"test_bpd_784\":%.6f,\"seed\":%llu,\"threads\":%d,"
+                "\"data\":\"%s\",\"test_images\":%d,\"test_bpd\":%.6f,\"test_bpd_784\":%.6f,\"seed\":%llu,\"threads\":%d,"
                 "\"images_per_s\":%.1f,\"seconds\":%.2f%s}\n",
-                model_name.c_str(), Model::levels(), n_bits, test.count(), bpd, bpd_real, (unsigned long long)cli.seed,
+                model_name.c_str(), Model::levels(), n_bits, cli.source.kind.c_str(), test.count(), bpd, bpd_real,
+                (unsigned long long)cli.seed,
                 bijou::num_threads(), test.count() / eval_s, since(t), Model::conditional ? ",\"conditional\":true" : "");
     return 0;
 }
@@ -565,8 +572,8 @@ int eval(const Cli& cli, const Model& model, int n_bits, const std::string& mode
 template <class Model>
 int classify(const Cli& cli, const Model& model, int n_bits, const std::string& model_name) {
     const auto t = Clock::now();
-    const PaddedSet test = load_padded(cli.data, "t10k", n_bits, cli.limit);
-    check_labels(test, cli.data + ": test set");
+    const ImageSet test = load_for<Model>(cli.source, Part::test, n_bits, cli.limit);
+    check_labels(test, "classify");
     const int n = test.count();
     const auto te = Clock::now();
     // Chunks of `chunk` images, each repeated 10 times with the 10 one-hot rows: one log_prob call of
@@ -581,12 +588,12 @@ int classify(const Cli& cli, const Model& model, int n_bits, const std::string& 
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0);
         const auto xd = model.dequantize(slice(test, i0, m), n_bits, noise);  // the same x̃ for all 10 labels
-        auto xr = Model::data_tensor::from_shape({std::size_t(m) * n_labels, 1, side, side});
+        auto xr = Model::data_tensor::from_shape({std::size_t(m) * n_labels, std::size_t(channels_of<Model>), side, side});
         labels_rep.resize(std::size_t(m) * n_labels);
         for (int i = 0; i < m; ++i)
             for (int y = 0; y < n_labels; ++y) {
                 const std::size_t row = std::size_t(i) * n_labels + std::size_t(y);
-                std::copy_n(xd.data() + std::size_t(i) * pixels, pixels, xr.data() + row * pixels);
+                std::copy_n(xd.data() + std::size_t(i) * Model::D, Model::D, xr.data() + row * Model::D);
                 labels_rep[row] = std::uint8_t(y);
             }
         const auto lp = model.log_prob(xr, one_hot<Model>(labels_rep));
@@ -625,8 +632,8 @@ int classify(const Cli& cli, const Model& model, int n_bits, const std::string& 
         for (int p = 0; p < n_labels; ++p) std::printf("%6ld", confusion[std::size_t(d)][std::size_t(p)]);
         std::printf("\n");
     }
-    std::printf("bits/dim (1,024 dimensions): log p(x | true y) %.4f; log p(x) = log(1/10 sum_y p(x | y)) %.4f\n",
-                bpd_true / n, bpd_marginal / n);
+    std::printf("bits/dim (%s dimensions): log p(x | true y) %.4f; log p(x) = log(1/10 sum_y p(x | y)) %.4f\n",
+                thousands(Model::D).c_str(), bpd_true / n, bpd_marginal / n);
     std::printf("test accuracy: %.4f (%ld of %d) in %.1f s (%.1f images/s)\n", accuracy, correct, n, classify_s,
                 n / classify_s);
     std::printf("{\"example\":\"mnist_glow\",\"command\":\"classify\",\"model\":\"%s\",\"n_bits\":%d,\"test_images\":%d,"
@@ -637,19 +644,41 @@ int classify(const Cli& cli, const Model& model, int n_bits, const std::string& 
     return 0;
 }
 
-/// Writes each of the n images of x (model space, 32×32) as its own 28×28 PNG (the central 28×28,
-/// padding cropped) into `dir`: 000.png, 001.png, …
-inline void write_each(const fs::path& dir, const float* x, int n, int n_bits) {
+/// The size of the training images before padding (cols × rows), which `sample --each` crops to:
+/// the checkpoint's train.image_size, else 28×28 for a 1-channel model (checkpoints written before
+/// mnist_glow read other data were all MNIST) and 32×32 for a 3-channel one.
+struct ImageSize {
+    int cols = side, rows = side;
+};
+
+inline ImageSize checkpoint_image_size(const Metadata& m, int channels, const std::string& file) {
+    const auto it = m.find("train.image_size");
+    if (it == m.end()) return channels == 1 ? ImageSize{28, 28} : ImageSize{};
+    const std::string& v = it->second;
+    const auto x = v.find('x');
+    ImageSize s;
+    if (x == std::string::npos ||
+        std::from_chars(v.data(), v.data() + x, s.cols).ptr != v.data() + x ||
+        std::from_chars(v.data() + x + 1, v.data() + v.size(), s.rows).ptr != v.data() + v.size() || s.cols < 1 ||
+        s.cols > side || s.rows < 1 || s.rows > side)
+        throw bijou::io_error(file + ": __metadata__ 'train.image_size' = '" + v + "' is not WxH with 1 <= W, H <= 32");
+    return s;
+}
+
+/// Writes each of the n images of x (model space, C×32×32) as its own PNG of the training images'
+/// size (the central `size`, padding cropped) into `dir`: 000.png, 001.png, …
+inline void write_each(const fs::path& dir, const float* x, int n, int channels, ImageSize size, int n_bits) {
     fs::create_directories(dir);
-    constexpr int crop = 28, off = (side - crop) / 2;
+    const int top = (side - size.rows) / 2, left = (side - size.cols) / 2;
+    const std::size_t image = std::size_t(channels) * plane;
     const std::size_t width = std::max<std::size_t>(3, std::to_string(std::max(0, n - 1)).size());
     for (int i = 0; i < n; ++i) {
-        const auto g = to_grey(x + std::size_t(i) * pixels, pixels, n_bits);
-        example::Canvas c(crop, crop);
-        for (int y = 0; y < crop; ++y)
-            for (int q = 0; q < crop; ++q) {
-                const std::uint8_t v = g[std::size_t(y + off) * side + std::size_t(q + off)];
-                c.at(q, y) = {v, v, v};
+        const auto g = to_grey(x + std::size_t(i) * image, image, n_bits);
+        example::Canvas c(size.cols, size.rows);
+        for (int y = 0; y < size.rows; ++y)
+            for (int q = 0; q < size.cols; ++q) {
+                const std::uint8_t* p = g.data() + std::size_t(y + top) * side + std::size_t(q + left);
+                c.at(q, y) = channels == 1 ? example::Rgb{p[0], p[0], p[0]} : example::Rgb{p[0], p[plane], p[2 * plane]};
             }
         std::string name = std::to_string(i);  // zero-padded to the width of the largest index
         name.insert(0, width - std::min(width, name.size()), '0');
@@ -658,7 +687,8 @@ inline void write_each(const fs::path& dir, const float* x, int n, int n_bits) {
 }
 
 template <class Model>
-int sample(const Cli& cli, const Model& model, int n_bits) {
+int sample(const Cli& cli, const Model& model, int n_bits, ImageSize size) {
+    constexpr int C = channels_of<Model>;
     fs::create_directories(cli.out);
     auto temp_str = [](double t) {
         char b[32];
@@ -673,12 +703,12 @@ int sample(const Cli& cli, const Model& model, int n_bits) {
                 bijou::Rng rng(cli.seed);
                 const auto x = model.sample(cli.count, one_hot_digit<Model>(cli.digit), t, rng);
                 const fs::path file = fs::path(cli.out) / ("samples_digit" + std::to_string(cli.digit) + "_t" + temp_str(t) + ".png");
-                example::write_png(file, grid(to_grey(x.data(), x.size(), n_bits), rows, cols, cli.zoom));
+                example::write_png(file, grid(to_grey(x.data(), x.size(), n_bits), C, rows, cols, cli.zoom));
                 std::printf("wrote %s (%d samples of digit %d at temperature %.2f)\n", file.c_str(), cli.count, cli.digit, t);
                 if (cli.each) {
                     const fs::path dir = fs::path(cli.out) / ("digit_" + std::to_string(cli.digit) + "_t" + temp_str(t));
-                    write_each(dir, x.data(), cli.count, n_bits);
-                    std::printf("wrote %d 28x28 PNGs in %s\n", cli.count, dir.c_str());
+                    write_each(dir, x.data(), cli.count, C, size, n_bits);
+                    std::printf("wrote %d %dx%d PNGs in %s\n", cli.count, size.cols, size.rows, dir.c_str());
                 }
             }
             return 0;
@@ -692,13 +722,13 @@ int sample(const Cli& cli, const Model& model, int n_bits) {
             bijou::Rng rng(cli.seed);
             const auto x = model.sample(int(labels.size()), c, t, rng);
             const fs::path file = fs::path(cli.out) / ("samples_t" + temp_str(t) + ".png");
-            example::write_png(file, grid(to_grey(x.data(), x.size(), n_bits), n_labels, cols, cli.zoom));
+            example::write_png(file, grid(to_grey(x.data(), x.size(), n_bits), C, n_labels, cols, cli.zoom));
             std::printf("wrote %s (one row per digit 0..9, %d samples each, at temperature %.2f)\n", file.c_str(), cols, t);
             if (cli.each)
                 for (int d = 0; d < n_labels; ++d) {
                     const fs::path dir = fs::path(cli.out) / ("digit_" + std::to_string(d) + "_t" + temp_str(t));
-                    write_each(dir, x.data() + std::size_t(d) * std::size_t(cols) * pixels, cols, n_bits);
-                    std::printf("wrote %d 28x28 PNGs in %s\n", cols, dir.c_str());
+                    write_each(dir, x.data() + std::size_t(d) * std::size_t(cols) * Model::D, cols, C, size, n_bits);
+                    std::printf("wrote %d %dx%d PNGs in %s\n", cols, size.cols, size.rows, dir.c_str());
                 }
         }
         return 0;
@@ -710,12 +740,12 @@ int sample(const Cli& cli, const Model& model, int n_bits) {
             const auto x = model.sample(cli.count, t, rng);
             char name[64];
             std::snprintf(name, sizeof name, "samples_t%.2f.png", t);
-            example::write_png(fs::path(cli.out) / name, grid(to_grey(x.data(), x.size(), n_bits), rows, cols, cli.zoom));
+            example::write_png(fs::path(cli.out) / name, grid(to_grey(x.data(), x.size(), n_bits), C, rows, cols, cli.zoom));
             std::printf("wrote %s (%d samples at temperature %.2f)\n", (fs::path(cli.out) / name).c_str(), cli.count, t);
             if (cli.each) {
                 const fs::path dir = fs::path(cli.out) / ("samples_t" + temp_str(t));
-                write_each(dir, x.data(), cli.count, n_bits);
-                std::printf("wrote %d 28x28 PNGs in %s\n", cli.count, dir.c_str());
+                write_each(dir, x.data(), cli.count, C, size, n_bits);
+                std::printf("wrote %d %dx%d PNGs in %s\n", cli.count, size.cols, size.rows, dir.c_str());
             }
         }
         return 0;
@@ -724,13 +754,15 @@ int sample(const Cli& cli, const Model& model, int n_bits) {
 
 template <class Model>
 int interpolate(const Cli& cli, const Model& model, int n_bits) {
-    const PaddedSet test = load_padded(cli.data, "t10k", n_bits);
+    const ImageSet test = load_for<Model>(cli.source, Part::test, n_bits);
     for (int i : {cli.a, cli.b})
         if (i < 0 || i >= test.count())
             throw bijou::invalid_argument("interpolate: test image " + std::to_string(i) + " does not exist (0.." +
                                           std::to_string(test.count() - 1) + ")");
     const auto xa = slice(test, cli.a, 1), xb = slice(test, cli.b, 1);
-    const int label_a = test.labels[std::size_t(cli.a)];
+    if constexpr (Model::conditional) check_labels(test, "interpolate on a class-conditional model");
+    const int label_a = test.has_labels() ? test.labels[std::size_t(cli.a)] : -1;
+    const int label_b = test.has_labels() ? test.labels[std::size_t(cli.b)] : -1;
     const auto path = [&] {
         if constexpr (Model::conditional) {  // image a's label is the context of the whole path
             if (label_a >= n_labels)
@@ -742,18 +774,23 @@ int interpolate(const Cli& cli, const Model& model, int n_bits) {
             return model.interpolate(centred<Model>(xa, n_bits), centred<Model>(xb, n_bits), cli.points);
         }
     }();
-    std::vector<std::uint8_t> grey = to_grey(xa.data(), pixels, n_bits);  // original a, the path, original b
+    std::vector<std::uint8_t> grey = to_grey(xa.data(), Model::D, n_bits);  // original a, the path, original b
     const auto mid = to_grey(path.data(), path.size(), n_bits);
     grey.insert(grey.end(), mid.begin(), mid.end());
-    const auto gb = to_grey(xb.data(), pixels, n_bits);
+    const auto gb = to_grey(xb.data(), Model::D, n_bits);
     grey.insert(grey.end(), gb.begin(), gb.end());
     fs::create_directories(cli.out);
     const fs::path file = fs::path(cli.out) / "interpolation.png";
-    example::write_png(file, grid(grey, 1, cli.points + 2, cli.zoom, {0, cli.points + 1}));
-    std::printf("wrote %s (test images %d (digit %d) -> %d (digit %d), %d points; originals framed at both ends%s)\n",
-                file.c_str(), cli.a, label_a, cli.b, int(test.labels[std::size_t(cli.b)]), cli.points,
-                Model::conditional ? ("; the whole path conditioned on digit " + std::to_string(label_a) + ", image a's label").c_str()
-                                   : "");
+    example::write_png(file, grid(grey, channels_of<Model>, 1, cli.points + 2, cli.zoom, {0, cli.points + 1}));
+    const std::string what = label_name(cli.source);
+    auto with_label = [&](int i, int label) {
+        return std::to_string(i) + (label >= 0 ? " (" + what + " " + std::to_string(label) + ")" : "");
+    };
+    std::printf("wrote %s (test images %s -> %s, %d points; originals framed at both ends%s)\n", file.c_str(),
+                with_label(cli.a, label_a).c_str(), with_label(cli.b, label_b).c_str(), cli.points,
+                Model::conditional
+                    ? ("; the whole path conditioned on " + what + " " + std::to_string(label_a) + ", image a's label").c_str()
+                    : "");
     return 0;
 }
 
@@ -761,10 +798,10 @@ int interpolate(const Cli& cli, const Model& model, int n_bits) {
 /// the same latent with label B. Row r: the original (framed), f⁻¹(f(x | A) | A) (the reconstruction)
 /// and f⁻¹(f(x | A) | B): the same style, drawn as digit B.
 template <class Model>
-int manipulate_conditional(const Cli& cli, const Model& model, const PaddedSet& test, int n_bits) {
+int manipulate_conditional(const Cli& cli, const Model& model, const ImageSet& test, int n_bits) {
     for (int d : {cli.from, cli.to})
         if (d >= n_labels)
-            throw bijou::invalid_argument("manipulate: digit " + std::to_string(d) +
+            throw bijou::invalid_argument("manipulate: label " + std::to_string(d) +
                                           ": the class-conditional model knows labels 0..9");
     if (cli.given.count("--strengths"))
         std::fprintf(stderr, "mnist_glow: note: --strengths is not used on a class-conditional checkpoint (it swaps the label)\n");
@@ -773,7 +810,7 @@ int manipulate_conditional(const Cli& cli, const Model& model, const PaddedSet& 
         if (test.labels[std::size_t(i)] == cli.from) idx.push_back(std::size_t(i));
     if (idx.empty()) throw bijou::invalid_argument("manipulate: no test image has label " + std::to_string(cli.from));
     const int rows = int(idx.size()), cols = 3;
-    xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
+    xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), std::size_t(channels_of<Model>), side, side});
     bijou::gather_rows(test.x, idx, x);
     const std::vector<std::uint8_t> la(idx.size(), std::uint8_t(cli.from)), lb(idx.size(), std::uint8_t(cli.to));
     const auto ca = one_hot<Model>(la), cb = one_hot<Model>(lb);
@@ -784,19 +821,20 @@ int manipulate_conditional(const Cli& cli, const Model& model, const PaddedSet& 
     std::vector<std::uint8_t> grey;
     for (int r = 0; r < rows; ++r)
         for (const auto* g : {&orig, &g_rec, &g_swap})
-            grey.insert(grey.end(), g->begin() + std::ptrdiff_t(r) * pixels, g->begin() + std::ptrdiff_t(r + 1) * pixels);
+            grey.insert(grey.end(), g->begin() + std::ptrdiff_t(r) * Model::D, g->begin() + std::ptrdiff_t(r + 1) * Model::D);
     fs::create_directories(cli.out);
     const fs::path file = fs::path(cli.out) / "manipulation.png";
-    example::write_png(file, grid(grey, rows, cols, cli.zoom, {0}));
-    std::printf("wrote %s: %d test images of digit %d (framed), each encoded with its label %d, then decoded with "
-                "label %d (reconstruction) and with label %d (class-conditional: the same latent, another digit)\n",
-                file.c_str(), rows, cli.from, cli.from, cli.from, cli.to);
+    example::write_png(file, grid(grey, channels_of<Model>, rows, cols, cli.zoom, {0}));
+    const std::string what = label_name(cli.source);
+    std::printf("wrote %s: %d test images of %s %d (framed), each encoded with its label %d, then decoded with "
+                "label %d (reconstruction) and with label %d (class-conditional: the same latent, another %s)\n",
+                file.c_str(), rows, what.c_str(), cli.from, cli.from, cli.from, cli.to, what.c_str());
     return 0;
 }
 
 /// manipulate on an unconditional model: Glow's attribute manipulation along mean latent differences.
 template <class Model>
-int manipulate_mean_latents(const Cli& cli, const Model& model, const PaddedSet& test, int n_bits) {
+int manipulate_mean_latents(const Cli& cli, const Model& model, const ImageSet& test, int n_bits) {
     // Mean latent z = f(x) (every level's ε, concatenated) of the test images of each digit.
     auto mean_latent = [&](int digit, std::vector<int>* members) {
         std::vector<std::size_t> idx;
@@ -804,14 +842,14 @@ int manipulate_mean_latents(const Cli& cli, const Model& model, const PaddedSet&
             if (test.labels[std::size_t(i)] == digit) idx.push_back(std::size_t(i));
         if (idx.empty()) throw bijou::invalid_argument("manipulate: no test image has label " + std::to_string(digit));
         if (members) members->assign(idx.begin(), idx.end());
-        std::vector<double> mean(pixels, 0.0);
+        std::vector<double> mean(Model::D, 0.0);
         for (std::size_t i0 = 0; i0 < idx.size(); i0 += 256) {
             const std::vector<std::size_t> part(idx.begin() + std::ptrdiff_t(i0),
                                                 idx.begin() + std::ptrdiff_t(std::min(idx.size(), i0 + 256)));
-            xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({part.size(), 1, side, side});
+            xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({part.size(), std::size_t(channels_of<Model>), side, side});
             bijou::gather_rows(test.x, part, x);
             const auto z = model.forward(centred<Model>(x, n_bits)).z;
-            for (std::size_t k = 0; k < z.size(); ++k) mean[k % pixels] += double(z.data()[k]);
+            for (std::size_t k = 0; k < z.size(); ++k) mean[k % Model::D] += double(z.data()[k]);
         }
         for (double& v : mean) v /= double(idx.size());
         return mean;
@@ -820,38 +858,39 @@ int manipulate_mean_latents(const Cli& cli, const Model& model, const PaddedSet&
     const auto mean_from = mean_latent(cli.from, &members), mean_to = mean_latent(cli.to, nullptr);
     const int rows = std::min<int>(cli.rows, int(members.size())), cols = int(cli.strengths.size());
     std::vector<std::size_t> idx(members.begin(), members.begin() + rows);
-    xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), 1, side, side});
+    xt::xtensor<std::uint8_t, 4> x = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), std::size_t(channels_of<Model>), side, side});
     bijou::gather_rows(test.x, idx, x);
     const auto z = model.forward(centred<Model>(x, n_bits)).z;
     // Row r: the original, then f⁻¹(z_r + α·(mean_to − mean_from)) for each strength α.
-    auto zs = Model::latent_tensor::from_shape({std::size_t(rows) * std::size_t(cols), std::size_t(pixels)});
+    auto zs = Model::latent_tensor::from_shape({std::size_t(rows) * std::size_t(cols), std::size_t(Model::D)});
     for (int r = 0; r < rows; ++r)
         for (int c = 0; c < cols; ++c)
-            for (int k = 0; k < pixels; ++k)
-                zs.data()[(std::size_t(r) * std::size_t(cols) + std::size_t(c)) * pixels + std::size_t(k)] =
-                    float(z.data()[std::size_t(r) * pixels + std::size_t(k)] +
+            for (int k = 0; k < Model::D; ++k)
+                zs.data()[(std::size_t(r) * std::size_t(cols) + std::size_t(c)) * Model::D + std::size_t(k)] =
+                    float(z.data()[std::size_t(r) * Model::D + std::size_t(k)] +
                           cli.strengths[std::size_t(c)] * (mean_to[std::size_t(k)] - mean_from[std::size_t(k)]));
     const auto out = model.inverse(zs).x;
     std::vector<std::uint8_t> grey;
     const auto orig = to_grey(x.data(), x.size(), n_bits), made = to_grey(out.data(), out.size(), n_bits);
     for (int r = 0; r < rows; ++r) {
-        grey.insert(grey.end(), orig.begin() + std::ptrdiff_t(r) * pixels, orig.begin() + std::ptrdiff_t(r + 1) * pixels);
-        grey.insert(grey.end(), made.begin() + std::ptrdiff_t(r) * cols * pixels,
-                    made.begin() + std::ptrdiff_t(r + 1) * cols * pixels);
+        grey.insert(grey.end(), orig.begin() + std::ptrdiff_t(r) * Model::D, orig.begin() + std::ptrdiff_t(r + 1) * Model::D);
+        grey.insert(grey.end(), made.begin() + std::ptrdiff_t(r) * cols * Model::D,
+                    made.begin() + std::ptrdiff_t(r + 1) * cols * Model::D);
     }
     fs::create_directories(cli.out);
     const fs::path file = fs::path(cli.out) / "manipulation.png";
-    example::write_png(file, grid(grey, rows, cols + 1, cli.zoom, {0}));
+    example::write_png(file, grid(grey, channels_of<Model>, rows, cols + 1, cli.zoom, {0}));
     std::string s;
     for (double a : cli.strengths) s += (s.empty() ? "" : ", ") + bijou::number_setting(a);
-    std::printf("wrote %s: %d test images of digit %d (framed), moved along mean z(%d) - mean z(%d) at strengths %s\n",
-                file.c_str(), rows, cli.from, cli.to, cli.from, s.c_str());
+    std::printf("wrote %s: %d test images of %s %d (framed), moved along mean z(%d) - mean z(%d) at strengths %s\n",
+                file.c_str(), rows, label_name(cli.source).c_str(), cli.from, cli.to, cli.from, s.c_str());
     return 0;
 }
 
 template <class Model>
 int manipulate(const Cli& cli, const Model& model, int n_bits) {
-    const PaddedSet test = load_padded(cli.data, "t10k", n_bits);
+    const ImageSet test = load_for<Model>(cli.source, Part::test, n_bits);
+    check_labels(test, "manipulate");  // the labels are its attributes
     if constexpr (Model::conditional) return manipulate_conditional(cli, model, test, n_bits);
     else return manipulate_mean_latents(cli, model, test, n_bits);
 }
@@ -896,7 +935,8 @@ int run(const Cli& cli, const Metadata& meta, const std::string& model_name) {
     if (cli.command == "eval") return eval(cli, model, n_bits, model_name);
     if constexpr (Model::conditional)
         if (cli.command == "classify") return classify(cli, model, n_bits, model_name);
-    if (cli.command == "sample") return sample(cli, model, n_bits);
+    if (cli.command == "sample")
+        return sample(cli, model, n_bits, checkpoint_image_size(meta, channels_of<Model>, cli.checkpoint));
     if (cli.command == "interpolate") return interpolate(cli, model, n_bits);
     return manipulate(cli, model, n_bits);
 }

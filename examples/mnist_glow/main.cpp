@@ -1,4 +1,5 @@
-// mnist_glow — multi-scale Glow (or RealNVP) on MNIST, 28×28 zero-padded to 32×32.
+// mnist_glow — multi-scale Glow (or RealNVP) on MNIST, 28×28 zero-padded to 32×32, and Glow on
+// 3-channel images (CIFAR-10, a folder of RGB PNGs) through --data cifar10:DIR | folder:DIR.
 //
 //   mnist_glow train        trains (time-bounded by --minutes), checkpoints, resumes with --resume
 //   mnist_glow eval         full test set bits/dim of a checkpoint: "test bits/dim: X (…)"
@@ -8,7 +9,7 @@
 //   mnist_glow manipulate   Glow's attribute manipulation with the digit labels as attributes
 //
 // Every command but a fresh `train` reads the model type and its options from the checkpoint's
-// metadata; a checkpoint whose metadata has "setting.context_shape" is the class-conditional Glow L=3
+// metadata (its shape: 1,32,32 or 3,32,32); a fresh `train` takes the channels of --data's images; a checkpoint whose metadata has "setting.context_shape" is the class-conditional Glow L=3
 // (train --conditional, models_c.cpp). docs/mnist.md explains the options, bits/dim and the checkpoints.
 #include <chrono>
 #include <csignal>
@@ -65,7 +66,17 @@ using Runner = int (*)(const mnist_glow::Cli&, const mnist_glow::Metadata&);
 constexpr const char* conditional_context = "Shape<10>";
 
 Runner pick_model(const std::string& model, int levels, const std::string& where, const std::string& device,
-                  bool conditional) {
+                  bool conditional, int channels) {
+    if (channels == 3) {  // one 3-channel model type: Glow L=3 on the Cpu (models_rgb.cpp)
+        if (!((model == "glow" || model == "Glow") && levels == 3) || conditional || device != "cpu")
+            throw bijou::invalid_argument(where + "3-channel images train Glow with 3 levels, unconditional, on the "
+                                          "Cpu (the one 3-channel model type compiled into mnist_glow); asked for " +
+                                          model + " with " + std::to_string(levels) + " levels" +
+                                          (conditional ? ", class-conditional" : "") + " on " + device);
+        return mnist_glow::run_glow3_rgb;
+    }
+    if (channels != 1)
+        throw bijou::invalid_argument(where + std::to_string(channels) + " channels: mnist_glow's models take 1 or 3");
     if (conditional) {
         if (!((model == "glow" || model == "Glow") && levels == 3))
             throw bijou::invalid_argument(where + "the class-conditional model (--conditional) is Glow with 3 levels only; " +
@@ -110,8 +121,8 @@ bool stop_requested() { return stop_flag != 0; }
 
 int main(int argc, char** argv) {
     mnist_glow::Cli cli;
-    CLI::App app{"Glow on MNIST (zero-padded to 32x32): train, evaluate, classify, sample, interpolate, manipulate.\n"
-                 "See docs/mnist.md."};
+    CLI::App app{"Glow on MNIST (zero-padded to 32x32), CIFAR-10 or a folder of PNGs: train, evaluate, classify, sample, "
+                 "interpolate, manipulate.\nSee docs/mnist.md."};
     app.require_subcommand(1);
     std::vector<CLI::App*> subs;
 
@@ -125,9 +136,11 @@ int main(int argc, char** argv) {
             ->capture_default_str();
         if (data)
             s->add_option("--data", cli.data,
-                          "directory of an IDX data set: train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                          "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz (default: the MNIST shipped "
-                          "in examples/data/mnist)");
+                          "the images, KIND:DIR: mnist:DIR (an IDX data set: train-images-idx3-ubyte, "
+                          "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz; a bare "
+                          "DIR means mnist:DIR), cifar10:DIR (data_batch_1..5.bin, test_batch.bin) or folder:DIR "
+                          "(same-size PNGs up to 32x32: DIR/train and DIR/test, else the last tenth of DIR is the "
+                          "test set); default: the MNIST shipped in examples/data/mnist");
         subs.push_back(s);
     };
 
@@ -242,10 +255,12 @@ int main(int argc, char** argv) {
                         for (const auto& n : o->get_lnames()) cli.given.insert("--" + n);
             }
         if (cli.threads > 0) bijou::set_num_threads(cli.threads);
-        if (cli.data.empty() && cli.command != "sample") {
+        if (!cli.data.empty()) {
+            cli.source = mnist_glow::parse_data_source(cli.data);
+        } else if (cli.command != "sample") {
             std::vector<std::string> tried;
-            cli.data = default_data_dir(tried);
-            if (cli.data.empty()) {
+            cli.source.dir = default_data_dir(tried);
+            if (cli.source.dir.empty()) {
                 std::string t;
                 for (const auto& s : tried) t += "\n  " + s;
                 throw bijou::io_error("cannot find the shipped MNIST (train-images-idx3-ubyte[.gz]); looked in:" + t +
@@ -261,7 +276,8 @@ int main(int argc, char** argv) {
             if (fs::exists(cli.checkpoint, ec) && !cli.overwrite)
                 throw bijou::invalid_argument(cli.checkpoint + " exists: pass --resume to continue that run, --overwrite "
                                               "to start afresh, or another --checkpoint");
-            run = pick_model(cli.model, cli.levels, "--model/--levels: ", cli.device, cli.conditional);
+            run = pick_model(cli.model, cli.levels, "--model/--levels: ", cli.device, cli.conditional,
+                             mnist_glow::source_channels(cli.source));
         } else {
             meta = mnist_glow::read_metadata(cli.checkpoint);
             auto get = [&](const char* k) {
@@ -269,9 +285,10 @@ int main(int argc, char** argv) {
                 if (it == meta.end()) throw bijou::io_error(cli.checkpoint + ": __metadata__ has no '" + k + "'");
                 return it->second;
             };
-            if (get("shape") != "1,32,32" || get("scalar") != "float32")
-                throw bijou::io_error(cli.checkpoint + ": a " + get("scalar") + " model of shape (" + get("shape") +
-                                      "); mnist_glow reads float32 models of shape (1,32,32)");
+            const std::string shape = get("shape");
+            if ((shape != "1,32,32" && shape != "3,32,32") || get("scalar") != "float32")
+                throw bijou::io_error(cli.checkpoint + ": a " + get("scalar") + " model of shape (" + shape +
+                                      "); mnist_glow reads float32 models of shape (1,32,32) or (3,32,32)");
             // Strictly (std::stoi read "3x" as 3); the model fields' values are checked by pick_model and
             // load_checkpoint, the training state by resume_state() (metadata.hpp) in run<Model>().
             const int levels = mnist_glow::meta_number<int>(meta, "levels", cli.checkpoint);
@@ -288,7 +305,20 @@ int main(int argc, char** argv) {
             if (!conditional && cli.command == "sample" && (cli.given.count("--digit") || cli.given.count("--per-digit")))
                 throw bijou::invalid_argument(cli.checkpoint + ": sample --digit/--per-digit need a class-conditional "
                                               "checkpoint (train --conditional); this model is unconditional");
-            run = pick_model(get("model"), levels, cli.checkpoint + ": ", cli.device, conditional);
+            // The data the checkpoint was trained on (train.data, absent before mnist_glow read other
+            // sources: MNIST): its default when --data is not given is the shipped MNIST, which fits
+            // only an MNIST-trained model; a resumed run continues on the same kind of data.
+            const auto trained_on = meta.find("train.data");
+            if (trained_on != meta.end() && cli.command != "sample") {
+                const std::string& kind = trained_on->second;
+                if (cli.data.empty() && kind != "mnist")
+                    throw bijou::invalid_argument(cli.checkpoint + " was trained on " + kind + " data: pass --data " + kind +
+                                                  ":DIR");
+                if (cli.command == "train" && cli.source.kind != kind)
+                    throw bijou::invalid_argument(cli.checkpoint + " was trained on " + kind + " data; --resume continues on "
+                                                  "the same kind (--data " + kind + ":DIR), not " + cli.source.kind);
+            }
+            run = pick_model(get("model"), levels, cli.checkpoint + ": ", cli.device, conditional, shape[0] - '0');
         }
         if (cli.command == "train") {
             std::signal(SIGINT, on_signal);

@@ -99,3 +99,76 @@ mnist_glow_refusal(refuse_conditional_levels "class-conditional model \\(--condi
                    train --conditional --levels 2 --overwrite --checkpoint refused.safetensors)
 set_tests_properties(examples.mnist_glow.refuse_classify examples.mnist_glow.refuse_sample_digit PROPERTIES
                      FIXTURES_REQUIRED mnist_glow_ckpt)
+
+# Other data sources (--data, data.hpp): a tool writes small data sets in CIFAR-10's binary format
+# and as PNG folders (CIFAR-10 itself cannot be downloaded here). The 3-channel Glow L=3 trains on
+# each RGB source, then every command runs on its checkpoint; a 1-channel Glow trains on a gray
+# folder; and a wrong source is refused with a message naming it. About 15 s in all on one core.
+add_executable(mnist_glow_make_test_data mnist_glow/make_test_data.cpp)
+target_link_libraries(mnist_glow_make_test_data PRIVATE bijou::bijou PNG::PNG)
+target_include_directories(mnist_glow_make_test_data PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+bijou_warnings(mnist_glow_make_test_data)
+add_test(NAME examples.mnist_glow.make_test_data COMMAND mnist_glow_make_test_data ${_dir}/data WORKING_DIRECTORY ${_dir})
+set_tests_properties(examples.mnist_glow.make_test_data PROPERTIES TIMEOUT 60 LABELS "example"
+                     FIXTURES_SETUP mnist_glow_test_data)
+set(_cifar cifar10:${_dir}/data/cifar10)
+set(_rgb --steps-per-level 1 --hidden 8 --batch 8 --init-size 16 --eval-size 20 --threads 1 --log-every 1
+         --eval-every 0 --save-every 0 --warmup 5 --minutes 1)
+mnist_glow_smoke(rgb_train ARGS train --data ${_cifar} --steps 30 --overwrite --checkpoint rgb.safetensors ${_rgb}
+                 FILES rgb.safetensors JSON train
+                 EXPECT "Glow L=3 RGB" "200 training images \\(3x32x32\\), 20 test images" "\"stopped\":\"steps\""
+                 REQUIRES mnist_glow_test_data FIXTURE_SETUP mnist_glow_rgb_ckpt)
+mnist_glow_smoke(rgb_eval ARGS eval --data ${_cifar} --checkpoint rgb.safetensors --threads 1
+                 EXPECT "test bits/dim: [0-9.]+ \\(over the 3,072 dimensions\\)" "\"data\":\"cifar10\",\"test_images\":40,"
+                 REQUIRES "mnist_glow_test_data;mnist_glow_rgb_ckpt")
+mnist_glow_smoke(rgb_sample ARGS sample --checkpoint rgb.safetensors --out rgb_pictures --count 4 --each --temperatures 0.7
+                 --threads 1 FILES rgb_pictures/samples_t0.70.png PNG_SIZE 32x32
+                 PNGS rgb_pictures/samples_t0.70/000.png rgb_pictures/samples_t0.70/003.png REQUIRES mnist_glow_rgb_ckpt)
+mnist_glow_smoke(rgb_interpolate ARGS interpolate --data ${_cifar} --checkpoint rgb.safetensors --out rgb_pictures --points 3
+                 --threads 1 EXPECT "test images 0 \\(class 0\\) -> 1 \\(class 1\\)" FILES rgb_pictures/interpolation.png
+                 REQUIRES "mnist_glow_test_data;mnist_glow_rgb_ckpt")
+mnist_glow_smoke(rgb_manipulate ARGS manipulate --data ${_cifar} --checkpoint rgb.safetensors --out rgb_pictures --from 1
+                 --to 2 --rows 2 --threads 1 EXPECT "2 test images of class 1" FILES rgb_pictures/manipulation.png
+                 REQUIRES "mnist_glow_test_data;mnist_glow_rgb_ckpt")
+mnist_glow_smoke(rgb_resume ARGS train --resume --data ${_cifar} --steps 40 --checkpoint rgb.safetensors --threads 1
+                 --minutes 1 JSON train EXPECT "resumed from rgb.safetensors at step 30" "\"steps\":40,"
+                 REQUIRES "mnist_glow_test_data;mnist_glow_rgb_ckpt")
+set_tests_properties(examples.mnist_glow.rgb_resume PROPERTIES DEPENDS
+                     "examples.mnist_glow.rgb_eval;examples.mnist_glow.rgb_sample;examples.mnist_glow.rgb_interpolate;examples.mnist_glow.rgb_manipulate")
+# A flat folder of 50 RGB 24x24 PNGs: the last 5 are the test set; samples are cropped to 24x24.
+mnist_glow_smoke(folder_train ARGS train --data folder:${_dir}/data/rgb_folder --steps 10 --overwrite
+                 --checkpoint folder.safetensors ${_rgb} JSON train
+                 EXPECT "45 training images \\(3x24x24\\), 5 test images"
+                 REQUIRES mnist_glow_test_data FIXTURE_SETUP mnist_glow_folder_ckpt)
+mnist_glow_smoke(folder_sample ARGS sample --checkpoint folder.safetensors --out folder_pictures --count 2 --each
+                 --temperatures 1 --threads 1 PNG_SIZE 24x24 PNGS folder_pictures/samples_t1.00/001.png
+                 REQUIRES mnist_glow_folder_ckpt)
+# train/ and test/ subfolders of gray 28x28 PNGs: the 1-channel models, MNIST's padding.
+mnist_glow_smoke(gray_folder ARGS train --data folder:${_dir}/data/gray_folder --levels 2 --steps 10 --overwrite
+                 --checkpoint gray.safetensors ${_rgb} JSON train
+                 EXPECT "Glow L=2" "40 training images \\(1x28x28\\), 10 test images" REQUIRES mnist_glow_test_data)
+# Refusals, each with its message.
+mnist_glow_refusal(refuse_unlabelled "manipulate: folder:.*has no labels"
+                   manipulate --data folder:${_dir}/data/rgb_folder --checkpoint folder.safetensors)
+mnist_glow_refusal(refuse_unlabelled_conditional "train --conditional: folder:.*has no labels"
+                   train --conditional --data folder:${_dir}/data/gray_folder --overwrite --checkpoint refused.safetensors
+                   --threads 1 --hidden 8 --steps-per-level 1)
+mnist_glow_refusal(refuse_channels "3-channel images, but this model takes 1"
+                   eval --data ${_cifar} --checkpoint smoke.safetensors)
+mnist_glow_refusal(refuse_rgb_levels "3-channel images train Glow with 3 levels"
+                   train --data ${_cifar} --levels 2 --overwrite --checkpoint refused.safetensors)
+mnist_glow_refusal(refuse_data_kind "--data imagenet:x: unknown kind 'imagenet'" eval --data imagenet:x
+                   --checkpoint smoke.safetensors)
+mnist_glow_refusal(refuse_missing_cifar "nowhere: not a directory \\(expected the extracted cifar-10-batches-bin folder\\)" train --data cifar10:${_dir}/data/nowhere --overwrite
+                   --checkpoint refused.safetensors)
+set_tests_properties(examples.mnist_glow.refuse_unlabelled PROPERTIES FIXTURES_REQUIRED "mnist_glow_test_data;mnist_glow_folder_ckpt")
+set_tests_properties(examples.mnist_glow.refuse_channels PROPERTIES FIXTURES_REQUIRED "mnist_glow_test_data;mnist_glow_ckpt")
+set_tests_properties(examples.mnist_glow.refuse_unlabelled_conditional examples.mnist_glow.refuse_rgb_levels
+                     PROPERTIES FIXTURES_REQUIRED mnist_glow_test_data)
+set_tests_properties(examples.mnist_glow.refuse_data_kind PROPERTIES FIXTURES_REQUIRED mnist_glow_ckpt)
+mnist_glow_refusal(refuse_default_data "rgb.safetensors was trained on cifar10 data: pass --data cifar10:DIR"
+                   eval --checkpoint rgb.safetensors)
+mnist_glow_refusal(refuse_resume_other_kind "continues on the same kind \\(--data cifar10:DIR\\), not folder"
+                   train --resume --data folder:${_dir}/data/rgb_folder --checkpoint rgb.safetensors)
+set_tests_properties(examples.mnist_glow.refuse_default_data examples.mnist_glow.refuse_resume_other_kind PROPERTIES
+                     FIXTURES_REQUIRED "mnist_glow_test_data;mnist_glow_rgb_ckpt")
