@@ -21,6 +21,13 @@ if(BIJOU_CUDA)
   install(EXPORT bijouCudaTargets NAMESPACE bijou:: DESTINATION ${BIJOU_INSTALL_CMAKEDIR})
 endif()
 
+# bijou::distributed (programs that use <bijou/distributed/mpi.hpp>), exported when this build has MPI;
+# the package config loads it only where the consumer's CMake finds MPI.
+if(BIJOU_MPI)
+  install(TARGETS bijou_distributed EXPORT bijouMpiTargets)
+  install(EXPORT bijouMpiTargets NAMESPACE bijou:: DESTINATION ${BIJOU_INSTALL_CMAKEDIR})
+endif()
+
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/bijouConfig.cmake.in
   ${PROJECT_BINARY_DIR}/bijouConfig.cmake
   INSTALL_DESTINATION ${BIJOU_INSTALL_CMAKEDIR})

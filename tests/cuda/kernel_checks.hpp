@@ -77,12 +77,11 @@ void check_actnorm() {
         CHECK(rel_diff(ds1, ds0) <= 10 * tol<T>());
         CHECK(dl1[0] != T(0.5));  // the gradients were accumulated, not skipped
 
-        typename E::template vec<double> m0(C), s0(C), m1(C), s1(C), sums(2 * std::size_t(C));
-        kernels::channel_moments(Reference{}, x.data(), m0.data(), s0.data(), n, C, HW);
-        kernels::channel_moments(B{}, x.data(), m1.data(), s1.data(), n, C, HW);
+        std::vector<double> sums0(2 * std::size_t(C)), sums1(2 * std::size_t(C));  // host memory
+        kernels::channel_sums(Reference{}, x.data(), sums0.data(), n, C, HW);
+        kernels::channel_sums(B{}, x.data(), sums1.data(), n, C, HW);
         E::sync();
-        CHECK(rel_diff(m1, m0) <= 1e-12);
-        CHECK(rel_diff(s1, s0) <= 1e-12);
+        CHECK(rel_diff(sums1, sums0) <= 1e-12);
     }
 }
 

@@ -2,6 +2,9 @@
 // backends, gradients against finite differences, sampling, encode/decode, bits/dim.
 #include <doctest/doctest.h>
 
+#include <barrier>
+#include <thread>
+
 #include <bijou/bijou.hpp>
 #include <bijou/testing/conformance.hpp>
 
@@ -71,6 +74,49 @@ TEST_CASE("Glow: full round trip and per-level latents") {
     CHECK(eps[1](3, 15, 1, 1) == f.z(3, 127));
     CHECK(eps[0](2, 0, 0, 1) == f.z(2, 1));
     CHECK(max_abs_diff(m.decode(eps), x) <= 1e-4);
+}
+
+TEST_CASE("Glow: ActNorm initialisation from two shards through a statistics reducer equals the whole batch's") {
+    // Two "processes" (threads), each with its own model and half of the batch, sum their ActNorm
+    // statistics through a reducer, as bijou::distributed does with an all-reduce.
+    using Model = Glow<Shape<2, 8, 8>, 2>;
+    const auto x = random_images<Model>(6, 4);
+    Model whole({.steps_per_level = 2, .hidden = 8, .seed = 3});
+    whole.initialize(x);
+    Model part[2] = {Model({.steps_per_level = 2, .hidden = 8, .seed = 3}), Model({.steps_per_level = 2, .hidden = 8, .seed = 3})};
+    std::vector<double> slot[2];
+    std::barrier sync(2);
+    int calls[2] = {0, 0};
+    auto run = [&](int r) {
+        ScopedStatisticsReducer scope([&](std::span<double> v) {
+            slot[r].assign(v.begin(), v.end());
+            sync.arrive_and_wait();
+            for (std::size_t k = 0; k < v.size(); ++k) v[k] = slot[0][k] + slot[1][k];
+            sync.arrive_and_wait();
+            ++calls[r];
+        });
+        auto half = Model::data_tensor::from_shape({3, 2, 8, 8});
+        std::copy_n(x.data() + std::size_t(r) * half.size(), half.size(), half.data());
+        part[r].initialize(half);
+    };
+    std::thread other(run, 1);
+    run(0);
+    other.join();
+    CHECK(calls[0] == 4);  // one per ActNorm: 2 levels × 2 steps
+    CHECK(calls[1] == 4);
+    for (int r = 0; r < 2; ++r) {
+        const auto a = part[r].parameters(), b = whole.parameters();
+        double d = 0.0;
+        for (std::size_t k = 0; k < a.size(); ++k) d = std::max(d, std::abs(double(a[k]) - double(b[k])));
+        CHECK(d <= 1e-5);
+    }
+    // Outside the scope nothing is reduced: an initialisation on half the batch differs.
+    Model alone({.steps_per_level = 2, .hidden = 8, .seed = 3});
+    auto half = Model::data_tensor::from_shape({3, 2, 8, 8});
+    std::copy_n(x.data(), half.size(), half.data());
+    alone.initialize(half);
+    const std::size_t loc = whole.params().find("levels.0.steps.0.actnorm.loc")->offset;
+    CHECK(alone.parameters()[loc] != whole.parameters()[loc]);
 }
 
 TEST_CASE("Glow: sample at temperature 0 is the decode of zero latents") {

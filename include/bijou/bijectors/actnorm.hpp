@@ -7,7 +7,8 @@
 // Starts as the identity. initialize(x) is the data-dependent initialisation: afterwards the
 // forward output of that batch has zero mean and unit variance per channel (Glow's init). It is
 // explicit (call it on a batch before training) and recorded in the "initialized" buffer so that a
-// loaded checkpoint is not re-initialised. Cost O(n·D) per pass. The constant log-det and the
+// loaded checkpoint is not re-initialised. In a data-parallel job the batch statistics are summed
+// over the processes (core/statistics_reducer.hpp): the initialisation is that of the global batch. Cost O(n·D) per pass. The constant log-det and the
 // log_scale gradient's Σ dld term are kernels::add_total (kernels/*/totals.hpp: device reductions on
 // a backend with memory of its own), and initialize brings the channel moments to the host and sends
 // the new parameters back.
@@ -19,6 +20,7 @@
 
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/memory.hpp"
+#include "bijou/core/statistics_reducer.hpp"
 #include "bijou/kernels/cpu/actnorm.hpp"
 #include "bijou/kernels/cuda/actnorm.hpp"
 #include "bijou/kernels/cpu/totals.hpp"
@@ -78,15 +80,22 @@ public:
     /// Data-dependent initialisation from a batch x (n, C, HW): zero mean, unit variance per channel.
     void initialize(const T* x, int n, T*) {
         if (n < 1) throw invalid_argument("ActNorm::initialize needs a non-empty batch");
-        std::vector<double> mean(C), sd(C);
-        kernels::channel_moments(B{}, x, mean.data(), sd.data(), n, C, HW);
+        // Σ x and Σ x² per channel, then the element count: summed over the processes of a
+        // data-parallel job when one has installed a reducer (core/statistics_reducer.hpp).
+        std::vector<double> sums(2 * std::size_t(C) + 1);
+        kernels::channel_sums(B{}, x, sums.data(), n, C, HW);
+        sums[2 * std::size_t(C)] = double(n) * HW;
+        reduce_statistics(sums);
+        const double count = sums[2 * std::size_t(C)];
         std::vector<T> loc(C), log_scale(C);
         for (int c = 0; c < C; ++c) {
-            if (!std::isfinite(mean[c]) || !std::isfinite(sd[c]))
+            const double mean = sums[2 * c] / count, var = sums[2 * c + 1] / count - mean * mean;
+            const double sd = std::sqrt(var > 0.0 ? var : 0.0);
+            if (!std::isfinite(mean) || !std::isfinite(sd))
                 throw numerical_error("ActNorm::initialize: channel " + std::to_string(c) +
                                       " of the initialisation batch is not finite");
-            loc[c] = T(-mean[c]);
-            log_scale[c] = T(-std::log(sd[c] + 1e-6));
+            loc[c] = T(-mean);
+            log_scale[c] = T(-std::log(sd + 1e-6));
         }
         const T one = T(1);
         upload(B{}, loc_.value, loc.data(), std::size_t(C));

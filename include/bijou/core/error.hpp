@@ -41,4 +41,11 @@ public:
     using error::error;
 };
 
+/// A data-parallel job failed: an MPI call returned an error, or the processes disagree (their
+/// parameters diverged, their batches do not add up). bijou/distributed/ throws it.
+class distributed_error : public error {
+public:
+    using error::error;
+};
+
 }  // namespace bijou

@@ -106,8 +106,8 @@ void actnorm_backward(Cpu, const T* z, const T* dz, T* dx, const T* log_scale, T
 }
 
 template <class T>
-void channel_moments(Cpu, const T* x, double* mean, double* stddev, int n, int C, int HW) {
-    channel_moments(Reference{}, x, mean, stddev, n, C, HW);  // once per model: no need to be fast
+void channel_sums(Cpu, const T* x, double* sums, int n, int C, int HW) {
+    channel_sums(Reference{}, x, sums, n, C, HW);  // once per model: no need to be fast
 }
 
 }  // namespace bijou::kernels

@@ -1,6 +1,6 @@
 // bijou/kernels/cuda/actnorm.hpp — ActNorm for the Cuda backend (and CudaHost): the contracts of
 // kernels/reference/actnorm.hpp with the executor's pointers (device pointers on Cuda), except
-// channel_moments' mean and stddev, which are HOST arrays (read once, at initialisation; that call
+// channel_sums' sums, a HOST array (read once, at initialisation; that call
 // allocates 2·C doubles on the executor and waits for them). Elementwise passes are one thread per
 // element; the parameter gradients and the moments are one block per channel, summed in double.
 //
@@ -120,16 +120,6 @@ void channel_sums(X, const T* x, double* sums, int n, int C, int HW) {
         });
 }
 
-/// Host: mean and standard deviation per channel from channel_sums' output (in host memory).
-inline void moments_from_sums(const double* sums, double* mean, double* stddev, int n, int C, int HW) {
-    const double count = double(n) * HW;
-    for (int c = 0; c < C; ++c) {
-        const double m = sums[2 * c] / count, var = sums[2 * c + 1] / count - m * m;
-        mean[c] = m;
-        stddev[c] = std::sqrt(var > 0.0 ? var : 0.0);
-    }
-}
-
 }  // namespace bijou::kernels::cuda_body
 
 namespace bijou::kernels {
@@ -151,13 +141,11 @@ void actnorm_backward(B, const T* z, const T* dz, T* dx, const T* log_scale, T* 
 }
 
 template <ExecutorBackend B, class T>
-void channel_moments(B, const T* x, double* mean, double* stddev, int n, int C, int HW) {
+void channel_sums(B, const T* x, double* sums, int n, int C, int HW) {
     using X = typename B::executor;
-    auto sums = X::template make_buffer<double>(2 * std::size_t(C));
-    cuda_body::channel_sums(X{}, x, sums.data(), n, C, HW);
-    std::vector<double> host(2 * std::size_t(C));
-    X::copy_to_host(host.data(), sums.data(), host.size());
-    cuda_body::moments_from_sums(host.data(), mean, stddev, n, C, HW);
+    auto device = X::template make_buffer<double>(2 * std::size_t(C));
+    cuda_body::channel_sums(X{}, x, device.data(), n, C, HW);
+    X::copy_to_host(sums, device.data(), 2 * std::size_t(C));
 }
 
 }  // namespace bijou::kernels

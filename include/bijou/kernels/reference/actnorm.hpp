@@ -49,9 +49,9 @@ void actnorm_backward(Reference, const T* z, const T* dz, T* dx, const T* log_sc
     }
 }
 
-/// Per-channel mean and standard deviation over (n, HW), in double.
+/// Per-channel Σ x and Σ x² over (n, HW), in double, interleaved: sums (2C, host memory).
 template <class T>
-void channel_moments(Reference, const T* x, double* mean, double* stddev, int n, int C, int HW) {
+void channel_sums(Reference, const T* x, double* sums, int n, int C, int HW) {
     for (int c = 0; c < C; ++c) {
         double s = 0.0, ss = 0.0;
         for (int i = 0; i < n; ++i)
@@ -60,9 +60,8 @@ void channel_moments(Reference, const T* x, double* mean, double* stddev, int n,
                 s += v;
                 ss += v * v;
             }
-        const double m = s / (double(n) * HW);
-        mean[c] = m;
-        stddev[c] = std::sqrt(std::max(ss / (double(n) * HW) - m * m, 0.0));
+        sums[2 * c] = s;
+        sums[2 * c + 1] = ss;
     }
 }
 

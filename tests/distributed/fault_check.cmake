@@ -1,0 +1,22 @@
+cmake_minimum_required(VERSION 3.25)
+# Runs COMMAND (a ;-list: mpiexec … fault MODE RANK STEP) with a 60 s limit. EXPECT_RC: "nonzero" or
+# "0"; EXPECT: a regular expression the output (stdout + stderr) must match. A run that reaches the
+# limit has hung: that fails (a fault must end the whole job, never leave ranks waiting).
+string(TIMESTAMP t0 "%s")
+execute_process(COMMAND ${COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+string(TIMESTAMP t1 "%s")
+math(EXPR elapsed "${t1} - ${t0}")
+message("${out}${err}")
+message("exit status: ${rc}, ${elapsed} s")
+if(rc MATCHES "timeout|Process terminated due to timeout")
+  message(FATAL_ERROR "the job hung: still running after 60 s")
+endif()
+if(EXPECT_RC STREQUAL "nonzero" AND rc EQUAL 0)
+  message(FATAL_ERROR "the job should have failed, but exited 0")
+endif()
+if(EXPECT_RC STREQUAL "0" AND NOT rc EQUAL 0)
+  message(FATAL_ERROR "the job should have succeeded, but exited ${rc}")
+endif()
+if(NOT "${out}${err}" MATCHES "${EXPECT}")
+  message(FATAL_ERROR "the output does not match '${EXPECT}'")
+endif()
