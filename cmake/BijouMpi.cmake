@@ -17,6 +17,11 @@ if(MPI_CXX_FOUND AND NOT BIJOU_WITH_MPI STREQUAL "OFF")
   add_library(bijou::distributed ALIAS bijou_distributed)
   target_link_libraries(bijou_distributed INTERFACE bijou MPI::MPI_CXX)
   set_target_properties(bijou_distributed PROPERTIES EXPORT_NAME distributed)
+  # How bijou's tests launch N processes: BIJOU_MPIEXEC then N, in the environment BIJOU_MPIEXEC_ENV
+  # (--oversubscribe: more processes than cores is fine for tests; CI runs as root, which OpenMPI
+  # refuses unless told otherwise; one OpenMP thread per process).
+  set(BIJOU_MPIEXEC ${MPIEXEC_EXECUTABLE} --oversubscribe ${MPIEXEC_NUMPROC_FLAG})
+  set(BIJOU_MPIEXEC_ENV OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1)
   message(STATUS "bijou: MPI ${MPI_CXX_VERSION} found: bijou::distributed, its tests (${MPIEXEC_EXECUTABLE}) and "
                  "the examples' mpirun support")
 else()

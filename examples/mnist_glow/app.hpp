@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace example {
+class World;  // common/world.hpp: the processes of an mpirun job, or this one
+}
+
 namespace mnist_glow {
 
 /// Where the images come from (--data KIND:DIR; data.hpp says what each kind reads).
@@ -37,6 +41,7 @@ struct Cli {
     std::string checkpoint = "mnist_glow.safetensors";
     std::string device = "cpu";  // cpu | cuda (Glow L=3 only; models_cuda.cu, built with CUDA)
     std::set<std::string> given;
+    example::World* world = nullptr;  // train: data-parallel over its processes (main.cpp sets it)
 
     // model (train without --resume; otherwise from the checkpoint)
     std::string model = "glow";

@@ -41,9 +41,11 @@
 #include <vector>
 
 #include <bijou/bijou.hpp>
+#include <bijou/distributed/data_parallel.hpp>
 #include <bijou/io/checkpoint.hpp>
 
 #include "common/png.hpp"
+#include "common/world.hpp"
 #include "mnist_glow/app.hpp"
 #include "mnist_glow/data.hpp"
 #include "mnist_glow/metadata.hpp"
@@ -70,6 +72,13 @@ ImageSet load_for(const DataSource& src, Part part, int n_bits, int limit = 0) {
                                       (channels_of<Model> == 1 ? " (mnist:DIR, or folder:DIR of gray PNGs)"
                                                                : " (cifar10:DIR, or folder:DIR of RGB PNGs)"));
     return s;
+}
+
+/// Rows [s.begin, s.end) of x into dst (allocated once, s.size() rows): a rank's shard of a batch.
+template <class Tensor>
+void copy_rows(const Tensor& x, bijou::distributed::Shard s, Tensor& dst) {
+    const std::size_t row = x.size() / x.shape()[0];
+    std::copy_n(x.data() + std::size_t(s.begin) * row, std::size_t(s.size()) * row, dst.data());
 }
 
 /// Images [i0, i0 + n) of a set.
@@ -342,6 +351,27 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     }
     const double load_s = since(t_load);
 
+    // Data-parallel under mpirun (docs/distributed.md): every rank draws the same global batch and
+    // the same dequantisation noise, and trains on its shard of rows; one all-reduce per step sums
+    // the gradients (bijou::distributed::DataParallel). Rank 0 makes the time-based decisions (stop,
+    // the anneal's lr, save) and broadcasts them; it alone evaluates, prints and writes files.
+    const int processes = cli.world ? cli.world->size() : 1;
+    const bool root = !cli.world || cli.world->rank() == 0;
+    std::optional<bijou::distributed::DataParallel<example::World>> dp;
+    bijou::distributed::Shard shard{0, batch};
+    if (processes > 1) {
+        if (batch < 2 * processes)
+            throw bijou::invalid_argument("--batch " + std::to_string(batch) + " over " + std::to_string(processes) +
+                                          " processes: each needs at least 2 images of every batch");
+        if constexpr (bijou::ExecutorBackend<typename Model::backend>) {
+            throw bijou::invalid_argument("--device cuda trains on one process: run it without mpirun (or with -np 1)");
+        } else {
+            dp.emplace(*cli.world);
+            shard = dp->shard(batch);
+            dp->broadcast_parameters(model);  // rank 0's parameters (a resumed run: the same file's)
+        }
+    }
+
     long step = resume ? rs->step : 0, epoch = resume ? rs->epoch : 0;
     std::size_t cursor = resume ? rs->cursor : 0;
     bijou::Rng noise(seed + 2);
@@ -357,16 +387,40 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
         const std::size_t init_n = std::size_t(cli.init_size > 0 ? cli.init_size : batch);
         std::vector<std::size_t> idx(std::min(init_n, n_train));
         for (auto& i : idx) i = std::size_t(init_rng.below(n_train));
+        if (int(idx.size()) < 2 * processes)
+            throw bijou::invalid_argument("ActNorm's initialisation batch of " + std::to_string(idx.size()) + " images over " +
+                                          std::to_string(processes) + " processes: each needs at least 2 (raise --init-size)");
         auto xi = xt::xtensor<std::uint8_t, 4>::from_shape({idx.size(), std::size_t(channels_of<Model>), side, side});
         bijou::gather_rows(train_set.x, idx, xi);
         const auto ti = Clock::now();
+        const auto xd = model.dequantize(xi, n_bits, init_rng);  // every rank: the whole batch's noise
+        [[maybe_unused]] typename Model::context_tensor ci;
         if constexpr (Model::conditional) {
             std::vector<std::uint8_t> li(idx.size());
             for (std::size_t k = 0; k < idx.size(); ++k) li[k] = train_set.labels[idx[k]];
-            model.initialize(model.dequantize(xi, n_bits, init_rng), one_hot<Model>(li));
-        } else {
-            model.initialize(model.dequantize(xi, n_bits, init_rng));
+            ci = one_hot<Model>(li);
         }
+        auto initialize = [&](auto&&... c) {
+            if constexpr (!bijou::ExecutorBackend<typename Model::backend>) {
+                if (dp) {  // this rank's rows; ActNorm's statistics summed over the ranks
+                    const auto s = dp->shard(int(idx.size()));
+                    auto x_local = Model::data_tensor::from_shape(
+                        {std::size_t(s.size()), std::size_t(channels_of<Model>), side, side});
+                    copy_rows(xd, s, x_local);
+                    if constexpr (sizeof...(c) == 0) {
+                        dp->initialize(model, x_local);
+                    } else {
+                        auto c_local = Model::context_tensor::from_shape({std::size_t(s.size()), std::size_t(n_labels)});
+                        copy_rows(c..., s, c_local);
+                        dp->initialize(model, x_local, c_local);
+                    }
+                    return;
+                }
+            }
+            model.initialize(xd, c...);
+        };
+        if constexpr (Model::conditional) initialize(ci);
+        else initialize();
         init_s = since(ti);
     }
 
@@ -391,8 +445,10 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
             {"train.optimizer", cli.optimizer_name},       {"train.train_count", std::to_string(n_train)},
             {"train.train_size", std::to_string(train_size)},
             {"train.data", cli.source.kind},               {"train.image_size", image_size},
-            {"example", "mnist_glow"}};
-        bijou::save_checkpoint(ck, model, opt, extra);
+            {"train.processes", std::to_string(processes)}, {"example", "mnist_glow"}};
+        // Every rank holds the same state; rank 0 writes it (atomically) once all have reached here.
+        if (dp) dp->communicator().barrier();
+        if (root) bijou::save_checkpoint(ck, model, opt, extra);
         return since(t);
     };
 
@@ -410,6 +466,9 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     if (cli.decay > 0)
         std::printf("  lr annealed linearly to 0 over the final %.0f%% of the run\n", 100 * cli.decay);
     if (resume) std::printf("  resumed from %s at step %ld (epoch %ld, image %zu)\n", ck.c_str(), step, epoch, cursor);
+    if (processes > 1)
+        std::printf("  data-parallel: %d processes x %d threads, %d or %d images of each batch per process\n", processes,
+                    bijou::num_threads(), batch / processes, (batch + processes - 1) / processes);
     if (Model::conditional)
         std::printf("  class-conditional: each image's digit label is the model's context; bits/dim are of log p(x | y)\n");
     std::fflush(stdout);
@@ -423,7 +482,11 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     auto eval_est = [&]() { return eval_n * (eval_per_image > 0 ? eval_per_image : 0.5 * step_est / batch); };
 
     auto xb = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(batch), std::size_t(channels_of<Model>), side, side});
-    model.reserve(batch);
+    // This rank's rows of each dequantised batch (and of its contexts): data-parallel runs only.
+    auto x_local = Model::data_tensor::from_shape({std::size_t(shard.size()), std::size_t(channels_of<Model>), side, side});
+    [[maybe_unused]] typename Model::context_tensor c_local;
+    if constexpr (Model::conditional) c_local = Model::context_tensor::from_shape({std::size_t(shard.size()), std::size_t(n_labels)});
+    model.reserve(shard.size());
 
     const auto t_train = Clock::now();
     const double loop_start = process_seconds();
@@ -447,10 +510,20 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     long run_n = 0, skipped = 0, consecutive_skips = 0;
     std::string stopped = "time";
     for (;;) {
-        if (stop_requested()) { stopped = "signal"; break; }
+        // Rank 0's clock decides: {stop (1 signal, 2 time), the anneal's lr multiplier, save after
+        // this step}, broadcast so that every rank stops, anneals and saves together.
+        double decide[3] = {0.0, 1.0, 0.0};
+        if (root) {
+            decide[0] = stop_requested() ? 1.0
+                        : process_seconds() + 1.5 * step_est + save_est + eval_est() + 0.3 > budget ? 2.0 : 0.0;
+            decide[1] = anneal.at(progress());
+            decide[2] = cli.save_every > 0 && since(t_train) - last_save >= cli.save_every * 60.0 ? 1.0 : 0.0;
+        }
+        if (dp) dp->communicator().broadcast(decide, 3, 0);
+        if (decide[0] == 1.0) { stopped = "signal"; break; }
         if (cli.epochs > 0 && sampler.epoch() >= cli.epochs) { stopped = "epochs"; break; }
         if (cli.max_steps > 0 && step >= cli.max_steps) { stopped = "steps"; break; }
-        if (process_seconds() + 1.5 * step_est + save_est + eval_est() + 0.3 > budget) { stopped = "time"; break; }
+        if (decide[0] == 2.0) { stopped = "time"; break; }
 
         if constexpr (Model::conditional) {
             sampler.next_batch(train_set.x, xb, train_labels, lb);  // image i and its label: the same index
@@ -460,13 +533,25 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
         }
         const auto ts = Clock::now();
         bijou::TrainConfig step_cfg = cfg;
-        step_cfg.lr = cfg.lr * anneal.at(progress());
-        auto on_skip = [&](const std::string& m) { std::fprintf(stderr, "mnist_glow: %s\n", m.c_str()); };
+        step_cfg.lr = cfg.lr * decide[1];
+        auto on_skip = [&](const std::string& m) {
+            if (root) std::fprintf(stderr, "mnist_glow: %s\n", m.c_str());
+        };
+        const auto xd = model.dequantize(xb, n_bits, noise);  // every rank: the whole batch's noise
         const auto r = [&] {
-            if constexpr (Model::conditional)
-                return bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), cb, step_cfg, step, on_skip);
-            else
-                return bijou::train_step(model, opt, model.dequantize(xb, n_bits, noise), step_cfg, step, on_skip);
+            if constexpr (!bijou::ExecutorBackend<typename Model::backend>) {
+                if (dp) {
+                    copy_rows(xd, shard, x_local);
+                    if constexpr (Model::conditional) {
+                        copy_rows(cb, shard, c_local);
+                        return dp->train_step(model, opt, x_local, c_local, batch, step_cfg, step, on_skip);
+                    } else {
+                        return dp->train_step(model, opt, x_local, batch, step_cfg, step, on_skip);
+                    }
+                }
+            }
+            if constexpr (Model::conditional) return bijou::train_step(model, opt, xd, cb, step_cfg, step, on_skip);
+            else return bijou::train_step(model, opt, xd, step_cfg, step, on_skip);
         }();
         const double dt = since(ts);
         // The first step of a run sizes the arena and warms the caches: it does not count.
@@ -497,7 +582,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
             std::fflush(stdout);
             last_log = el, run_loss = 0.0, run_n = 0;
         }
-        if (cli.eval_every > 0 && el - last_eval >= cli.eval_every * 60.0 &&
+        if (root && cli.eval_every > 0 && el - last_eval >= cli.eval_every * 60.0 &&
             process_seconds() + 2 * eval_est() + save_est + step_est < budget) {
             const auto te = Clock::now();
             last_test_bpd = mean_bpd(model, test_set, eval_n, n_bits, seed + 3, batch);
@@ -507,7 +592,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
             std::fflush(stdout);
             last_eval = since(t_train);
         }
-        if (cli.save_every > 0 && el - last_save >= cli.save_every * 60.0) {
+        if (decide[2] == 1.0) {  // rank 0's decision at the top of this step
             save_est = std::max(save_est, 1.5 * save());
             last_save = since(t_train);
         }
@@ -515,6 +600,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     const double train_s = since(t_train);
     if (stopped == "signal") std::printf("interrupted: saving %s\n", ck.c_str());
     save();
+    if (!root) return 0;  // rank 0 evaluates and reports
     std::printf("saved %s (step %ld)\n", ck.c_str(), step);
     std::fflush(stdout);
 

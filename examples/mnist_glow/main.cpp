@@ -23,6 +23,7 @@
 #include <bijou/core/error.hpp>
 #include <bijou/core/backend.hpp>
 
+#include "common/world.hpp"
 #include "mnist_glow/app.hpp"
 #include "mnist_glow/metadata.hpp"
 
@@ -120,7 +121,12 @@ bool stop_requested() { return stop_flag != 0; }
 }  // namespace mnist_glow
 
 int main(int argc, char** argv) {
+    // Under mpirun, `train` runs data-parallel on every process (docs/distributed.md); the other
+    // commands run on rank 0. Rank 0 alone prints.
+    example::World world(argc, argv);
+    world.quiet_unless_root();
     mnist_glow::Cli cli;
+    cli.world = &world;
     CLI::App app{"Glow on MNIST (zero-padded to 32x32), CIFAR-10 or a folder of PNGs: train, evaluate, classify, sample, "
                  "interpolate, manipulate.\nSee docs/mnist.md."};
     app.require_subcommand(1);
@@ -254,7 +260,8 @@ int main(int argc, char** argv) {
                     if (o->count() > 0)
                         for (const auto& n : o->get_lnames()) cli.given.insert("--" + n);
             }
-        if (cli.threads > 0) bijou::set_num_threads(cli.threads);
+        if (cli.threads > 0) bijou::set_num_threads(cli.threads);  // per process
+        if (cli.command != "train" && world.rank() != 0) return 0;  // one process evaluates and draws
         if (!cli.data.empty()) {
             cli.source = mnist_glow::parse_data_source(cli.data);
         } else if (cli.command != "sample") {
@@ -326,9 +333,11 @@ int main(int argc, char** argv) {
         }
         return run(cli, meta);
     } catch (const bijou::error& e) {
+        if (world.size() > 1) world.abort(e.what());  // ends every rank of the job, naming this one
         std::fprintf(stderr, "%s\n", e.what());
         return 1;
     } catch (const std::exception& e) {
+        if (world.size() > 1) world.abort(std::string("mnist_glow: ") + e.what());
         std::fprintf(stderr, "mnist_glow: %s\n", e.what());
         return 1;
     }

@@ -172,3 +172,25 @@ mnist_glow_refusal(refuse_resume_other_kind "continues on the same kind \\(--dat
                    train --resume --data folder:${_dir}/data/rgb_folder --checkpoint rgb.safetensors)
 set_tests_properties(examples.mnist_glow.refuse_default_data examples.mnist_glow.refuse_resume_other_kind PROPERTIES
                      FIXTURES_REQUIRED "mnist_glow_test_data;mnist_glow_rgb_ckpt")
+
+# Under mpirun (with MPI): data-parallel training is the one-process training (30 steps in one
+# process against 15 on 2 processes + 15 resumed on 3, every parameter within 1e-4), and an error on
+# the ranks ends the job with the rank named.
+if(BIJOU_MPI)
+  add_executable(mnist_glow_compare_checkpoints mnist_glow/compare_checkpoints.cpp)
+  target_link_libraries(mnist_glow_compare_checkpoints PRIVATE nlohmann_json::nlohmann_json)
+  bijou_warnings(mnist_glow_compare_checkpoints)
+  add_test(NAME examples.mnist_glow.mpi_equals_one_process
+           COMMAND ${CMAKE_COMMAND} "-DEXE=${_exe}" "-DDET=${_det}" "-DMPIEXEC=${BIJOU_MPIEXEC}"
+                   "-DCOMPARE=$<TARGET_FILE:mnist_glow_compare_checkpoints>" -DTOL=1e-4
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/mnist_glow/distributed_check.cmake
+           WORKING_DIRECTORY ${_dir})
+  set_tests_properties(examples.mnist_glow.mpi_equals_one_process PROPERTIES TIMEOUT 300 LABELS "example;distributed"
+                       ENVIRONMENT "${BIJOU_MPIEXEC_ENV}")
+  add_test(NAME examples.mnist_glow.mpi_error_names_the_rank
+           COMMAND ${BIJOU_MPIEXEC} 2 ${_exe} train --data cifar10:${_dir}/data/nowhere --overwrite
+                   --checkpoint refused.safetensors --threads 1)
+  set_tests_properties(examples.mnist_glow.mpi_error_names_the_rank PROPERTIES TIMEOUT 60 LABELS "example;distributed"
+                       ENVIRONMENT "${BIJOU_MPIEXEC_ENV}"
+                       PASS_REGULAR_EXPRESSION "bijou: rank [01] of 2: .*nowhere: not a directory")
+endif()

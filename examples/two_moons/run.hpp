@@ -1,6 +1,9 @@
 // two_moons/run.hpp — the two-moons program after its command line: train, evaluate, draw. A
 // template on the backend, so that two_moons.cpp runs it on the Cpu and two_moons_cuda.cu (built when
-// CUDA is) on a GPU.
+// CUDA is) on a GPU. Under mpirun (a World of several processes, Cpu only) it trains data-parallel:
+// every rank draws the same global batch and trains on its shard (bijou::distributed::DataParallel:
+// one all-reduce of the gradients per step), so N processes compute what one does; rank 0 alone
+// prints and writes the pictures.
 #pragma once
 
 #include <algorithm>
@@ -8,15 +11,18 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <xtensor/xview.hpp>
 
 #include <bijou/bijou.hpp>
+#include <bijou/distributed/data_parallel.hpp>
 
 #include "common/density.hpp"
 #include "common/png.hpp"
+#include "common/world.hpp"
 
 namespace two_moons {
 
@@ -71,15 +77,18 @@ inline example::Canvas scatter(const Batch& pts, const View& v, int size, exampl
     return c;
 }
 
-/// Trains, evaluates and draws on backend B; returns the process exit code.
+/// Trains, evaluates and draws on backend B; returns the process exit code. `world`: the processes
+/// of an mpirun job (null or one process: train alone).
 template <class B>
-int run(const Settings& s) {
+int run(const Settings& s, example::World* world = nullptr) {
         const auto& [steps, batch, hidden, couplings, train_size, eval_size, threads, warmup, log_every, lr, min_lr_frac,
                      clip, noise, seed, out, no_png] = s;
     try {
         const auto t0 = Clock::now();
         if (threads > 0) bijou::set_num_threads(threads);
-        if (!no_png) std::filesystem::create_directories(out);
+        const int processes = world ? world->size() : 1;
+        const bool root = !world || world->rank() == 0, draw = !no_png && root;
+        if (draw) std::filesystem::create_directories(out);
 
         const Batch train = bijou::two_moons<float>(train_size, noise, seed);
         const Batch heldout = bijou::two_moons<float>(eval_size, noise, seed + 1000003);
@@ -93,10 +102,24 @@ int run(const Settings& s) {
         // Linear warm-up, then a cosine decay to min_lr_frac·lr at the last step.
         const bijou::TrainConfig cfg{.lr = lr, .warmup = warmup, .clip = clip,
                                      .anneal = bijou::CosineAnneal{.steps = steps, .floor = min_lr_frac}};
-        model.reserve(batch);
+        // Data-parallel over the processes of an mpirun job: rank 0's parameters everywhere, and each
+        // rank's rows of the global batch (x_local).
+        std::optional<bijou::distributed::DataParallel<example::World>> dp;
+        Batch x_local;
+        if (processes > 1) {
+            if constexpr (bijou::ExecutorBackend<B>) {
+                throw bijou::invalid_argument("--device cuda trains on one process: run it without mpirun (or -np 1)");
+            } else {
+                dp.emplace(*world);
+                dp->broadcast_parameters(model);
+                x_local = Batch::from_shape({std::size_t(dp->shard(batch).size()), 2});
+            }
+        }
+        model.reserve(dp ? int(x_local.shape(0)) : batch);
 
-        std::printf("two_moons: RealNVP, %d couplings, hidden %d, %zu parameters; %d steps of batch %d, %s\n", couplings,
-                    hidden, model.parameter_count(), steps, batch, device_label<B>().c_str());
+        std::printf("two_moons: RealNVP, %d couplings, hidden %d, %zu parameters; %d steps of batch %d, %s%s\n", couplings,
+                    hidden, model.parameter_count(), steps, batch, device_label<B>().c_str(),
+                    processes > 1 ? (" per process, " + std::to_string(processes) + " processes").c_str() : "");
 
         // Epoch-wise shuffled batches (one random stream over the whole run), gathered into one
         // preallocated tensor.
@@ -107,8 +130,16 @@ int run(const Settings& s) {
         double running = 0.0;
         int running_n = 0, skipped = 0;
         for (int step = 0; step < steps; ++step) {
-            sampler.next_batch(train, x);
-            const auto r = bijou::train_step(model, adam, x, cfg, step);
+            sampler.next_batch(train, x);  // the global batch: the same on every rank
+            const auto r = [&] {
+                if constexpr (!bijou::ExecutorBackend<B>) {
+                    if (dp) {
+                        std::copy_n(x.data() + std::size_t(dp->shard(batch).begin) * 2, x_local.size(), x_local.data());
+                        return dp->train_step(model, adam, x_local, batch, cfg, step);
+                    }
+                }
+                return bijou::train_step(model, adam, x, cfg, step);
+            }();
             if (r.skipped) ++skipped;
             else running += r.loss, ++running_n;
             if ((step + 1) % log_every == 0 || step + 1 == steps) {
@@ -127,7 +158,7 @@ int run(const Settings& s) {
         for (float l : lp) nll -= double(l);
         nll /= double(lp.size());
 
-        if (!no_png) {
+        if (draw) {
             const int S = 480;
             bijou::Rng srng(seed + 99);
             const Batch samples = model.sample(std::min(eval_size, 20000), 1.0, srng);
@@ -154,12 +185,13 @@ int run(const Settings& s) {
 
         const double total_s = seconds_since(t0);
         std::printf("{\"example\":\"two_moons\",\"device\":\"%s\",\"steps\":%d,\"batch\":%d,\"threads\":%d,"
-                    "\"skipped\":%d,\"train_seconds\":%.2f,\"seconds\":%.2f,\"steps_per_s\":%.1f,"
+                    "\"processes\":%d,\"skipped\":%d,\"train_seconds\":%.2f,\"seconds\":%.2f,\"steps_per_s\":%.1f,"
                     "\"heldout_nll\":%.4f}\n",
-                    std::string(B::name).c_str(), steps, batch, bijou::num_threads(), skipped, train_s, total_s,
+                    std::string(B::name).c_str(), steps, batch, bijou::num_threads(), processes, skipped, train_s, total_s,
                     steps / train_s, nll);
         return 0;
     } catch (const bijou::error& e) {
+        if (world && world->size() > 1) world->abort(e.what());  // ends every rank, naming this one
         std::fprintf(stderr, "%s\n", e.what());
         return 1;
     }

@@ -5,12 +5,14 @@
 // normal base, 50,000 training points (sklearn's make_moons, noise 0.05, raw coordinates).
 // Trains with Adam (linear warm-up, cosine decay, gradient clipping), prints progress, writes
 // data.png, samples.png, density.png and stages.png to --out, and ends with one JSON line.
-// --device cuda runs the same program on a GPU (two_moons_cuda.cu, built when CUDA is).
+// --device cuda runs the same program on a GPU (two_moons_cuda.cu, built when CUDA is). Built with
+// MPI, `mpirun -np N two_moons …` trains data-parallel on N processes (run.hpp); --threads is per process.
 #include <cstdio>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "common/world.hpp"
 #include "two_moons/run.hpp"
 
 #if defined(BIJOU_EXAMPLE_CUDA)
@@ -18,6 +20,8 @@ int two_moons_run_cuda(const two_moons::Settings& s);  // two_moons_cuda.cu
 #endif
 
 int main(int argc, char** argv) {
+    example::World world(argc, argv);  // the processes of an mpirun job, or this one
+    world.quiet_unless_root();
     CLI::App app{"RealNVP on two moons: trains, reports held-out NLL, writes PNG pictures"};
     two_moons::Settings s;
     auto& [steps, batch, hidden, couplings, train_size, eval_size, threads, warmup, log_every, lr, min_lr_frac, clip,
@@ -61,5 +65,5 @@ int main(int argc, char** argv) {
         return 1;
 #endif
     }
-    return two_moons::run<bijou::Cpu>(s);
+    return two_moons::run<bijou::Cpu>(s, &world);
 }
