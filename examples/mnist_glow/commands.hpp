@@ -13,9 +13,10 @@
 // whose loss is bits/dim; bijou's loss is nats per image, D·ln 2 times larger, and so is its gradient,
 // so the threshold passed to train_step is clip·D·ln 2 (Adam's update itself does not depend on the
 // loss's scale).
-// Resume: the checkpoint holds model, optimizer, step, epoch, position in the epoch's order and the
-// dequantisation Rng's state; an epoch's order is a function of (seed, epoch) (EpochOrder::keyed), so
-// it is rebuilt, not stored. Training N steps in one run or N/2 + N/2 with --resume gives the same
+// Resume: the checkpoint holds model, optimizer, step, epoch and position in the epoch's order; an
+// epoch's order is a function of (seed, epoch) (EpochOrder::keyed), and the dequantisation noise of
+// an image a function of (seed, step, its row in the batch) (ImageFlow::dequantize_keyed), so both
+// are rebuilt, not stored. Training N steps in one run or N/2 + N/2 with --resume gives the same
 // bytes on the same thread count with --decay 0 (a smoke test checks it); the default final anneal
 // (--decay) is per run and partly time-based, so it is not reproducible to the bit. The checkpoint's
 // training state is parsed and range-checked by resume_state() (metadata.hpp) before anything is
@@ -351,8 +352,9 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     }
     const double load_s = since(t_load);
 
-    // Data-parallel under mpirun (docs/distributed.md): every rank draws the same global batch and
-    // the same dequantisation noise, and trains on its shard of rows; one all-reduce per step sums
+    // Data-parallel under mpirun (docs/distributed.md): every rank draws the same global batch, keeps
+    // its shard of rows and dequantises them with the noise keyed by (seed, step, row in the global
+    // batch) that one process would give them, and trains on them; one all-reduce per step sums
     // the gradients (bijou::distributed::DataParallel). Rank 0 makes the time-based decisions (stop,
     // the anneal's lr, save) and broadcasts them; it alone evaluates, prints and writes files.
     const int processes = cli.world ? cli.world->size() : 1;
@@ -374,11 +376,8 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
 
     long step = resume ? rs->step : 0, epoch = resume ? rs->epoch : 0;
     std::size_t cursor = resume ? rs->cursor : 0;
-    bijou::Rng noise(seed + 2);
     double init_s = 0.0;
-    if (resume) {
-        noise.set_state(rs->noise_rng);
-    } else {
+    if (!resume) {
         // ActNorm's data-dependent initialisation on a random batch (its own Rng: the training stream
         // does not depend on it).
         bijou::Rng init_rng(seed + 1);
@@ -438,7 +437,7 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
         const auto t = Clock::now();
         bijou::CheckpointMetadata extra{
             {"train.step", std::to_string(step)},          {"train.epoch", std::to_string(sampler.epoch())},
-            {"train.cursor", std::to_string(sampler.cursor())}, {"train.noise_rng", noise.state()},
+            {"train.cursor", std::to_string(sampler.cursor())},
             {"train.seed", std::to_string(seed)},          {"train.n_bits", std::to_string(n_bits)},
             {"train.batch", std::to_string(batch)},        {"train.lr", bijou::number_setting(lr)},
             {"train.warmup", std::to_string(warmup)},      {"train.clip", bijou::number_setting(clip_bpd)},
@@ -482,8 +481,8 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
     auto eval_est = [&]() { return eval_n * (eval_per_image > 0 ? eval_per_image : 0.5 * step_est / batch); };
 
     auto xb = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(batch), std::size_t(channels_of<Model>), side, side});
-    // This rank's rows of each dequantised batch (and of its contexts): data-parallel runs only.
-    auto x_local = Model::data_tensor::from_shape({std::size_t(shard.size()), std::size_t(channels_of<Model>), side, side});
+    // This rank's rows of each batch (and of its contexts): data-parallel runs only.
+    auto xb_local = xt::xtensor<std::uint8_t, 4>::from_shape({std::size_t(shard.size()), std::size_t(channels_of<Model>), side, side});
     [[maybe_unused]] typename Model::context_tensor c_local;
     if constexpr (Model::conditional) c_local = Model::context_tensor::from_shape({std::size_t(shard.size()), std::size_t(n_labels)});
     model.reserve(shard.size());
@@ -537,16 +536,19 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
         auto on_skip = [&](const std::string& m) {
             if (root) std::fprintf(stderr, "mnist_glow: %s\n", m.c_str());
         };
-        const auto xd = model.dequantize(xb, n_bits, noise);  // every rank: the whole batch's noise
+        // This rank's images (all of them in one process), dequantised with the noise of their rows
+        // in the global batch: a function of (seed, step, row), the same on any rank and on resume.
+        if (dp) copy_rows(xb, shard, xb_local);
+        const auto xd = model.dequantize_keyed(dp ? xb_local : xb, n_bits, bijou::CounterRng::key(seed + 2, std::uint64_t(step), 0),
+                                               std::size_t(shard.begin));
         const auto r = [&] {
             if constexpr (!bijou::ExecutorBackend<typename Model::backend>) {
                 if (dp) {
-                    copy_rows(xd, shard, x_local);
                     if constexpr (Model::conditional) {
                         copy_rows(cb, shard, c_local);
-                        return dp->train_step(model, opt, x_local, c_local, batch, step_cfg, step, on_skip);
+                        return dp->train_step(model, opt, xd, c_local, batch, step_cfg, step, on_skip);
                     } else {
-                        return dp->train_step(model, opt, x_local, batch, step_cfg, step, on_skip);
+                        return dp->train_step(model, opt, xd, batch, step_cfg, step, on_skip);
                     }
                 }
             }
@@ -613,12 +615,12 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
                 "\"hidden\":%d,\"parameters\":%zu,\"optimizer\":\"%s\",\"batch\":%d,\"lr\":%g,\"n_bits\":%d,\"threads\":%d,"
                 "\"steps\":%ld,\"steps_this_run\":%ld,\"epochs\":%.4f,\"skipped\":%ld,\"images_per_s\":%.1f,"
                 "\"train_seconds\":%.2f,\"seconds\":%.2f,\"train_bpd\":%.4f,\"test_bpd\":%.4f,\"test_images\":%d,"
-                "\"stopped\":\"%s\",\"checkpoint\":\"%s\"%s}\n",
+                "\"stopped\":\"%s\",\"checkpoint\":\"%s\",\"processes\":%d,\"allreduce_seconds\":%.2f%s}\n",
                 model_name.c_str(), Model::levels(), model.options().steps_per_level, model.options().hidden,
                 model.parameter_count(), cli.optimizer_name.c_str(), batch, lr, n_bits, bijou::num_threads(), step,
                 step - step0, sampler.epoch() + double(sampler.cursor()) / n_train, skipped, ips, train_s, process_seconds(),
                 std::isfinite(last_train_bpd) ? last_train_bpd : -1.0, last_test_bpd, eval_n, stopped.c_str(), ck.c_str(),
-                Model::conditional ? ",\"conditional\":true" : "");
+                processes, dp ? dp->allreduce_seconds() : 0.0, Model::conditional ? ",\"conditional\":true" : "");
     return stopped == "signal" ? 130 : 0;
 }
 

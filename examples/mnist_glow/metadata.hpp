@@ -132,7 +132,8 @@ struct ResumeState {
     double lr = 0.0;          // train.lr: finite, > 0
     double clip = 0.0;        // train.clip: finite, ≥ 0 (0: off)
     std::string optimizer;    // train.optimizer: adam | adamax
-    std::string noise_rng;    // train.noise_rng: a bijou::Rng::state() string
+    // The dequantisation noise is keyed by (seed, step, image) (commands.hpp): no state to resume.
+    // train.noise_rng, which checkpoints written before 2026-12-03 hold, is ignored.
 };
 
 /// Parses and checks the training state in `m` (from `file`); throws bijou::io_error naming the field,
@@ -161,14 +162,6 @@ inline ResumeState resume_state(const Metadata& m, const std::string& file) {
     s.optimizer = meta_get(m, "train.optimizer", file);
     if (s.optimizer != "adam" && s.optimizer != "adamax")
         detail::bad_field(file, "train.optimizer", s.optimizer, "is not an optimizer mnist_glow knows (adam or adamax)");
-    s.noise_rng = meta_get(m, "train.noise_rng", file);
-    try {
-        bijou::Rng r;
-        r.set_state(s.noise_rng);
-    } catch (const bijou::error&) {
-        detail::bad_field(file, "train.noise_rng", s.noise_rng,
-                          "is not a bijou::Rng state (Rng::state(): the engine's state, 0 or 1, and 64 bits)");
-    }
     return s;
 }
 

@@ -252,6 +252,50 @@ TEST_CASE("bits per dimension: the formula of the issue") {
     CHECK_THROWS_AS(m.bits_per_dim(x, 8, r1), invalid_argument);
 }
 
+TEST_CASE("dequantize_keyed: a row's noise depends on its row in the whole batch only") {
+    using Model = Glow<Shape<1, 4, 4>, 1>;
+    Model m({.steps_per_level = 1, .hidden = 4});
+    auto x = xt::xtensor<std::uint8_t, 4>::from_shape({5, 1, 4, 4});
+    for (std::size_t k = 0; k < x.size(); ++k) x.data()[k] = std::uint8_t(k * 37 % 16);
+    const auto whole = m.dequantize_keyed(x, 4, 99);
+    // Rows 2..4 dequantised on their own (as a second process would, first_row 2) are rows 2..4 of the whole.
+    auto tail = xt::xtensor<std::uint8_t, 4>::from_shape({3, 1, 4, 4});
+    std::copy_n(x.data() + 2 * 16, tail.size(), tail.data());
+    const auto part = m.dequantize_keyed(tail, 4, 99, 2);
+    for (std::size_t k = 0; k < part.size(); ++k) CHECK(part.data()[k] == whole.data()[2 * 16 + k]);
+    // Each value is (x + u)/16 − ½ with u in [0, 1): it stays in x's bin.
+    for (std::size_t k = 0; k < whole.size(); ++k) {
+        CHECK(whole.data()[k] >= float(x.data()[k]) / 16 - 0.5f);
+        CHECK(whole.data()[k] < float(x.data()[k] + 1) / 16 - 0.5f);
+    }
+    // Another key, or the same row at another position, gets other noise; the same call repeats exactly.
+    const auto other = m.dequantize_keyed(x, 4, 100);
+    CHECK(other.data()[0] != whole.data()[0]);
+    CHECK(m.dequantize_keyed(tail, 4, 99, 0).data()[0] != part.data()[0]);
+    CHECK(m.dequantize_keyed(x, 4, 99).data()[17] == whole.data()[17]);
+    x(1, 0, 0, 0) = 16;
+    CHECK_THROWS_WITH_AS(m.dequantize_keyed(x, 4, 99), doctest::Contains("dequantize_keyed: value 16"), invalid_argument);
+}
+
+TEST_CASE("CounterRng: uniform in [0, 1), keyed streams differ, a stream is a function of (key, k)") {
+    CounterRng a(7), b(7), c(8), mid(7, 500);
+    double sum = 0.0, sq = 0.0;
+    std::vector<double> first;
+    for (int k = 0; k < 1000; ++k) {
+        const double u = a.uniform();
+        CHECK(u >= 0.0);
+        CHECK(u < 1.0);
+        sum += u, sq += u * u;
+        if (k >= 500) CHECK(mid.uniform() == u);  // starting at counter 500 skips the first 500
+        CHECK(b.uniform() == u);
+        CHECK(c.uniform() != u);
+    }
+    CHECK(sum / 1000 == doctest::Approx(0.5).epsilon(0.05));  // mean 1/2, variance 1/12: a coarse sanity check
+    CHECK(sq / 1000 - (sum / 1000) * (sum / 1000) == doctest::Approx(1.0 / 12).epsilon(0.1));
+    CHECK(CounterRng::key(1, 2, 3) != CounterRng::key(2, 1, 3));
+    CHECK(CounterRng::key(1, 2, 3) != CounterRng::key(1, 2, 4));
+}
+
 TEST_CASE("MultiScaleRealNVP: round trip, names, memory modes") {
     using Model = MultiScaleRealNVP<Shape<1, 8, 8>, 2>;
     Model m({.hidden = 8, .seed = 1});

@@ -5,6 +5,7 @@
 // Rng therefore gives the same numbers on every platform.
 // state()/set_state() save and restore the whole stream (engine and Box–Muller spare) as text, so a
 // checkpointed run continues with exactly the numbers it would have drawn (io/checkpoint.hpp).
+// CounterRng is the stateless kind: number k of a keyed stream, without the numbers before it.
 #pragma once
 
 #include <bit>
@@ -94,5 +95,33 @@ inline std::uint64_t indexed_seed(std::uint64_t seed, int k) {
 }
 
 }  // namespace detail
+
+/// A counter-based stream: number k of stream `key` is a pure function of (key, k) (SplitMix64's
+/// output function applied to key + (k + 1)·γ, γ the 64-bit golden ratio), so any part of a stream,
+/// or one stream of many, is drawn without drawing the others. Data-parallel training keys the
+/// dequantisation noise of image j of step s by (seed, s, j): a process draws only its images' noise
+/// and each image gets the same noise on any process (ImageFlow::dequantize_keyed). uniform() as
+/// Rng's (53 bits). Not for Box–Muller or anything needing Rng's saved state: it has no state but k.
+class CounterRng {
+public:
+    explicit CounterRng(std::uint64_t key, std::uint64_t counter = 0) : key_(key), counter_(counter) {}
+
+    std::uint64_t next_u64() { return mix(key_ + (++counter_) * 0x9E3779B97F4A7C15ull); }
+    /// Uniform in [0, 1).
+    double uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }
+
+    /// A stream key from three integers (each mixed in turn: key(a, b, c) ≠ key(b, a, c)).
+    static std::uint64_t key(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+        return mix((mix(mix(a + 0x9E3779B97F4A7C15ull) ^ b) + 0x632BE59BD9B4E019ull) ^ c);
+    }
+
+private:
+    static std::uint64_t mix(std::uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    std::uint64_t key_, counter_;
+};
 
 }  // namespace bijou

@@ -6,7 +6,11 @@
 //   bits_per_dim(x, n_bits, rng)    for n-bit integer images x ∈ {0 … 2ⁿ−1} (any integer or float
 //                                   tensor holding such values): x̃ = (x + u)/2ⁿ − ½, u ~ U[0, 1)
 //                                   from rng, bpd = (−log p(x̃) + D·n·ln 2)/(D·ln 2), D = C·H·W
-//   dequantize(x, n_bits, rng)      that x̃
+//   dequantize(x, n_bits, rng)      that x̃ (rng: Rng, CounterRng, anything with uniform())
+//   dequantize_keyed(x, n_bits, key, first_row)  that x̃ with row i's u from CounterRng(key(key,
+//                                   first_row + i)): a row's noise depends on its index in the whole
+//                                   batch only, so the shards of a batch (data-parallel training)
+//                                   get the noise the whole batch gets
 //   sample(n, temperature, rng)     x = f⁻¹(ε), ε ~ N(0, t²I) (Flow)
 //   encode(x) / decode(eps)         every level's ε as a (n, c_l, h_l, w_l) tensor, top level last
 //   interpolate(a, b, points)       decode of points evenly spaced latents from encode(a) to encode(b)
@@ -18,11 +22,14 @@
 #pragma once
 
 #include <cmath>
+#include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <numbers>
 #include <string>
 #include <vector>
 
+#include "bijou/core/random.hpp"
 #include "bijou/models/flow.hpp"
 #include "bijou/models/multiscale.hpp"
 
@@ -54,22 +61,22 @@ public:
     }
 
     /// x̃ = (x + u)/2ⁿ − ½ with u ~ U[0, 1): uniform dequantisation of n-bit integer images.
+    template <class Tensor, class G>
+        requires requires(G& g) { { g.uniform() } -> std::convertible_to<double>; }
+    data_tensor dequantize(const Tensor& x, int n_bits, G& rng) const {
+        return dequantize_by(x, n_bits, "dequantize", [&](std::size_t) { return rng.uniform(); });
+    }
+
+    /// The same with row i's u drawn from CounterRng(CounterRng::key(key, first_row + i, 0)): the noise
+    /// of an image depends on (key, its row in the whole batch) only, so a process that dequantises
+    /// rows [b, e) of a batch (first_row = b) gives them the noise the whole batch would.
     template <class Tensor>
-    data_tensor dequantize(const Tensor& x, int n_bits, Rng& rng) const {
-        const int n = check_batch<S>(x, "dequantize");
-        check_bits(n_bits, "dequantize");
-        const double levels = std::ldexp(1.0, n_bits);
-        data_tensor r = make_batch<T, S>(n);
-        auto src = x.begin();
-        for (std::size_t k = 0; k < r.size(); ++k, ++src) {
-            const double v = double(*src);
-            if (!(v >= 0.0 && v < levels && v == std::floor(v)))
-                throw invalid_argument("dequantize: value " + std::to_string(v) + " at flat index " +
-                                       std::to_string(k) + " is not an integer in [0, " +
-                                       std::to_string(int(levels) - 1) + "] (n_bits = " + std::to_string(n_bits) + ")");
-            r.data()[k] = T((v + rng.uniform()) / levels - 0.5);
-        }
-        return r;
+    data_tensor dequantize_keyed(const Tensor& x, int n_bits, std::uint64_t key, std::size_t first_row = 0) const {
+        CounterRng g(0);
+        return dequantize_by(x, n_bits, "dequantize_keyed", [&](std::size_t k) {
+            if (k % std::size_t(D) == 0) g = CounterRng(CounterRng::key(key, first_row + k / std::size_t(D), 0));
+            return g.uniform();
+        });
     }
 
     /// Bits per dimension of n-bit integer images (dequantised with rng; seed it for evaluation).
@@ -136,6 +143,25 @@ public:
     }
 
 private:
+    /// x̃[k] = (x[k] + u(k))/2ⁿ − ½, k the flat index, after checking x[k] is an n-bit integer.
+    template <class Tensor, class U>
+    data_tensor dequantize_by(const Tensor& x, int n_bits, const char* what, U&& u) const {
+        const int n = check_batch<S>(x, what);
+        check_bits(n_bits, what);
+        const double levels = std::ldexp(1.0, n_bits);
+        data_tensor r = make_batch<T, S>(n);
+        auto src = x.begin();
+        for (std::size_t k = 0; k < r.size(); ++k, ++src) {
+            const double v = double(*src);
+            if (!(v >= 0.0 && v < levels && v == std::floor(v)))
+                throw invalid_argument(std::string(what) + ": value " + std::to_string(v) + " at flat index " +
+                                       std::to_string(k) + " is not an integer in [0, " +
+                                       std::to_string(int(levels) - 1) + "] (n_bits = " + std::to_string(n_bits) + ")");
+            r.data()[k] = T((v + u(k)) / levels - 0.5);
+        }
+        return r;
+    }
+
     static xt::xtensor<double, 1> to_bits(const xt::xtensor<T, 1>& lp, int n_bits) {
         xt::xtensor<double, 1> r = xt::xtensor<double, 1>::from_shape({lp.size()});
         for (std::size_t i = 0; i < lp.size(); ++i) r(i) = nats_to_bits_per_dim(-double(lp(i)), n_bits);
