@@ -25,7 +25,11 @@ using WorldBase = bijou::distributed::MpiWorld;
 /// Without MPI: the group of one process.
 class WorldBase : public bijou::distributed::LocalCommunicator {
 public:
-    WorldBase(int&, char**&) {}
+    WorldBase(int&, char**&) {
+        if (bijou::distributed::launched_by_mpi())
+            std::fprintf(stderr, "bijou: note: started by an MPI launcher, but this program was built without MPI: each "
+                                 "process trains alone (install libopenmpi-dev and rebuild for data-parallel training)\n");
+    }
     bool active() const { return false; }
     [[noreturn]] void abort(std::string message, int code = 1) {
         if (message.rfind("bijou: ", 0) == 0) message.erase(0, 7);

@@ -3,7 +3,8 @@
 //
 // Data (data.hpp, --data mnist:DIR | cifar10:DIR | folder:DIR): every image is zero-padded to C×32×32
 // (centred; MNIST's 28×28 gets 2 pixels each side), reduced to n bits (x >> (8 − n)), then
-// dequantised by model.dequantize: x̃ = (x + u)/2ⁿ − ½. C is the model type's: 1 (MNIST, gray PNGs)
+// dequantised by model.dequantize_keyed (the noise of an image a function of (seed, step, its row
+// in the batch)): x̃ = (x + u)/2ⁿ − ½. C is the model type's: 1 (MNIST, gray PNGs)
 // or 3 (CIFAR-10, RGB PNGs; models_rgb.cpp); data of the other kind is refused. Bits/dim are
 // ImageFlow::bits_per_dim's, D = C·1024. Labels (MNIST's digits, CIFAR-10's classes) drive the
 // conditional model, classify and manipulate; a PNG folder has none, and those refuse it.
@@ -94,11 +95,16 @@ inline xt::xtensor<std::uint8_t, 4> slice(const ImageSet& s, int i0, int n) {
 /// Classes of the conditional model: its context is a one-hot digit, Shape<10>.
 inline constexpr int n_labels = 10;
 
-/// Checks that `s` has labels and that every one is a class of the conditional model (0..9).
-inline void check_labels(const ImageSet& s, const std::string& what) {
+/// Checks that `s` has labels (a PNG folder has none).
+inline void require_labels(const ImageSet& s, const std::string& what) {
     if (!s.has_labels())
         throw bijou::invalid_argument(what + ": " + s.name + " has no labels (a PNG folder); this needs labelled "
                                       "data (mnist:DIR or cifar10:DIR)");
+}
+
+/// Checks that `s` has labels and that every one is a class of the conditional model (0..9).
+inline void check_labels(const ImageSet& s, const std::string& what) {
+    require_labels(s, what);
     for (std::size_t i = 0; i < s.labels.size(); ++i)
         if (s.labels[i] >= n_labels)
             throw bijou::invalid_argument(what + ": image " + std::to_string(i) + " has label " + std::to_string(int(s.labels[i])) +
@@ -372,6 +378,16 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
             shard = dp->shard(batch);
             dp->broadcast_parameters(model);  // rank 0's parameters (a resumed run: the same file's)
         }
+        if (resume) {  // every rank must have read the same training state (the same file on every host)
+            double state[3] = {double(rs->step), double(rs->epoch), double(rs->cursor)};
+            const double mine[3] = {state[0], state[1], state[2]};
+            cli.world->broadcast(state, 3, 0);
+            if (!std::equal(state, state + 3, mine))
+                throw bijou::distributed_error(ck + " on this rank is at step " + std::to_string(rs->step) +
+                                               ", rank 0's at step " + std::to_string(long(state[0])) +
+                                               ": every rank must resume from the same checkpoint (the same file on "
+                                               "every host)");
+        }
     }
 
     long step = resume ? rs->step : 0, epoch = resume ? rs->epoch : 0;
@@ -445,8 +461,10 @@ int train(const Cli& cli, const std::optional<ResumeState>& rs, Model& model, Op
             {"train.train_size", std::to_string(train_size)},
             {"train.data", cli.source.kind},               {"train.image_size", image_size},
             {"train.processes", std::to_string(processes)}, {"example", "mnist_glow"}};
-        // Every rank holds the same state; rank 0 writes it (atomically) once all have reached here.
-        if (dp) dp->communicator().barrier();
+        // Every rank holds the same state (checked: their parameters are rank 0's, bit for bit); rank 0
+        // writes it (atomically) once all have reached here.
+        if constexpr (!bijou::ExecutorBackend<typename Model::backend>)
+            if (dp) dp->check_in_sync(model);
         if (root) bijou::save_checkpoint(ck, model, opt, extra);
         return since(t);
     };
@@ -770,7 +788,7 @@ inline void write_each(const fs::path& dir, const float* x, int n, int channels,
             }
         std::string name = std::to_string(i);  // zero-padded to the width of the largest index
         name.insert(0, width - std::min(width, name.size()), '0');
-        example::write_png(dir / (name + ".png"), c);
+        example::write_png(dir / (name + ".png"), c, channels == 1);  // gray PNGs of a 1-channel model
     }
 }
 
@@ -978,7 +996,7 @@ int manipulate_mean_latents(const Cli& cli, const Model& model, const ImageSet& 
 template <class Model>
 int manipulate(const Cli& cli, const Model& model, int n_bits) {
     const ImageSet test = load_for<Model>(cli.source, Part::test, n_bits);
-    check_labels(test, "manipulate");  // the labels are its attributes
+    require_labels(test, "manipulate");  // the labels are its attributes (the conditional model's: 0..9, checked below)
     if constexpr (Model::conditional) return manipulate_conditional(cli, model, test, n_bits);
     else return manipulate_mean_latents(cli, model, test, n_bits);
 }

@@ -1,6 +1,6 @@
 // mnist_glow_compare_checkpoints A B TOLERANCE — the largest absolute difference between the float32
 // model tensors of two safetensors checkpoints (the optimizer's state left out); exits 1 when it is
-// above TOLERANCE or the files do not hold the same tensors. A test tool: distributed_check.cmake
+// above TOLERANCE or the files do not hold the same tensors. A test tool: runs_check.cmake
 // compares a data-parallel run with a one-process run of the same training.
 #include <cmath>
 #include <cstdint>

@@ -34,14 +34,19 @@ DataSource parse_data_source(const std::string& arg) {
 
 namespace {
 
-/// Centres `count` images of channels × rows × cols (channel-major, `at(i, c, r, q)`) in C×32×32
-/// and reduces them to n bits.
-template <class At>
-xt::xtensor<std::uint8_t, 4> pad(int count, int channels, int rows, int cols, int n_bits, const std::string& name, At at) {
+/// Refuses images larger than the models' 32×32.
+void check_size(int rows, int cols, const std::string& name) {
     if (rows > side || cols > side)
         throw bijou::invalid_argument(name + ": the images are " + std::to_string(cols) + "x" + std::to_string(rows) +
                                       "; mnist_glow's models are 32x32 and pad smaller images, so resize them to at most "
                                       "32x32 first");
+}
+
+/// Centres `count` images of channels × rows × cols (channel-major, `at(i, c, r, q)`) in C×32×32
+/// and reduces them to n bits.
+template <class At>
+xt::xtensor<std::uint8_t, 4> pad(int count, int channels, int rows, int cols, int n_bits, const std::string& name, At at) {
+    check_size(rows, cols, name);
     const int top = (side - rows) / 2, left = (side - cols) / 2, shift = 8 - n_bits;
     auto x = xt::xtensor<std::uint8_t, 4>::from_shape(
         {std::size_t(count), std::size_t(channels), std::size_t(side), std::size_t(side)});
@@ -56,13 +61,21 @@ xt::xtensor<std::uint8_t, 4> pad(int count, int channels, int rows, int cols, in
     return x;
 }
 
-/// The images of a folder source's part: DIR/train and DIR/test, or DIR split 9:1 in name order.
-ImageSet load_folder(const DataSource& src, Part part, int n_bits, int limit, const std::string& name) {
+/// The folder a folder source's part is read from: DIR/train or DIR/test when DIR has both, else DIR.
+fs::path folder_of(const DataSource& src, Part part, bool& split) {
     const fs::path dir(src.dir);
     std::error_code ec;
-    const bool split = fs::is_directory(dir / "train", ec) && fs::is_directory(dir / "test", ec);
-    const fs::path from = split ? dir / (part == Part::train ? "train" : "test") : dir;
-    const int channels = bijou::image_folder_channels(from);
+    split = fs::is_directory(dir / "train", ec) && fs::is_directory(dir / "test", ec);
+    return split ? dir / (part == Part::train ? "train" : "test") : dir;
+}
+
+/// The images of a folder source's part: DIR/train and DIR/test, or DIR split 9:1 in name order.
+ImageSet load_folder(const DataSource& src, Part part, int n_bits, int limit, const std::string& name) {
+    bool split = false;
+    const fs::path from = folder_of(src, part, split);
+    const bijou::ImageFolderShape shape = bijou::image_folder_shape(from);
+    check_size(shape.height, shape.width, name);  // before any image is decoded
+    const int channels = shape.channels;
     const bijou::ImageFolder f = bijou::read_image_folder(from, channels);
     int first = 0, n = f.count;
     if (!split) {  // the last tenth (at least one image) is the test set
@@ -115,10 +128,8 @@ int source_channels(const DataSource& src) {
     if (src.kind == "mnist") return 1;
     if (src.kind == "cifar10") return bijou::cifar10_channels;
     if (src.kind == "folder") {
-        std::error_code ec;
-        const fs::path dir(src.dir);
-        const bool split = fs::is_directory(dir / "train", ec) && fs::is_directory(dir / "test", ec);
-        return bijou::image_folder_channels(split ? dir / "train" : dir);
+        bool split = false;
+        return bijou::image_folder_shape(folder_of(src, Part::train, split)).channels;
     }
     throw bijou::invalid_argument("unknown data kind '" + src.kind + "'");
 }

@@ -5,6 +5,7 @@
 //                     CIFAR-10's binary format, 32×32 RGB, labels 0..9
 //   OUT/rgb_folder/   50 RGB PNGs of 24×24, no subfolders (mnist_glow holds out the last 5 for testing)
 //   OUT/gray_folder/  train/ (40) and test/ (10) grayscale PNGs of 28×28
+//   OUT/big_folder/   2 RGB PNGs of 40×40 (larger than the models' 32×32: refused)
 //
 // Image i of label k: a background whose colour depends on k, a lighter square at a place that
 // depends on i, and a little noise, so a model has something to learn. Deterministic (fixed seed).
@@ -74,8 +75,9 @@ int main(int argc, char** argv) {
     write_folder(out / "rgb_folder", 0, 50, 24, false, rng);
     write_folder(out / "gray_folder" / "train", 0, 40, 28, true, rng);
     write_folder(out / "gray_folder" / "test", 100, 10, 28, true, rng);
+    write_folder(out / "big_folder", 0, 2, 40, false, rng);
     std::printf("wrote %s: cifar10/ (5 x 40 + 40 records), rgb_folder/ (50 RGB 24x24), gray_folder/{train,test} "
-                "(40 + 10 gray 28x28)\n",
+                "(40 + 10 gray 28x28), big_folder/ (2 RGB 40x40)\n",
                 out.c_str());
     return 0;
 }

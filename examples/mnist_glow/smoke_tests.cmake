@@ -58,7 +58,8 @@ set_tests_properties(examples.mnist_glow.resume PROPERTIES
 set(_det --levels 2 --steps-per-level 1 --hidden 8 --train-size 500 --eval-size 100 --batch 16 --init-size 64
          --threads 1 --warmup 5 --decay 0 --overwrite --log-every 100)
 add_test(NAME examples.mnist_glow.resume_is_bit_identical
-         COMMAND ${CMAKE_COMMAND} "-DEXE=${_exe}" "-DDET=${_det}" -P ${CMAKE_CURRENT_SOURCE_DIR}/mnist_glow/resume_check.cmake
+         COMMAND ${CMAKE_COMMAND} "-DEXE=${_exe}" "-DDET=${_det}" "-DRUNS=one:40:fresh:1;two:20:fresh:1;two:40:resume:1"
+                 -DA=one -DB=two -P ${CMAKE_CURRENT_SOURCE_DIR}/mnist_glow/runs_check.cmake
          WORKING_DIRECTORY ${_dir})
 set_tests_properties(examples.mnist_glow.resume_is_bit_identical PROPERTIES TIMEOUT 60 LABELS "example")
 
@@ -159,6 +160,9 @@ mnist_glow_refusal(refuse_rgb_levels "3-channel images train Glow with 3 levels"
                    train --data ${_cifar} --levels 2 --overwrite --checkpoint refused.safetensors)
 mnist_glow_refusal(refuse_data_kind "--data imagenet:x: unknown kind 'imagenet'" eval --data imagenet:x
                    --checkpoint smoke.safetensors)
+mnist_glow_refusal(refuse_large_images "big_folder \\(training images\\): the images are 40x40; .*resize them to at most 32x32"
+                   train --data folder:${_dir}/data/big_folder --overwrite --checkpoint refused.safetensors)
+set_tests_properties(examples.mnist_glow.refuse_large_images PROPERTIES FIXTURES_REQUIRED mnist_glow_test_data)
 mnist_glow_refusal(refuse_missing_cifar "nowhere: not a directory \\(expected the extracted cifar-10-batches-bin folder\\)" train --data cifar10:${_dir}/data/nowhere --overwrite
                    --checkpoint refused.safetensors)
 set_tests_properties(examples.mnist_glow.refuse_unlabelled PROPERTIES FIXTURES_REQUIRED "mnist_glow_test_data;mnist_glow_folder_ckpt")
@@ -182,8 +186,9 @@ if(BIJOU_MPI)
   bijou_warnings(mnist_glow_compare_checkpoints)
   add_test(NAME examples.mnist_glow.mpi_equals_one_process
            COMMAND ${CMAKE_COMMAND} "-DEXE=${_exe}" "-DDET=${_det}" "-DMPIEXEC=${BIJOU_MPIEXEC}"
+                   "-DRUNS=solo:30:fresh:1;dist:15:fresh:2;dist:30:resume:3" -DA=solo -DB=dist
                    "-DCOMPARE=$<TARGET_FILE:mnist_glow_compare_checkpoints>" -DTOL=1e-4
-                   -P ${CMAKE_CURRENT_SOURCE_DIR}/mnist_glow/distributed_check.cmake
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/mnist_glow/runs_check.cmake
            WORKING_DIRECTORY ${_dir})
   set_tests_properties(examples.mnist_glow.mpi_equals_one_process PROPERTIES TIMEOUT 300 LABELS "example;distributed"
                        ENVIRONMENT "${BIJOU_MPIEXEC_ENV}")

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     if (device == "cuda") {
+        if (world.size() > 1) world.abort("--device cuda trains on one process: run it without mpirun (or with -np 1)");
 #if defined(BIJOU_EXAMPLE_CUDA)
         return two_moons_run_cuda(s);
 #else

@@ -134,13 +134,27 @@ TEST_CASE("DataParallel: shards cover the batch and check_in_sync sees a diverge
         if (world.rank() == world.size() - 1) m.parameters()[3] += 1e-6f;
         CHECK_THROWS_WITH_AS(dp.check_in_sync(m), doctest::Contains("differ from rank 0's"), distributed_error);
     }
-    // Ranks that disagree about the global batch size are told so (every rank throws).
+    // Every rank throws (none is left waiting) when the ranks disagree about the global batch size,
+    // when the shards do not add up to it, or when a shard of the initialisation batch is too small.
     if (world.size() > 1) {
         Model a({.steps_per_level = 2, .hidden = 8, .seed = 1});
         Adam<float> opt(a.parameter_count());
         auto x = make_batch<float, Shape<2>>(2);
         for (auto& v : x) v = 0.1f;
         CHECK_THROWS_WITH_AS((void)dp.train_step(a, opt, x, 3 * world.size(), TrainConfig{}, 0),
-                             doctest::Contains("every rank must pass the same global batch size"), distributed_error);
+                             doctest::Contains("rows in all, not the global batch of"), distributed_error);
+        const int g = 2 * world.size() + (world.rank() == 0 ? 1 : 0);
+        CHECK_THROWS_WITH_AS((void)dp.train_step(a, opt, x, g, TrainConfig{}, 0),
+                             doctest::Contains("pass different global batch sizes"), distributed_error);
+        auto one = make_batch<float, Shape<2>>(world.rank() == 1 ? 1 : 3);
+        for (auto& v : one) v = 0.2f;
+        CHECK_THROWS_WITH_AS(dp.initialize(a, one), doctest::Contains("hold fewer than 2 rows"), invalid_argument);
+        // A rank with no rows adds nothing: the step is that of the other ranks' rows.
+        auto part = make_batch<float, Shape<2>>(world.rank() == 0 ? 0 : 2);
+        for (auto& v : part) v = 0.3f;
+        const auto r = dp.train_step(a, opt, part, 2 * (world.size() - 1), TrainConfig{}, 1);
+        CHECK(std::isfinite(r.loss));
+        CHECK_FALSE(r.skipped);
+        CHECK_NOTHROW(dp.check_in_sync(a));
     }
 }

@@ -130,18 +130,21 @@ TEST_CASE("image_folder: grayscale of 1, 8 and 16 bits") {
     CHECK(d.at(2, 0, 2, 8) == 162);
 }
 
-TEST_CASE("image_folder: image_folder_channels reads the first file's header") {
+TEST_CASE("image_folder: image_folder_shape reads the first file's header") {
     TempDir gray, rgb, alpha;
     write_png(gray / "b.png", 3, 2, PNG_COLOR_TYPE_GRAY, 8, [](int x, int, int) { return unsigned(x); });
     write_png(gray / "a.png", 3, 2, PNG_COLOR_TYPE_GRAY, 16, [](int x, int, int) { return unsigned(x); });
     write_png(rgb / "a.png", 3, 2, PNG_COLOR_TYPE_PALETTE, 8, [](int x, int, int) { return unsigned(x); });
     write_png(rgb / "b.png", 3, 2, PNG_COLOR_TYPE_GRAY, 8, [](int x, int, int) { return unsigned(x); });
     write_png(alpha / "a.png", 3, 2, PNG_COLOR_TYPE_GRAY_ALPHA, 8, [](int x, int, int) { return unsigned(x); });
-    CHECK(bijou::image_folder_channels(gray.path) == 1);
-    CHECK(bijou::image_folder_channels(rgb.path) == 3);  // a.png decides; read_image_folder then rejects b.png
-    CHECK_THROWS_WITH_AS(bijou::image_folder_channels(alpha.path), doctest::Contains("a.png: has an alpha channel"),
+    const auto g = bijou::image_folder_shape(gray.path);
+    CHECK(g.channels == 1);
+    CHECK(g.height == 2);
+    CHECK(g.width == 3);
+    CHECK(bijou::image_folder_shape(rgb.path).channels == 3);  // a.png decides; read_image_folder then rejects b.png
+    CHECK_THROWS_WITH_AS(bijou::image_folder_shape(alpha.path), doctest::Contains("a.png: has an alpha channel"),
                          bijou::io_error);
-    CHECK_THROWS_WITH_AS(bijou::image_folder_channels(gray / "missing"), doctest::Contains("not a directory"),
+    CHECK_THROWS_WITH_AS(bijou::image_folder_shape(gray / "missing"), doctest::Contains("not a directory"),
                          bijou::io_error);
 }
 

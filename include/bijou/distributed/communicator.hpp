@@ -15,8 +15,17 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 namespace bijou::distributed {
+
+/// True when an MPI launcher (mpirun, mpiexec) started this process: OMPI_COMM_WORLD_SIZE, PMIX_RANK,
+/// PMI_SIZE or PMI_RANK is in its environment.
+inline bool launched_by_mpi() {
+    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
+        if (std::getenv(v) != nullptr) return true;
+    return false;
+}
 
 template <class C>
 concept Communicator = requires(C& c, float* f, double* d, std::uint8_t* b, std::size_t n, int root) {

@@ -10,7 +10,8 @@
 //                            building the model, so that every rank starts from rank 0's init)
 //   initialize(m, x[, c])    m.initialize on this rank's shard of the initialisation batch, with
 //                            ActNorm's batch statistics summed over the ranks (core/statistics_
-//                            reducer.hpp): the initialisation of the whole batch (each shard needs 2 rows)
+//                            reducer.hpp): the initialisation of the whole batch (each shard needs 2
+//                            rows; if one has fewer, every rank throws invalid_argument)
 //   train_step(m, opt, x[, c], n, cfg, step[, on_skip])
 //                            train_step (train/trainer.hpp) of the global batch of n rows of which x
 //                            is this rank's shard: the local mean NLL's gradient is weighted by
@@ -19,6 +20,8 @@
 //                            the guarded update: the global gradient norm, clipping to it, the skip of
 //                            a non-finite step, the optimizer step. Every rank sees the same summed
 //                            bytes, so every rank takes the same step and the same decision to skip.
+//                            A rank may hold no rows (it adds zeros). Ranks that pass different n, or
+//                            shards that do not add up to n, make every rank throw distributed_error.
 //   check_in_sync(m)         throws distributed_error unless every rank's parameters and buffers are
 //                            rank 0's, bit for bit (a hash of them: one broadcast, one all-reduce)
 //   allreduce_seconds()      wall time of the gradient all-reduces so far (how much of a step it is)
@@ -30,6 +33,9 @@
 // The data order and the random streams are the caller's: every rank draws the same global batch and
 // keeps the rows of its shard (examples/mnist_glow does so, noise included).
 // Host backends only (Reference, Cpu): the all-reduce reads the gradients in host memory.
+// Errors: a collective that fails, or a check above, throws on every rank. An exception that only one
+// rank sees (a bad file, a shape error in its shard) must end the job (MpiWorld::abort), or the other
+// ranks wait for it in the next collective.
 // Cost per step: 2·(N−1)/N × the gradient bytes over the network (a ring all-reduce), no allocation.
 #pragma once
 
@@ -87,6 +93,14 @@ public:
     template <class Model, class... Context>
     void initialize(Model& model, const typename Model::data_tensor& x_local, const Context&... c_local) {
         require_host<Model>();
+        // Every rank learns whether any shard is too small, so all throw together rather than some
+        // waiting in ActNorm's all-reduce for a rank that threw.
+        double small = rows_of(x_local) < 2 ? 1.0 : 0.0;
+        comm_->allreduce_sum(&small, 1);
+        if (small > 0)
+            throw invalid_argument("DataParallel::initialize: " + std::to_string(int(small)) + " of " +
+                                   std::to_string(size()) + " processes hold fewer than 2 rows of the initialisation "
+                                   "batch (this one " + std::to_string(rows_of(x_local)) + "); each needs at least 2");
         ScopedStatisticsReducer scope([this](std::span<double> v) { comm_->allreduce_sum(v.data(), v.size()); });
         model.initialize(x_local, c_local...);
     }
@@ -96,7 +110,8 @@ public:
     StepReport train_step(Model& model, Opt& opt, const typename Model::data_tensor& x_local, int global_rows,
                           const TrainConfig& cfg, long step, OnSkip&& on_skip = OnSkip{}) {
         bijou::detail::check_train_config(cfg);
-        const double loss = reduce(model, model.nll_and_gradient(x_local), rows_of(x_local), global_rows);
+        const int rows = rows_of(x_local);
+        const double loss = reduce(model, rows > 0 ? model.nll_and_gradient(x_local) : empty(model), rows, global_rows);
         return bijou::detail::guarded_update(model, opt, loss, cfg, step, on_skip);
     }
 
@@ -106,7 +121,9 @@ public:
                           const typename Model::context_tensor& c_local, int global_rows, const TrainConfig& cfg,
                           long step, OnSkip&& on_skip = OnSkip{}) {
         bijou::detail::check_train_config(cfg);
-        const double loss = reduce(model, model.nll_and_gradient(x_local, c_local), rows_of(x_local), global_rows);
+        const int rows = rows_of(x_local);
+        const double loss =
+            reduce(model, rows > 0 ? model.nll_and_gradient(x_local, c_local) : empty(model), rows, global_rows);
         return bijou::detail::guarded_update(model, opt, loss, cfg, step, on_skip);
     }
 
@@ -145,6 +162,13 @@ private:
         return x.dimension() == 0 ? 0 : int(x.shape()[0]);
     }
 
+    /// A rank with no rows contributes nothing: zero gradients, loss 0 (its weight is 0).
+    template <class Model>
+    static double empty(Model& model) {
+        model.zero_grad();
+        return 0.0;
+    }
+
     /// Sums the weighted local gradients and losses over the ranks; returns the global mean loss.
     template <class Model>
     double reduce(Model& model, double loss, int rows, int global_rows) {
@@ -158,16 +182,23 @@ private:
         }
         const auto t0 = std::chrono::steady_clock::now();
         const double w = double(rows) / double(global_rows);
-        const std::span<typename Model::scalar> g = model.gradients();
-        kernels::scale(B{}, g.data(), g.size(), w);
-        comm_->allreduce_sum(g.data(), g.size());
-        double sums[2] = {loss * w, double(rows)};
-        comm_->allreduce_sum(sums, 2);
+        const std::span<typename Model::scalar> grad = model.gradients();
+        kernels::scale(B{}, grad.data(), grad.size(), w);
+        comm_->allreduce_sum(grad.data(), grad.size());
+        // The loss, the rows, and Σ g and Σ g² of the ranks' global batch sizes g: all g are equal exactly
+        // when Σ g = N·g and Σ g² = N·g² (zero variance), which then every rank sees, so that either
+        // every rank throws or none does.
+        const double g = global_rows, p = size();
+        double sums[4] = {loss * w, double(rows), g, g * g};
+        comm_->allreduce_sum(sums, 4);
         allreduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (sums[1] != double(global_rows))
+        if (sums[2] != p * g || sums[3] != p * g * g)
+            throw distributed_error("DataParallel::train_step: the processes pass different global batch sizes (this one " +
+                                    std::to_string(global_rows) + "; every rank must pass the same)");
+        if (sums[1] != g)
             throw distributed_error("DataParallel::train_step: the processes' shards hold " +
                                     std::to_string(long(sums[1])) + " rows in all, not the global batch of " +
-                                    std::to_string(global_rows) + " (every rank must pass the same global batch size)");
+                                    std::to_string(global_rows));
         return sums[0];
     }
 

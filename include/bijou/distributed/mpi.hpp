@@ -32,13 +32,6 @@
 
 namespace bijou::distributed {
 
-/// True when an MPI launcher started this process (its environment says so).
-inline bool launched_by_mpi() {
-    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
-        if (std::getenv(v) != nullptr) return true;
-    return false;
-}
-
 namespace detail {
 template <class T>
 MPI_Datatype mpi_type() {

@@ -7,8 +7,8 @@
 // case; nothing recursive), in byte order of their names, as 8-bit images of `channels` channels:
 // 1 (grayscale; gray PNGs of 1, 2, 4, 8 or 16 bits) or 3 (RGB; RGB and palette PNGs). 16-bit
 // samples keep their high byte. Pixels are stored channel-major per image, (count, C, H, W), as
-// bijou's Shape<C, H, W> lays out an image. image_folder_channels(dir) reads the first file's header
-// only and says which of the two it is (for a caller that takes either kind of folder).
+// bijou's Shape<C, H, W> lays out an image. image_folder_shape(dir) reads the first file's header
+// only: its channels (for a caller that takes either kind of folder) and its size.
 //
 // Contract: every file's header (signature, IHDR) is read and checked before the pixel buffer is
 // allocated: all images must have the first image's width and height, each ≤ image_folder_max_side
@@ -187,16 +187,21 @@ inline std::vector<std::filesystem::path> list_pngs(const std::filesystem::path&
 }
 }  // namespace detail
 
-/// The channels (1 or 3) that read_image_folder gives the first .png of `dir` (name order), for a
-/// caller that takes either kind of folder; reads that file's header only. io_error as above (an
+/// The channels (1 or 3) read_image_folder gives the first .png of `dir` (name order), and its size.
+struct ImageFolderShape {
+    int channels = 0, height = 0, width = 0;
+};
+
+/// The shape of the first .png of `dir` (name order), from its header only: for a caller that takes
+/// either kind of folder, or must refuse a size before any image is decoded. io_error as above (an
 /// alpha channel included).
-inline int image_folder_channels(const std::filesystem::path& dir) {
+inline ImageFolderShape image_folder_shape(const std::filesystem::path& dir) {
     const std::filesystem::path first = detail::list_pngs(dir).front();
     const detail::PngHeader h = detail::png_read_file(first, nullptr, nullptr);
     if (h.channels == 0)
         detail::folder_fail(first, std::string("has an alpha channel (") + detail::color_type_name(h.color_type) +
                                        "); remove it first, bijou does not drop it silently");
-    return h.channels;
+    return {h.channels, int(h.height), int(h.width)};
 }
 
 /// Every .png in `dir` as `channels`-channel 8-bit images (validated as described at the top).

@@ -1,0 +1,45 @@
+cmake_minimum_required(VERSION 3.25)
+# Trains in several runs and compares two of the checkpoints they leave. RUNS: a ;-list of
+# "file:steps:mode:processes" (mode fresh: `train DET --steps S`; resume: `train --resume --steps S`;
+# processes > 1: under MPIEXEC N, the launcher and its options as a ;-list). Then A and B (files
+# without .safetensors) must be identical byte for byte, or, with COMPARE (a tool: A B TOL), agree to
+# TOL in every parameter.
+#   resume_is_bit_identical: one:40:fresh:1 two:20:fresh:1 two:40:resume:1, A=one B=two
+#   mpi_equals_one_process:  solo:30:fresh:1 dist:15:fresh:2 dist:30:resume:3, A=solo B=dist, TOL 1e-4
+foreach(run IN LISTS RUNS)
+  string(REPLACE ":" ";" run "${run}")
+  list(GET run 0 file)
+  list(GET run 1 steps)
+  list(GET run 2 mode)
+  list(GET run 3 np)
+  if(mode STREQUAL "resume")
+    set(args train --resume --steps ${steps} --checkpoint ${file}.safetensors --threads 1 --eval-size 100 --decay 0)
+  else()
+    set(args train ${DET} --steps ${steps} --checkpoint ${file}.safetensors)
+  endif()
+  set(cmd ${EXE} ${args})
+  if(np GREATER 1)
+    set(cmd ${MPIEXEC} ${np} ${EXE} ${args})
+  endif()
+  execute_process(COMMAND ${cmd} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
+  message("${out}${err}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${cmd} exited with ${rc}")
+  endif()
+  if(np GREATER 1 AND NOT out MATCHES "data-parallel: ${np} processes")
+    message(FATAL_ERROR "the run on ${np} processes did not say it was data-parallel")
+  endif()
+endforeach()
+if(COMPARE)
+  execute_process(COMMAND ${COMPARE} ${A}.safetensors ${B}.safetensors ${TOL} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+  message("${out}${err}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${A} and ${B} differ by more than ${TOL}")
+  endif()
+else()
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${A}.safetensors ${B}.safetensors RESULT_VARIABLE same)
+  if(NOT same EQUAL 0)
+    message(FATAL_ERROR "${A}.safetensors and ${B}.safetensors differ")
+  endif()
+endif()
