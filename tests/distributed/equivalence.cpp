@@ -99,7 +99,7 @@ void report(const char* what, const Outcome& o) {
 
 }  // namespace
 
-TEST_CASE("DataParallel: Glow on N ranks equals Glow on one process (ActNorm init, uneven shards, clipping)") {
+TEST_CASE("DataParallel: Glow on N ranks equals Glow on one process (ActNorm init and uneven shards and clipping)") {
     using Model = Glow<Shape<1, 8, 8>, 2>;
     const Outcome o = train_both<Model>({.steps_per_level = 2, .hidden = 16, .seed = 5}, 40.0, true);
     report("Glow<Shape<1, 8, 8>, 2>", o);

@@ -277,7 +277,7 @@ TEST_CASE("dequantize_keyed: a row's noise depends on its row in the whole batch
     CHECK_THROWS_WITH_AS(m.dequantize_keyed(x, 4, 99), doctest::Contains("dequantize_keyed: value 16"), invalid_argument);
 }
 
-TEST_CASE("CounterRng: uniform in [0, 1), keyed streams differ, a stream is a function of (key, k)") {
+TEST_CASE("CounterRng: uniform in the unit interval and a pure function of key and counter") {
     CounterRng a(7), b(7), c(8), mid(7, 500);
     double sum = 0.0, sq = 0.0;
     std::vector<double> first;
