@@ -31,10 +31,8 @@ public:
                                  "process trains alone (install libopenmpi-dev and rebuild for data-parallel training)\n");
     }
     bool active() const { return false; }
-    [[noreturn]] void abort(std::string message, int code = 1) {
-        if (message.rfind("bijou: ", 0) == 0) message.erase(0, 7);
-        std::fprintf(stderr, "bijou: rank 0 of 1: %s\n", message.c_str());
-        std::fflush(stdout);
+    [[noreturn]] void abort(const std::string& message, int code = 1) {
+        bijou::distributed::report_failure(0, 1, message);
         std::exit(code);
     }
 };

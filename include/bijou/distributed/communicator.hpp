@@ -15,7 +15,9 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace bijou::distributed {
 
@@ -38,6 +40,15 @@ concept Communicator = requires(C& c, float* f, double* d, std::uint8_t* b, std:
     c.broadcast(b, n, root);
     c.barrier();
 };
+
+/// How a failing rank reports before it ends the job: "bijou: rank R of N: message" on stderr (a
+/// leading "bijou: " of the message dropped), both streams flushed.
+inline void report_failure(int rank, int size, std::string message) {
+    if (message.rfind("bijou: ", 0) == 0) message.erase(0, 7);
+    std::fprintf(stderr, "bijou: rank %d of %d: %s\n", rank, size, message.c_str());
+    std::fflush(stderr);
+    std::fflush(stdout);
+}
 
 /// The group of one process: rank 0 of 1; the collectives leave the data unchanged.
 class LocalCommunicator {

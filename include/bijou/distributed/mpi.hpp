@@ -94,11 +94,8 @@ public:
 
     /// Ends the whole job: "bijou: rank R of N: message" on stderr, then MPI_Abort (every process
     /// stops), or exit(code) when MPI is not running. A leading "bijou: " of the message is dropped.
-    [[noreturn]] void abort(std::string message, int code = 1) {
-        if (message.rfind("bijou: ", 0) == 0) message.erase(0, 7);
-        std::fprintf(stderr, "bijou: rank %d of %d: %s\n", rank_, size_, message.c_str());
-        std::fflush(stderr);
-        std::fflush(stdout);
+    [[noreturn]] void abort(const std::string& message, int code = 1) {
+        report_failure(rank_, size_, message);
         if (active_) MPI_Abort(MPI_COMM_WORLD, code);
         std::_Exit(code);
     }
