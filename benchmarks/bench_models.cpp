@@ -6,8 +6,9 @@
 //                [--seconds S] [--memory-saving]
 //   bench_models --model two_moons --batch B --threads N [--seconds S]
 //   bench_models --model spline|maf|maf_spline --batch B --threads N [--seconds S]   (CPU only)
-//   … --device cuda: the same on a GPU (bench_models_cuda.cu, built with CUDA); device_mb is the
-//   device memory the model took (cudaMemGetInfo before and after), threads is meaningless there.
+//   bench_models_cuda … --device cuda: the same on a GPU (bench_models_cuda.cu; a separate binary,
+//   built with CUDA, so that the CPU one maps no CUDA library); device_mb is the device memory the
+//   model took (cudaMemGetInfo before and after), threads is meaningless there.
 //
 // Glow configs (issue 7): a = 1×32×32, L = 3, K = 8, hidden 128, batch 64; c = 1×32×32, L = 3,
 // K = 32, hidden 512, batch 16; d = 3×32×32, L = 3, K = 8, hidden 256, batch 32. Glow's default step
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
 #if defined(BIJOU_BENCH_CUDA)
             return bench_models_cuda(a);
 #else
-            bench::usage("--device cuda needs a build with the CUDA backend");
+            bench::usage("--device cuda: run bench_models_cuda (built with the CUDA backend)");
 #endif
         }
         if (a.device != "cpu") bench::usage("unknown --device " + a.device + " (cpu or cuda)");

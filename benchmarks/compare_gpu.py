@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """bijou on a GPU against PyTorch eager on the same GPU, side by side (issue 8).
 
-    benchmarks/compare_gpu.py [--bijou build/bench/benchmarks/bench_models] [--python python3]
+    benchmarks/compare_gpu.py [--bijou build/bench/benchmarks/bench_models_cuda] [--python python3]
                               [--configs a,c] [--items train,sample] [--rounds 3] [--seconds 6] [--out F.json]
 
-For each cell (Glow config x item) it runs, in fresh processes, `bench_models --device cuda` and
+For each cell (Glow config x item) it runs, in fresh processes, `bench_models_cuda --device cuda` and
 `pytorch/bench_torch.py --device cuda` (the same models, batches and workloads as the CPU comparison,
 benchmarks/compare.py), alternating which side goes first from round to round, and prints medians
 [min-max] of images/s, their ratio, and the device memory each side used (bijou: cudaMemGetInfo
@@ -37,7 +37,7 @@ def fmt(v):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bijou", default=os.path.join(ROOT, "build", "bench", "benchmarks", "bench_models"))
+    ap.add_argument("--bijou", default=os.path.join(ROOT, "build", "bench", "benchmarks", "bench_models_cuda"))
     ap.add_argument("--python", default="python3")
     ap.add_argument("--configs", default="a,c")
     ap.add_argument("--items", default="train,sample")
