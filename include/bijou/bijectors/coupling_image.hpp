@@ -30,7 +30,8 @@
 // Invalid options (hidden < 1, an unknown scale) throw bijou::invalid_argument naming the coupling.
 // Workspace, laid out [xm][out][net activations] [dout][dxm][net scratch]: forward stores the
 // conditioner's input xm (channel-major), its output and the net's activations, so backward
-// recomputes nothing. inverse(z, x) computes the conditioner from z ⊙ m = x ⊙ m and so leaves the
+// recomputes nothing; the second half is scratch (scratch_size, core/workspace.hpp), which a
+// composite shares among all its couplings. inverse(z, x) computes the conditioner from z ⊙ m = x ⊙ m and so leaves the
 // stored part exactly as forward(x, z) leaves it: backward may follow inverse directly (what
 // memory-saving training relies on). Cost per pass: the ConvNet,
 // 2·n·HW·(9·C_in·hidden + hidden² + 9·hidden·C_out) flops, plus O(n·C·HW) elementwise.
@@ -108,11 +109,14 @@ public:
     }
 
     std::size_t workspace_size(int n) const {
-        return 2 * plane(n) * (cond_in + cond_out) + net_.stored_size(n) + net_.scratch_size(n);
+        return plane(n) * (cond_in + cond_out) + net_.stored_size(n) + scratch_size(n);
     }
+    /// Scalars of the workspace that are scratch ([dout][dxm][net scratch]; core/workspace.hpp).
+    std::size_t scratch_size(int n) const { return plane(n) * (cond_in + cond_out) + net_.scratch_size(n); }
 
-    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
-        const Layout L = layout(n, ws);
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const { forward(x, z, ld, n, ws, scratch_at(ws, n)); }
+    void forward(const T* x, T* z, double* ld, int n, T* ws, T* scratch) const {
+        const Layout L = layout(n, ws, scratch);
         condition(x, L, n);
         if constexpr (affine)
             kernels::coupling_image_affine_forward(B{}, scale_, x, z, L.t, L.h, keep(), ld, n, C, HW, c0, ct);
@@ -120,8 +124,9 @@ public:
             kernels::coupling_image_additive_forward(B{}, x, z, L.t, keep(), n, C, HW, c0, ct);
     }
 
-    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
-        const Layout L = layout(n, ws);
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const { inverse(z, x, ld, n, ws, scratch_at(ws, n)); }
+    void inverse(const T* z, T* x, double* ld, int n, T* ws, T* scratch) const {
+        const Layout L = layout(n, ws, scratch);
         condition(z, L, n);  // z ⊙ m = x ⊙ m: the same conditioner input, activations and outputs
         if constexpr (affine)
             kernels::coupling_image_affine_inverse(B{}, scale_, z, x, L.t, L.h, keep(), ld, n, C, HW, c0, ct);
@@ -130,7 +135,10 @@ public:
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
-        const Layout L = layout(n, ws);
+        backward(x, z, dz, dld, dx, n, ws, scratch_at(ws, n));
+    }
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch) {
+        const Layout L = layout(n, ws, scratch);
         // Direct path (t, h fixed) into dx, and ∂L/∂t, ∂L/∂h for the conditioner.
         if constexpr (affine)
             kernels::coupling_image_affine_backward(B{}, scale_, x, z, L.h, keep(), dz, dld, dx, L.dt, L.dh, n, C, HW,
@@ -164,7 +172,9 @@ private:
         else return nullptr;
     }
 
-    Layout layout(int n, T* ws) const {
+    T* scratch_at(T* ws, int n) const { return ws + (workspace_size(n) - scratch_size(n)); }
+    // Kept part at ws, scratch at `scratch`.
+    Layout layout(int n, T* ws, T* scratch) const {
         Layout L{};
         T* p = ws;
         auto take = [&p](std::size_t size) {
@@ -175,6 +185,7 @@ private:
         L.xm = take(plane(n) * cond_in);
         L.out = take(plane(n) * cond_out);
         L.stored = take(net_.stored_size(n));
+        p = scratch;
         L.dout = take(plane(n) * cond_out);
         L.dxm = take(plane(n) * cond_in);
         L.scratch = p;

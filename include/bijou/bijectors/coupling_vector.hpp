@@ -37,7 +37,8 @@
 // Workspace: forward stores x ⊙ m, the conditioner outputs and the nets' activations, so backward
 // recomputes nothing. inverse(z, x) computes them from z ⊙ m = x ⊙ m and so leaves the workspace
 // exactly as forward(x, z) leaves it: backward may follow inverse directly (memory-saving
-// training). Cost: the conditioner's GEMMs, O(n·(D·hidden + (hidden_layers−1)·hidden²)) per net
+// training). Backward's own buffers are scratch (scratch_size, core/workspace.hpp), which a
+// composite shares among its couplings. Cost: the conditioner's GEMMs, O(n·(D·hidden + (hidden_layers−1)·hidden²)) per net
 // per pass, plus O(n·D) elementwise.
 #pragma once
 
@@ -112,13 +113,17 @@ public:
     }
 
     std::size_t workspace_size(int n) const {
+        return std::size_t(n) * D + out_size(n) + net_a_.stored_size(n) + net_b_.stored_size(n) + scratch_size(n);
+    }
+    /// Scalars of the workspace that are backward's scratch (the layout below; core/workspace.hpp).
+    std::size_t scratch_size(int n) const {
         const std::size_t nd = std::size_t(n) * D;
-        return 2 * (nd + out_size(n)) + net_a_.stored_size(n) + net_b_.stored_size(n) + (two_nets() ? nd : 0) +
-               std::max(net_a_.scratch_size(n), net_b_.scratch_size(n));
+        return out_size(n) + nd + (two_nets() ? nd : 0) + std::max(net_a_.scratch_size(n), net_b_.scratch_size(n));
     }
 
-    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
-        const Layout L = layout(n, ws);
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const { forward(x, z, ld, n, ws, scratch_at(ws, n)); }
+    void forward(const T* x, T* z, double* ld, int n, T* ws, T* scratch) const {
+        const Layout L = layout(n, ws, scratch);
         condition(x, L, n);
         if constexpr (affine)
             kernels::coupling_affine_forward(B{}, scale_, x, z, L.t, L.h, ldo(), mask_.value, ld, n, D);
@@ -126,8 +131,9 @@ public:
             kernels::coupling_additive_forward(B{}, x, z, L.t, ldo(), mask_.value, n, D);
     }
 
-    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
-        const Layout L = layout(n, ws);
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const { inverse(z, x, ld, n, ws, scratch_at(ws, n)); }
+    void inverse(const T* z, T* x, double* ld, int n, T* ws, T* scratch) const {
+        const Layout L = layout(n, ws, scratch);
         condition(z, L, n);  // z ⊙ m = x ⊙ m
         if constexpr (affine)
             kernels::coupling_affine_inverse(B{}, scale_, z, x, L.t, L.h, ldo(), mask_.value, ld, n, D);
@@ -136,7 +142,10 @@ public:
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
-        const Layout L = layout(n, ws);
+        backward(x, z, dz, dld, dx, n, ws, scratch_at(ws, n));
+    }
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch) {
+        const Layout L = layout(n, ws, scratch);
         // Direct path: dx = ∂z/∂x|_(t,h fixed)ᵀ·dz; and ∂L/∂t, ∂L/∂h at the transformed coordinates.
         if constexpr (affine)
             kernels::coupling_affine_backward(B{}, scale_, x, z, L.t, L.h, ldo(), mask_.value, dz, dld, dx, L.dt, L.dh,
@@ -177,7 +186,9 @@ private:
     std::size_t out_size(int n) const { return std::size_t(n) * D * (affine ? 2 : 1); }
     int ldo() const { return shared_ ? 2 * D : D; }
 
-    Layout layout(int n, T* ws) const {
+    T* scratch_at(T* ws, int n) const { return ws + (workspace_size(n) - scratch_size(n)); }
+    // Kept part at ws, scratch (from dout on) at `scratch`.
+    Layout layout(int n, T* ws, T* scratch) const {
         const std::size_t nd = std::size_t(n) * D;
         Layout L{};
         T* p = ws;
@@ -190,6 +201,7 @@ private:
         L.out = take(out_size(n));
         L.stored_a = take(net_a_.stored_size(n));
         L.stored_b = take(net_b_.stored_size(n));
+        p = scratch;
         L.dout = take(out_size(n));
         L.dxm_a = take(nd);
         L.dxm_b = two_nets() ? take(nd) : nullptr;

@@ -6,8 +6,9 @@
 // compile error naming the position and both shapes (core/diagnostics.hpp).
 // State_dict names: an element's key is its recipe name when that name is unique in the chain,
 // else "<position>.<name>" (Chain itself has an empty name and adds no key of its own).
-// Workspace (Options::memory_saving = false): every intermediate output, every element's workspace
-// and two gradient buffers, so backward can run after forward without recomputation.
+// Workspace (Options::memory_saving = false): every intermediate output and every element's kept part,
+// so backward can run after forward without recomputation; then the scratch (core/workspace.hpp): two
+// gradient buffers and one region that all elements share for their own scratch.
 // With Options::memory_saving: two ping-pong activation buffers, two gradient buffers and ONE
 // workspace region shared by all elements; backward rebuilds each element's input from its output
 // (core/recompute.hpp), one extra inverse per element. Cost: the sum of the elements' costs.
@@ -28,6 +29,7 @@
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/diagnostics.hpp"
 #include "bijou/core/recompute.hpp"
+#include "bijou/core/workspace.hpp"
 
 namespace bijou {
 
@@ -94,72 +96,85 @@ public:
     }
 
     std::size_t workspace_size(int n) const {
-        std::size_t total = 2 * std::size_t(n) * max_size(), shared = 0;
-        if (recompute_) total += 2 * std::size_t(n) * max_size();
+        const std::size_t grads = 2 * std::size_t(n) * max_size();
+        std::size_t total = grads, shared = 0;
+        if (recompute_) total += grads;  // the two ping-pong activation buffers
         for_each_c([&]<std::size_t I>(const auto& e) {
             if (recompute_) {
                 shared = std::max(shared, e.workspace_size(n));
             } else {
-                total += e.workspace_size(n);
+                total += detail::kept_size(e, n);
+                shared = std::max(shared, detail::scratch_size(e, n));
                 if (I + 1 < M) total += std::size_t(n) * size_at<I>();
             }
         });
         return total + shared;
     }
+    /// The part of the workspace no call reads from an earlier one (core/workspace.hpp): the gradient
+    /// buffers and the elements' shared scratch; none in the memory-saving layout.
+    std::size_t scratch_size(int n) const {
+        if (recompute_) return 0;
+        std::size_t shared = 0;
+        for_each_c([&]<std::size_t I>(const auto& e) { shared = std::max(shared, detail::scratch_size(e, n)); });
+        return 2 * std::size_t(n) * max_size() + shared;
+    }
 
-    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
-        Layout L = layout(n, ws);
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const { forward(x, z, ld, n, ws, scratch_at(ws, n)); }
+    void forward(const T* x, T* z, double* ld, int n, T* ws, T* scratch) const {
+        Layout L = layout(n, ws, scratch);
         for_each_c([&]<std::size_t I>(const auto& e) {
             const T* in = I == 0 ? x : L.act[I - 1];
             T* out = I + 1 == M ? z : L.act[I];
-            e.forward(in, out, ld, n, L.ws[I]);
+            detail::forward(e, in, out, ld, n, L.ws[I], L.scratch);
         });
     }
 
-    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
-        Layout L = layout(n, ws);
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const { inverse(z, x, ld, n, ws, scratch_at(ws, n)); }
+    void inverse(const T* z, T* x, double* ld, int n, T* ws, T* scratch) const {
+        Layout L = layout(n, ws, scratch);
         for_each_rc([&]<std::size_t I>(const auto& e) {
             const T* in = I + 1 == M ? z : L.act[I];
             T* out = I == 0 ? x : L.act[I - 1];
-            e.inverse(in, out, ld, n, L.ws[I]);
+            detail::inverse(e, in, out, ld, n, L.ws[I], L.scratch);
         });
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
+        backward(x, z, dz, dld, dx, n, ws, scratch_at(ws, n));
+    }
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch) {
         if (recompute_) return backward_with_temporaries(*this, z, dz, dld, dx, n, ws);  // standalone use
-        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, nullptr);
+        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, scratch, nullptr);
     }
 
     /// x_rec = f⁻¹(z), then backward (core/recompute.hpp). In memory-saving mode each element
     /// rebuilds its own input on the way down; otherwise inverse refills the stored activations.
     void backward_from_output(const T* z, const T* dz, const T* dld, T* x_rec, T* dx, int n, T* ws,
                               double* ld_tmp) {
-        if (!recompute_) {
-            inverse(z, x_rec, ld_tmp, n, ws);
-            walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
-            return;
-        }
-        walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
+        T* scratch = scratch_at(ws, n);
+        if (!recompute_) inverse(z, x_rec, ld_tmp, n, ws, scratch);
+        walk_backward(x_rec, z, dz, dld, dx, n, ws, scratch, ld_tmp);
     }
 
-    void initialize(const T* x, int n, T* ws) {
-        Layout L = layout(n, ws);
+    void initialize(const T* x, int n, T* ws) { initialize(x, n, ws, scratch_at(ws, n)); }
+    void initialize(const T* x, int n, T* ws, T* scratch) {
+        Layout L = layout(n, ws, scratch);
         Buffer<B, double> ld{std::size_t(n)};  // initialisation is not a training step
         for_each([&]<std::size_t I>(auto& e) {
             const T* in = I == 0 ? x : L.act[I - 1];
-            if constexpr (DataInitialized<std::remove_cvref_t<decltype(e)>>) e.initialize(in, n, L.ws[I]);
-            if (I + 1 < M) e.forward(in, L.act[I], ld.data(), n, L.ws[I]);
+            if constexpr (DataInitialized<std::remove_cvref_t<decltype(e)>>) detail::initialize(e, in, n, L.ws[I], L.scratch);
+            if (I + 1 < M) detail::forward(e, in, L.act[I], ld.data(), n, L.ws[I], L.scratch);
         });
     }
 
     /// Calls emit(const T* out) after each element's forward (for plots of intermediate stages).
     template <class F>
     void forward_stages(const T* x, T* z, double* ld, int n, T* ws, F&& emit) const {
-        Layout L = layout(n, ws);
+        Layout L = layout(n, ws, scratch_at(ws, n));
         for_each_c([&]<std::size_t I>(const auto& e) {
             const T* in = I == 0 ? x : L.act[I - 1];
             T* out = I + 1 == M ? z : L.act[I];
-            e.forward(in, out, ld, n, L.ws[I]);
+            detail::forward(e, in, out, ld, n, L.ws[I], L.scratch);
             emit(const_cast<const T*>(out), int(std::remove_cvref_t<decltype(e)>::out_shape::size));
         });
     }
@@ -173,15 +188,16 @@ public:
 private:
     // Elements from the last: in memory-saving mode element I first rebuilds its input (written
     // into the activation buffer, or into x for I = 0) from its output.
-    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, double* ld_tmp) {
-        Layout L = layout(n, ws);
+    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch,
+                       double* ld_tmp) {
+        Layout L = layout(n, ws, scratch);
         T* g[2] = {L.grad[0], L.grad[1]};
         for_each_r([&]<std::size_t I>(auto& e) {
             T* in = I == 0 ? x : L.act[I - 1];
             const T* out = I + 1 == M ? z : L.act[I];
             const T* gout = I + 1 == M ? dz : g[(I + 1) % 2];
             T* gin = I == 0 ? dx : g[I % 2];
-            element_backward(e, recompute_, in, out, gout, dld, gin, n, L.ws[I], ld_tmp);
+            element_backward(e, recompute_, in, out, gout, dld, gin, n, L.ws[I], L.scratch, ld_tmp);
         });
     }
 
@@ -204,26 +220,32 @@ private:
 
     struct Layout {
         std::array<T*, M> act{};  // outputs of elements 0..M-2
-        std::array<T*, M> ws{};
+        std::array<T*, M> ws{};   // the elements' kept parts (memory-saving: all the same region)
         T* grad[2]{};
+        T* scratch = nullptr;     // the elements' shared scratch (memory-saving: none)
     };
-    // Store mode: [grad0][grad1] then per element [its output (not the last's)][its workspace].
+    // The scratch of the plain forms: right after the kept part; none in the memory-saving layout.
+    T* scratch_at(T* ws, int n) const { return recompute_ ? nullptr : ws + (workspace_size(n) - scratch_size(n)); }
+    // Store mode: per element [its output (not the last's)][its kept part]; the scratch (elsewhere)
+    // [grad0][grad1][shared scratch of the elements].
     // Memory-saving: [grad0][grad1][act0][act1][shared workspace]; output I goes to act[I % 2].
-    Layout layout(int n, T* ws) const {
+    Layout layout(int n, T* ws, T* scratch) const {
         Layout L;
-        T* p = ws;
         const std::size_t nn = std::size_t(n);
-        L.grad[0] = p, p += nn * max_size();
-        L.grad[1] = p, p += nn * max_size();
         if (recompute_) {
-            T* pp[2] = {p, p + nn * max_size()};
-            T* shared = p + 2 * nn * max_size();
+            T* p = ws;
+            L.grad[0] = p, L.grad[1] = p + nn * max_size();
+            T* pp[2] = {p + 2 * nn * max_size(), p + 3 * nn * max_size()};
+            T* shared = p + 4 * nn * max_size();
             for (std::size_t I = 0; I < M; ++I) L.act[I] = pp[I % 2], L.ws[I] = shared;
             return L;
         }
+        L.grad[0] = scratch, L.grad[1] = scratch + nn * max_size();
+        L.scratch = scratch + 2 * nn * max_size();
+        T* p = ws;
         for_each_c([&]<std::size_t I>(const auto& e) {
             if (I + 1 < M) L.act[I] = p, p += nn * size_at<I>();
-            L.ws[I] = p, p += e.workspace_size(n);
+            L.ws[I] = p, p += detail::kept_size(e, n);
         });
         return L;
     }

@@ -24,6 +24,9 @@
 //         inverse: memory-saving training rebuilds inputs that way (core/recompute.hpp).
 // Optional: void initialize(const T* x, int n, T* ws)  data-dependent initialisation (ActNorm);
 //           a Chain forwards x through the elements so each initialises on its own input.
+// Optional: std::size_t scratch_size(int n) const  the part of the workspace that is scratch, shared
+//           with other bijectors by composites; then also the forms taking it as a separate pointer
+//           (core/workspace.hpp).
 #pragma once
 
 #include <concepts>

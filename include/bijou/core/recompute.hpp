@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bijou/core/memory.hpp"
+#include "bijou/core/workspace.hpp"
 
 namespace bijou::detail {
 
@@ -34,13 +35,14 @@ void backward_from_output(E& e, const T* z, const T* dz, const T* dld, T* x_rec,
     }
 }
 
-/// Backward of one element of a composite: from its stored input (store mode), or rebuilding the
-/// input into `in` from `out` first (memory-saving mode; `in` is then written).
+/// Backward of one element of a composite: from its stored input (store mode; the element's scratch
+/// at `scratch`, core/workspace.hpp), or rebuilding the input into `in` from `out` first
+/// (memory-saving mode, where the element's whole workspace is at ws; `in` is then written).
 template <class E, class T>
 void element_backward(E& e, bool recompute, T* in, const T* out, const T* gout, const T* dld, T* gin, int n, T* ws,
-                      double* ld_tmp) {
+                      T* scratch, double* ld_tmp) {
     if (recompute) backward_from_output(e, out, gout, dld, in, gin, n, ws, ld_tmp);
-    else e.backward(in, out, gout, dld, gin, n, ws);
+    else detail::backward(e, in, out, gout, dld, gin, n, ws, scratch);
 }
 
 /// A composite's plain backward in memory-saving mode: rebuild into temporary buffers (this

@@ -4,7 +4,8 @@
 // bound Step with its own parameters (copy k is built k-th, so alternating masks alternate across
 // copies). forward applies copy 0 first. The Step must map its shape to itself (compile error
 // `stack_step_changes_shape<Step, In, Out>` otherwise). State_dict keys: "steps.<k>.…".
-// Workspace: K intermediate outputs, K step workspaces and two gradient buffers; with
+// Workspace: K intermediate outputs and the K steps' kept parts, then the scratch (core/workspace.hpp):
+// two gradient buffers and one region the steps share for their own scratch; with
 // Options::memory_saving two ping-pong buffers and one step workspace shared by all K steps, so
 // activation memory does not grow with K (backward rebuilds each step's input through its
 // inverse, core/recompute.hpp). A conditional Step makes the stack conditional (core/context.hpp).
@@ -19,6 +20,7 @@
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/diagnostics.hpp"
 #include "bijou/core/recompute.hpp"
+#include "bijou/core/workspace.hpp"
 
 namespace bijou {
 namespace detail {
@@ -71,97 +73,129 @@ public:
             for (const auto& s : steps_) shared = std::max(shared, s.workspace_size(n));
             return 4 * act + shared;
         }
-        std::size_t total = 2 * act + (steps_.size() - 1) * act;
-        for (const auto& s : steps_) total += s.workspace_size(n);
-        return total;
+        std::size_t total = (steps_.size() - 1) * act;
+        for (const auto& s : steps_) total += detail::kept_size(s, n);
+        return total + scratch_size(n);
+    }
+    /// The part of the workspace no call reads from an earlier one (core/workspace.hpp): the gradient
+    /// buffers and the steps' shared scratch; none in the memory-saving layout.
+    std::size_t scratch_size(int n) const {
+        if (recompute_) return 0;
+        std::size_t shared = 0;
+        for (const auto& s : steps_) shared = std::max(shared, detail::scratch_size(s, n));
+        return 2 * std::size_t(n) * S::size + shared;
     }
 
-    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
-        forward_stages(x, z, ld, n, ws, [](const T*, int) {});
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const { forward(x, z, ld, n, ws, scratch_at(ws, n)); }
+    void forward(const T* x, T* z, double* ld, int n, T* ws, T* scratch) const {
+        walk_forward(x, z, ld, n, ws, scratch, [](const T*, int) {});
     }
 
     template <class F>
     void forward_stages(const T* x, T* z, double* ld, int n, T* ws, F&& emit) const {
-        const std::size_t K = steps_.size();
-        T* w = steps_ws(ws, n);
-        for (std::size_t k = 0; k < K; ++k) {
-            const T* in = k == 0 ? x : act(ws, n, k - 1);
-            T* out = k + 1 == K ? z : act(ws, n, k);
-            steps_[k].forward(in, out, ld, n, w);
-            w = next_ws(w, k, n);
-            emit(const_cast<const T*>(out), S::size);
-        }
+        walk_forward(x, z, ld, n, ws, scratch_at(ws, n), emit);
     }
 
-    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const { inverse(z, x, ld, n, ws, scratch_at(ws, n)); }
+    void inverse(const T* z, T* x, double* ld, int n, T* ws, T* scratch) const {
         const std::size_t K = steps_.size();
         T* w = steps_ws_end(ws, n);
+        T* s = steps_scratch(scratch, n);
         for (std::size_t k = K; k-- > 0;) {
             const T* in = k + 1 == K ? z : act(ws, n, k);
             T* out = k == 0 ? x : act(ws, n, k - 1);
             w = prev_ws(w, k, n);
-            steps_[k].inverse(in, out, ld, n, w);
+            detail::inverse(steps_[k], in, out, ld, n, w, s);
         }
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
+        backward(x, z, dz, dld, dx, n, ws, scratch_at(ws, n));
+    }
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch) {
         if (recompute_) return backward_with_temporaries(*this, z, dz, dld, dx, n, ws);  // standalone use
-        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, nullptr);
+        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, scratch, nullptr);
     }
 
     /// x_rec = f⁻¹(z), then backward (core/recompute.hpp): in memory-saving mode each step rebuilds
     /// its own input on the way down; otherwise inverse refills the stored activations first.
     void backward_from_output(const T* z, const T* dz, const T* dld, T* x_rec, T* dx, int n, T* ws,
                               double* ld_tmp) {
-        if (!recompute_) inverse(z, x_rec, ld_tmp, n, ws);
-        walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
+        T* scratch = scratch_at(ws, n);
+        if (!recompute_) inverse(z, x_rec, ld_tmp, n, ws, scratch);
+        walk_backward(x_rec, z, dz, dld, dx, n, ws, scratch, ld_tmp);
     }
 
-    void initialize(const T* x, int n, T* ws) {
+    void initialize(const T* x, int n, T* ws) { initialize(x, n, ws, scratch_at(ws, n)); }
+    void initialize(const T* x, int n, T* ws, T* scratch) {
         Buffer<B, double> ld{std::size_t(n)};
         const std::size_t K = steps_.size();
         T* w = steps_ws(ws, n);
+        T* s = steps_scratch(scratch, n);
         for (std::size_t k = 0; k < K; ++k) {
             const T* in = k == 0 ? x : act(ws, n, k - 1);
-            if constexpr (DataInitialized<step_type>) steps_[k].initialize(in, n, w);
-            if (k + 1 < K) steps_[k].forward(in, act(ws, n, k), ld.data(), n, w);
+            if constexpr (DataInitialized<step_type>) detail::initialize(steps_[k], in, n, w, s);
+            if (k + 1 < K) detail::forward(steps_[k], in, act(ws, n, k), ld.data(), n, w, s);
             w = next_ws(w, k, n);
         }
     }
 
 private:
-    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, double* ld_tmp) {
+    template <class F>
+    void walk_forward(const T* x, T* z, double* ld, int n, T* ws, T* scratch, F&& emit) const {
         const std::size_t K = steps_.size();
-        T* g[2] = {grad(ws, n, 0), grad(ws, n, 1)};
+        T* w = steps_ws(ws, n);
+        T* s = steps_scratch(scratch, n);
+        for (std::size_t k = 0; k < K; ++k) {
+            const T* in = k == 0 ? x : act(ws, n, k - 1);
+            T* out = k + 1 == K ? z : act(ws, n, k);
+            detail::forward(steps_[k], in, out, ld, n, w, s);
+            w = next_ws(w, k, n);
+            emit(const_cast<const T*>(out), S::size);
+        }
+    }
+
+    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch,
+                       double* ld_tmp) {
+        const std::size_t K = steps_.size();
+        T* g[2] = {grad(ws, scratch, n, 0), grad(ws, scratch, n, 1)};
         T* w = steps_ws_end(ws, n);
+        T* s = steps_scratch(scratch, n);
         for (std::size_t k = K; k-- > 0;) {
             T* in = k == 0 ? x : act(ws, n, k - 1);
             const T* out = k + 1 == K ? z : act(ws, n, k);
             const T* gout = k + 1 == K ? dz : g[(k + 1) % 2];
             T* gin = k == 0 ? dx : g[k % 2];
             w = prev_ws(w, k, n);
-            element_backward(steps_[k], recompute_, in, out, gout, dld, gin, n, w, ld_tmp);
+            element_backward(steps_[k], recompute_, in, out, gout, dld, gin, n, w, s, ld_tmp);
         }
     }
 
-    // Layout: [grad0][grad1][act 0..K-2][ws 0..K-1]; memory-saving: [grad0][grad1][act0][act1][ws],
-    // step k's output in act[k % 2] and one workspace for every step.
-    static T* grad(T* ws, int n, std::size_t i) { return ws + i * std::size_t(n) * S::size; }
+    // Store mode: [act 0..K-2][kept 0..K-1], and the scratch (elsewhere) [grad0][grad1][the steps'
+    // shared scratch]. Memory-saving: [grad0][grad1][act0][act1][ws], step k's output in act[k % 2]
+    // and one workspace for every step.
+    T* scratch_at(T* ws, int n) const { return recompute_ ? nullptr : ws + (workspace_size(n) - scratch_size(n)); }
+    T* grad(T* ws, T* scratch, int n, std::size_t i) const {
+        return (recompute_ ? ws : scratch) + i * std::size_t(n) * S::size;
+    }
+    T* steps_scratch(T* scratch, int n) const {
+        return recompute_ ? nullptr : scratch + 2 * std::size_t(n) * S::size;
+    }
     T* act(T* ws, int n, std::size_t k) const {
-        return ws + (2 + (recompute_ ? k % 2 : k)) * std::size_t(n) * S::size;
+        return ws + (recompute_ ? 2 + k % 2 : k) * std::size_t(n) * S::size;
     }
     std::size_t acts() const { return recompute_ ? 2 : steps_.size() - 1; }
-    // The steps' workspaces follow each other; loops walk them with a running pointer (forward from
+    // The steps' kept parts follow each other; loops walk them with a running pointer (forward from
     // steps_ws, backward from steps_ws_end) instead of summing the sizes before step k every time.
-    T* steps_ws(T* ws, int n) const { return ws + (2 + acts()) * std::size_t(n) * S::size; }
+    T* steps_ws(T* ws, int n) const { return ws + ((recompute_ ? 2 : 0) + acts()) * std::size_t(n) * S::size; }
     T* steps_ws_end(T* ws, int n) const {
         T* p = steps_ws(ws, n);
         if (recompute_) return p;
-        for (const auto& s : steps_) p += s.workspace_size(n);
+        for (const auto& s : steps_) p += detail::kept_size(s, n);
         return p;
     }
-    T* next_ws(T* w, std::size_t k, int n) const { return recompute_ ? w : w + steps_[k].workspace_size(n); }
-    T* prev_ws(T* w, std::size_t k, int n) const { return recompute_ ? w : w - steps_[k].workspace_size(n); }
+    T* next_ws(T* w, std::size_t k, int n) const { return recompute_ ? w : w + detail::kept_size(steps_[k], n); }
+    T* prev_ws(T* w, std::size_t k, int n) const { return recompute_ ? w : w - detail::kept_size(steps_[k], n); }
 
     std::vector<step_type> steps_;
     mutable bool recompute_ = false;

@@ -16,9 +16,10 @@
 // base is the standard normal over all of z (design §2). log-dets add up over all levels.
 // State_dict: "levels.<l>.<body keys>", "levels.<l>.split.conv.…", "levels.<L−1>.prior.…".
 // Memory: per level the body output, the split output and the halves passed on, plus the elements'
-// workspaces: all of them (Options::memory_saving = false), or one region shared by the body, the
-// split and the deeper levels (true; backward then rebuilds every activation from z, so memory
-// does not grow with the number of steps per level). Cost: the sum of the parts.
+// workspaces: all their kept parts and one scratch region shared by every level (Options::memory_saving
+// = false; core/workspace.hpp), or one region shared by the body, the split and the deeper levels
+// (true; backward then rebuilds every activation from z, so memory does not grow with the number of
+// steps per level). Cost: the sum of the parts.
 #pragma once
 
 #include <algorithm>
@@ -34,6 +35,7 @@
 #include "bijou/core/diagnostics.hpp"
 #include "bijou/core/memory.hpp"
 #include "bijou/core/recompute.hpp"
+#include "bijou/core/workspace.hpp"
 
 namespace bijou {
 namespace detail {
@@ -128,56 +130,72 @@ public:
         const std::size_t own = std::size_t(n) * own_size();
         std::size_t wb = body_.workspace_size(n), we = exit_.workspace_size(n), wn = 0;
         if constexpr (!last) wn = next_.workspace_size(n);
-        return own + (recompute_ ? std::max({wb, we, wn}) : wb + we + wn);
+        if (recompute_) return own + std::max({wb, we, wn});
+        return own + kept_parts(n) + scratch_size(n);
+    }
+    /// The part of the workspace no call reads from an earlier one (core/workspace.hpp): the scratch
+    /// that the body, the exit and the deeper levels share; none in the memory-saving layout.
+    std::size_t scratch_size(int n) const {
+        if (recompute_) return 0;
+        std::size_t sn = 0;
+        if constexpr (!last) sn = detail::scratch_size(next_, n);
+        return std::max({detail::scratch_size(body_, n), detail::scratch_size(exit_, n), sn});
     }
 
-    void forward(const T* x, T* z, double* ld, int n, T* ws) const {
+    void forward(const T* x, T* z, double* ld, int n, T* ws) const { forward(x, z, ld, n, ws, scratch_at(ws, n)); }
+    void forward(const T* x, T* z, double* ld, int n, T* ws, T* scratch) const {
         const Layout Lo = layout(n, ws);
-        body_.forward(x, Lo.mid, ld, n, Lo.wb);
+        detail::forward(body_, x, Lo.mid, ld, n, Lo.wb, scratch);
         if constexpr (last) {
-            exit_.forward(Lo.mid, z, ld, n, Lo.we);
+            detail::forward(exit_, Lo.mid, z, ld, n, Lo.we, scratch);
         } else {
-            exit_.forward(Lo.mid, Lo.sout, ld, n, Lo.we);
+            detail::forward(exit_, Lo.mid, Lo.sout, ld, n, Lo.we, scratch);
             scatter_split(Lo, z, n);
-            next_.forward(Lo.z1, Lo.nz, ld, n, Lo.wn);
+            detail::forward(next_, Lo.z1, Lo.nz, ld, n, Lo.wn, scratch);
             put_rest(Lo.nz, z, n);
         }
     }
 
-    void inverse(const T* z, T* x, double* ld, int n, T* ws) const {
+    void inverse(const T* z, T* x, double* ld, int n, T* ws) const { inverse(z, x, ld, n, ws, scratch_at(ws, n)); }
+    void inverse(const T* z, T* x, double* ld, int n, T* ws, T* scratch) const {
         const Layout Lo = layout(n, ws);
         if constexpr (last) {
-            exit_.inverse(z, Lo.mid, ld, n, Lo.we);
+            detail::inverse(exit_, z, Lo.mid, ld, n, Lo.we, scratch);
         } else {
             get_rest(z, Lo.nz, n);
-            next_.inverse(Lo.nz, Lo.z1, ld, n, Lo.wn);
+            detail::inverse(next_, Lo.nz, Lo.z1, ld, n, Lo.wn, scratch);
             gather_split(Lo.sout, Lo.z1, z, n);
-            exit_.inverse(Lo.sout, Lo.mid, ld, n, Lo.we);
+            detail::inverse(exit_, Lo.sout, Lo.mid, ld, n, Lo.we, scratch);
         }
-        body_.inverse(Lo.mid, x, ld, n, Lo.wb);
+        detail::inverse(body_, Lo.mid, x, ld, n, Lo.wb, scratch);
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
+        backward(x, z, dz, dld, dx, n, ws, scratch_at(ws, n));
+    }
+    void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch) {
         if (recompute_) return backward_with_temporaries(*this, z, dz, dld, dx, n, ws);  // standalone use
-        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, nullptr);
+        walk_backward(const_cast<T*>(x), z, dz, dld, dx, n, ws, scratch, nullptr);
     }
 
     void backward_from_output(const T* z, const T* dz, const T* dld, T* x_rec, T* dx, int n, T* ws, double* ld_tmp) {
-        if (!recompute_) inverse(z, x_rec, ld_tmp, n, ws);
-        walk_backward(x_rec, z, dz, dld, dx, n, ws, ld_tmp);
+        T* scratch = scratch_at(ws, n);
+        if (!recompute_) inverse(z, x_rec, ld_tmp, n, ws, scratch);
+        walk_backward(x_rec, z, dz, dld, dx, n, ws, scratch, ld_tmp);
     }
 
-    void initialize(const T* x, int n, T* ws) {
+    void initialize(const T* x, int n, T* ws) { initialize(x, n, ws, scratch_at(ws, n)); }
+    void initialize(const T* x, int n, T* ws, T* scratch) {
         const Layout Lo = layout(n, ws);
         Buffer<B, double> ld_buf{std::size_t(n)};  // initialisation is not a training step
         double* ld = ld_buf.data();
-        if constexpr (DataInitialized<body_type>) body_.initialize(x, n, Lo.wb);
-        body_.forward(x, Lo.mid, ld, n, Lo.wb);
-        if constexpr (DataInitialized<exit_type>) exit_.initialize(Lo.mid, n, Lo.we);
+        if constexpr (DataInitialized<body_type>) detail::initialize(body_, x, n, Lo.wb, scratch);
+        detail::forward(body_, x, Lo.mid, ld, n, Lo.wb, scratch);
+        if constexpr (DataInitialized<exit_type>) detail::initialize(exit_, Lo.mid, n, Lo.we, scratch);
         if constexpr (!last) {
-            exit_.forward(Lo.mid, Lo.sout, ld, n, Lo.we);
+            detail::forward(exit_, Lo.mid, Lo.sout, ld, n, Lo.we, scratch);
             copy_rows(B{}, Lo.z1, Rest, Lo.sout, Sm, std::size_t(n), Rest);
-            next_.initialize(Lo.z1, n, Lo.wn);
+            detail::initialize(next_, Lo.z1, n, Lo.wn, scratch);
         }
     }
 
@@ -190,7 +208,8 @@ public:
 
 private:
     // Own buffers: [mid][sout][dmid][dsout] (Sm each), then, below the top, [z1][nz][dz1][dnz]
-    // (Rest each); then the workspaces of body, exit and next (or one shared region).
+    // (Rest each); then the kept parts of body, exit and next (memory-saving: one shared region). The
+    // scratch shared by all three is elsewhere (the plain forms: after the kept parts).
     static constexpr std::size_t own_size() { return 4 * std::size_t(Sm) + (last ? 0 : 4 * std::size_t(Rest)); }
     struct Layout {
         T *mid, *sout, *dmid, *dsout, *z1, *nz, *dz1, *dnz, *wb, *we, *wn;
@@ -209,11 +228,19 @@ private:
         if (recompute_) {
             Lo.wb = Lo.we = Lo.wn = p;
         } else {
-            Lo.wb = take(body_.workspace_size(n));
-            Lo.we = take(exit_.workspace_size(n));
+            Lo.wb = take(detail::kept_size(body_, n));
+            Lo.we = take(detail::kept_size(exit_, n));
             if constexpr (!last) Lo.wn = p;
         }
         return Lo;
+    }
+    std::size_t kept_parts(int n) const {
+        std::size_t k = detail::kept_size(body_, n) + detail::kept_size(exit_, n);
+        if constexpr (!last) k += detail::kept_size(next_, n);
+        return k;
+    }
+    T* scratch_at(T* ws, int n) const {
+        return recompute_ ? nullptr : ws + std::size_t(n) * own_size() + kept_parts(n);
     }
 
     // The split output per sample is [z1 (Rest) | ε (Se)]; the level's latent is [ε | rest].
@@ -235,19 +262,20 @@ private:
 
     // From the top level down. In memory-saving mode each part rebuilds its input on the way:
     // the deeper levels give z1, the split gives the body output, the body gives x.
-    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, double* ld_tmp) {
+    void walk_backward(T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch,
+                       double* ld_tmp) {
         const Layout Lo = layout(n, ws);
         if constexpr (last) {
-            element_backward(exit_, recompute_, Lo.mid, z, dz, dld, Lo.dmid, n, Lo.we, ld_tmp);
+            element_backward(exit_, recompute_, Lo.mid, z, dz, dld, Lo.dmid, n, Lo.we, scratch, ld_tmp);
         } else {
             get_rest(z, Lo.nz, n);
             get_rest(dz, Lo.dnz, n);
-            element_backward(next_, recompute_, Lo.z1, Lo.nz, Lo.dnz, dld, Lo.dz1, n, Lo.wn, ld_tmp);
+            element_backward(next_, recompute_, Lo.z1, Lo.nz, Lo.dnz, dld, Lo.dz1, n, Lo.wn, scratch, ld_tmp);
             gather_split(Lo.sout, Lo.z1, z, n);
             gather_split(Lo.dsout, Lo.dz1, dz, n);
-            element_backward(exit_, recompute_, Lo.mid, Lo.sout, Lo.dsout, dld, Lo.dmid, n, Lo.we, ld_tmp);
+            element_backward(exit_, recompute_, Lo.mid, Lo.sout, Lo.dsout, dld, Lo.dmid, n, Lo.we, scratch, ld_tmp);
         }
-        element_backward(body_, recompute_, x, Lo.mid, Lo.dmid, dld, dx, n, Lo.wb, ld_tmp);
+        element_backward(body_, recompute_, x, Lo.mid, Lo.dmid, dld, dx, n, Lo.wb, scratch, ld_tmp);
     }
 
     body_type body_;

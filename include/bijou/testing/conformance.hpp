@@ -10,6 +10,8 @@
 //   param_gradient     backward's parameter gradients == central differences (≤ max_coords per tensor)
 //   backward_after_inverse  backward run right after inverse gives the same gradients as after
 //                      forward (the workspace contract memory-saving training relies on), in double
+//   scratch_not_kept   a bijector that declares scratch (core/workspace.hpp): the same gradients when
+//                      its scratch is overwritten with NaN between forward and backward (host backends)
 //   backend_*          this backend equals Reference (forward, log-det, inverse, dx, parameter grads)
 // A conditional recipe (core/context.hpp) runs every check above with a random context batch held
 // fixed, and also:
@@ -27,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -438,6 +441,27 @@ Report conformance(const Config& cfg = {}) {
             a.insert(a.end(), g_inv.begin(), g_inv.end());
             b.insert(b.end(), g_all.begin(), g_all.end());
             rep.checks.push_back(compare("backward_after_inverse", a, b, Tolerance<double>::round_trip));
+        }
+
+        // A bijector that declares scratch (core/workspace.hpp) must not read it across calls: the same
+        // gradients when its scratch, a separate buffer here, is overwritten with NaN between forward
+        // and backward. (Host backends; the conditional forms share the code of the plain ones.)
+        using Bd = typename Fd::bijector_type;
+        if constexpr (!ExecutorBackend<B> && K == 0 && bijou::detail::SplitWorkspace<Bd>) {
+            Bd& e = g.bijector();
+            const std::size_t kept = bijou::detail::kept_size(e, n), ss = bijou::detail::scratch_size(e, n);
+            if (ss > 0) {
+                std::vector<double> ws(kept + 1), scratch(ss), z3(zz.size()), dx3(xd.size()), ld3(static_cast<std::size_t>(n));
+                g.zero_grad();
+                e.forward(xd.data(), z3.data(), ld3.data(), n, ws.data(), scratch.data());
+                std::fill(scratch.begin(), scratch.end(), std::numeric_limits<double>::quiet_NaN());
+                e.backward(xd.data(), z3.data(), r.data(), c.data(), dx3.data(), n, ws.data(), scratch.data());
+                std::vector<double> a = dx3, b = dx;
+                const std::vector<double> g3 = detail::host_grads(g);
+                a.insert(a.end(), g3.begin(), g3.end());
+                b.insert(b.end(), g_all.begin(), g_all.end());
+                rep.checks.push_back(compare("scratch_not_kept", a, b, Tolerance<double>::round_trip));
+            }
         }
     }
 
