@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include <bijou/kernels/cpu/gemm.hpp>
@@ -115,6 +116,42 @@ TEST_CASE("gemm: each packed float micro-kernel the CPU supports equals Referenc
                                       sgemm_packed<Kern>(g.ta, g.tb, g.M, g.N, g.K, 0.75f, A, lda, B, ldb, C, ldc,
                                                          assign);
                                   });
+    };
+    if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
+    if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
+}
+
+TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the product, then the epilogue") {
+    // Row bias, ReLU and the ReLU-backward mask, alone and together, on full and edge tiles, one and
+    // several depth blocks; row 0 of A holds a NaN, which the ReLU passes and the mask zeroes.
+    using namespace bijou::kernels::detail;
+    auto each = [](auto kern, const char* name) {
+        using Kern = decltype(kern);
+        CAPTURE(name);
+        for (const GemmCase& g : {GemmCase{false, false, 100, 131, 300}, GemmCase{true, false, 13, 37, 5},
+                                  GemmCase{false, true, 36, 129, 18}, GemmCase{false, false, 12, 64, 128}}) {
+            CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+            const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N, ldc = g.N + 3;
+            std::vector<float> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
+            fill_operands(A, B);
+            A[0] = std::nanf("");
+            std::vector<float> bias(std::size_t(g.M)), mask(std::size_t(g.M) * ldc);
+            for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = float(std::sin(2.1 * double(i)));
+            for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = float(std::cos(0.9 * double(i)));
+            for (int parts = 1; parts < 8; ++parts)
+                for (bool assign : {true, false}) {
+                    const GemmEpilogue<float> ep{parts & 1 ? bias.data() : nullptr, (parts & 2) != 0,
+                                                 parts & 4 ? mask.data() : nullptr, ldc};
+                    CAPTURE(parts); CAPTURE(assign);
+                    std::vector<float> fused(std::size_t(g.M) * ldc, 0.5f), after = fused;
+                    sgemm_packed<Kern>(g.ta, g.tb, g.M, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, fused.data(),
+                                       ldc, assign, ep);
+                    sgemm_packed<Kern>(g.ta, g.tb, g.M, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, after.data(),
+                                       ldc, assign);
+                    ep.apply(after.data(), ldc, 0, 0, g.M, g.N);
+                    CHECK(std::memcmp(fused.data(), after.data(), sizeof(float) * fused.size()) == 0);
+                }
+        }
     };
     if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
     if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");

@@ -224,12 +224,17 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
 // 6×16 AVX2 micro-kernel: C[0:mr, 0:nr] (+)= alpha · (k×6 panel pa)ᵀ · (k×16 panel pb).
 // Direct: A is not packed: the panel's rows are read where they lie, row r at pa + r·lda (op(A) = A,
 // a full panel of MR rows); otherwise pa is a packed k×MR panel (lda unused).
+// ep (full tiles only, null otherwise): this tile's epilogue (GemmEpilogue::at), applied in registers
+// before the store, in the same order and with the same results as GemmEpilogue::apply afterwards
+// (which, for K = 18, took as long as the product: a second pass over C through scalar-trip loops).
 struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
     static constexpr bool direct_a = true;
+    static constexpr bool fused_epilogue = true;
     template <bool Direct>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
-                                                        int ldc, float alpha, int m, int n, bool assign) {
+                                                        int ldc, float alpha, int m, int n, bool assign,
+                                                        const GemmEpilogue<float>* ep = nullptr) {
         __m256 acc[mr][2];
         BIJOU_UNROLL(6)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -248,16 +253,25 @@ struct SgAvx2 {
         }
         const __m256 va = _mm256_set1_ps(alpha);
         if (m == mr && n == nr) {
+            const __m256 zero = _mm256_setzero_ps();
             BIJOU_UNROLL(6)
             for (int r = 0; r < mr; ++r) {
                 float* c = C + std::size_t(r) * ldc;
-                if (assign) {
-                    _mm256_storeu_ps(c, _mm256_mul_ps(va, acc[r][0]));
-                    _mm256_storeu_ps(c + 8, _mm256_mul_ps(va, acc[r][1]));
-                } else {
-                    _mm256_storeu_ps(c, _mm256_fmadd_ps(va, acc[r][0], _mm256_loadu_ps(c)));
-                    _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(va, acc[r][1], _mm256_loadu_ps(c + 8)));
+                __m256 v[2];
+                for (int h = 0; h < 2; ++h)
+                    v[h] = assign ? _mm256_mul_ps(va, acc[r][h]) : _mm256_fmadd_ps(va, acc[r][h], _mm256_loadu_ps(c + 8 * h));
+                if (ep != nullptr) {
+                    for (int h = 0; h < 2; ++h) {
+                        if (ep->bias) v[h] = _mm256_add_ps(v[h], _mm256_set1_ps(ep->bias[r]));
+                        if (ep->relu) v[h] = _mm256_max_ps(zero, v[h]);  // max(0, NaN) = NaN, max(0, −0) = −0: as c < 0 ? 0 : c
+                        if (ep->mask) {
+                            const __m256 mk = _mm256_loadu_ps(ep->mask + std::size_t(r) * ep->ldm + 8 * h);
+                            v[h] = _mm256_and_ps(v[h], _mm256_cmp_ps(mk, zero, _CMP_GT_OQ));  // mask > 0 ? c : +0
+                        }
+                    }
                 }
+                _mm256_storeu_ps(c, v[0]);
+                _mm256_storeu_ps(c + 8, v[1]);
             }
             return;
         }
@@ -274,10 +288,12 @@ struct SgAvx2 {
 // 12×32 AVX-512 micro-kernel (24 zmm accumulators).
 struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
-    static constexpr bool direct_a = false;  // always packed (no AVX-512 machine to measure the direct form on)
+    static constexpr bool direct_a = false;        // always packed (no AVX-512 machine to measure the direct
+    static constexpr bool fused_epilogue = false;  // form or a fused epilogue on yet)
     template <bool Direct>
     __attribute__((target("avx512f"))) static void run(int k, const float* pa, int, const float* pb, float* C, int ldc,
-                                                      float alpha, int m, int n, bool assign) {
+                                                      float alpha, int m, int n, bool assign,
+                                                      const GemmEpilogue<float>* = nullptr) {
         static_assert(!Direct);
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
@@ -353,18 +369,24 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                         float* c = C + std::size_t(ic + ir) * ldc + jc + jr;
                         const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
                         const bool first = assign && pc == 0;
+                        // the epilogue after the last depth block: in the kernel's registers for a full
+                        // tile where it can, else over the stored tile
+                        const bool with_ep = !ep.empty() && pc + kc == K;
+                        const bool fused = Kern::fused_epilogue && with_ep && m == MR && n == NR;
+                        const GemmEpilogue<float> tile_ep = fused ? ep.at(ic + ir, jc + jr) : GemmEpilogue<float>{};
+                        const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
                         if constexpr (Kern::direct_a) {
                             if (ir < packed_from)
                                 Kern::template run<true>(kc, a_block + std::size_t(ir) * lda, lda, pbp, c, ldc, alpha,
-                                                         m, n, first);
+                                                         m, n, first, e);
                             else
                                 Kern::template run<false>(kc, pa + std::size_t(ir) * kc, 0, pbp, c, ldc, alpha, m, n,
-                                                          first);
+                                                          first, e);
                         } else {
                             Kern::template run<false>(kc, pa + std::size_t(ir) * kc, 0, pbp, c, ldc, alpha, m, n,
-                                                      first);
+                                                      first, e);
                         }
-                        if (!ep.empty() && pc + kc == K) ep.apply(c, ldc, ic + ir, jc + jr, m, n);
+                        if (with_ep && !fused) ep.apply(c, ldc, ic + ir, jc + jr, m, n);
                     }
                 }
             }
