@@ -89,7 +89,7 @@ void linear1x1_log_det_grad(Cpu, const double* winv_t, T* dW, const T* dld, int 
 template <class T>
 void permute_channels(Cpu, const T* x, T* y, const int* perm, int n, int C, int HW) {
     const std::size_t stride = std::size_t(C) * HW;
-    bijou::detail::parallel_for(int(n), std::size_t(n) * stride > 65536, [&](int i) {
+    bijou::detail::parallel_for(int(n), std::size_t(n) * stride > 16384, [&](int i) {
         const T* xi = x + i * stride;
         T* yi = y + i * stride;
         if (HW == 1)  // vectors: a plain gather (copy_n per element would cost a call each)

@@ -14,7 +14,7 @@ namespace bijou::kernels {
 
 namespace detail {
 /// Below this many elements a parallel region costs more than it saves.
-inline constexpr std::size_t priors_parallel_min = 32768;
+inline constexpr std::size_t priors_parallel_min = 8192;
 
 inline bool priors_worth_it(int n, int C, int HW) {
     return std::size_t(n) * std::size_t(C) * std::size_t(HW) > priors_parallel_min;
