@@ -4,6 +4,7 @@
 //
 //   bench_conv                                  every shape, both passes, 1 and 2 threads
 //   bench_conv --benchmark_filter='L1_1x1'      one shape
+//   bench_conv --benchmark_filter=OneDnnGemm    oneDNN's sgemm on bench_image's GlowGemm products
 //
 // Shapes: the conditioner (3×3 in → hidden, ReLU, 1×1 hidden → hidden, ReLU, 3×3 hidden → out) of a
 // coupling at each level of Glow config a (batch 64, hidden 128; levels 1-3 at 16×16, 8×8, 4×4 with
@@ -21,6 +22,8 @@
 #include <vector>
 
 #include <bijou/bijou.hpp>
+
+#include "glow_gemms.hpp"
 
 #if defined(BIJOU_BENCH_ONEDNN)
 #include <oneapi/dnnl/dnnl.hpp>
@@ -162,6 +165,30 @@ BENCHMARK(BM_OneDnnConv)
     ->ArgNames({"shape", "backward", "threads"})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// oneDNN's sgemm (row-major, like kernels::gemm) on bench_image's GlowGemm products: whether its
+// GEMM alone, without the convolutions' layouts, would beat bijou's (compare BM_GlowGemm).
+void BM_OneDnnGemm(benchmark::State& st) {
+    const bench::GemmShape g = bench::glow_gemms[st.range(0)];
+    set_num_threads(int(st.range(1)));
+    Rng rng(1);
+    std::vector<float> A = noise(std::size_t(g.M) * g.K, rng), B = noise(std::size_t(g.K) * g.N, rng),
+                       C(std::size_t(g.M) * g.N);
+    const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+    for (auto _ : st) {
+        dnnl::sgemm(g.ta ? 'T' : 'N', g.tb ? 'T' : 'N', g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), ldb, g.beta,
+                    C.data(), g.N);
+        benchmark::DoNotOptimize(C.data());
+    }
+    st.SetLabel(g.name);
+    st.counters["GFLOPs"] =
+        benchmark::Counter(2.0 * g.M * g.N * g.K * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_OneDnnGemm)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, bench::glow_gemm_count - 1, 1), {1, 2}})
+    ->ArgNames({"shape", "threads"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 #endif
 
 }  // namespace

@@ -14,6 +14,8 @@
 
 #include <bijou/bijou.hpp>
 
+#include "glow_gemms.hpp"
+
 namespace {
 
 using namespace bijou;
@@ -156,24 +158,8 @@ void BM_GlowSample(benchmark::State& st) {
 BENCHMARK(BM_GlowSample)->Arg(1)->Arg(2)->ArgName("threads")->UseRealTime()->Unit(benchmark::kMillisecond);
 
 
-// kernels::gemm(Cpu) on the products of one coupling's conditioner at Glow config a's first level
-// (4×16×16, batch 64: n·HW = 16,384 columns; hidden 128): forward 3×3 (K = 2·9), 1×1, the narrow
-// last layer (36 product rows over 7,168 columns), and backward's weight gradients (dY·colᵀ, both
-// operands depth-contiguous) and input gradient (Wᵀ·dY).
-struct GemmShape {
-    const char* name;
-    bool ta, tb;
-    int M, N, K;
-    float beta;
-};
-constexpr GemmShape glow_gemms[] = {
-    {"fwd 3x3 in", false, false, 128, 16384, 18, 0.f}, {"fwd 1x1", false, false, 128, 16384, 128, 0.f},
-    {"fwd narrow", false, false, 36, 7168, 128, 0.f},  {"dW 1x1", false, true, 128, 128, 16384, 1.f},
-    {"dx 1x1", true, false, 128, 16384, 128, 0.f},     {"dW 3x3 in", false, true, 128, 18, 16384, 1.f},
-};
-
 void BM_GlowGemm(benchmark::State& st) {
-    const GemmShape g = glow_gemms[st.range(0)];
+    const bench::GemmShape g = bench::glow_gemms[st.range(0)];
     set_num_threads(int(st.range(1)));
     Rng rng(1);
     std::vector<float> A(std::size_t(g.M) * g.K), B(std::size_t(g.K) * g.N), C(std::size_t(g.M) * g.N);
