@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/workspace.hpp"  // kept_size: where a coupling's plain forms put its scratch
 #include "bijou/kernels/coupling_scale.hpp"
 
 namespace bijou {

@@ -172,7 +172,7 @@ private:
         else return nullptr;
     }
 
-    T* scratch_at(T* ws, int n) const { return ws + (workspace_size(n) - scratch_size(n)); }
+    T* scratch_at(T* ws, int n) const { return ws + detail::kept_size(*this, n); }
     // Kept part at ws, scratch at `scratch`.
     Layout layout(int n, T* ws, T* scratch) const {
         Layout L{};

@@ -186,7 +186,7 @@ private:
     std::size_t out_size(int n) const { return std::size_t(n) * D * (affine ? 2 : 1); }
     int ldo() const { return shared_ ? 2 * D : D; }
 
-    T* scratch_at(T* ws, int n) const { return ws + (workspace_size(n) - scratch_size(n)); }
+    T* scratch_at(T* ws, int n) const { return ws + detail::kept_size(*this, n); }
     // Kept part at ws, scratch (from dout on) at `scratch`.
     Layout layout(int n, T* ws, T* scratch) const {
         const std::size_t nd = std::size_t(n) * D;

@@ -96,19 +96,17 @@ public:
     }
 
     std::size_t workspace_size(int n) const {
-        const std::size_t grads = 2 * std::size_t(n) * max_size();
-        std::size_t total = grads, shared = 0;
-        if (recompute_) total += grads;  // the two ping-pong activation buffers
+        if (recompute_) {  // two gradient and two ping-pong activation buffers, one shared workspace
+            std::size_t shared = 0;
+            for_each_c([&]<std::size_t I>(const auto& e) { shared = std::max(shared, e.workspace_size(n)); });
+            return 4 * std::size_t(n) * max_size() + shared;
+        }
+        std::size_t kept = 0;
         for_each_c([&]<std::size_t I>(const auto& e) {
-            if (recompute_) {
-                shared = std::max(shared, e.workspace_size(n));
-            } else {
-                total += detail::kept_size(e, n);
-                shared = std::max(shared, detail::scratch_size(e, n));
-                if (I + 1 < M) total += std::size_t(n) * size_at<I>();
-            }
+            kept += detail::kept_size(e, n);
+            if (I + 1 < M) kept += std::size_t(n) * size_at<I>();
         });
-        return total + shared;
+        return kept + scratch_size(n);
     }
     /// The part of the workspace no call reads from an earlier one (core/workspace.hpp): the gradient
     /// buffers and the elements' shared scratch; none in the memory-saving layout.
@@ -225,7 +223,7 @@ private:
         T* scratch = nullptr;     // the elements' shared scratch (memory-saving: none)
     };
     // The scratch of the plain forms: right after the kept part; none in the memory-saving layout.
-    T* scratch_at(T* ws, int n) const { return recompute_ ? nullptr : ws + (workspace_size(n) - scratch_size(n)); }
+    T* scratch_at(T* ws, int n) const { return recompute_ ? nullptr : ws + detail::kept_size(*this, n); }
     // Store mode: per element [its output (not the last's)][its kept part]; the scratch (elsewhere)
     // [grad0][grad1][shared scratch of the elements].
     // Memory-saving: [grad0][grad1][act0][act1][shared workspace]; output I goes to act[I % 2].

@@ -174,7 +174,7 @@ private:
     // Store mode: [act 0..K-2][kept 0..K-1], and the scratch (elsewhere) [grad0][grad1][the steps'
     // shared scratch]. Memory-saving: [grad0][grad1][act0][act1][ws], step k's output in act[k % 2]
     // and one workspace for every step.
-    T* scratch_at(T* ws, int n) const { return recompute_ ? nullptr : ws + (workspace_size(n) - scratch_size(n)); }
+    T* scratch_at(T* ws, int n) const { return recompute_ ? nullptr : ws + detail::kept_size(*this, n); }
     T* grad(T* ws, T* scratch, int n, std::size_t i) const {
         return (recompute_ ? ws : scratch) + i * std::size_t(n) * S::size;
     }

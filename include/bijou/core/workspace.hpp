@@ -13,7 +13,7 @@
 // Composites (Chain, Stack, MultiScale) in the stored-activation layout place their elements' kept
 // parts side by side and give all of them ONE scratch region, the largest any element needs: a
 // Glow's couplings then share one set of backward buffers instead of holding one each (config a:
-// arena 731 → 239 MB). In the memory-saving layout a composite's elements already share their whole
+// arena 731 → 235 MB). In the memory-saving layout a composite's elements already share their whole
 // workspace, and the composite declares no scratch.
 // The helpers below call either form (scratch null: the plain one), so composites treat every
 // element alike. The conformance suite checks the promise: backward is unchanged when the scratch is
