@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -234,4 +235,29 @@ TEST_CASE("arena: staging is the identity on Cpu and a round trip through backen
     const double* ld = a.host_log_det(2);
     const double* lp = a.host_log_prob(2);
     CHECK((ld[0] == 1.25 && ld[1] == 1.25 && lp[0] == -3.0 && lp[1] == -3.0));
+}
+
+TEST_CASE("host allocator: arrays of 2 MiB or more start on a 2 MiB boundary, smaller ones on 64 bytes") {
+    HostAllocator<float> a;
+    const std::size_t big = (std::size_t(2) << 20) / sizeof(float) + 5, small = 1000;
+    float* p = a.allocate(big);
+    float* q = a.allocate(small);
+    CHECK(reinterpret_cast<std::uintptr_t>(p) % (std::size_t(2) << 20) == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(q) % 64 == 0);
+    p[0] = 1.f;
+    p[big - 1] = 2.f;  // the whole rounded-up range is ours
+    q[small - 1] = 3.f;
+    CHECK(p[0] + p[big - 1] + q[small - 1] == 6.f);
+    a.deallocate(q, small);
+    a.deallocate(p, big);
+
+    // a Cpu Buffer holds zeros in such memory, and regrows without keeping the old array
+    Buffer<Cpu, double> buf(big);
+    CHECK(reinterpret_cast<std::uintptr_t>(buf.data()) % (std::size_t(2) << 20) == 0);
+    CHECK(buf.size() == big);
+    CHECK(buf.data()[big - 1] == 0.0);
+    buf.data()[3] = 7.0;
+    buf.assign_zeros(small);
+    CHECK(buf.size() == small);
+    CHECK(buf.data()[3] == 0.0);
 }

@@ -5,6 +5,7 @@
 // parameters and per-sample buffers in Buffer<B, U> and cross the API edge with upload/download, so
 // the same model code serves every backend.
 //   Buffer<B, U>            n scalars of backend memory: assign_zeros(n) releases, then holds n zeros
+//                           (host backends: large ones on transparent huge pages, core/host_allocator.hpp)
 //   upload(B, dst, host, n) backend memory ← host memory      download(B, host, src, n) the reverse
 //   fill(B, p, n, v)        p[0..n) = v in backend memory
 //   fill_from_host(B, p, n, gen)  p[k] = gen() for k = 0, 1, …, n − 1, gen called on the host in that
@@ -30,13 +31,14 @@
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/hd.hpp"
+#include "bijou/core/host_allocator.hpp"
 
 namespace bijou {
 
 namespace detail {
 template <class B, class U>
 struct buffer_storage {
-    using type = std::vector<U>;
+    using type = std::vector<U, HostAllocator<U>>;  // large arrays on huge pages (core/host_allocator.hpp)
 };
 template <ExecutorBackend B, class U>
 struct buffer_storage<B, U> {
