@@ -14,7 +14,8 @@
 // register micro-kernel runs over the panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm)
 // with AVX2. The AVX2 kernel reads an untransposed A (op(A) = A) in place, MR rows at a time, and packs
 // only a ragged last panel: transposing A into panels cost more than it saved (its six row streams
-// stay in L1 across the block's column panels). The packing buffers
+// stay in L1 across the block's column panels). While a column block computes, the next block's
+// rows of an untransposed op(B) are prefetched into L2, ready for packing. The packing buffers
 // (144×256 and 256×128 floats, 272 KiB) live on the stack: no allocation. Edge panels are zero-padded,
 // so the micro-kernel always runs full tiles and stores only the valid part. Each element of C is
 // accumulated in one fixed order that does not depend on how the caller splits C, so results are
@@ -372,9 +373,21 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                 if (N > sg_nc || ic == 0)  // one column block: packed once per depth block, kept across row blocks
                     sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc,
                                   ldb, pb);
+                // An untransposed op(B) is packed from kc rows ldb apart, too short for the hardware
+                // prefetcher: while this block computes, its micro-kernel calls prefetch the next
+                // column block's cache lines into L2 in equal shares (Glow's 1×1 forward product in
+                // isolation: 8.4 → 7.6 ms, median of 6 interleaved runs).
+                const int jn = jc + sg_nc, line_floats = 16, row_lines = (std::min(sg_nc, N - jn) + 15) / line_floats;
+                const int lines = !tb && jn < N ? kc * row_lines : 0;
+                const int calls = (nc + NR - 1) / NR * ((mc + MR - 1) / MR), per_call = (lines + calls - 1) / calls;
+                int next_line = 0;
                 for (int jr = 0; jr < nc; jr += NR) {
                     const float* pbp = pb + std::size_t(jr) * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
+                        for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line)
+                            __builtin_prefetch(B + std::size_t(pc + next_line / row_lines) * ldb + jn +
+                                                   next_line % row_lines * line_floats,
+                                               0, 2);
                         float* c = C + std::size_t(ic + ir) * ldc + jc + jr;
                         const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
                         const bool first = assign && pc == 0;
