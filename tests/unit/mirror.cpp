@@ -245,7 +245,7 @@ TEST_CASE("host allocator: arrays of 2 MiB or more start on a 2 MiB boundary, sm
     CHECK(reinterpret_cast<std::uintptr_t>(p) % (std::size_t(2) << 20) == 0);
     CHECK(reinterpret_cast<std::uintptr_t>(q) % 64 == 0);
     p[0] = 1.f;
-    p[big - 1] = 2.f;  // the whole rounded-up range is ours
+    p[big - 1] = 2.f;  // both ends of each array are writable
     q[small - 1] = 3.f;
     CHECK(p[0] + p[big - 1] + q[small - 1] == 6.f);
     a.deallocate(q, small);
