@@ -36,5 +36,5 @@ TEST_CASE("conformance: a conditional MultiScale in memory-saving mode") {
     // largest value (the double checks, Cpu against Reference at 1e-10, pass either way).
     cfg.param_noise = 0.1;
     cfg.max_coords = 12;
-    test::conformance_all<TinyCondGlow, Shape<2, 4, 4>>(cfg);
+    test::conformance_all<TinyCondGlow, Shape<1, 4, 4>>(cfg);  // the shape above: no new instantiations
 }
