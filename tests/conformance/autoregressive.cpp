@@ -2,6 +2,8 @@
 
 #include <bijou/bijectors/autoregressive.hpp>
 
+namespace conformance_autoregressive {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 using bijou::test::conformance_all;
 
@@ -37,3 +39,5 @@ TEST_CASE("conformance: ConditionalMaskedAutoregressive rational-quadratic") {
 TEST_CASE("conformance: ConditionalInverseAutoregressive affine, one feature") {
     conformance_all<ConditionalInverseAutoregressive<AffineTransform, Shape<2>>, Shape<1>>(with({}));
 }
+
+}  // namespace conformance_autoregressive

@@ -3,6 +3,8 @@
 // different contexts are independent", over {float, double} × {Reference, Cpu, CudaHost}.
 #include "conformance/suite.hpp"
 
+namespace conformance_conditional {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 using bijou::test::conformance_all;
 
@@ -38,3 +40,5 @@ TEST_CASE("conformance: ConditionalAffineCoupling image, context Shape<3>") {
 TEST_CASE("conformance: ConditionalAdditiveCoupling image, context Shape<2>") {
     conformance_all<ConditionalAdditiveCoupling<Shape<2>>, Shape<4, 2, 2>>();
 }
+
+}  // namespace conformance_conditional

@@ -4,6 +4,8 @@
 // {Reference, Cpu, CudaHost}.
 #include "suite.hpp"
 
+namespace conformance_conditional_glow {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 TEST_CASE("conformance: ConditionalSplit") { test::conformance_all<ConditionalSplit<Shape<3>>, Shape<4, 3, 2>>(); }
@@ -38,3 +40,5 @@ TEST_CASE("conformance: a conditional MultiScale in memory-saving mode") {
     cfg.max_coords = 12;
     test::conformance_all<TinyCondGlow, Shape<1, 4, 4>>(cfg);  // the shape above: no new instantiations
 }
+
+}  // namespace conformance_conditional_glow

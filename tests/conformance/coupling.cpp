@@ -2,6 +2,8 @@
 
 #include <bijou/bijectors/coupling.hpp>
 
+namespace conformance_coupling {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 using bijou::test::conformance_all;
 
@@ -38,3 +40,5 @@ TEST_CASE("conformance: Stack<AffineCoupling>") {
         o = o.with(CouplingOptions{.net = CouplingNet::shared, .mask = MaskKind::half});
     }));
 }
+
+}  // namespace conformance_coupling

@@ -11,6 +11,8 @@
 
 #include <bijou/bijectors/coupling.hpp>
 
+namespace conformance_coupling_image {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 using bijou::test::conformance_all;
 
@@ -296,3 +298,5 @@ TEST_CASE_TEMPLATE("image coupling: Cpu equals Reference on a batch large enough
     CHECK(rel(f.gradients(), g.gradients()) <= 1e-4);  // sums over 160·64 pixels in float
     for (int i = 0; i < n; ++i) CHECK(f.last_log_det(n)[std::size_t(i)] == doctest::Approx(g.last_log_det(n)[std::size_t(i)]).epsilon(1e-5));
 }
+
+}  // namespace conformance_coupling_image

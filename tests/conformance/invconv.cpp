@@ -5,6 +5,8 @@
 #include <bijou/bijectors/invconv1x1.hpp>
 #include <bijou/bijectors/permute.hpp>
 
+namespace conformance_invconv {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 using bijou::test::conformance_all;
 
@@ -37,3 +39,5 @@ TEST_CASE("conformance: InvConv1x1 and InvConv1x1LU with C = 1") {
     conformance_all<InvConv1x1, Shape<1, 2, 2>>();
     conformance_all<InvConv1x1LU, Shape<1>>();
 }
+
+}  // namespace conformance_invconv

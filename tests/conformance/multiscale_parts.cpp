@@ -5,6 +5,8 @@
 #include <bijou/bijectors/squeeze.hpp>
 #include <bijou/bijectors/top_prior.hpp>
 
+namespace conformance_multiscale_parts {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 TEST_CASE("conformance: Squeeze") { test::conformance_all<Squeeze, Shape<2, 4, 6>>(); }
@@ -44,3 +46,5 @@ TEST_CASE("conformance: MultiScale in memory-saving mode") {
     cfg.options.memory_saving = true;
     test::conformance_all<TinyGlow, Shape<1, 4, 4>>(cfg);
 }
+
+}  // namespace conformance_multiscale_parts

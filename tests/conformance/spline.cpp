@@ -2,6 +2,8 @@
 
 #include <bijou/bijectors/spline_coupling.hpp>
 
+namespace conformance_spline {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 using bijou::test::conformance_all;
 
@@ -34,3 +36,5 @@ TEST_CASE("conformance: RationalQuadraticCoupling image") {
 TEST_CASE("conformance: ConditionalRationalQuadraticCoupling image") {
     conformance_all<ConditionalRationalQuadraticCoupling<Shape<3>>, Shape<2, 2, 2>>(with({.bins = 4, .bound = 1.5}, {}, 0.2));
 }
+
+}  // namespace conformance_spline

@@ -15,6 +15,8 @@
 
 #include <unistd.h>
 
+namespace unit_autoregressive {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -207,3 +209,5 @@ TEST_CASE("autoregressive: MAF samples by inverting in D passes, IAF evaluates i
     I i(o);
     run(i);
 }
+
+}  // namespace unit_autoregressive

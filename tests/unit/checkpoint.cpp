@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace unit_checkpoint {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 namespace fs = std::filesystem;
 
@@ -783,3 +785,5 @@ TEST_CASE("checkpoint: a process killed (SIGKILL) while saving leaves the previo
     else CHECK(same_model(new_model, loaded));
     for (const auto& name : tmp.temp_files()) fs::remove(tmp / name);
 }
+
+}  // namespace unit_checkpoint

@@ -15,6 +15,8 @@
 
 #include "unit/temp_dir.hpp"
 
+namespace unit_cifar10 {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
@@ -124,3 +126,5 @@ TEST_CASE("cifar10: every malformed file raises a bijou::io_error naming the fil
     CHECK(d.labels.size() == 2);
     CHECK(d.pixels.size() == 2u * 3072u);
 }
+
+}  // namespace unit_cifar10

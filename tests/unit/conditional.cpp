@@ -11,6 +11,8 @@
 #include <numbers>
 #include <string>
 
+namespace unit_conditional {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -264,3 +266,5 @@ TEST_CASE("conditional checkpoint: the context shape is recorded, and another on
                          error);
     std::filesystem::remove(path);
 }
+
+}  // namespace unit_conditional

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <string>
 
+namespace unit_conditional_glow {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -148,3 +150,5 @@ TEST_CASE("conditional Glow: checkpoints keep the context shape and refuse an un
     CHECK_THROWS_WITH_AS(load_checkpoint(path, plain), doctest::Contains("this model is unconditional"), error);
     std::filesystem::remove(path);
 }
+
+}  // namespace unit_conditional_glow

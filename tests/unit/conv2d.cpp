@@ -12,6 +12,8 @@
 #include <bijou/nn/conv2d.hpp>
 #include <bijou/nn/convnet.hpp>
 
+namespace unit_conv2d {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -372,3 +374,5 @@ TEST_CASE_TEMPLATE("conv2d layout: NCHW channels to channel-major and back", B, 
                 CHECK(back[k] == (c >= c0 && c < c0 + cn ? 2.0 * x[k] : 0.5));
             }
 }
+
+}  // namespace unit_conv2d

@@ -7,6 +7,8 @@
 
 #include <bijou/bijou.hpp>
 
+namespace unit_conventions {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -132,3 +134,5 @@ TEST_CASE("ActNorm data-dependent initialisation standardises its batch and is r
         CHECK(ss / 64 == doctest::Approx(1.0).epsilon(1e-4));
     }
 }
+
+}  // namespace unit_conventions

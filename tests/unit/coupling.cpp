@@ -12,6 +12,8 @@
 #include <bijou/bijou.hpp>
 #include <bijou/nn/mlp.hpp>
 
+namespace unit_coupling {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -502,3 +504,5 @@ TEST_CASE("coupling: Cpu equals Reference on a batch large enough to run in para
     fc.inverse_raw(zc.data(), xb.data(), n);
     CHECK(rel_diff(xb, x, x.size()) < 1e-12);
 }
+
+}  // namespace unit_coupling

@@ -19,6 +19,8 @@
 #include <bijou/kernels/cpu/standard_normal.hpp>
 #include <bijou/kernels/cpu/totals.hpp>
 
+namespace unit_cpu_kernels {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -218,3 +220,5 @@ TEST_CASE_TEMPLATE("cpu kernels: sum_squares, scale and add_total equal Referenc
         CHECK(rel_diff(pg1, pg0) == 0.0);
     }
 }
+
+}  // namespace unit_cpu_kernels

@@ -16,6 +16,8 @@
 
 #include "cuda/kernel_checks.hpp"
 
+namespace unit_cuda_host {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 using namespace bijou::test_cuda;
 namespace cb = bijou::kernels::cuda_body;
@@ -80,3 +82,5 @@ TEST_CASE("cuda host: the column-major call of a row-major product computes that
             CHECK(rel_diff(C1, C0) <= 1e-14);
         }
 }
+
+}  // namespace unit_cuda_host

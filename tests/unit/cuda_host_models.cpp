@@ -17,6 +17,8 @@
 
 #include "cuda/model_checks.hpp"
 
+namespace unit_cuda_host_models {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -112,3 +114,5 @@ TEST_CASE("cuda host: backend memory is guarded: a host access outside a kernel 
     CHECK(WTERMSIG(status) == SIGSEGV);
 }
 #endif
+
+}  // namespace unit_cuda_host_models

@@ -16,6 +16,8 @@
 #include <bijou/distributions/gaussian_mixture.hpp>
 #include <bijou/kernels/cuda/exec.hpp>
 
+namespace unit_distributions {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -488,3 +490,5 @@ TEST_CASE_TEMPLATE("Flows on the vector bases on CudaHost equal Reference", Base
     const auto sd = dev.sample(13, 0.7, r2);
     for (std::size_t k = 0; k < sr.size(); ++k) CHECK(sd.data()[k] == doctest::Approx(sr.data()[k]).epsilon(kExactTol));
 }
+
+}  // namespace unit_distributions

@@ -11,6 +11,8 @@
 #include <bijou/kernels/cpu/gemm.hpp>
 #include <bijou/kernels/reference/gemm.hpp>
 
+namespace unit_gemm {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -157,3 +159,5 @@ TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the pro
     if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
 }
 #endif
+
+}  // namespace unit_gemm

@@ -9,6 +9,8 @@
 #include <bijou/bijou.hpp>
 #include <bijou/testing/conformance.hpp>
 
+namespace unit_glow {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -329,3 +331,5 @@ TEST_CASE("MultiScaleRealNVP: round trip, names, memory modes") {
     CHECK(max_abs_diff(m.inverse(f.z).x, x) <= 1e-4);
     CHECK(m.bijector().body().element<0>()[0].scale() == CouplingScale::tanh);
 }
+
+}  // namespace unit_glow

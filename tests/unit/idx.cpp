@@ -24,6 +24,8 @@
 #include "unit/shipped_mnist.hpp"
 #include "unit/temp_dir.hpp"
 
+namespace unit_idx {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
@@ -336,3 +338,5 @@ TEST_CASE("idx: a named pipe is read as its bytes arrive, so a forged header can
         CHECK(peak_rss_kib() - before < 64 * 1024);  // the reader's first 1 MiB chunk, not the header's 2 GB
     }
 }
+
+}  // namespace unit_idx

@@ -20,6 +20,8 @@
 
 #include "unit/temp_dir.hpp"
 
+namespace unit_image_folder {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
@@ -210,3 +212,5 @@ TEST_CASE("image_folder: every malformed folder raises a bijou::io_error naming 
         CHECK_THROWS_AS((void)bijou::read_image_folder(dir.path, 2), bijou::invalid_argument);
     }
 }
+
+}  // namespace unit_image_folder

@@ -15,6 +15,8 @@
 #include <bijou/bijectors/permute.hpp>
 #include <bijou/bijou.hpp>
 
+namespace unit_invconv {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -394,3 +396,5 @@ TEST_CASE_TEMPLATE("InvConv1x1 (Cpu): weight gradients do not depend on the thre
     CHECK(g1 == g2);
     CHECK(g1 == g3);
 }
+
+}  // namespace unit_invconv

@@ -12,6 +12,8 @@
 #include <bijou/core/mirror.hpp>
 #include <bijou/kernels/cuda/exec.hpp>
 
+namespace unit_mirror {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -261,3 +263,5 @@ TEST_CASE("host allocator: arrays of 2 MiB or more start on a 2 MiB boundary, sm
     CHECK(buf.size() == small);
     CHECK(buf.data()[3] == 0.0);
 }
+
+}  // namespace unit_mirror

@@ -13,6 +13,8 @@
 
 #include "mnist_glow/metadata.hpp"
 
+namespace unit_mnist_metadata {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using mnist_glow::Metadata;
 using mnist_glow::ResumeState;
 
@@ -141,3 +143,5 @@ TEST_CASE("mnist_glow metadata: the other fields of the training state are check
     m.erase("train.cursor");
     CHECK_THROWS_WITH_AS((void)mnist_glow::resume_state(m, "f"), doctest::Contains("has no 'train.cursor'"), bijou::io_error);
 }
+
+}  // namespace unit_mnist_metadata

@@ -21,6 +21,8 @@
 
 #include "unit/shipped_mnist.hpp"
 
+namespace unit_mnist_tiny_glow {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 namespace fs = std::filesystem;
 using namespace bijou;
 
@@ -222,3 +224,5 @@ TEST_CASE("Glow on MNIST 1x16x16: memory-saving training follows the same loss c
     MESSAGE("10 steps: worst relative loss difference " << worst << ", largest parameter difference " << param_diff);
     CHECK(param_diff < 1e-4);  // measured: 6e-8
 }
+
+}  // namespace unit_mnist_tiny_glow

@@ -6,6 +6,8 @@
 #include <bijou/bijectors/squeeze.hpp>
 #include <bijou/bijectors/top_prior.hpp>
 
+namespace unit_multiscale_parts {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 TEST_CASE("Squeeze puts each 2x2 block into 4 channels, openai/glow's order") {
@@ -68,3 +70,5 @@ TEST_CASE("memory-saving mode: same loss and gradients, less workspace, for vect
     CHECK(worst <= 1e-9 * scale);
     CHECK(lean.workspace_bytes(32) < store.workspace_bytes(32));
 }
+
+}  // namespace unit_multiscale_parts

@@ -7,6 +7,8 @@
 
 #include <bijou/bijou.hpp>
 
+namespace unit_readme {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 namespace {
 
 std::string slurp(const std::string& rel) {
@@ -77,3 +79,5 @@ TEST_CASE("README: the Glow snippet is the one tests/unit/glow.cpp compiles") {
     }
     CHECK(readme.find("```cpp\n" + unindented + "```") != std::string::npos);
 }
+
+}  // namespace unit_readme

@@ -13,6 +13,8 @@
 
 #include <bijou/train/sampler.hpp>
 
+namespace unit_sampler {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -191,3 +193,5 @@ TEST_CASE("EpochSampler and gather_rows: bad arguments throw bijou errors naming
     const std::vector<std::size_t> three{0, 1, 2};
     CHECK_THROWS_AS(gather_rows(data, std::span<const std::size_t>(three), batch), shape_error);
 }
+
+}  // namespace unit_sampler

@@ -17,6 +17,8 @@
 #include <bijou/train/schedule.hpp>
 #include <bijou/train/trainer.hpp>
 
+namespace unit_schedule {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -164,3 +166,5 @@ TEST_CASE("train_step: TrainConfig's anneal sets the rate, and a bad one throws 
     check_invalid([&] { train_step(model, opt, x, TrainConfig{.anneal = CosineAnneal{}}, 0); }, "CosineAnneal: steps = 0");
     CHECK(opt.calls == calls);
 }
+
+}  // namespace unit_schedule

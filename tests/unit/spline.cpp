@@ -18,6 +18,8 @@
 
 #include <unistd.h>
 
+namespace unit_spline {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 namespace sf = bijou::kernels::spline_formula;
 
@@ -335,3 +337,5 @@ TEST_CASE("spline coupling: checkpoints keep the spline settings and a load chec
     CHECK(msg.find("setting 'steps.0.bound': the file has '2.5' but the model has '3'") != std::string::npos);
     fs::remove_all(dir);
 }
+
+}  // namespace unit_spline

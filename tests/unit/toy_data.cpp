@@ -7,6 +7,8 @@
 
 #include "toy_density/toy_data.hpp"
 
+namespace unit_toy_data {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 TEST_CASE("toy data: the checkerboard is uniform on 8 alternating 2x2 squares of [-4, 4]^2 (entropy ln 32)") {
     const auto x = toy::make("checkerboard", 80000, 3);
     int counts[4][4] = {};
@@ -52,3 +54,5 @@ TEST_CASE("toy data: the 8 Gaussians' log-density integrates to 1 and peaks at t
     const double r = 4.0 / 1.414;
     CHECK(toy::eight_gaussians_log_density(r, 0) > toy::eight_gaussians_log_density(r / 2, 0));
 }
+
+}  // namespace unit_toy_data

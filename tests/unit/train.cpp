@@ -23,6 +23,8 @@
 #include <bijou/train/schedule.hpp>
 #include <bijou/train/trainer.hpp>
 
+namespace unit_train {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -447,3 +449,5 @@ TEST_CASE("train_step: two seeded runs are bit-for-bit identical, another seed d
     CHECK(l1 == l2);
     CHECK(!same_bits<float>(p1, p3));
 }
+
+}  // namespace unit_train

@@ -6,6 +6,8 @@
 
 #include <bijou/bijou.hpp>
 
+namespace unit_two_moons_flow {  // the file's own namespace (unity build: tests/CMakeLists.txt)
+
 using namespace bijou;
 
 namespace {
@@ -77,3 +79,5 @@ TEST_CASE("whole flow: seeded RealNVP on two moons reaches <= 0.9 nats held-out"
     CHECK(first > 1.5);
     CHECK(nll <= 0.9);
 }
+
+}  // namespace unit_two_moons_flow
