@@ -46,3 +46,13 @@ if(BIJOU_CUDA)
   message(STATUS "CUDA: building the Cuda backend's tests with ${CMAKE_CUDA_COMPILER} "
                  "${CMAKE_CUDA_COMPILER_VERSION} for sm_${CMAKE_CUDA_ARCHITECTURES}")
 endif()
+
+# bijou_cuda_host_optimization(<level> <config>...): in the calling directory, nvcc's -O in
+# CMAKE_CUDA_FLAGS_<config> becomes <level> for each configuration given. nvcc warns when -O is given
+# twice, so the level replaces the build type's instead of following it; nvcc's -O sets only the host
+# code's level (the device code keeps ptxas's optimisation). A macro: it sets the caller's variables.
+macro(bijou_cuda_host_optimization level)
+  foreach(_bijou_config ${ARGN})
+    string(REGEX REPLACE "-O[0-9s]" "${level}" CMAKE_CUDA_FLAGS_${_bijou_config} "${CMAKE_CUDA_FLAGS_${_bijou_config}}")
+  endforeach()
+endmacro()

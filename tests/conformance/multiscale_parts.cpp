@@ -40,7 +40,7 @@ TEST_CASE("conformance: MultiScale (a tiny Glow bijector, sigmoid scales)") {
 }
 
 // The same shape as above: memory_saving is a run-time option, so this case reuses the instantiations
-// of the one above (a second shape doubled this file's compile time; tests/unit/glow.cpp varies shapes).
+// of the one above (a second shape instantiated the whole MultiScale again; tests/unit/glow.cpp varies shapes).
 TEST_CASE("conformance: MultiScale in memory-saving mode") {
     testing::Config cfg;
     cfg.options.memory_saving = true;
