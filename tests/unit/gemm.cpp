@@ -124,8 +124,8 @@ TEST_CASE("gemm: each packed float micro-kernel the CPU supports equals Referenc
 }
 
 TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the product, then the epilogue") {
-    // Row bias, ReLU and the ReLU-backward mask, alone and together, on full and edge tiles, one and
-    // several depth blocks; row 0 of A holds a NaN, which the ReLU passes and the mask zeroes.
+    // Row bias, column bias, ReLU and the ReLU-backward mask, alone and together, on full and edge
+    // tiles, one and several depth blocks; row 0 of A holds a NaN, which the ReLU passes and the mask zeroes.
     using namespace bijou::kernels::detail;
     auto each = [](auto kern, const char* name) {
         using Kern = decltype(kern);
@@ -137,13 +137,17 @@ TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the pro
             std::vector<float> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
             fill_operands(A, B);
             A[0] = std::nanf("");
-            std::vector<float> bias(std::size_t(g.M)), mask(std::size_t(g.M) * ldc);
+            std::vector<float> bias(std::size_t(g.M)), col_bias(std::size_t(g.N)), mask(std::size_t(g.M) * ldc);
             for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = float(std::sin(2.1 * double(i)));
+            for (std::size_t j = 0; j < col_bias.size(); ++j) col_bias[j] = float(std::cos(1.3 * double(j)));
             for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = float(std::cos(0.9 * double(i)));
-            for (int parts = 1; parts < 8; ++parts)
+            for (int parts = 1; parts < 16; ++parts)
                 for (bool assign : {true, false}) {
-                    const GemmEpilogue<float> ep{parts & 1 ? bias.data() : nullptr, (parts & 2) != 0,
-                                                 parts & 4 ? mask.data() : nullptr, ldc};
+                    const GemmEpilogue<float> ep{.bias = parts & 1 ? bias.data() : nullptr,
+                                                 .col_bias = parts & 8 ? col_bias.data() : nullptr,
+                                                 .relu = (parts & 2) != 0,
+                                                 .mask = parts & 4 ? mask.data() : nullptr,
+                                                 .ldm = ldc};
                     CAPTURE(parts); CAPTURE(assign);
                     std::vector<float> fused(std::size_t(g.M) * ldc, 0.5f), after = fused;
                     sgemm_packed<Kern>(g.ta, g.tb, g.M, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, fused.data(),

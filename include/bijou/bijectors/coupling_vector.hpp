@@ -39,7 +39,8 @@
 // exactly as forward(x, z) leaves it: backward may follow inverse directly (memory-saving
 // training). Backward's own buffers are scratch (scratch_size, core/workspace.hpp), which a
 // composite shares among its couplings. Cost: the conditioner's GEMMs, O(n·(D·hidden + (hidden_layers−1)·hidden²)) per net
-// per pass, plus O(n·D) elementwise.
+// per pass, plus O(n·D) elementwise. Separate shift and log-scale nets are independent: their passes
+// go through kernels::mlp_concurrently (on the Cpu backend with two threads, one net per thread).
 #pragma once
 
 #include <algorithm>
@@ -118,7 +119,7 @@ public:
     /// Scalars of the workspace that are backward's scratch (the layout below; core/workspace.hpp).
     std::size_t scratch_size(int n) const {
         const std::size_t nd = std::size_t(n) * D;
-        return out_size(n) + nd + (two_nets() ? nd : 0) + std::max(net_a_.scratch_size(n), net_b_.scratch_size(n));
+        return out_size(n) + nd + (two_nets() ? nd : 0) + net_a_.scratch_size(n) + net_b_.scratch_size(n);
     }
 
     void forward(const T* x, T* z, double* ld, int n, T* ws) const { forward(x, z, ld, n, ws, scratch_at(ws, n)); }
@@ -155,8 +156,16 @@ public:
         // Path through the conditioner: its input is x ⊙ m (and the context, whose gradient is added to dc).
         const T* c = context(n);
         T* dc = K > 0 ? context_.grad() : nullptr;
-        net_a_.backward(L.xm, c, L.dout, L.dxm_a, dc, n, L.stored_a, L.scratch);
-        if (two_nets()) net_b_.backward(L.xm, c, L.dout + std::size_t(n) * D, L.dxm_b, dc, n, L.stored_b, L.scratch);
+        auto backward_a = [&] { net_a_.backward(L.xm, c, L.dout, L.dxm_a, dc, n, L.stored_a, L.scratch_a); };
+        auto backward_b = [&] {
+            net_b_.backward(L.xm, c, L.dout + std::size_t(n) * D, L.dxm_b, dc, n, L.stored_b, L.scratch_b);
+        };
+        if (two_nets() && dc == nullptr) {  // (with a context both nets add into dc: one after the other)
+            kernels::mlp_concurrently(B{}, 2.0 * net_a_.flops(n), backward_a, backward_b);
+        } else {
+            backward_a();
+            if (two_nets()) backward_b();
+        }
         kernels::coupling_add_condition_grad(B{}, dx, L.dxm_a, two_nets() ? L.dxm_b : nullptr, mask_.value, n, D);
     }
 
@@ -174,11 +183,12 @@ public:
 private:
     // Workspace layout, stored part first (what forward leaves for backward), then backward's scratch:
     //   [xm: n·D][out: n·D·(1 or 2)][net a activations][net b activations]
-    //   [dout: like out][dxm a: n·D][dxm b: n·D if two nets][MLP scratch, shared by both nets]
+    //   [dout: like out][dxm a: n·D][dxm b: n·D if two nets][net a's MLP scratch][net b's]
+    // (each net its own scratch: their backward passes may run at once, kernels::mlp_concurrently)
     struct Layout {
         T *xm, *out, *stored_a, *stored_b;
         T *t, *h;  // views into out
-        T *dout, *dxm_a, *dxm_b, *scratch;
+        T *dout, *dxm_a, *dxm_b, *scratch_a, *scratch_b;
         T *dt, *dh;  // views into dout
     };
 
@@ -205,7 +215,8 @@ private:
         L.dout = take(out_size(n));
         L.dxm_a = take(nd);
         L.dxm_b = two_nets() ? take(nd) : nullptr;
-        L.scratch = p;
+        L.scratch_a = take(net_a_.scratch_size(n));
+        L.scratch_b = p;
         // (t, h) rows: [t | h] of a shared net (stride 2D), or t then h as two (n, D) blocks.
         L.t = L.out, L.dt = L.dout;
         L.h = affine ? (shared_ ? L.out + D : L.out + nd) : nullptr;
@@ -217,8 +228,10 @@ private:
     void condition(const T* v, const Layout& L, int n) const {
         const T* c = context(n);
         kernels::coupling_mask_input(B{}, v, mask_.value, L.xm, n, D);
-        net_a_.forward(L.xm, c, L.out, n, L.stored_a);
-        if (two_nets()) net_b_.forward(L.xm, c, L.out + std::size_t(n) * D, n, L.stored_b);
+        auto forward_a = [&] { net_a_.forward(L.xm, c, L.out, n, L.stored_a); };
+        if (!two_nets()) return forward_a();
+        kernels::mlp_concurrently(B{}, net_a_.flops(n), forward_a,
+                                  [&] { net_b_.forward(L.xm, c, L.out + std::size_t(n) * D, n, L.stored_b); });
     }
 
     const T* context(int n) const {

@@ -124,6 +124,13 @@ public:
         }
     }
 
+    /// The multiply-adds of one forward pass over n rows, times 2 (the contract's cost per pass).
+    double flops(int n) const {
+        double macs = 0.0;
+        for (const Layer& ly : layers_) macs += double(ly.out) * ly.ld;
+        return 2.0 * n * macs;
+    }
+
     std::size_t stored_size(int n) const { return std::size_t(n) * hidden_ * hidden_layers_ + masked_size_; }
     std::size_t scratch_size(int n) const {
         return std::size_t(n) * hidden_ * (hidden_layers_ >= 2 ? 2 : hidden_layers_);
@@ -146,12 +153,13 @@ public:
                 kernels::mlp_apply_mask(B{}, ly.w.value, ly.m.value, wm, ly.w.size);
                 w = wm;
             }
-            kernels::gemm(B{}, false, true, n, ly.out, ly.in, T(1), in, ly.in, w, ly.ld, T(0), out, ly.out);
-            if (l == 0 && context_ > 0)  // + c·W_cᵀ, W_c the last K columns of W
-                kernels::gemm(B{}, false, true, n, ly.out, context_, T(1), c, context_, w + ly.in, ly.ld, T(1), out,
-                              ly.out);
-            if (last) kernels::mlp_bias(B{}, out, ly.b.value, n, ly.out);
-            else kernels::mlp_bias_relu(B{}, out, ly.b.value, n, ly.out);
+            if (l == 0 && context_ > 0) {  // x·W_xᵀ, then + c·W_cᵀ + b (W_c: the last K columns of W)
+                kernels::gemm(B{}, false, true, n, ly.out, ly.in, T(1), in, ly.in, w, ly.ld, T(0), out, ly.out);
+                kernels::mlp_linear(B{}, c, context_, w + ly.in, ly.ld, ly.b.value, T(1), out, n, context_, ly.out,
+                                    !last);
+            } else {
+                kernels::mlp_linear(B{}, in, ly.in, w, ly.ld, ly.b.value, T(0), out, n, ly.in, ly.out, !last);
+            }
             in = out;
         }
     }
@@ -182,8 +190,7 @@ public:
             if (l > 0) {
                 // ping-pong from buffer 0 at the top layer down; never the buffer g lives in
                 T* d = scratch + ((layers_.size() - 1 - l) % 2) * std::size_t(n) * hidden_;
-                kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, w, ly.ld, T(0), d, ly.in);
-                kernels::mlp_relu_backward(B{}, d, in, n, ly.in);
+                kernels::mlp_linear_input_grad_relu(B{}, g, w, ly.ld, in, d, n, ly.in, ly.out);
                 g = d;
                 continue;
             }

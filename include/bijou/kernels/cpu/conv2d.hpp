@@ -173,7 +173,7 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
                     bool relu = false) {
     const std::size_t HW = std::size_t(d.hw());
     const int ld = int(std::size_t(n) * HW);
-    const detail::GemmEpilogue<T> bias_relu{b, relu};  // fused into the GEMM's last pass over each tile
+    const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};  // fused into the GEMM's last pass over each tile
     if (d.k == 1) {
         gemm_ep(Cpu{}, false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld, bias_relu);
     } else if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
@@ -215,7 +215,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         db[o] += T(acc);
     });
     const int ldi = int(ld);
-    const detail::GemmEpilogue<T> mask{nullptr, false, relu_mask, ldi};  // dx ⊙= [relu_mask > 0], fused
+    const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldi};  // dx ⊙= [relu_mask > 0], fused
     if (d.k == 1) {
         gemm(Cpu{}, false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
         if (dx != nullptr) gemm_ep(Cpu{}, true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi, mask);

@@ -4,12 +4,13 @@
 // side: C with ≤ 4 columns (output layers, input-layer weight gradients), C with ≤ 4 rows (output-layer
 // weight gradients) and depth K ≤ 4 (input layers, output-layer input gradients). The packed kernels
 // pad such a side to a whole register tile and pack both operands for a few multiply-adds (a
-// 512 × 2 × 128 product ran at 7 GFLOP/s), so these run here instead, in GCC vectors: 32-byte ones
-// (8 floats, 4 doubles) in a copy compiled for AVX2 + FMA and chosen at run time where the CPU has
-// them (as the packed kernels are), 16-byte ones otherwise:
+// 512 × 2 × 128 product ran at 7 GFLOP/s), so these run here instead, in GCC vectors: 64-byte ones
+// (16 floats, 8 doubles) in a copy compiled for AVX-512F, 32-byte ones in a copy for AVX2 + FMA, each
+// chosen at run time where the CPU has them (as the packed kernels are), 16-byte ones otherwise:
 //   cols   (N ≤ 4):  !ta: per row of op(A), dot products with op(B)'s columns, k in vectors, up to
 //                     four independent sums per column, lane sums by a shuffle tree;
-//                     ta: 2 vectors of rows of C at once, k by k (op(A)'s columns are contiguous).
+//                     ta: up to 16 rows of C (1 or 2 vectors) at once, k by k (op(A)'s columns are
+//                     contiguous).
 //   rows   (M ≤ 4, op(B) = B): 2 vectors of columns of C at once, k by k.
 //   depth  (K ≤ 4):  one row of C at a time, SIMD over its columns.
 // op(B)'s columns (cols) or rows (depth, tb) are first copied to a 4096-value stack buffer.
@@ -60,7 +61,10 @@ struct ThinVec {
             const int next = (active + 1) / 2;
             for (int q = 0; q < next; ++q) {
                 const type &x = v[2 * q], &y = 2 * q + 1 < active ? v[2 * q + 1] : v[2 * q];
-                if constexpr (lanes == 8)
+                if constexpr (lanes == 16)
+                    v[q] = __builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+                           __builtin_shufflevector(x, y, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+                else if constexpr (lanes == 8)
                     v[q] = __builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14) +
                            __builtin_shufflevector(x, y, 1, 3, 5, 7, 9, 11, 13, 15);
                 else if constexpr (lanes == 4)
@@ -128,27 +132,26 @@ template <int W, int NC, class T>
     }
 }
 
-// cols, ta: op(A)(i, k) = A[k·lda + i]. Rows of C in blocks of 2 vectors (callers split rows in
-// multiples of 16, so the same rows fall in full vectors however C is split), the rest one by one.
+// cols, ta: op(A)(i, k) = A[k·lda + i]. Rows of C in blocks of VB ≤ 2 vectors, at most 16 rows
+// (callers split rows in multiples of 16, so the same rows fall in full vectors however C is split),
+// the rest one by one.
 template <int W, int NC, class T>
 [[gnu::always_inline]] inline void thin_cols_axpy(int m, int K, const T* A, int lda, const T* bt, ThinOut<T> out, T* C, int ldc) {
     using Vt = ThinVec<T, W>;
     using V = typename Vt::type;
-    constexpr int L = Vt::lanes;
+    constexpr int L = Vt::lanes, VB = 16 / L >= 2 ? 2 : 1;
     int i = 0;
-    for (; i + 2 * L <= m; i += 2 * L) {
-        V acc[2][NC] = {};
+    for (; i + VB * L <= m; i += VB * L) {
+        V acc[VB][NC] = {};
         for (int k = 0; k < K; ++k) {
-            V a0, a1;
-            Vt::load(a0, A + std::size_t(k) * lda + i);
-            Vt::load(a1, A + std::size_t(k) * lda + i + L);
+            V a[VB];
+            for (int v = 0; v < VB; ++v) Vt::load(a[v], A + std::size_t(k) * lda + i + v * L);
             for (int j = 0; j < NC; ++j) {
                 const T b = bt[std::size_t(j) * K + k];
-                acc[0][j] += a0 * b;
-                acc[1][j] += a1 * b;
+                for (int v = 0; v < VB; ++v) acc[v][j] += a[v] * b;
             }
         }
-        for (int v = 0; v < 2; ++v)
+        for (int v = 0; v < VB; ++v)
             for (int l = 0; l < L; ++l)
                 for (int j = 0; j < NC; ++j) out(C + std::size_t(i + v * L + l) * ldc + j, acc[v][j][l]);
     }
@@ -266,12 +269,19 @@ template <int W, class T, class Ep>
 }
 
 #if defined(BIJOU_SGEMM_SIMD)
-// The same compiled for AVX2 + FMA, for CPUs that have them (sgemm_simd_level() ≥ 1) in any build.
+// The same compiled for AVX2 + FMA and for AVX-512F, for CPUs that have them (sgemm_simd_level() ≥ 1,
+// 2) in any build.
 template <class T, class Ep>
 __attribute__((target("avx2,fma"))) void thin_run_avx2(ThinKind kind, bool ta, int m, int n, int K, const T* A,
                                                        int lda, const T* B, int ldb, const T* bt,
                                                        const T* const* rows, ThinOut<T> out, T* C, int ldc, Ep& ep) {
     thin_run<32>(kind, ta, m, n, K, A, lda, B, ldb, bt, rows, out, C, ldc, ep);
+}
+template <class T, class Ep>
+__attribute__((target("avx512f"))) void thin_run_avx512(ThinKind kind, bool ta, int m, int n, int K, const T* A,
+                                                        int lda, const T* B, int ldb, const T* bt,
+                                                        const T* const* rows, ThinOut<T> out, T* C, int ldc, Ep& ep) {
+    thin_run<64>(kind, ta, m, n, K, A, lda, B, ldb, bt, rows, out, C, ldc, ep);
 }
 #endif
 
@@ -298,6 +308,10 @@ void gemm_thin(ThinKind kind, bool ta, bool tb, int m, int n, int K, T alpha, co
         }
     }
 #if defined(BIJOU_SGEMM_SIMD)
+    if (sgemm_simd_level() >= 2) {
+        thin_run_avx512(kind, ta, m, n, K, A, lda, B, ldb, buf, rows, out, C, ldc, ep);
+        return;
+    }
     if (sgemm_simd_level() >= 1) {
         thin_run_avx2(kind, ta, m, n, K, A, lda, B, ldb, buf, rows, out, C, ldc, ep);
         return;

@@ -2,14 +2,22 @@
 // Same contracts as kernels/reference/mlp.hpp. Rows are split across OpenMP threads when the
 // batch is large; the inner loops are SIMD. The bias gradient sums each column over the rows in
 // row order, in double, one 64-column tile per task: the same additions in the same order as the
-// Reference kernel, so the result is bit-for-bit identical to it for any thread count.
+// Reference kernel, so the result is bit-for-bit identical to it for any thread count. mlp_linear and
+// mlp_linear_input_grad_relu run the bias, ReLU and ReLU-backward mask as the product's epilogue
+// (kernels/cpu/gemm.hpp's gemm_ep): no second pass over the activations, and the same bits as the
+// product followed by mlp_bias_relu / mlp_relu_backward. mlp_concurrently runs its two nets' passes
+// on two threads at once when there are exactly two (each pass's products then run on one thread:
+// no fork and join per product, and the same bits as with one thread); with more threads, or passes
+// too small to pay for a parallel region, one after the other, each product split as usual.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <exception>
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/parallel.hpp"
+#include "bijou/kernels/cpu/gemm.hpp"
 #include "bijou/kernels/reference/mlp.hpp"
 
 namespace bijou::kernels {
@@ -17,6 +25,8 @@ namespace bijou::kernels {
 namespace detail {
 /// Below this many elements a parallel region costs more than it saves.
 inline constexpr std::size_t mlp_parallel_min = 32768;
+/// Below this many flops per net (~10 µs) mlp_concurrently runs the two passes one after the other.
+inline constexpr double mlp_concurrent_min_flops = 1e6;
 }  // namespace detail
 
 template <class T>
@@ -64,6 +74,46 @@ void mlp_bias_grad(Cpu, const T* g, T* db, int n, int m) {
         }
         for (int j = 0; j < w; ++j) db[j0 + j] += T(acc[j]);
     });
+}
+
+template <class T>
+void mlp_linear(Cpu, const T* x, int ldx, const T* w, int ldw, const T* b, T beta, T* y, int n, int in, int out,
+                bool relu) {
+    gemm_ep(Cpu{}, false, true, n, out, in, T(1), x, ldx, w, ldw, beta, y, out,
+            detail::GemmEpilogue<T>{.col_bias = b, .relu = relu});
+}
+
+template <class T>
+void mlp_linear_input_grad_relu(Cpu, const T* g, const T* w, int ldw, const T* a, T* d, int n, int in, int out) {
+    gemm_ep(Cpu{}, false, false, n, in, out, T(1), g, out, w, ldw, T(0), d, in,
+            detail::GemmEpilogue<T>{.mask = a, .ldm = in});
+}
+
+template <class F, class G>
+void mlp_concurrently(Cpu, double flops_each, F&& f, G&& g) {
+#if defined(_OPENMP)
+    if (flops_each >= detail::mlp_concurrent_min_flops && omp_get_max_threads() == 2 && !omp_in_parallel()) {
+        std::exception_ptr error[2];
+        bool alone = false;  // a team of one (the runtime may give fewer threads than asked)
+#pragma omp parallel num_threads(2)
+        {
+            const int t = omp_get_thread_num();
+            if (omp_get_num_threads() < 2) alone = true;
+            else try {
+                    if (t == 0) f();
+                    else g();
+                } catch (...) {  // an exception must not leave the region
+                    error[t] = std::current_exception();
+                }
+        }
+        for (const std::exception_ptr& e : error)
+            if (e) std::rethrow_exception(e);
+        if (!alone) return;
+    }
+#endif
+    (void)flops_each;
+    f();
+    g();
 }
 
 template <class T>

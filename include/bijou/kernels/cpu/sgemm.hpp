@@ -12,9 +12,10 @@
 // deep, mc = 144 rows, nc = 128 columns): op(A) is packed into MR-row panels once per (kc, mc) block,
 // op(B) into NR-column panels once per (kc, mc, nc) block (once per kc block when N ≤ nc), and a
 // register micro-kernel runs over the panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm)
-// with AVX2. The AVX2 kernel reads an untransposed A (op(A) = A) in place, MR rows at a time, and packs
-// only a ragged last panel: transposing A into panels cost more than it saved (its six row streams
-// stay in L1 across the block's column panels). While a column block computes, the next block's
+// with AVX2. Both read an untransposed A (op(A) = A) in place, MR rows at a time (AVX-512: from a
+// depth block of 64 on), and pack only a ragged last panel: transposing A into panels cost more than
+// it saved (the row streams stay in L1 across the block's column panels). Both apply a GemmEpilogue
+// in registers before storing a full tile. While a column block computes, the next block's
 // rows of an untransposed op(B) are prefetched into L2, ready for packing. The packing buffers
 // (144×256 and 256×128 floats, 272 KiB) live on the stack: no allocation. Edge panels are zero-padded,
 // so the micro-kernel always runs full tiles and stores only the valid part. Each element of C is
@@ -36,18 +37,21 @@
 namespace bijou::kernels::detail {
 
 /// What to do to each finished element C(i, j) of a product, while its tile is still in L1: add
-/// bias[i], then ReLU (max(c, 0), NaN passes), then keep it only where mask(i, j) > 0 (the ReLU's
-/// backward: mask is the post-ReLU activation, row stride ldm). Every part is optional.
+/// bias[i] (a row bias: a convolution's output channel), then col_bias[j] (a column bias: a linear
+/// layer's output feature), then ReLU (max(c, 0), NaN passes), then keep it only where mask(i, j) > 0
+/// (the ReLU's backward: mask is the post-ReLU activation, row stride ldm). Every part is optional.
 template <class T>
 struct GemmEpilogue {
     const T* bias = nullptr;
+    const T* col_bias = nullptr;
     bool relu = false;
     const T* mask = nullptr;
     int ldm = 0;
-    bool empty() const { return bias == nullptr && !relu && mask == nullptr; }
+    bool empty() const { return bias == nullptr && col_bias == nullptr && !relu && mask == nullptr; }
     /// The same epilogue for the block of C starting at (i0, j0).
     GemmEpilogue at(int i0, int j0) const {
-        return {bias ? bias + i0 : nullptr, relu, mask ? mask + std::size_t(i0) * ldm + j0 : nullptr, ldm};
+        return {bias ? bias + i0 : nullptr, col_bias ? col_bias + j0 : nullptr, relu,
+                mask ? mask + std::size_t(i0) * ldm + j0 : nullptr, ldm};
     }
     /// Applies it to C[0:m, 0:n] (row stride ldc), whose top-left element is C(i0, j0).
     void apply(T* c, int ldc, int i0, int j0, int m, int n) const {
@@ -57,6 +61,11 @@ struct GemmEpilogue {
                 const T b = bias[i0 + r];
 #pragma omp simd
                 for (int j = 0; j < n; ++j) row[j] += b;
+            }
+            if (col_bias) {
+                const T* cb = col_bias + j0;
+#pragma omp simd
+                for (int j = 0; j < n; ++j) row[j] += cb[j];
             }
             if (relu) {
 #pragma omp simd
@@ -240,6 +249,7 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
 struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
     static constexpr bool direct_a = true;
+    static constexpr int direct_min_depth = 1;
     static constexpr bool fused_epilogue = true;
     template <bool Direct>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
@@ -273,6 +283,7 @@ struct SgAvx2 {
                 if (ep != nullptr) {
                     for (int h = 0; h < 2; ++h) {
                         if (ep->bias) v[h] = _mm256_add_ps(v[h], _mm256_set1_ps(ep->bias[r]));
+                        if (ep->col_bias) v[h] = _mm256_add_ps(v[h], _mm256_loadu_ps(ep->col_bias + 8 * h));
                         if (ep->relu) v[h] = _mm256_max_ps(zero, v[h]);  // max(0, NaN) = NaN, max(0, −0) = −0: as c < 0 ? 0 : c
                         if (ep->mask) {
                             const __m256 mk = _mm256_loadu_ps(ep->mask + std::size_t(r) * ep->ldm + 8 * h);
@@ -295,42 +306,59 @@ struct SgAvx2 {
     }
 };
 
-// 12×32 AVX-512 micro-kernel (24 zmm accumulators).
+// 12×32 AVX-512 micro-kernel (24 zmm accumulators), the AVX2 kernel's contract: Direct reads A's
+// rows in place (row r at pa + r·lda), otherwise pa is a packed k×MR panel; ep as there. Reading A in
+// place pays from a depth block of 64 on (two moons' 256-deep products, 1 thread: 4–5% faster than
+// packing; Glow's 18-deep first layer: 5% slower, so shallower blocks are still packed).
 struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
-    static constexpr bool direct_a = false;        // always packed (no AVX-512 machine to measure the direct
-    static constexpr bool fused_epilogue = false;  // form or a fused epilogue on yet)
+    static constexpr bool direct_a = true;
+    static constexpr int direct_min_depth = 64;
+    static constexpr bool fused_epilogue = true;
     template <bool Direct>
-    __attribute__((target("avx512f"))) static void run(int k, const float* pa, int, const float* pb, float* C, int ldc,
-                                                      float alpha, int m, int n, bool assign,
-                                                      const GemmEpilogue<float>* = nullptr) {
-        static_assert(!Direct);
+    __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
+                                                      int ldc, float alpha, int m, int n, bool assign,
+                                                      const GemmEpilogue<float>* ep = nullptr) {
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        const std::size_t rs = Direct ? std::size_t(lda) : 1;  // A(r, p) at pa[r·rs + p·ps]
+        constexpr int ps = Direct ? 1 : mr;
         for (int p = 0; p < k; ++p) {
             const __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
             BIJOU_UNROLL(12)
             for (int r = 0; r < mr; ++r) {
-                const __m512 a = _mm512_set1_ps(pa[r]);
+                const __m512 a = _mm512_set1_ps(pa[r * rs]);
                 acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
                 acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
             }
-            pa += mr;
+            pa += ps;
             pb += nr;
         }
         const __m512 va = _mm512_set1_ps(alpha);
         if (m == mr && n == nr) {
+            const __m512 zero = _mm512_setzero_ps();
             BIJOU_UNROLL(12)
             for (int r = 0; r < mr; ++r) {
                 float* c = C + std::size_t(r) * ldc;
-                if (assign) {
-                    _mm512_storeu_ps(c, _mm512_mul_ps(va, acc[r][0]));
-                    _mm512_storeu_ps(c + 16, _mm512_mul_ps(va, acc[r][1]));
-                } else {
-                    _mm512_storeu_ps(c, _mm512_fmadd_ps(va, acc[r][0], _mm512_loadu_ps(c)));
-                    _mm512_storeu_ps(c + 16, _mm512_fmadd_ps(va, acc[r][1], _mm512_loadu_ps(c + 16)));
+                __m512 v[2];
+                for (int h = 0; h < 2; ++h)
+                    v[h] = assign ? _mm512_mul_ps(va, acc[r][h]) : _mm512_fmadd_ps(va, acc[r][h], _mm512_loadu_ps(c + 16 * h));
+                if (ep != nullptr) {
+                    for (int h = 0; h < 2; ++h) {
+                        if (ep->bias) v[h] = _mm512_add_ps(v[h], _mm512_set1_ps(ep->bias[r]));
+                        if (ep->col_bias) v[h] = _mm512_add_ps(v[h], _mm512_loadu_ps(ep->col_bias + 16 * h));
+                        if (ep->relu)  // zero where v < 0: NaN passes, −0 stays, as c < 0 ? 0 : c (GCC 12 warns
+                                       // falsely inside _mm512_max_ps)
+                            v[h] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v[h], zero, _CMP_NLT_UQ), v[h]);
+                        if (ep->mask) {
+                            const __m512 mk = _mm512_loadu_ps(ep->mask + std::size_t(r) * ep->ldm + 16 * h);
+                            v[h] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mk, zero, _CMP_GT_OQ), v[h]);
+                        }
+                    }
                 }
+                _mm512_storeu_ps(c, v[0]);
+                _mm512_storeu_ps(c + 16, v[1]);
             }
             return;
         }
@@ -346,9 +374,10 @@ struct SgAvx512 {
 
 /// C (M×N, row-major, ldc) += alpha·op(A)·op(B), or = when `assign` (C is then not read; K ≥ 1),
 /// with micro-kernel Kern (SgAvx2 or SgAvx512; the CPU must support it). Loop order: depth blocks
-/// (kc), then row blocks (mc), whose op(A) block is packed once, then column blocks (nc), whose
-/// op(B) block is packed once per row block: with M ≤ mc (every conv layer's weights) each operand
-/// is packed exactly once. `ep` runs on each tile after its last depth block.
+/// (kc), then, where op(A) is packed, row blocks (mc), whose op(A) block is packed once, then column
+/// blocks (nc), whose op(B) block is packed once per row block (with M ≤ mc, every conv layer's
+/// weights, each operand is packed exactly once); where op(A) is read in place, column blocks, each
+/// packed once, then row blocks. `ep` runs on each tile after its last depth block.
 template <class Kern>
 void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {}) {
@@ -358,60 +387,73 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
     alignas(64) float pb[sg_kc * sg_nc];
     for (int pc = 0; pc < K; pc += sg_kc) {
         const int kc = std::min(sg_kc, K - pc);
+        // op(A) = A with a kernel that reads it in place: only the ragged last panel is packed (once per
+        // depth block), and the column blocks go outside the row blocks, so that each block of op(B)
+        // is packed once. Otherwise each row block of op(A) is packed once, the column blocks inside.
+        const bool direct = Kern::direct_a && !ta && kc >= Kern::direct_min_depth;
+        const int direct_rows = direct ? M - M % MR : 0;  // rows of A read in place
+        if (direct && direct_rows < M)
+            sg_pack_a<MR>(false, M - direct_rows, kc, A + std::size_t(direct_rows) * lda + pc, lda, pa);
+        // An untransposed op(B) is packed from kc rows ldb apart, too short for the hardware
+        // prefetcher: while a column block computes, its micro-kernel calls prefetch the next column
+        // block's cache lines into L2 in equal shares (Glow's 1×1 forward product in isolation: 8.35 →
+        // 7.9 ms, medians of 4 interleaved runs). `calls`: the kernel calls that share them.
+        constexpr int line_floats = 16;  // one 64-byte cache line
+        int jn = 0, row_lines = 1, lines = 0, per_call = 0, next_line = 0;
+        auto pack_b = [&](int jc, int nc, int calls) {
+            sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb, pb);
+            jn = jc + sg_nc;
+            row_lines = (std::min(sg_nc, N - jn) + line_floats - 1) / line_floats;
+            lines = !tb && jn < N ? kc * row_lines : 0;
+            per_call = (lines + calls - 1) / calls;
+            next_line = 0;
+        };
+        // The micro-kernel over C[ic:ic+mc, jc:jc+nc], op(B)'s block in pb, op(A)'s rows in place or,
+        // packed, in pa (a_packed: pa's first panel holds row a_packed_row).
+        auto tiles = [&](int ic, int mc, int jc, int nc, int a_packed_row) {
+            for (int jr = 0; jr < nc; jr += NR) {
+                const float* pbp = pb + std::size_t(jr) * kc;
+                for (int ir = 0; ir < mc; ir += MR) {
+                    for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line)
+                        __builtin_prefetch(B + std::size_t(pc + next_line / row_lines) * ldb + jn +
+                                               next_line % row_lines * line_floats,
+                                           0, 2);
+                    const int i = ic + ir;
+                    float* c = C + std::size_t(i) * ldc + jc + jr;
+                    const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
+                    const bool first = assign && pc == 0;
+                    // the epilogue after the last depth block: in the kernel's registers for a full
+                    // tile where it can, else over the stored tile
+                    const bool with_ep = !ep.empty() && pc + kc == K;
+                    const bool fused = Kern::fused_epilogue && with_ep && m == MR && n == NR;
+                    const GemmEpilogue<float> tile_ep = fused ? ep.at(i, jc + jr) : GemmEpilogue<float>{};
+                    const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
+                    if (i < direct_rows)
+                        Kern::template run<Kern::direct_a>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha,
+                                                           m, n, first, e);
+                    else
+                        Kern::template run<false>(kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc, alpha,
+                                                  m, n, first, e);
+                    if (with_ep && !fused) ep.apply(c, ldc, i, jc + jr, m, n);
+                }
+            }
+        };
+        if (direct) {
+            for (int jc = 0; jc < N; jc += sg_nc) {
+                const int nc = std::min(sg_nc, N - jc);
+                pack_b(jc, nc, (nc + NR - 1) / NR * ((M + MR - 1) / MR));
+                for (int ic = 0; ic < M; ic += sg_mc) tiles(ic, std::min(sg_mc, M - ic), jc, nc, direct_rows);
+            }
+            continue;
+        }
         for (int ic = 0; ic < M; ic += sg_mc) {
             const int mc = std::min(sg_mc, M - ic);
-            const float* a_block = ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc;
-            // op(A) = A with a kernel that reads it in place: only the ragged last panel is packed
-            const bool direct = Kern::direct_a && !ta;
-            const int packed_from = direct ? mc - mc % MR : 0;
-            if (packed_from < mc)
-                sg_pack_a<MR>(ta, mc - packed_from,
-                              kc, ta ? a_block + packed_from : a_block + std::size_t(packed_from) * lda, lda,
-                              pa + std::size_t(packed_from) * kc);
+            sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
             for (int jc = 0; jc < N; jc += sg_nc) {
                 const int nc = std::min(sg_nc, N - jc);
                 if (N > sg_nc || ic == 0)  // one column block: packed once per depth block, kept across row blocks
-                    sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc,
-                                  ldb, pb);
-                // An untransposed op(B) is packed from kc rows ldb apart, too short for the hardware
-                // prefetcher: while this block computes, its micro-kernel calls prefetch the next
-                // column block's cache lines into L2 in equal shares (Glow's 1×1 forward product in
-                // isolation: 8.35 → 7.9 ms, medians of 4 interleaved runs).
-                constexpr int line_floats = 16;  // one 64-byte cache line
-                const int jn = jc + sg_nc, row_lines = (std::min(sg_nc, N - jn) + line_floats - 1) / line_floats;
-                const int lines = !tb && jn < N ? kc * row_lines : 0;
-                const int calls = (nc + NR - 1) / NR * ((mc + MR - 1) / MR), per_call = (lines + calls - 1) / calls;
-                int next_line = 0;
-                for (int jr = 0; jr < nc; jr += NR) {
-                    const float* pbp = pb + std::size_t(jr) * kc;
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line)
-                            __builtin_prefetch(B + std::size_t(pc + next_line / row_lines) * ldb + jn +
-                                                   next_line % row_lines * line_floats,
-                                               0, 2);
-                        float* c = C + std::size_t(ic + ir) * ldc + jc + jr;
-                        const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
-                        const bool first = assign && pc == 0;
-                        // the epilogue after the last depth block: in the kernel's registers for a full
-                        // tile where it can, else over the stored tile
-                        const bool with_ep = !ep.empty() && pc + kc == K;
-                        const bool fused = Kern::fused_epilogue && with_ep && m == MR && n == NR;
-                        const GemmEpilogue<float> tile_ep = fused ? ep.at(ic + ir, jc + jr) : GemmEpilogue<float>{};
-                        const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
-                        if constexpr (Kern::direct_a) {
-                            if (ir < packed_from)
-                                Kern::template run<true>(kc, a_block + std::size_t(ir) * lda, lda, pbp, c, ldc, alpha,
-                                                         m, n, first, e);
-                            else
-                                Kern::template run<false>(kc, pa + std::size_t(ir) * kc, 0, pbp, c, ldc, alpha, m, n,
-                                                          first, e);
-                        } else {
-                            Kern::template run<false>(kc, pa + std::size_t(ir) * kc, 0, pbp, c, ldc, alpha, m, n,
-                                                      first, e);
-                        }
-                        if (with_ep && !fused) ep.apply(c, ldc, ic + ir, jc + jr, m, n);
-                    }
-                }
+                    pack_b(jc, nc, (nc + NR - 1) / NR * ((mc + MR - 1) / MR));
+                tiles(ic, mc, jc, nc, ic);
             }
         }
     }

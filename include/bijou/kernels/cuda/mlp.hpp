@@ -1,4 +1,5 @@
-// bijou/kernels/cuda/mlp.hpp — an MLP layer's elementwise parts for the Cuda backend (and CudaHost).
+// bijou/kernels/cuda/mlp.hpp — an MLP layer's elementwise parts for the Cuda backend (and CudaHost);
+// mlp_linear and mlp_linear_input_grad_relu are the executor's product followed by those parts.
 // The contracts of kernels/reference/mlp.hpp, per element k of an (n, m) row-major batch (one thread
 // each); the bias gradient is one block per column (column_sum_partial: a thread's share of Σ_i g[i, j],
 // summed in double). ReLU lets NaN through, as the Reference kernel does.
@@ -92,6 +93,28 @@ void mlp_bias_grad(B, const T* g, T* db, int n, int m) {
 template <ExecutorBackend B, class T>
 void mlp_apply_mask(B, const T* w, const T* mask, T* out, std::size_t size) {
     cuda_body::mlp_apply_mask(typename B::executor{}, w, mask, out, size);
+}
+
+// A Linear layer: the product (cuBLAS), then the elementwise pass.
+template <ExecutorBackend B, class T>
+void mlp_linear(B, const T* x, int ldx, const T* w, int ldw, const T* b, T beta, T* y, int n, int in, int out,
+                bool relu) {
+    gemm(B{}, false, true, n, out, in, T(1), x, ldx, w, ldw, beta, y, out);
+    if (relu) mlp_bias_relu(B{}, y, b, n, out);
+    else mlp_bias(B{}, y, b, n, out);
+}
+
+// One after the other (one stream).
+template <ExecutorBackend B, class F, class G>
+void mlp_concurrently(B, double, F&& f, G&& g) {
+    f();
+    g();
+}
+
+template <ExecutorBackend B, class T>
+void mlp_linear_input_grad_relu(B, const T* g, const T* w, int ldw, const T* a, T* d, int n, int in, int out) {
+    gemm(B{}, false, false, n, in, out, T(1), g, out, w, ldw, T(0), d, in);
+    mlp_relu_backward(B{}, d, a, n, in);
 }
 
 }  // namespace bijou::kernels

@@ -5,12 +5,21 @@
 //   mlp_relu_backward  g = g ⊙ [a > 0]                (in place; a is the post-ReLU activation)
 //   mlp_bias_grad      db += Σ_i g[i, :]              (accumulated in double, then added)
 //   mlp_apply_mask     out = w ⊙ mask over `size` values (a masked layer's weights or gradient; out may be w)
+// and a Linear layer's products with the elementwise part that follows them (the Cpu backend runs it
+// inside the product, while each tile is in registers):
+//   mlp_linear         y (n, out) = relu?(beta·y + x·Wᵀ + b); x (n, in) row stride ldx, W (out, in) row
+//                      stride ldw; the ReLU only when `relu`; beta 0 or 1 (1: add to y's earlier product)
+//   mlp_linear_input_grad_relu   d (n, in) = (g·W) ⊙ [a > 0]; g (n, out), a (n, in) the layer's input,
+//                      a ReLU's output (so this is ∂L/∂ of that ReLU's input)
+// and mlp_concurrently(flops_each, f, g): f() and g(), two independent passes of two nets (a coupling's
+// shift and log-scale nets), each of about flops_each; the Cpu backend runs them at once on two threads.
 // ReLU lets NaN through (relu(NaN) = NaN, as in PyTorch) so that a diverging run is noticed.
 #pragma once
 
 #include <cstddef>
 
 #include "bijou/core/backend.hpp"
+#include "bijou/kernels/reference/gemm.hpp"
 
 namespace bijou::kernels {
 
@@ -48,6 +57,26 @@ void mlp_bias_grad(Reference, const T* g, T* db, int n, int m) {
 template <class T>
 void mlp_apply_mask(Reference, const T* w, const T* mask, T* out, std::size_t size) {
     for (std::size_t k = 0; k < size; ++k) out[k] = w[k] * mask[k];
+}
+
+template <class T>
+void mlp_linear(Reference, const T* x, int ldx, const T* w, int ldw, const T* b, T beta, T* y, int n, int in, int out,
+                bool relu) {
+    gemm(Reference{}, false, true, n, out, in, T(1), x, ldx, w, ldw, beta, y, out);
+    if (relu) mlp_bias_relu(Reference{}, y, b, n, out);
+    else mlp_bias(Reference{}, y, b, n, out);
+}
+
+template <class T>
+void mlp_linear_input_grad_relu(Reference, const T* g, const T* w, int ldw, const T* a, T* d, int n, int in, int out) {
+    gemm(Reference{}, false, false, n, in, out, T(1), g, out, w, ldw, T(0), d, in);
+    mlp_relu_backward(Reference{}, d, a, n, in);
+}
+
+template <class F, class G>
+void mlp_concurrently(Reference, double, F&& f, G&& g) {
+    f();
+    g();
 }
 
 }  // namespace bijou::kernels
