@@ -97,6 +97,10 @@ def main() -> int:
     # Before any parallel work: the inter-op pool cannot be resized once used.
     torch.set_num_interop_threads(1)
     torch.set_num_threads(args.threads)
+    # Denormals as zero, as bijou's Cpu optimizer flushes them (kernels/cpu/optim.hpp): weights into
+    # dead ReLU units have Adam moments decaying through the denormal range, where x86 arithmetic
+    # takes microcode assists; the longer a run trains, the more that costs. Both sides flush.
+    torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import bijou_torch as bt

@@ -194,6 +194,35 @@ TEST_CASE_TEMPLATE("cpu kernels: Adam and Adamax steps equal Reference", T, floa
     }
 }
 
+#if defined(__SSE2__)
+TEST_CASE("cpu kernels: Adam and Adamax flush denormal moments to zero, and restore the caller's mode") {
+    // A zero gradient shrinks m by beta1: from a denormal it stays denormal in Reference (plain
+    // IEEE arithmetic) and becomes 0 on the Cpu backend (kernels/cpu/optim.hpp: FlushDenormals).
+    const std::size_t n = 37;
+    const float denormal = 1e-39f;
+    REQUIRE(std::fpclassify(denormal) == FP_SUBNORMAL);
+    const kernels::AdamCoefficients<float> k{0.9f, 0.1f, 0.999f, 0.001f, 0.0f, 1e-3f, 1.0f, 1e-8f};
+    for (const bool adamax : {false, true}) {
+        CAPTURE(adamax);
+        std::vector<float> p0(n, 1.0f), p1 = p0, g(n, 0.0f), m0(n, denormal), m1 = m0, v0(n, 1.0f), v1 = v0;
+        if (adamax) {
+            kernels::adamax_step(Reference{}, p0.data(), g.data(), m0.data(), v0.data(), n, k);
+            kernels::adamax_step(Cpu{}, p1.data(), g.data(), m1.data(), v1.data(), n, k);
+        } else {
+            kernels::adam_step(Reference{}, p0.data(), g.data(), m0.data(), v0.data(), n, k);
+            kernels::adam_step(Cpu{}, p1.data(), g.data(), m1.data(), v1.data(), n, k);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            CHECK(std::fpclassify(m0[i]) == FP_SUBNORMAL);
+            CHECK(m1[i] == 0.0f);
+            CHECK(p1[i] == 1.0f);
+        }
+    }
+    volatile float a = 1e-30f, b = 1e-9f;  // the caller's mode is back: a product can be denormal again
+    CHECK(std::fpclassify(a * b) == FP_SUBNORMAL);
+}
+#endif
+
 TEST_CASE_TEMPLATE("cpu kernels: sum_squares, scale and add_total equal Reference", T, float, double) {
     Rng rng(16);
     for (const std::size_t n : {std::size_t(1), std::size_t(100), (std::size_t(1) << 17) + 5}) {
