@@ -16,6 +16,7 @@ bijou's side is bench_models (benchmarks/bench_models.cpp) from the `bench` pres
 it is built first if missing. PyTorch's side is pytorch/bench_torch.py under Debian's /usr/bin/python3
 (python3-torch), tuned as a fair reference needs: Debian's OpenBLAS (libopenblas0-pthread; with only
 the reference libblas3, PyTorch's linear algebra is ~10x slower), started without OPENBLAS_CORETYPE
+(unless OpenBLAS would pick a core without this CPU's SIMD kernels: see --torch-coretype)
 and with GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:trim_threshold=... (without them PyTorch is
 2-7x slower here), and an explicit thread count (torch.set_num_threads, OMP_NUM_THREADS and
 OPENBLAS_NUM_THREADS). Missing packages are installed with apt-get when running as root. Every PyTorch
@@ -23,7 +24,8 @@ process reports the BLAS it mapped; if one is not OpenBLAS, no ratio is printed 
 
 FLOPs (issue 7's convention): 2 x the multiply-adds of the convolutions and the 1x1 invertible
 convolutions; forward per image a 0.138, c 6.431, d 0.653 GFLOP; training = 3 x forward; log_prob and
-sample = 1 x forward. Peak: 220 GFLOP/s per core (FP32 FMA, AVX-512, Zen 5).
+sample = 1 x forward. Peak: 220 GFLOP/s per core, issue 17's figure (`bench_image --benchmark_filter=FmaPeak`
+measures the machine's own: 177-181 on the 2-core AVX-512 Xeon VMs, 102.6 on the AVX2 EPYC VM).
 """
 
 import argparse

@@ -36,6 +36,8 @@ struct FlushDenormals {
     unsigned saved = _mm_getcsr();
     FlushDenormals() { _mm_setcsr(saved | 0x8040u); }  // FTZ (bit 15) | DAZ (bit 6)
     ~FlushDenormals() { _mm_setcsr(saved); }
+#else
+    FlushDenormals() = default;  // elsewhere the mode is left alone
 #endif
     FlushDenormals(const FlushDenormals&) = delete;
     FlushDenormals& operator=(const FlushDenormals&) = delete;
