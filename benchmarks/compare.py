@@ -80,6 +80,15 @@ def openblas_core(env: dict) -> str:
     return r.stdout.strip() if r.returncode == 0 else ""
 
 
+def cpuinfo(key: str) -> str:
+    """The value of the first /proc/cpuinfo line named key ('model name', 'flags'), or ''."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((l.split(":", 1)[1].strip() for l in f if l.startswith(key) and ":" in l), "")
+    except OSError:
+        return ""
+
+
 def choose_coretype(requested: str, env: dict) -> tuple:
     """(OPENBLAS_CORETYPE to set or '', a line for the table's header)."""
     if requested not in ("auto", "unset", ""):
@@ -87,13 +96,8 @@ def choose_coretype(requested: str, env: dict) -> tuple:
     detected = openblas_core({k: v for k, v in env.items() if k != "OPENBLAS_CORETYPE"})
     if requested == "unset" or not detected or detected in OPENBLAS_FAST_CORES:
         return "", f"OPENBLAS_CORETYPE unset (OpenBLAS's core: {detected or 'unknown'})"
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((l for l in f if l.startswith("flags")), "")
-    except OSError:
-        pass
-    best = "SkylakeX" if " avx512f" in flags else "Haswell" if " avx2" in flags and " fma" in flags else ""
+    flags = cpuinfo("flags").split()
+    best = "SkylakeX" if "avx512f" in flags else "Haswell" if "avx2" in flags and "fma" in flags else ""
     if not best:
         return "", f"OPENBLAS_CORETYPE unset (OpenBLAS's core: {detected})"
     return best, (f"OPENBLAS_CORETYPE={best} (OpenBLAS alone takes this CPU for '{detected}', without the "
@@ -242,12 +246,7 @@ def main() -> int:
     torch_version = torch_runs[0]["torch"] if torch_runs else "?"
     blas = torch_runs[0]["blas"] if torch_runs else "?"
 
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpuinfo("model name") or "unknown CPU"
     print(f"# bijou vs PyTorch {torch_version} ({blas}), {time.strftime('%Y-%m-%d')}, {cpu}, "
           f"{os.cpu_count()} CPUs; {rounds} interleaved round(s), {seconds:g} s per measurement; "
           f"medians [min-max]; PyTorch's {coretype_note}\n")

@@ -248,9 +248,7 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
 // (which, for K = 18, took as long as the product: a second pass over C through scalar-trip loops).
 struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
-    static constexpr bool direct_a = true;
-    static constexpr int direct_min_depth = 1;
-    static constexpr bool fused_epilogue = true;
+    static constexpr int direct_min_depth = 1;  // A read in place (Direct) from this depth block on
     template <bool Direct>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                         int ldc, float alpha, int m, int n, bool assign,
@@ -312,9 +310,7 @@ struct SgAvx2 {
 // packing; Glow's 18-deep first layer: 5% slower, so shallower blocks are still packed).
 struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
-    static constexpr bool direct_a = true;
     static constexpr int direct_min_depth = 64;
-    static constexpr bool fused_epilogue = true;
     template <bool Direct>
     __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                       int ldc, float alpha, int m, int n, bool assign,
@@ -390,7 +386,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         // op(A) = A with a kernel that reads it in place: only the ragged last panel is packed (once per
         // depth block), and the column blocks go outside the row blocks, so that each block of op(B)
         // is packed once. Otherwise each row block of op(A) is packed once, the column blocks inside.
-        const bool direct = Kern::direct_a && !ta && kc >= Kern::direct_min_depth;
+        const bool direct = !ta && kc >= Kern::direct_min_depth;
         const int direct_rows = direct ? M - M % MR : 0;  // rows of A read in place
         if (direct && direct_rows < M)
             sg_pack_a<MR>(false, M - direct_rows, kc, A + std::size_t(direct_rows) * lda + pc, lda, pa);
@@ -425,12 +421,12 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     // the epilogue after the last depth block: in the kernel's registers for a full
                     // tile where it can, else over the stored tile
                     const bool with_ep = !ep.empty() && pc + kc == K;
-                    const bool fused = Kern::fused_epilogue && with_ep && m == MR && n == NR;
+                    const bool fused = with_ep && m == MR && n == NR;
                     const GemmEpilogue<float> tile_ep = fused ? ep.at(i, jc + jr) : GemmEpilogue<float>{};
                     const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
                     if (i < direct_rows)
-                        Kern::template run<Kern::direct_a>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha,
-                                                           m, n, first, e);
+                        Kern::template run<true>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha,
+                                                 m, n, first, e);
                     else
                         Kern::template run<false>(kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc, alpha,
                                                   m, n, first, e);
