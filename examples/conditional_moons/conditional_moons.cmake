@@ -4,10 +4,7 @@
 add_executable(conditional_moons conditional_moons/conditional_moons.cpp)
 target_link_libraries(conditional_moons PRIVATE bijou::bijou CLI11::CLI11 PNG::PNG)
 target_include_directories(conditional_moons PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-if(BIJOU_EXAMPLES_NATIVE)  # GCC 12's false "may be used uninitialized" in AVX-512 intrinsics, as for two_moons
-  target_compile_options(conditional_moons PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-march=native
-                         $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>>)
-endif()
+bijou_example_native(conditional_moons)
 bijou_warnings(conditional_moons)
 
 if(BIJOU_BUILD_TESTS)

@@ -50,12 +50,12 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
 #include <Eigen/LU>
 #include <Eigen/QR>
 
 #include "bijou/bijectors/permute.hpp"
 #include "bijou/core/concepts.hpp"
+#include "bijou/core/eigen.hpp"
 #include "bijou/core/memory.hpp"
 #include "bijou/core/mirror.hpp"
 #include "bijou/kernels/cpu/linear1x1.hpp"

@@ -28,6 +28,7 @@
 
 #include "bijou/core/context.hpp"
 #include "bijou/core/error.hpp"
+#include "bijou/core/simd_abi.hpp"
 
 namespace bijou {
 
@@ -80,7 +81,8 @@ struct Options {
 /// State threaded through the construction of one model.
 class BuildContext {
 public:
-    explicit BuildContext(const Options& options) : options_(options) {}
+    /// Checks first that the program's files agree on Eigen's alignment (core/simd_abi.hpp).
+    explicit BuildContext(const Options& options) : options_(options) { detail::check_simd_abi(); }
 
     const Options& options() const { return options_; }
 

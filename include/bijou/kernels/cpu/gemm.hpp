@@ -17,9 +17,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include <Eigen/Core>
-
 #include "bijou/core/backend.hpp"
+#include "bijou/core/eigen.hpp"
 #include "bijou/kernels/cpu/gemm_thin.hpp"
 #include "bijou/kernels/cpu/sgemm.hpp"
 
