@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <bijou/kernels/cpu/gemm.hpp>
@@ -94,6 +95,46 @@ TEST_CASE_TEMPLATE("gemm: thin and packed products give the same bits on 1 and 2
         kernels::gemm(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, T(1), A.data(), lda, B.data(), ldb, T(0), C2.data(), g.N);
         set_num_threads(saved);
         CHECK(C1 == C2);
+    }
+}
+
+TEST_CASE_TEMPLATE("gemm: an epilogue fused into the thin depth kernel gives the bits of the product, then the epilogue",
+                   T, float, double) {
+    // Depth K <= 4 (an MLP's input layer, its output layer's input gradient): row bias, column bias, ReLU
+    // and mask alone and together, beta 0 and 1, on 1 and 2 threads; row 0 of A holds a NaN.
+    using kernels::detail::GemmEpilogue;
+    for (const GemmCase& g : {GemmCase{false, false, 100, 131, 2}, GemmCase{true, false, 37, 70, 3},
+                              GemmCase{false, true, 64, 50, 1}, GemmCase{false, true, 515, 256, 4}}) {
+        CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+        REQUIRE(kernels::detail::gemm_thin_kind(g.tb, g.M, g.N, g.K) == kernels::detail::ThinKind::depth);
+        const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N, ldc = g.N + 3;
+        std::vector<T> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
+        fill_operands(A, B);
+        A[0] = std::numeric_limits<T>::quiet_NaN();
+        std::vector<T> bias(std::size_t(g.M)), col_bias(std::size_t(g.N)), mask(std::size_t(g.M) * ldc);
+        for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = T(std::sin(2.1 * double(i)));
+        for (std::size_t j = 0; j < col_bias.size(); ++j) col_bias[j] = T(std::cos(1.3 * double(j)));
+        for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = T(std::cos(0.9 * double(i)));
+        const int saved = num_threads();
+        for (int threads : {1, 2})
+            for (int parts = 0; parts < 16; ++parts)
+                for (T beta : {T(0), T(1)}) {
+                    const GemmEpilogue<T> ep{.bias = parts & 1 ? bias.data() : nullptr,
+                                             .col_bias = parts & 8 ? col_bias.data() : nullptr,
+                                             .relu = (parts & 2) != 0,
+                                             .mask = parts & 4 ? mask.data() : nullptr,
+                                             .ldm = ldc};
+                    CAPTURE(threads); CAPTURE(parts); CAPTURE(beta);
+                    std::vector<T> fused(std::size_t(g.M) * ldc, T(0.5)), after = fused;
+                    set_num_threads(threads);
+                    kernels::gemm_ep(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, T(0.75), A.data(), lda, B.data(), ldb, beta,
+                                     fused.data(), ldc, ep);
+                    kernels::gemm(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, T(0.75), A.data(), lda, B.data(), ldb, beta,
+                                  after.data(), ldc);
+                    set_num_threads(saved);
+                    ep.apply(after.data(), ldc, 0, 0, g.M, g.N);
+                    CHECK(std::memcmp(fused.data(), after.data(), sizeof(T) * fused.size()) == 0);
+                }
     }
 }
 

@@ -51,9 +51,7 @@ void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha
     const T* b0 = tb ? B + std::size_t(j0) * ldb : B + j0;
     T* c0 = C + std::size_t(i0) * ldc + j0;
     if (thin != ThinKind::none) {
-        gemm_thin(thin, ta, tb, m, n, K, alpha, a0, lda, b0, ldb, beta, c0, ldc, [&](int r0, int r1) {
-            if (!ep.empty()) ep.apply(c0 + std::size_t(r0) * ldc, ldc, r0, 0, r1 - r0, n);
-        });
+        gemm_thin(thin, ta, tb, m, n, K, alpha, a0, lda, b0, ldb, beta, c0, ldc, ep);
         return;
     }
 #if defined(BIJOU_SGEMM_SIMD)
