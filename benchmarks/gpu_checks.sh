@@ -7,8 +7,9 @@
 #
 #   benchmarks/gpu_checks.sh BIN OUT [compare_gpu.py options...]
 #
-# Each step runs under its own time limit and its log goes to OUT, so a failing or hanging step still
-# leaves the others' results. Exit status: 0 when every step passed.
+# Each step runs under its own time limit (240 + 30 + 300 s at most: give the call ~600 s) and its log
+# goes to OUT, so a failing or hanging step still leaves the others' results. Exit status: 0 when every
+# step passed.
 set -u
 bin=${1:?usage: gpu_checks.sh BIN OUT [compare_gpu options]}
 out=${2:?usage: gpu_checks.sh BIN OUT [compare_gpu options]}
@@ -21,18 +22,20 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 nproc | sed 's/^/host cores: /' | tee -a "$out/gpu.txt"
 
 # The binaries link libcudart/libcublas 13 by RUNPATH; where that toolkit lives elsewhere, look for it.
+# Searched where toolkits and Python's CUDA wheels put them, under a time limit (the lease is short).
 if ldd "$bin/bijou_cuda_tests" | grep -q "not found"; then
-    lib=$(dirname "$(find / -name 'libcublas.so.13' -not -path '/proc/*' 2>/dev/null | head -1)")
-    rt=$(dirname "$(find / -name 'libcudart.so.13' -not -path '/proc/*' 2>/dev/null | head -1)")
-    export LD_LIBRARY_PATH="$lib:$rt:${LD_LIBRARY_PATH:-}"
-    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee -a "$out/gpu.txt"
+    for name in libcublas.so.13 libcudart.so.13; do
+        dir=$(timeout 30 find /usr/local /usr/lib /opt -name "$name" 2>/dev/null | head -1)
+        [ -n "$dir" ] && export LD_LIBRARY_PATH="$(dirname "$dir"):${LD_LIBRARY_PATH:-}"
+    done
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" | tee -a "$out/gpu.txt"
     ldd "$bin/bijou_cuda_tests" | grep "not found" && status=1
 fi
 
 step() {  # step NAME SECONDS COMMAND...: run under a time limit, log to OUT/NAME.log, report
     local name=$1 limit=$2 t0=$SECONDS rc
     shift 2
-    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    timeout -k 10 "$limit" "$@" >"$out/$name.log" 2>&1
     rc=$?
     echo "== $name: rc $rc in $((SECONDS - t0)) s"
     return $rc

@@ -50,7 +50,7 @@ if(BIJOU_CUDA)
   # bench_models_cuda ("double free or corruption") on its first GPU run. The ISA flags of
   # CMAKE_CXX_FLAGS go to nvcc's host compiler too (in this build tree and add_subdirectory consumers;
   # an installed bijou::cuda cannot know its consumer's flags: docs/backends.md).
-  string(REGEX MATCHALL "(^| )-m(arch|tune)=[^ ]+|(^| )-m(avx|fma|sse|f16c|bmi)[^ ]*" _bijou_isa "${CMAKE_CXX_FLAGS}")
+  string(REGEX MATCHALL "(^| )-m(arch|tune)=[^ ]+|(^| )-m(no-)?(avx|fma|sse|f16c|bmi)[^ ]*" _bijou_isa "${CMAKE_CXX_FLAGS}")
   foreach(_bijou_flag IN LISTS _bijou_isa)
     string(STRIP "${_bijou_flag}" _bijou_flag)
     target_compile_options(bijou_cuda INTERFACE $<BUILD_INTERFACE:$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${_bijou_flag}>>)

@@ -1,26 +1,31 @@
-// bijou/core/simd_abi.hpp — one program, one instruction-set configuration of Eigen.
+// bijou/core/simd_abi.hpp — one program, one Eigen heap allocator.
 //
-// Eigen's heap alignment (EIGEN_DEFAULT_ALIGN_BYTES: 16 with SSE, 32 with AVX, 64 with AVX-512) follows
-// the instruction-set flags each translation unit is compiled with, and the linker keeps one copy of
-// each inline Eigen function. In a program whose files were compiled with different flags (typically a
-// .cpp with -march=native beside a .cu whose host code has none), memory that one copy of
-// aligned_malloc offsets is freed by another copy's plain free: heap corruption ("double free or
-// corruption" on the first GPU run of bench_models_cuda). Every translation unit that includes Eigen
-// through bijou (core/eigen.hpp) records its alignment during static initialisation, and
-// BuildContext (every model and bijector is built through one) calls check_simd_abi(), which throws
-// bijou::error naming both alignments before anything is allocated. Costs one comparison per build.
+// Eigen's aligned_malloc/aligned_free are inline, and which allocator they use depends on the flags a
+// translation unit is compiled with: plain malloc/free where malloc's alignment suffices (SSE's 16
+// bytes on 64-bit glibc, or no vectorisation), an over-allocating "handmade" allocator that stores the
+// original pointer in front of the block otherwise (AVX's 32 or AVX-512's 64 bytes, or any build with
+// AddressSanitizer). The linker keeps one copy of each inline function, so in a program whose files
+// disagree (typically a .cpp with -march=native beside a .cu whose host code has none) a block from
+// one allocator is freed by the other: heap corruption ("double free or corruption" on the first GPU
+// run of bench_models_cuda). Every translation unit that includes Eigen through bijou
+// (core/eigen.hpp) records its allocator and alignment during static initialisation, and BuildContext
+// (every model and bijector is built through one) calls check_simd_abi(), which throws bijou::error
+// naming both when the allocators differ. Alignments that differ with the same allocator (32 and 64
+// bytes) are safe and pass. It cannot see files that use Eigen without a bijou header, nor models built
+// during static initialisation (before later files have registered). One comparison per build.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "bijou/core/error.hpp"
 
 namespace bijou::detail {
 
-/// The first alignment recorded and, if any translation unit disagreed, the other one (−1: none).
+/// What the program's files recorded: −1 where nothing yet; `mixed` once two allocators were seen.
 struct SimdAbi {
-    int first = -1;
-    int other = -1;
+    std::atomic<int> plain_align{-1};     ///< alignment of a file whose Eigen allocates with plain malloc
+    std::atomic<int> handmade_align{-1};  ///< alignment of a file whose Eigen allocates by hand
 };
 
 inline SimdAbi& simd_abi() {
@@ -28,22 +33,21 @@ inline SimdAbi& simd_abi() {
     return abi;
 }
 
-/// Records one translation unit's Eigen heap alignment (static initialisation, one thread).
-inline int record_simd_abi(int align_bytes) {
-    SimdAbi& abi = simd_abi();
-    if (abi.first < 0) abi.first = align_bytes;
-    else if (align_bytes != abi.first) abi.other = align_bytes;
+/// Records one translation unit's Eigen allocator (plain malloc or handmade) and heap alignment.
+inline int record_simd_abi(int align_bytes, bool plain_malloc) noexcept {
+    (plain_malloc ? simd_abi().plain_align : simd_abi().handmade_align).store(align_bytes);
     return align_bytes;
 }
 
-/// Throws bijou::error if the program's translation units were compiled for different instruction sets.
+/// Throws bijou::error if the program's files use different Eigen heap allocators.
 inline void check_simd_abi() {
-    const SimdAbi& abi = simd_abi();
-    if (abi.other < 0) return;
-    throw error("this program's files were compiled for different instruction sets: Eigen aligns heap memory to " +
-                std::to_string(abi.first) + " bytes in some and " + std::to_string(abi.other) +
-                " in others, and memory allocated by one is freed by the other (heap corruption). Compile every "
-                "file with the same -march (for nvcc, the host code too: -Xcompiler=-march=...)");
+    const int plain = simd_abi().plain_align.load(), handmade = simd_abi().handmade_align.load();
+    if (plain < 0 || handmade < 0) return;
+    throw error("this program's files were compiled with different instruction-set (or sanitizer) flags: Eigen "
+                "allocates heap memory with malloc in some (" + std::to_string(plain) +
+                "-byte alignment) and by hand in others (" + std::to_string(handmade) +
+                "-byte alignment), and memory allocated by one is freed by the other (heap corruption). Compile "
+                "every file with the same -march and -fsanitize (for nvcc, the host code too: -Xcompiler=-march=...)");
 }
 
 }  // namespace bijou::detail

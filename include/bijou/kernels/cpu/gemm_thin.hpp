@@ -201,8 +201,10 @@ template <int W, int MR, class T>
 
 // depth (K = KD ≤ 4): row by row, SIMD over the columns; op(B)'s row k at b[k]. The epilogue's column
 // bias, ReLU and mask (F: their bits, depth_col_bias / depth_relu / depth_mask) are applied in the same
-// pass, in GemmEpilogue::apply's order, so the bits are those of a separate apply; a row bias is left
-// to the caller (F < 0 there: nothing fused).
+// pass, the same operations in GemmEpilogue::apply's order (the bias and mask must not alias C, as for
+// the packed kernels' fused epilogue). The result equals a separate apply's up to the rounding of a
+// multiply-add that GCC contracts (-ffp-contract=fast, from -O2) differently in the two code paths;
+// every row is computed by the same code whatever the split, so the thread count never changes it.
 inline constexpr int depth_col_bias = 1, depth_relu = 2, depth_mask = 4;
 template <int KD, int F, class T>
 [[gnu::always_inline]] inline void thin_depth(bool ta, int m, int n, const T* A, int lda, const T* const* b,
