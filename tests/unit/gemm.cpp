@@ -56,7 +56,8 @@ void check_gemm(const GemmCase& g, T alpha, T beta, F&& f) {
 const GemmCase cases[] = {{false, false, 1, 1, 1},     {false, false, 13, 37, 5},   {true, false, 13, 37, 5},
                           {false, true, 13, 37, 5},    {true, true, 13, 37, 5},     {false, false, 100, 131, 300},
                           {true, false, 100, 131, 300}, {false, true, 100, 131, 300}, {true, true, 100, 131, 300},
-                          {false, true, 36, 129, 700}, {true, false, 130, 70, 36},  {false, false, 4, 300, 260}};
+                          {false, true, 36, 129, 700}, {true, false, 130, 70, 36},  {false, false, 4, 300, 260},
+                          {true, false, 160, 70, 300}};  // the last: op(A) = Aᵀ read in place (AVX-512, M > mc)
 
 }  // namespace
 
@@ -178,13 +179,15 @@ TEST_CASE("gemm: each packed float micro-kernel the CPU supports equals Referenc
 
 TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the product, then the epilogue") {
     // Row bias, column bias, ReLU and the ReLU-backward mask, alone and together, on full and edge
-    // tiles, one and several depth blocks; row 0 of A holds a NaN, which the ReLU passes and the mask zeroes.
+    // tiles, one and several depth blocks, A's rows, its columns (op(A) = Aᵀ) or a packed panel; row 0 of
+    // A holds a NaN, which the ReLU passes and the mask zeroes.
     using namespace bijou::kernels::detail;
     auto each = [](auto kern, const char* name) {
         using Kern = decltype(kern);
         CAPTURE(name);
         for (const GemmCase& g : {GemmCase{false, false, 100, 131, 300}, GemmCase{true, false, 13, 37, 5},
-                                  GemmCase{false, true, 36, 129, 18}, GemmCase{false, false, 12, 64, 128}}) {
+                                  GemmCase{false, true, 36, 129, 18}, GemmCase{false, false, 12, 64, 128},
+                                  GemmCase{true, false, 160, 70, 130}}) {  // the last: op(A) = Aᵀ read in place
             CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
             const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N, ldc = g.N + 3;
             std::vector<float> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);

@@ -102,6 +102,7 @@ inline int sgemm_simd_level() {
 inline bool sgemm_simd_available() { return sgemm_simd_level() > 0; }
 
 inline constexpr int sg_mc = 144, sg_kc = 256, sg_nc = 128;  // mc: a multiple of 6 and 12; nc: of 16 and 32
+inline constexpr std::size_t sg_direct_cols_max = 98304;     // op(A) = Aᵀ read in place up to this block (384 KiB)
 
 // Transposes for packing operands whose depth index is the contiguous one, with AVX (every CPU that
 // runs either micro-kernel has it). sg_transpose(s, lds, R, k, d, ldd): d[p·ldd + i] = s[i·lds + p]
@@ -240,24 +241,30 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
         }
 }
 
+/// Where a micro-kernel reads its MR rows of op(A): a packed k×MR panel; A's rows in place (op(A) = A,
+/// row r at pa + r·lda); or A's columns in place (op(A) = Aᵀ: element (r, p) at pa[p·lda + r], the MR
+/// values of one p contiguous, as in a packed panel but lda apart).
+enum class SgA { packed, rows, cols };
+
 // 6×16 AVX2 micro-kernel: C[0:mr, 0:nr] (+)= alpha · (k×6 panel pa)ᵀ · (k×16 panel pb).
-// Direct: A is not packed: the panel's rows are read where they lie, row r at pa + r·lda (op(A) = A,
-// a full panel of MR rows); otherwise pa is a packed k×MR panel (lda unused).
+// A: SgA (a full panel of MR rows when read in place; lda unused when packed).
 // ep (full tiles only, null otherwise): this tile's epilogue (GemmEpilogue::at), applied in registers
 // before the store, in the same order and with the same results as GemmEpilogue::apply afterwards
 // (which, for K = 18, took as long as the product: a second pass over C through scalar-trip loops).
 struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
-    static constexpr int direct_min_depth = 1;  // A read in place (Direct) from this depth block on
-    template <bool Direct>
+    static constexpr int direct_min_depth = 1;  // A's rows read in place from this depth block on
+    static constexpr int direct_cols_min_depth = 1 << 30;  // A's columns: never (not measured on AVX2)
+    template <SgA Mode>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                         int ldc, float alpha, int m, int n, bool assign,
                                                         const GemmEpilogue<float>* ep = nullptr) {
         __m256 acc[mr][2];
         BIJOU_UNROLL(6)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-        const std::size_t rs = Direct ? std::size_t(lda) : 1;  // A(r, p) at pa[r·rs + p·ps]
-        constexpr int ps = Direct ? 1 : mr;
+        // A(r, p) at pa[r·rs + p·ps]
+        const std::size_t rs = Mode == SgA::rows ? std::size_t(lda) : 1;
+        const std::size_t ps = Mode == SgA::rows ? 1 : Mode == SgA::cols ? std::size_t(lda) : std::size_t(mr);
         for (int p = 0; p < k; ++p) {
             const __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
             BIJOU_UNROLL(6)
@@ -304,22 +311,24 @@ struct SgAvx2 {
     }
 };
 
-// 12×32 AVX-512 micro-kernel (24 zmm accumulators), the AVX2 kernel's contract: Direct reads A's
-// rows in place (row r at pa + r·lda), otherwise pa is a packed k×MR panel; ep as there. Reading A in
-// place pays from a depth block of 64 on (two moons' 256-deep products, 1 thread: 4–5% faster than
-// packing; Glow's 18-deep first layer: 5% slower, so shallower blocks are still packed).
+// 12×32 AVX-512 micro-kernel (24 zmm accumulators), the AVX2 kernel's contract (SgA, ep). Reading A's
+// rows in place pays from a depth block of 64 on (two moons' 256-deep products, 1 thread: 4–5% faster
+// than packing; Glow's 18-deep first layer: 5% slower, so shallower blocks are still packed); reading
+// its columns in place (a weight gradient gᵀ·x), from 64 too: see sgemm_packed.
 struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
     static constexpr int direct_min_depth = 64;
-    template <bool Direct>
+    static constexpr int direct_cols_min_depth = 64;
+    template <SgA Mode>
     __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                       int ldc, float alpha, int m, int n, bool assign,
                                                       const GemmEpilogue<float>* ep = nullptr) {
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        const std::size_t rs = Direct ? std::size_t(lda) : 1;  // A(r, p) at pa[r·rs + p·ps]
-        constexpr int ps = Direct ? 1 : mr;
+        // A(r, p) at pa[r·rs + p·ps]
+        const std::size_t rs = Mode == SgA::rows ? std::size_t(lda) : 1;
+        const std::size_t ps = Mode == SgA::rows ? 1 : Mode == SgA::cols ? std::size_t(lda) : std::size_t(mr);
         for (int p = 0; p < k; ++p) {
             const __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
             BIJOU_UNROLL(12)
@@ -386,10 +395,22 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         // op(A) = A with a kernel that reads it in place: only the ragged last panel is packed (once per
         // depth block), and the column blocks go outside the row blocks, so that each block of op(B)
         // is packed once. Otherwise each row block of op(A) is packed once, the column blocks inside.
-        const bool direct = !ta && kc >= Kern::direct_min_depth;
-        const int direct_rows = direct ? M - M % MR : 0;  // rows of A read in place
+        // The same for op(A) = Aᵀ (a weight gradient gᵀ·x): MR columns of A are a packed panel's layout
+        // with lda for MR, so they too are read in place, and op(B) is packed once instead of once per
+        // row block (two moons' 256×256×512 weight gradient, 1 thread: 477–492 → 443–456 µs, 136–141 → 147–151
+        // GFLOP/s, 2 interleaved runs). Only where there are several row blocks (M > mc: with one, op(B)
+        // is packed once anyway, and reading A's columns lda apart instead of a packed panel made Glow's
+        // weight gradients slower, config a training on 1 thread 189–191 → 183–188 images/s) and A's
+        // depth block stays in L2 (M·kc ≤ sg_direct_cols_max: config c's 512-row gradients, read in
+        // place from a 512 KiB block, trained 1.5% slower on 2 threads).
+        const bool direct = ta ? kc >= Kern::direct_cols_min_depth && M > sg_mc &&
+                                     std::size_t(M) * std::size_t(kc) <= sg_direct_cols_max
+                               : kc >= Kern::direct_min_depth;
+        const int direct_rows = direct ? M - M % MR : 0;  // rows of op(A) read in place
         if (direct && direct_rows < M)
-            sg_pack_a<MR>(false, M - direct_rows, kc, A + std::size_t(direct_rows) * lda + pc, lda, pa);
+            sg_pack_a<MR>(ta, M - direct_rows, kc,
+                          ta ? A + std::size_t(pc) * lda + direct_rows : A + std::size_t(direct_rows) * lda + pc, lda,
+                          pa);
         // An untransposed op(B) is packed from kc rows ldb apart, too short for the hardware
         // prefetcher: while a column block computes, its micro-kernel calls prefetch the next column
         // block's cache lines into L2 in equal shares (Glow's 1×1 forward product in isolation: 8.35 →
@@ -424,12 +445,15 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     const bool fused = with_ep && m == MR && n == NR;
                     const GemmEpilogue<float> tile_ep = fused ? ep.at(i, jc + jr) : GemmEpilogue<float>{};
                     const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
-                    if (i < direct_rows)
-                        Kern::template run<true>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha,
-                                                 m, n, first, e);
+                    if (i < direct_rows && ta)
+                        Kern::template run<SgA::cols>(kc, A + std::size_t(pc) * lda + i, lda, pbp, c, ldc, alpha, m,
+                                                      n, first, e);
+                    else if (i < direct_rows)
+                        Kern::template run<SgA::rows>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha, m,
+                                                      n, first, e);
                     else
-                        Kern::template run<false>(kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc, alpha,
-                                                  m, n, first, e);
+                        Kern::template run<SgA::packed>(kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc,
+                                                        alpha, m, n, first, e);
                     if (with_ep && !fused) ep.apply(c, ldc, i, jc + jr, m, n);
                 }
             }
