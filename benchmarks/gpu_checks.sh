@@ -7,7 +7,8 @@
 #
 #   benchmarks/gpu_checks.sh BIN OUT [compare_gpu.py options...]
 #
-# Each step runs under its own time limit (240 + 30 + 300 s at most: give the call ~600 s) and its log
+# Each step runs under its own time limit (120 + 30 + 420 s at most: give the call ~600 s; the compare
+# step of 6 cells x 3 rounds x 3 s took ~320 s on an H200, PyTorch starting in ~12 s) and its log
 # goes to OUT, so a failing or hanging step still leaves the others' results. Exit status: 0 when every
 # step passed.
 set -u
@@ -42,14 +43,14 @@ step() {  # step NAME SECONDS COMMAND...: run under a time limit, log to OUT/NAM
 }
 
 # The tests: every case with its duration; the summary lines go to the reply.
-step cuda_tests 240 "$bin/bijou_cuda_tests" --duration=true || status=1
+step cuda_tests 120 "$bin/bijou_cuda_tests" --duration=true || status=1
 grep -E "^\[doctest\]|ERROR|FAILED|error" "$out/cuda_tests.log" | tail -40
 grep -E "s: " "$out/cuda_tests.log" | sort -t: -k1 -g | tail -8
 # On a GPU the no-GPU error test skips (77).
 step cuda_no_gpu 30 "$bin/bijou_cuda_no_gpu_test"
 [ $? -eq 77 ] || { echo "cuda_no_gpu: expected 77 (skipped) on a GPU"; status=1; }
 
-step compare_gpu 300 python3 "$here/compare_gpu.py" --bijou "$bin/bench_models_cuda" --python python3 \
+step compare_gpu 420 python3 "$here/compare_gpu.py" --bijou "$bin/bench_models_cuda" --python python3 \
     --out "$out/gpu.json" "$@" || status=1
 tail -12 "$out/compare_gpu.log"
 exit $status
