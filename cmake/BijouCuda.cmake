@@ -44,9 +44,9 @@ if(BIJOU_CUDA)
     target_compile_options(bijou_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fopenmp-simd>)
   endif()
   # nvcc compiles a .cu file's host code with the host compiler but without CMAKE_CXX_FLAGS. An ISA flag
-  # there (-march=native) and not here gives Eigen a different heap alignment in .cpp and .cu
-  # translation units of one program (32/64-byte aligned_malloc with an offset, or plain malloc), and the
-  # linker keeps one copy of each inline function: memory from one is freed by the other. This crashed
+  # there (-march=native) and not here gives Eigen a different heap allocator in .cpp and .cu
+  # translation units of one program (its own 32/64-byte aligned one, or plain malloc), and the linker
+  # keeps one copy of each inline function: memory from one is freed by the other. This crashed
   # bench_models_cuda ("double free or corruption") on its first GPU run. The ISA flags of
   # CMAKE_CXX_FLAGS go to nvcc's host compiler too (in this build tree and add_subdirectory consumers;
   # an installed bijou::cuda cannot know its consumer's flags: docs/backends.md).

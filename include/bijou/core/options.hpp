@@ -81,7 +81,7 @@ struct Options {
 /// State threaded through the construction of one model.
 class BuildContext {
 public:
-    /// Checks first that the program's files agree on Eigen's alignment (core/simd_abi.hpp).
+    /// Checks first that the program's files agree on Eigen's heap allocator (core/simd_abi.hpp).
     explicit BuildContext(const Options& options) : options_(options) { detail::check_simd_abi(); }
 
     const Options& options() const { return options_; }
