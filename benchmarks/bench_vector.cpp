@@ -124,7 +124,7 @@ void BM_MlpThinProducts(benchmark::State& st) {
     };
     const auto x = filled(2 * n), w1 = filled(2 * H), b1 = filled(H), h = filled(std::size_t(n) * H), w3 = filled(2 * H),
                b3 = filled(2), g = filled(2 * n);
-    std::vector<float> out(std::size_t(n) * H), dw(2 * H);
+    std::vector<float> out(std::size_t(n) * H), dw(2 * H), db(H);
     for (auto _ : st) {
         switch (which) {
             case 0: kernels::mlp_linear(Cpu{}, x.data(), 2, w1.data(), 2, b1.data(), 0.f, out.data(), n, 2, H, true); break;
@@ -133,17 +133,24 @@ void BM_MlpThinProducts(benchmark::State& st) {
             case 3: kernels::mlp_linear_input_grad_relu(Cpu{}, g.data(), w3.data(), H, h.data(), out.data(), n, H, 2); break;
             case 4: kernels::gemm(Cpu{}, true, false, H, 2, n, 1.f, h.data(), H, x.data(), 2, 1.f, dw.data(), 2); break;
             case 5: kernels::gemm(Cpu{}, false, false, n, 2, H, 1.f, h.data(), H, w1.data(), 2, 0.f, out.data(), 2); break;
-            default: kernels::mlp_bias_grad(Cpu{}, h.data(), dw.data(), n, H); break;
+            case 6: kernels::mlp_bias_grad(Cpu{}, h.data(), dw.data(), n, H); break;
+            // one pass each (kernels/cpu/mlp_thin.hpp): 4 + 6, and 2 + 3 + 6
+            case 7: kernels::mlp_param_grads(Cpu{}, h.data(), x.data(), 2, dw.data(), 2, db.data(), n, 2, H); break;
+            default:
+                kernels::mlp_layer_backward(Cpu{}, g.data(), h.data(), w3.data(), H, dw.data(), db.data(), out.data(),
+                                            db.data(), n, H, 2);
+                break;
         }
         benchmark::DoNotOptimize(out.data());
         benchmark::DoNotOptimize(dw.data());
     }
     static const char* names[] = {"in_forward",  "out_forward", "out_weight_grad", "out_input_grad",
-                                  "in_weight_grad", "in_input_grad", "bias_grad"};
+                                  "in_weight_grad", "in_input_grad", "bias_grad", "in_param_grads (4+6)",
+                                  "out_layer_backward (2+3+6)"};
     st.SetLabel(names[which]);
     set_num_threads(saved_threads);
 }
-BENCHMARK(BM_MlpThinProducts)->DenseRange(0, 6);
+BENCHMARK(BM_MlpThinProducts)->DenseRange(0, 8);
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <bijou/kernels/cpu/gemm.hpp>
+#include <bijou/kernels/cpu/mlp.hpp>
 #include <bijou/kernels/reference/gemm.hpp>
 
 namespace unit_gemm {  // the file's own namespace (unity build: tests/CMakeLists.txt)
@@ -217,6 +218,108 @@ TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the pro
     };
     if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
     if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
+}
+#endif
+
+#if defined(BIJOU_SGEMM_SIMD)
+TEST_CASE("mlp thin layers: the one-pass loops equal the separate kernels, the same on 1 and 2 threads") {
+    // kernels/cpu/mlp_thin.hpp against the products and bias sums they replace: thin side 1 to 4, wide side
+    // 256 (whole tiles; 512 rows split across 2 threads), 100 and 7 (vector and scalar tails), 3 rows,
+    // with and without the bias sums, each SIMD copy the CPU has; a NaN and zeros in the activations.
+    // Weight and input-layer bias gradients bit for bit; the output layer's d = (g·W) ⊙ [a > 0] and the
+    // sums of d to rounding (GCC may contract a different product of Σ_k g·W: mlp_thin.hpp); built at
+    // -O2, as users build it.
+    using namespace kernels::detail;
+    auto filled = [](std::size_t size, double f) {
+        std::vector<float> v(size);
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = float(std::sin(f * double(i) + 0.2));
+        return v;
+    };
+    auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
+    };
+    auto close = [](const std::vector<float>& a, const std::vector<float>& b) {  // NaNs nowhere (the mask drops them)
+        if (a.size() != b.size()) return false;
+        for (std::size_t k = 0; k < a.size(); ++k)
+            if (!(std::abs(double(a[k]) - double(b[k])) <= 1e-5 * (1.0 + std::abs(double(b[k]))))) return false;
+        return true;
+    };
+    const int saved = num_threads();
+    for (int thin = 1; thin <= 4; ++thin)
+        for (int wide : {256, 100, 7})
+            for (int n : {512, 3})
+                for (bool sums : {true, false}) {
+                    CAPTURE(thin); CAPTURE(wide); CAPTURE(n); CAPTURE(sums);
+                    // input layer: g (n × wide), x (n × thin, row stride thin + 1), dW (wide × (thin + 2))
+                    {
+                        const int ldx = thin + 1, ldw = thin + 2;
+                        const auto g = filled(std::size_t(n) * wide, 0.37), x = filled(std::size_t(n) * ldx, 0.71);
+                        const auto dw0 = filled(std::size_t(wide) * ldw, 0.13), db0 = filled(std::size_t(wide), 0.29);
+                        auto dw = dw0, db = db0;
+                        kernels::gemm(Cpu{}, true, false, wide, thin, n, 1.f, g.data(), wide, x.data(), ldx, 1.f, dw.data(), ldw);
+                        if (sums) kernels::mlp_bias_grad(Cpu{}, g.data(), db.data(), n, wide);
+                        auto check = [&](auto&& run) {
+                            auto w2 = dw0, b2 = db0;
+                            run(w2.data(), sums ? b2.data() : nullptr);
+                            CHECK(same(w2, dw));
+                            CHECK(same(b2, db));
+                        };
+                        for (int threads : {1, 2}) {
+                            set_num_threads(threads);
+                            check([&](float* w, float* b) {
+                                kernels::mlp_param_grads(Cpu{}, g.data(), x.data(), ldx, w, ldw, b, n, thin, wide);
+                            });
+                        }
+                        set_num_threads(saved);
+                        if (sgemm_simd_level() >= 1)
+                            check([&](float* w, float* b) {
+                            thin_in_param_grads_avx2(thin, g.data(), wide, x.data(), ldx, w, ldw, b, n, 0, wide);
+                        });
+                        if (sgemm_simd_level() >= 2)
+                            check([&](float* w, float* b) {
+                                thin_in_param_grads_avx512(thin, g.data(), wide, x.data(), ldx, w, ldw, b, n, 0, wide);
+                            });
+                    }
+                    // output layer: g (n × thin), a (n × wide), W and dW (thin × (wide + 3)), d (n × wide)
+                    {
+                        const int ldw = wide + 3;
+                        const auto g = filled(std::size_t(n) * thin, 0.53), w = filled(std::size_t(thin) * ldw, 0.61);
+                        auto a = filled(std::size_t(n) * wide, 0.83);
+                        a[1] = std::nanf("");
+                        a[2] = 0.f;
+                        const auto dw0 = filled(std::size_t(thin) * ldw, 0.19), db0 = filled(std::size_t(wide), 0.41);
+                        auto dw = dw0, db = db0;
+                        std::vector<float> d(std::size_t(n) * wide);
+                        kernels::gemm(Cpu{}, true, false, thin, wide, n, 1.f, g.data(), thin, a.data(), wide, 1.f, dw.data(), ldw);
+                        kernels::mlp_linear_input_grad_relu(Cpu{}, g.data(), w.data(), ldw, a.data(), d.data(), n, wide, thin);
+                        if (sums) kernels::mlp_bias_grad(Cpu{}, d.data(), db.data(), n, wide);
+                        auto check = [&](auto&& run) {
+                            auto w2 = dw0, b2 = db0;
+                            std::vector<float> d2(d.size(), -1.f);
+                            run(w2.data(), d2.data(), sums ? b2.data() : nullptr);
+                            CHECK(same(w2, dw));
+                            CHECK(close(d2, d));
+                            CHECK(close(b2, db));
+                        };
+                        for (int threads : {1, 2}) {
+                            set_num_threads(threads);
+                            check([&](float* v, float* dd, float* b) {
+                                kernels::mlp_layer_backward(Cpu{}, g.data(), a.data(), w.data(), ldw, v, static_cast<float*>(nullptr), dd, b,
+                                                            n, wide, thin);
+                            });
+                        }
+                        set_num_threads(saved);
+                        if (sgemm_simd_level() >= 1)
+                            check([&](float* v, float* dd, float* b) {
+                            thin_out_backward_avx2(thin, g.data(), a.data(), w.data(), ldw, v, dd, b, n, wide, 0, wide);
+                        });
+                        if (sgemm_simd_level() >= 2)
+                            check([&](float* v, float* dd, float* b) {
+                                thin_out_backward_avx512(thin, g.data(), a.data(), w.data(), ldw, v, dd, b, n, wide, 0,
+                                                         wide);
+                            });
+                    }
+                }
 }
 #endif
 

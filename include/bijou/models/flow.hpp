@@ -52,6 +52,9 @@
 #include "bijou/core/recompute.hpp"
 #include "bijou/core/tensor.hpp"
 #include "bijou/distributions/standard_normal.hpp"
+#include "bijou/kernels/cpu/totals.hpp"
+#include "bijou/kernels/cuda/totals.hpp"
+#include "bijou/kernels/reference/totals.hpp"
 
 namespace bijou {
 
@@ -314,8 +317,11 @@ public:
     /// Device models: copies params()' values and buffers to the device. Host backends: nothing to do.
     void to_device() { mirror_.to_device(params_); }
 
-    /// Sets the gradients to zero (where the kernels keep them).
-    void zero_grad() { mirror_.zero_grad(params_); }
+    /// Sets the gradients to zero (where the kernels keep them; across the threads on Cpu).
+    void zero_grad() {
+        const std::span<T> g = mirror_.grads(params_);
+        kernels::zero(B{}, g.data(), g.size());
+    }
 
     bijector_type& bijector() { return bij_; }
     const bijector_type& bijector() const { return bij_; }

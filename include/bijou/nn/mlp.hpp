@@ -22,7 +22,8 @@
 //   backward(x, c, dy, dx, dc, …) with dc += ∂L/∂c (accumulated: several nets share one context) unless
 //   dc is null. The concatenation is never formed: layer 0 runs two GEMMs on column blocks of W.
 // Cost per pass: 2·n·(in·hidden + (hidden_layers − 1)·hidden² + hidden·out) flops, all in
-//   kernels::gemm; backward about twice that. No allocation in forward or backward.
+//   kernels::gemm; backward about twice that (a layer at a time: kernels::mlp_layer_backward, and
+//   mlp_param_grads for the first; the Cpu backend runs a thin input or output layer's in one pass). No allocation in forward or backward.
 // Masks (MADE, nn/made.hpp): set_masks(M) before declare() makes layer l compute with W_l ⊙ M_l
 //   (M_l: out_l × ld_l, 0/1, the context columns included), as nflows' MaskedLinear does; the masks
 //   are buffers "<prefix>.<2l>.mask". forward writes the masked weights into the stored part of the
@@ -173,26 +174,38 @@ public:
     /// false the parameter gradients are left alone (an input-only vector-Jacobian product).
     void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch,
                   bool param_grads = true) {
-        const T* g = dy;  // ∂L/∂(pre-activation output of layer l)
+        const T* g = dy;      // ∂L/∂(pre-activation output of layer l)
+        bool g_summed = false;  // layer l's bias gradient already added (by the layer above's pass)
         for (std::size_t l = layers_.size(); l-- > 0;) {
             Layer& ly = layers_[l];
             const T* in = l == 0 ? x : activation(stored, n, l - 1);
             const T* w = masked() ? masked_weight(stored, n, l) : ly.w.value;  // as forward used it
-            if (param_grads) {
-                // dW += gᵀ·in  (out_l × in_l), and gᵀ·c into the context columns;  db += Σ_rows g
-                kernels::gemm(B{}, true, false, ly.out, ly.in, n, T(1), g, ly.out, in, ly.in, T(1), ly.w.grad, ly.ld);
-                if (l == 0 && context_ > 0)
-                    kernels::gemm(B{}, true, false, ly.out, context_, n, T(1), g, ly.out, c, context_, T(1),
-                                  ly.w.grad + ly.in, ly.ld);
-                if (masked()) kernels::mlp_apply_mask(B{}, ly.w.grad, ly.m.value, ly.w.grad, ly.w.size);
-                kernels::mlp_bias_grad(B{}, g, ly.b.grad, n, ly.out);
-            }
+            T* db = param_grads && !g_summed ? ly.b.grad : nullptr;
             if (l > 0) {
                 // ping-pong from buffer 0 at the top layer down; never the buffer g lives in
                 T* d = scratch + ((layers_.size() - 1 - l) % 2) * std::size_t(n) * hidden_;
-                kernels::mlp_linear_input_grad_relu(B{}, g, w, ly.ld, in, d, n, ly.in, ly.out);
+                g_summed = false;
+                if (param_grads) {
+                    // dW += gᵀ·in, db += Σ_rows g, d = (g·W) ⊙ [in > 0], and the layer below's db += Σ_rows d
+                    // here if this layer is thin-output, else in the layer below's own pass
+                    // (kernels/reference/mlp.hpp: mlp_thin_width)
+                    g_summed = ly.out <= kernels::mlp_thin_width;
+                    kernels::mlp_layer_backward(B{}, g, in, w, ly.ld, ly.w.grad, db, d,
+                                                g_summed ? layers_[l - 1].b.grad : nullptr, n, ly.in, ly.out);
+                    if (masked()) kernels::mlp_apply_mask(B{}, ly.w.grad, ly.m.value, ly.w.grad, ly.w.size);
+                } else {
+                    kernels::mlp_linear_input_grad_relu(B{}, g, w, ly.ld, in, d, n, ly.in, ly.out);
+                }
                 g = d;
                 continue;
+            }
+            if (param_grads) {
+                // dW += gᵀ·x (and gᵀ·c into the context columns), db += Σ_rows g
+                kernels::mlp_param_grads(B{}, g, x, ly.in, ly.w.grad, ly.ld, db, n, ly.in, ly.out);
+                if (context_ > 0)
+                    kernels::gemm(B{}, true, false, ly.out, context_, n, T(1), g, ly.out, c, context_, T(1),
+                                  ly.w.grad + ly.in, ly.ld);
+                if (masked()) kernels::mlp_apply_mask(B{}, ly.w.grad, ly.m.value, ly.w.grad, ly.w.size);
             }
             if (dx != nullptr)
                 kernels::gemm(B{}, false, false, n, ly.in, ly.out, T(1), g, ly.out, w, ly.ld, T(0), dx, ly.in);

@@ -135,29 +135,33 @@ template <int W, int NC, class T>
     }
 }
 
-// cols, ta: op(A)(i, k) = A[k·lda + i]. Rows of C in blocks of VB ≤ 2 vectors, at most 16 rows
-// (callers split rows in multiples of 16, so the same rows fall in full vectors however C is split),
-// the rest one by one.
+// cols, ta: op(A)(i, k) = A[k·lda + i]. Rows of C in blocks of 64 (AVX-512: 4 vectors, 4·NC sums in
+// flight; fewer would wait on the multiply-add latency), then of 16 (callers split rows in multiples of
+// 16), the rest one by one. A row's lane runs the same multiply-adds in k order in every block, so
+// its value does not depend on which block it falls in.
 template <int W, int NC, class T>
 [[gnu::always_inline]] inline void thin_cols_axpy(int m, int K, const T* A, int lda, const T* bt, ThinOut<T> out, T* C, int ldc) {
     using Vt = ThinVec<T, W>;
     using V = typename Vt::type;
-    constexpr int L = Vt::lanes, VB = 16 / L >= 2 ? 2 : 1;
-    int i = 0;
-    for (; i + VB * L <= m; i += VB * L) {
-        V acc[VB][NC] = {};
+    constexpr int L = Vt::lanes, VS = 16 / L >= 2 ? 2 : 1;
+    constexpr int VB = L == 16 && NC <= 4 ? 4 : VS;  // 16 accumulators at most (32 registers with AVX-512)
+    auto block = [&]<int NV>(int i) __attribute__((always_inline)) {
+        V acc[NV][NC] = {};
         for (int k = 0; k < K; ++k) {
-            V a[VB];
-            for (int v = 0; v < VB; ++v) Vt::load(a[v], A + std::size_t(k) * lda + i + v * L);
+            V a[NV];
+            for (int v = 0; v < NV; ++v) Vt::load(a[v], A + std::size_t(k) * lda + i + v * L);
             for (int j = 0; j < NC; ++j) {
                 const T b = bt[std::size_t(j) * K + k];
-                for (int v = 0; v < VB; ++v) acc[v][j] += a[v] * b;
+                for (int v = 0; v < NV; ++v) acc[v][j] += a[v] * b;
             }
         }
-        for (int v = 0; v < VB; ++v)
+        for (int v = 0; v < NV; ++v)
             for (int l = 0; l < L; ++l)
                 for (int j = 0; j < NC; ++j) out(C + std::size_t(i + v * L + l) * ldc + j, acc[v][j][l]);
-    }
+    };
+    int i = 0;
+    for (; i + VB * L <= m; i += VB * L) block.template operator()<VB>(i);
+    for (; i + VS * L <= m; i += VS * L) block.template operator()<VS>(i);
     for (; i < m; ++i)
         for (int j = 0; j < NC; ++j) {
             T s = T(0);
@@ -166,31 +170,34 @@ template <int W, int NC, class T>
         }
 }
 
-// rows (op(B) = B, rows contiguous): C[0:MR, 0:n], columns in blocks of 2 vectors (callers split
-// columns in multiples of 32), the rest one by one.
+// rows (op(B) = B, rows contiguous): C[0:MR, 0:n], columns in blocks of 4 vectors where 4·MR sums fit
+// the registers (fewer in flight would wait on the multiply-add latency), then of 2 (callers split
+// columns in multiples of 32), the rest one by one. Each column's lane runs the same multiply-adds in
+// k order in every block, so its value does not depend on which block it falls in.
 template <int W, int MR, class T>
 [[gnu::always_inline]] inline void thin_rows(bool ta, int n, int K, const T* A, int lda, const T* B, int ldb, ThinOut<T> out, T* C, int ldc) {
     using Vt = ThinVec<T, W>;
     using V = typename Vt::type;
     constexpr int L = Vt::lanes;
+    constexpr int VB = L == 16 || MR <= 2 ? 4 : 2;
     auto a_at = [&](int i, int k) { return ta ? A[std::size_t(k) * lda + i] : A[std::size_t(i) * lda + k]; };
-    int j = 0;
-    for (; j + 2 * L <= n; j += 2 * L) {
-        V acc[MR][2] = {};
+    auto block = [&]<int NV>(int j) __attribute__((always_inline)) {
+        V acc[MR][NV] = {};
         for (int k = 0; k < K; ++k) {
-            V b0, b1;
-            Vt::load(b0, B + std::size_t(k) * ldb + j);
-            Vt::load(b1, B + std::size_t(k) * ldb + j + L);
+            V b[NV];
+            for (int v = 0; v < NV; ++v) Vt::load(b[v], B + std::size_t(k) * ldb + j + v * L);
             for (int i = 0; i < MR; ++i) {
                 const T a = a_at(i, k);
-                acc[i][0] += a * b0;
-                acc[i][1] += a * b1;
+                for (int v = 0; v < NV; ++v) acc[i][v] += a * b[v];
             }
         }
         for (int i = 0; i < MR; ++i)
-            for (int v = 0; v < 2; ++v)
+            for (int v = 0; v < NV; ++v)
                 for (int l = 0; l < L; ++l) out(C + std::size_t(i) * ldc + j + v * L + l, acc[i][v][l]);
-    }
+    };
+    int j = 0;
+    for (; j + VB * L <= n; j += VB * L) block.template operator()<VB>(j);
+    for (; j + 2 * L <= n; j += 2 * L) block.template operator()<2>(j);
     for (; j < n; ++j)
         for (int i = 0; i < MR; ++i) {
             T s = T(0);

@@ -5,7 +5,10 @@
 // Reference kernel, so the result is bit-for-bit identical to it for any thread count. mlp_linear and
 // mlp_linear_input_grad_relu run the bias, ReLU and ReLU-backward mask as the product's epilogue
 // (kernels/cpu/gemm.hpp's gemm_ep): no second pass over the activations, and the same bits as the
-// product followed by mlp_bias_relu / mlp_relu_backward. mlp_concurrently runs its two nets' passes
+// product followed by mlp_bias_relu / mlp_relu_backward. mlp_param_grads of a layer with at most 4
+// inputs and mlp_layer_backward of one with at most 4 outputs run kernels/cpu/mlp_thin.hpp's single
+// passes (float, AVX2 or AVX-512; the same values as the separate kernels, whose sequence they run
+// otherwise). mlp_concurrently runs its two nets' passes
 // on two threads at once when there are exactly two (each pass's products then run on one thread:
 // no fork and join per product, and the same bits as with one thread); with more threads, or passes
 // too small to pay for a parallel region, one after the other, each product split as usual.
@@ -14,10 +17,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <exception>
+#include <type_traits>
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/parallel.hpp"
 #include "bijou/kernels/cpu/gemm.hpp"
+#include "bijou/kernels/cpu/mlp_thin.hpp"
 #include "bijou/kernels/reference/mlp.hpp"
 
 namespace bijou::kernels {
@@ -67,10 +72,18 @@ void mlp_bias_grad(Cpu, const T* g, T* db, int n, int m) {
     bijou::detail::parallel_for(int(tiles), tiles > 1 && std::size_t(n) * m > detail::mlp_parallel_min, [&](int t) {
         const int j0 = t * tile, w = std::min(tile, m - j0);
         double acc[tile] = {};
-        for (int i = 0; i < n; ++i) {
-            const T* r = g + std::size_t(i) * m + j0;
+        if (w == tile) {  // a fixed width keeps the sums in registers (a variable one sends them through memory)
+            for (int i = 0; i < n; ++i) {
+                const T* r = g + std::size_t(i) * m + j0;
 #pragma omp simd
-            for (int j = 0; j < w; ++j) acc[j] += double(r[j]);
+                for (int j = 0; j < tile; ++j) acc[j] += double(r[j]);
+            }
+        } else {
+            for (int i = 0; i < n; ++i) {
+                const T* r = g + std::size_t(i) * m + j0;
+#pragma omp simd
+                for (int j = 0; j < w; ++j) acc[j] += double(r[j]);
+            }
         }
         for (int j = 0; j < w; ++j) db[j0 + j] += T(acc[j]);
     });
@@ -87,6 +100,69 @@ template <class T>
 void mlp_linear_input_grad_relu(Cpu, const T* g, const T* w, int ldw, const T* a, T* d, int n, int in, int out) {
     gemm_ep(Cpu{}, false, false, n, in, out, T(1), g, out, w, ldw, T(0), d, in,
             detail::GemmEpilogue<T>{.mask = a, .ldm = in});
+}
+
+namespace detail {
+/// The thin layers' loops (mlp_thin.hpp) split columns across threads in units of their widest tile,
+/// so a column is computed by the same code whatever the split.
+inline constexpr int mlp_thin_unit = 64;
+
+/// sgemm_simd_level() when the thin layers' single-pass loops serve a float layer, else 0.
+template <class T>
+int mlp_thin_level() {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) return sgemm_simd_level();
+#endif
+    return 0;
+}
+
+/// f(j0, j1) over [0, cols) in mlp_thin_unit blocks, across the threads when the pass is large.
+template <class F>
+void mlp_thin_split(int n, int cols, F&& f) {
+    const int units = (cols + mlp_thin_unit - 1) / mlp_thin_unit;
+    bijou::detail::parallel_for(units, std::size_t(n) * cols > mlp_parallel_min, [&](int u) {
+        f(u * mlp_thin_unit, std::min(cols, (u + 1) * mlp_thin_unit));
+    });
+}
+}  // namespace detail
+
+template <class T>
+void mlp_param_grads(Cpu, const T* g, const T* x, int ldx, T* dw, int ldw, T* db, int n, int in, int out) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        const int level = detail::mlp_thin_level<T>();
+        if (in <= mlp_thin_width && level >= 1) {  // one pass over g
+            detail::mlp_thin_split(n, out, [&](int j0, int j1) {
+                if (level >= 2) detail::thin_in_param_grads_avx512(in, g, out, x, ldx, dw, ldw, db, n, j0, j1);
+                else detail::thin_in_param_grads_avx2(in, g, out, x, ldx, dw, ldw, db, n, j0, j1);
+            });
+            return;
+        }
+    }
+#endif
+    gemm(Cpu{}, true, false, out, in, n, T(1), g, out, x, ldx, T(1), dw, ldw);
+    if (db != nullptr) mlp_bias_grad(Cpu{}, g, db, n, out);
+}
+
+template <class T>
+void mlp_layer_backward(Cpu, const T* g, const T* a, const T* w, int ldw, T* dw, T* db, T* d, T* db_a, int n, int in,
+                        int out) {
+    if (db != nullptr) mlp_bias_grad(Cpu{}, g, db, n, out);
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        const int level = detail::mlp_thin_level<T>();
+        if (out <= mlp_thin_width && level >= 1) {  // one pass over a and d
+            detail::mlp_thin_split(n, in, [&](int j0, int j1) {
+                if (level >= 2) detail::thin_out_backward_avx512(out, g, a, w, ldw, dw, d, db_a, n, in, j0, j1);
+                else detail::thin_out_backward_avx2(out, g, a, w, ldw, dw, d, db_a, n, in, j0, j1);
+            });
+            return;
+        }
+    }
+#endif
+    gemm(Cpu{}, true, false, out, in, n, T(1), g, out, a, in, T(1), dw, ldw);
+    mlp_linear_input_grad_relu(Cpu{}, g, w, ldw, a, d, n, in, out);
+    if (db_a != nullptr) mlp_bias_grad(Cpu{}, d, db_a, n, in);
 }
 
 template <class F, class G>

@@ -1,5 +1,6 @@
 // bijou/kernels/cuda/mlp.hpp — an MLP layer's elementwise parts for the Cuda backend (and CudaHost);
-// mlp_linear and mlp_linear_input_grad_relu are the executor's product followed by those parts.
+// mlp_linear, mlp_linear_input_grad_relu and a layer's backward (mlp_param_grads, mlp_layer_backward) are
+// the executor's products followed by those parts.
 // The contracts of kernels/reference/mlp.hpp, per element k of an (n, m) row-major batch (one thread
 // each); the bias gradient is one block per column (column_sum_partial: a thread's share of Σ_i g[i, j],
 // summed in double). ReLU lets NaN through, as the Reference kernel does.
@@ -115,6 +116,21 @@ template <ExecutorBackend B, class T>
 void mlp_linear_input_grad_relu(B, const T* g, const T* w, int ldw, const T* a, T* d, int n, int in, int out) {
     gemm(B{}, false, false, n, in, out, T(1), g, out, w, ldw, T(0), d, in);
     mlp_relu_backward(B{}, d, a, n, in);
+}
+
+// A layer's backward: the products and the bias gradients one after the other.
+template <ExecutorBackend B, class T>
+void mlp_param_grads(B, const T* g, const T* x, int ldx, T* dw, int ldw, T* db, int n, int in, int out) {
+    gemm(B{}, true, false, out, in, n, T(1), g, out, x, ldx, T(1), dw, ldw);
+    if (db != nullptr) mlp_bias_grad(B{}, g, db, n, out);
+}
+
+template <ExecutorBackend B, class T>
+void mlp_layer_backward(B, const T* g, const T* a, const T* w, int ldw, T* dw, T* db, T* d, T* db_a, int n, int in,
+                        int out) {
+    mlp_param_grads(B{}, g, a, in, dw, ldw, db, n, in, out);
+    mlp_linear_input_grad_relu(B{}, g, w, ldw, a, d, n, in, out);
+    if (db_a != nullptr) mlp_bias_grad(B{}, d, db_a, n, in);
 }
 
 }  // namespace bijou::kernels

@@ -25,6 +25,11 @@ void scale(B, T* g, std::size_t n, double f) {
     B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t k) { g[k] = T(double(g[k]) * f); });
 }
 
+template <ExecutorBackend B, class T>
+void zero(B, T* g, std::size_t n) {
+    B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t k) { g[k] = T(0); });
+}
+
 template <ExecutorBackend B, class D, class S>
 void add_total(B, D* dst, std::size_t m, const S* src, std::size_t n, double f) {
     using X = typename B::executor;

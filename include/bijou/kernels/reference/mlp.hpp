@@ -11,6 +11,14 @@
 //                      stride ldw; the ReLU only when `relu`; beta 0 or 1 (1: add to y's earlier product)
 //   mlp_linear_input_grad_relu   d (n, in) = (g·W) ⊙ [a > 0]; g (n, out), a (n, in) the layer's input,
 //                      a ReLU's output (so this is ∂L/∂ of that ReLU's input)
+// and a layer's whole backward, the sequence of the kernels above (the Cpu backend runs a thin layer's,
+// one with at most mlp_thin_width = 4 inputs or outputs, in one pass over the activations):
+//   mlp_param_grads    dW (out, ldw) += gᵀ·x, db += Σ_i g[i, :] (if db); g (n, out), x (n, in) row stride ldx
+//   mlp_layer_backward dW (out, ldw) += gᵀ·a, db += Σ_i g[i, :] (if db), d (n, in) = (g·W) ⊙ [a > 0],
+//                      db_a += Σ_i d[i, :] (if db_a: the bias gradient of the layer below, whose
+//                      pre-activation gradient d is); a (n, in) the layer's input, a ReLU's output
+//   (a net passes db_a to a thin-output layer's pass and leaves a thin-input layer's bias to its own
+//   mlp_param_grads, each then one pass on Cpu; every backend gives the same sums either way)
 // and mlp_concurrently(flops_each, f, g): f() and g(), two independent passes of two nets (a coupling's
 // shift and log-scale nets), each of about flops_each; the Cpu backend runs them at once on two threads.
 // ReLU lets NaN through (relu(NaN) = NaN, as in PyTorch) so that a diverging run is noticed.
@@ -22,6 +30,8 @@
 #include "bijou/kernels/reference/gemm.hpp"
 
 namespace bijou::kernels {
+
+inline constexpr int mlp_thin_width = 4;
 
 template <class T>
 void mlp_bias_relu(Reference, T* y, const T* b, int n, int m) {
@@ -71,6 +81,20 @@ template <class T>
 void mlp_linear_input_grad_relu(Reference, const T* g, const T* w, int ldw, const T* a, T* d, int n, int in, int out) {
     gemm(Reference{}, false, false, n, in, out, T(1), g, out, w, ldw, T(0), d, in);
     mlp_relu_backward(Reference{}, d, a, n, in);
+}
+
+template <class T>
+void mlp_param_grads(Reference, const T* g, const T* x, int ldx, T* dw, int ldw, T* db, int n, int in, int out) {
+    gemm(Reference{}, true, false, out, in, n, T(1), g, out, x, ldx, T(1), dw, ldw);
+    if (db != nullptr) mlp_bias_grad(Reference{}, g, db, n, out);
+}
+
+template <class T>
+void mlp_layer_backward(Reference, const T* g, const T* a, const T* w, int ldw, T* dw, T* db, T* d, T* db_a, int n,
+                        int in, int out) {
+    mlp_param_grads(Reference{}, g, a, in, dw, ldw, db, n, in, out);
+    mlp_linear_input_grad_relu(Reference{}, g, w, ldw, a, d, n, in, out);
+    if (db_a != nullptr) mlp_bias_grad(Reference{}, d, db_a, n, in);
 }
 
 template <class F, class G>
