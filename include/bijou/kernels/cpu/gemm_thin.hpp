@@ -9,9 +9,11 @@
 // chosen at run time where the CPU has them (as the packed kernels are), 16-byte ones otherwise:
 //   cols   (N ≤ 4):  !ta: per row of op(A), dot products with op(B)'s columns, k in vectors, up to
 //                     four independent sums per column, lane sums by a shuffle tree;
-//                     ta: up to 16 rows of C (1 or 2 vectors) at once, k by k (op(A)'s columns are
-//                     contiguous).
-//   rows   (M ≤ 4, op(B) = B): 2 vectors of columns of C at once, k by k.
+//                     ta: 64 rows of C (AVX-512: 4 vectors) at once, then 16, k by k (op(A)'s columns
+//                     are contiguous);
+//   rows   (M ≤ 4, op(B) = B): 4 vectors of columns of C at once (2 on AVX2 with M > 2), then 2, k by k.
+//                     (Both hold 8–16 sums: with 2–4 the multiply-add latency bound them, MlpThinProducts:
+//                     the 512-row weight gradients 19.1 → 8.1 µs and 16.4 → 4.9 µs.)
 //   depth  (K ≤ 4):  one row of C at a time, SIMD over its columns, with the epilogue's column bias,
 //                     ReLU and mask in the same pass (bench_vector MlpThinProducts: the input layer's
 //                     512 × 256 forward 26–28 → 14–15 µs, the output layer's input gradient 28–29 → 20–22).
