@@ -58,7 +58,8 @@ const GemmCase cases[] = {{false, false, 1, 1, 1},     {false, false, 13, 37, 5}
                           {false, true, 13, 37, 5},    {true, true, 13, 37, 5},     {false, false, 100, 131, 300},
                           {true, false, 100, 131, 300}, {false, true, 100, 131, 300}, {true, true, 100, 131, 300},
                           {false, true, 36, 129, 700}, {true, false, 130, 70, 36},  {false, false, 4, 300, 260},
-                          {true, false, 160, 70, 300}};  // the last: op(A) = Aᵀ read in place (AVX-512, M > mc)
+                          {true, false, 160, 70, 300},  // op(A) = Aᵀ read in place (AVX-512, M > mc)
+                          {false, false, 20, 50, 70},   {true, false, 44, 40, 90}};  // ragged panels of 8 rows
 
 }  // namespace
 

@@ -255,10 +255,11 @@ struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
     static constexpr int direct_min_depth = 1;  // A's rows read in place from this depth block on
     static constexpr int direct_cols_min_depth = 1 << 30;  // A's columns: never (not measured on AVX2)
-    template <SgA Mode>
+    template <SgA Mode, int R = mr>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                         int ldc, float alpha, int m, int n, bool assign,
                                                         const GemmEpilogue<float>* ep = nullptr) {
+        static_assert(R == mr, "the AVX2 kernel computes whole panels");
         __m256 acc[mr][2];
         BIJOU_UNROLL(6)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -315,14 +316,17 @@ struct SgAvx2 {
 // rows in place pays from a depth block of 64 on (two moons' 256-deep products, 1 thread: 4–5% faster
 // than packing; Glow's 18-deep first layer: 5% slower, so shallower blocks are still packed); reading
 // its columns in place (a weight gradient gᵀ·x), from 64 too: see sgemm_packed.
+// run<Mode, R> computes only the first R ≤ 12 rows (a ragged last panel of m ≤ R rows: 4 or 8 instead
+// of 12 rows of multiply-adds; each row's sums are the same whatever R).
 struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
     static constexpr int direct_min_depth = 64;
     static constexpr int direct_cols_min_depth = 64;
-    template <SgA Mode>
+    template <SgA Mode, int R = mr>
     __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                       int ldc, float alpha, int m, int n, bool assign,
                                                       const GemmEpilogue<float>* ep = nullptr) {
+        static_assert(R >= 1 && R <= mr);
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -332,7 +336,7 @@ struct SgAvx512 {
         for (int p = 0; p < k; ++p) {
             const __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
             BIJOU_UNROLL(12)
-            for (int r = 0; r < mr; ++r) {
+            for (int r = 0; r < R; ++r) {
                 const __m512 a = _mm512_set1_ps(pa[r * rs]);
                 acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
                 acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
@@ -341,7 +345,7 @@ struct SgAvx512 {
             pb += nr;
         }
         const __m512 va = _mm512_set1_ps(alpha);
-        if (m == mr && n == nr) {
+        if (R == mr && m == mr && n == nr) {
             const __m512 zero = _mm512_setzero_ps();
             BIJOU_UNROLL(12)
             for (int r = 0; r < mr; ++r) {
@@ -369,7 +373,7 @@ struct SgAvx512 {
         }
         alignas(64) float t[mr][nr];
         BIJOU_UNROLL(12)
-        for (int r = 0; r < mr; ++r) {
+        for (int r = 0; r < R; ++r) {
             _mm512_store_ps(t[r], _mm512_mul_ps(va, acc[r][0]));
             _mm512_store_ps(t[r] + 16, _mm512_mul_ps(va, acc[r][1]));
         }
@@ -451,6 +455,12 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     else if (i < direct_rows)
                         Kern::template run<SgA::rows>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha, m,
                                                       n, first, e);
+                    else if (MR == 12 && m <= 4)  // a ragged last panel: only the rows it has (SgAvx512)
+                        Kern::template run<SgA::packed, (MR == 12 ? 4 : MR)>(
+                            kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc, alpha, m, n, first, e);
+                    else if (MR == 12 && m <= 8)
+                        Kern::template run<SgA::packed, (MR == 12 ? 8 : MR)>(
+                            kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc, alpha, m, n, first, e);
                     else
                         Kern::template run<SgA::packed>(kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc,
                                                         alpha, m, n, first, e);
