@@ -40,7 +40,8 @@
 // training). Backward's own buffers are scratch (scratch_size, core/workspace.hpp), which a
 // composite shares among its couplings. Cost: the conditioner's GEMMs, O(n·(D·hidden + (hidden_layers−1)·hidden²)) per net
 // per pass, plus O(n·D) elementwise. Separate shift and log-scale nets are independent: their passes
-// go through kernels::mlp_concurrently (on the Cpu backend with two threads, one net per thread).
+// go through kernels::mlp_concurrently (on the Cpu backend with two threads: one net per thread, and the
+// masking and elementwise passes around them half the rows per thread, in the same parallel region).
 #pragma once
 
 #include <algorithm>
@@ -125,21 +126,27 @@ public:
     void forward(const T* x, T* z, double* ld, int n, T* ws) const { forward(x, z, ld, n, ws, scratch_at(ws, n)); }
     void forward(const T* x, T* z, double* ld, int n, T* ws, T* scratch) const {
         const Layout L = layout(n, ws, scratch);
-        condition(x, L, n);
-        if constexpr (affine)
-            kernels::coupling_affine_forward(B{}, scale_, x, z, L.t, L.h, ldo(), mask_.value, ld, n, D);
-        else
-            kernels::coupling_additive_forward(B{}, x, z, L.t, ldo(), mask_.value, n, D);
+        condition(x, L, n, [&](int i0, int i1) {
+            const Rows r = rows(L, i0);
+            if constexpr (affine)
+                kernels::coupling_affine_forward(B{}, scale_, x + r.v, z + r.v, r.t, r.h, ldo(), mask_.value,
+                                                 ld != nullptr ? ld + i0 : nullptr, i1 - i0, D);
+            else
+                kernels::coupling_additive_forward(B{}, x + r.v, z + r.v, r.t, ldo(), mask_.value, i1 - i0, D);
+        });
     }
 
     void inverse(const T* z, T* x, double* ld, int n, T* ws) const { inverse(z, x, ld, n, ws, scratch_at(ws, n)); }
     void inverse(const T* z, T* x, double* ld, int n, T* ws, T* scratch) const {
         const Layout L = layout(n, ws, scratch);
-        condition(z, L, n);  // z ⊙ m = x ⊙ m
-        if constexpr (affine)
-            kernels::coupling_affine_inverse(B{}, scale_, z, x, L.t, L.h, ldo(), mask_.value, ld, n, D);
-        else
-            kernels::coupling_additive_inverse(B{}, z, x, L.t, ldo(), mask_.value, n, D);
+        condition(z, L, n, [&](int i0, int i1) {  // z ⊙ m = x ⊙ m
+            const Rows r = rows(L, i0);
+            if constexpr (affine)
+                kernels::coupling_affine_inverse(B{}, scale_, z + r.v, x + r.v, r.t, r.h, ldo(), mask_.value,
+                                                 ld != nullptr ? ld + i0 : nullptr, i1 - i0, D);
+            else
+                kernels::coupling_additive_inverse(B{}, z + r.v, x + r.v, r.t, ldo(), mask_.value, i1 - i0, D);
+        });
     }
 
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws) {
@@ -148,11 +155,14 @@ public:
     void backward(const T* x, const T* z, const T* dz, const T* dld, T* dx, int n, T* ws, T* scratch) {
         const Layout L = layout(n, ws, scratch);
         // Direct path: dx = ∂z/∂x|_(t,h fixed)ᵀ·dz; and ∂L/∂t, ∂L/∂h at the transformed coordinates.
-        if constexpr (affine)
-            kernels::coupling_affine_backward(B{}, scale_, x, z, L.t, L.h, ldo(), mask_.value, dz, dld, dx, L.dt, L.dh,
-                                              n, D);
-        else
-            kernels::coupling_additive_backward(B{}, dz, dx, L.dt, ldo(), mask_.value, n, D);
+        auto direct = [&](int i0, int i1) {
+            const Rows r = rows(L, i0);
+            if constexpr (affine)
+                kernels::coupling_affine_backward(B{}, scale_, x + r.v, z + r.v, r.t, r.h, ldo(), mask_.value,
+                                                  dz + r.v, dld + i0, dx + r.v, r.dt, r.dh, i1 - i0, D);
+            else
+                kernels::coupling_additive_backward(B{}, dz + r.v, dx + r.v, r.dt, ldo(), mask_.value, i1 - i0, D);
+        };
         // Path through the conditioner: its input is x ⊙ m (and the context, whose gradient is added to dc).
         const T* c = context(n);
         T* dc = K > 0 ? context_.grad() : nullptr;
@@ -160,13 +170,19 @@ public:
         auto backward_b = [&] {
             net_b_.backward(L.xm, c, L.dout + std::size_t(n) * D, L.dxm_b, dc, n, L.stored_b, L.scratch_b);
         };
+        auto add_condition = [&](int i0, int i1) {
+            const std::size_t v = std::size_t(i0) * D;
+            kernels::coupling_add_condition_grad(B{}, dx + v, L.dxm_a + v, two_nets() ? L.dxm_b + v : nullptr,
+                                                 mask_.value, i1 - i0, D);
+        };
         if (two_nets() && dc == nullptr) {  // (with a context both nets add into dc: one after the other)
-            kernels::mlp_concurrently(B{}, 2.0 * net_a_.flops(n), backward_a, backward_b);
+            kernels::mlp_concurrently(B{}, 2.0 * net_a_.flops(n), n, direct, backward_a, backward_b, add_condition);
         } else {
+            direct(0, n);
             backward_a();
             if (two_nets()) backward_b();
+            add_condition(0, n);
         }
-        kernels::coupling_add_condition_grad(B{}, dx, L.dxm_a, two_nets() ? L.dxm_b : nullptr, mask_.value, n, D);
     }
 
     /// This coupling's index among the model's couplings (decides its mask).
@@ -224,14 +240,36 @@ private:
         return L;
     }
 
-    /// xm = v ⊙ m and the conditioner outputs (t, h) for it (and for the context of a conditional coupling).
-    void condition(const T* v, const Layout& L, int n) const {
+    /// xm = v ⊙ m and the conditioner outputs (t, h) for it (and for the context of a conditional coupling),
+    /// then finish(i0, i1) on rows [i0, i1) of them: all rows, or, when two separate nets run on two
+    /// threads (kernels::mlp_concurrently), half on each thread, as the masking before them.
+    template <class Finish>
+    void condition(const T* v, const Layout& L, int n, Finish&& finish) const {
         const T* c = context(n);
-        kernels::coupling_mask_input(B{}, v, mask_.value, L.xm, n, D);
+        auto mask_rows = [&](int i0, int i1) {
+            const std::size_t r = std::size_t(i0) * D;
+            kernels::coupling_mask_input(B{}, v + r, mask_.value, L.xm + r, i1 - i0, D);
+        };
         auto forward_a = [&] { net_a_.forward(L.xm, c, L.out, n, L.stored_a); };
-        if (!two_nets()) return forward_a();
-        kernels::mlp_concurrently(B{}, net_a_.flops(n), forward_a,
-                                  [&] { net_b_.forward(L.xm, c, L.out + std::size_t(n) * D, n, L.stored_b); });
+        if (!two_nets()) {
+            mask_rows(0, n);
+            forward_a();
+            finish(0, n);
+            return;
+        }
+        kernels::mlp_concurrently(B{}, net_a_.flops(n), n, mask_rows, forward_a,
+                                  [&] { net_b_.forward(L.xm, c, L.out + std::size_t(n) * D, n, L.stored_b); }, finish);
+    }
+
+    /// Row i0's offsets: into (n, D) arrays (v), and the (t, h) and (dt, dh) rows of the layout.
+    struct Rows {
+        std::size_t v;
+        T *t, *h, *dt, *dh;
+    };
+    Rows rows(const Layout& L, int i0) const {
+        const std::size_t o = std::size_t(i0) * ldo();
+        return {std::size_t(i0) * D, L.t + o, L.h != nullptr ? L.h + o : nullptr, L.dt + o,
+                L.dh != nullptr ? L.dh + o : nullptr};
     }
 
     const T* context(int n) const {

@@ -106,10 +106,12 @@ void mlp_linear(B, const T* x, int ldx, const T* w, int ldw, const T* b, T beta,
 }
 
 // One after the other (one stream).
-template <ExecutorBackend B, class F, class G>
-void mlp_concurrently(B, double, F&& f, G&& g) {
+template <ExecutorBackend B, class Pre, class F, class G, class Post>
+void mlp_concurrently(B, double, int n, Pre&& pre, F&& f, G&& g, Post&& post) {
+    pre(0, n);
     f();
     g();
+    post(0, n);
 }
 
 template <ExecutorBackend B, class T>

@@ -19,8 +19,10 @@
 //                      pre-activation gradient d is); a (n, in) the layer's input, a ReLU's output
 //   (a net passes db_a to a thin-output layer's pass and leaves a thin-input layer's bias to its own
 //   mlp_param_grads, each then one pass on Cpu; every backend gives the same sums either way)
-// and mlp_concurrently(flops_each, f, g): f() and g(), two independent passes of two nets (a coupling's
-// shift and log-scale nets), each of about flops_each; the Cpu backend runs them at once on two threads.
+// and mlp_concurrently(flops_each, n, pre, f, g, post): pre(0, n), then f() and g(), two independent passes
+// of two nets (a coupling's shift and log-scale nets) of about flops_each each, then post(0, n); pre
+// and post are row-wise work (pre(i0, i1), post(i0, i1): rows [i0, i1), any split giving the same
+// result). The Cpu backend runs f and g at once on two threads, each thread pre and post on half the rows.
 // ReLU lets NaN through (relu(NaN) = NaN, as in PyTorch) so that a diverging run is noticed.
 #pragma once
 
@@ -97,10 +99,12 @@ void mlp_layer_backward(Reference, const T* g, const T* a, const T* w, int ldw, 
     if (db_a != nullptr) mlp_bias_grad(Reference{}, d, db_a, n, in);
 }
 
-template <class F, class G>
-void mlp_concurrently(Reference, double, F&& f, G&& g) {
+template <class Pre, class F, class G, class Post>
+void mlp_concurrently(Reference, double, int n, Pre&& pre, F&& f, G&& g, Post&& post) {
+    pre(0, n);
     f();
     g();
+    post(0, n);
 }
 
 }  // namespace bijou::kernels
