@@ -85,8 +85,8 @@ struct ThinVec {
 template <class T>
 struct ThinOut {  // c = alpha·v (beta = 0) or beta·c + alpha·v
     T alpha, beta;
-    void operator()(T* c, T v) const { *c = beta == T(0) ? alpha * v : beta * *c + alpha * v; }
-    void row(T* c, const T* v, int n) const {
+    [[gnu::always_inline]] void operator()(T* c, T v) const { *c = beta == T(0) ? alpha * v : beta * *c + alpha * v; }
+    [[gnu::always_inline]] void row(T* c, const T* v, int n) const {
         if (beta == T(0))
             for (int j = 0; j < n; ++j) c[j] = alpha * v[j];
         else
