@@ -60,7 +60,7 @@ template <int W, int KI, bool DB>
     constexpr int NV = W == 64 ? (KI <= 2 ? 4 : 2) : (KI <= 2 ? 2 : 1);  // sums in flight that fit the registers
     auto tile = [&]<int NT>(int j) __attribute__((always_inline)) {
         V acc[NT][KI] = {};
-        Dv sum[2 * NT] = {};
+        [[maybe_unused]] Dv sum[2 * NT] = {};  // the bias sums (DB)
         for (int i = 0; i < n; ++i) {
             const float* gr = g + std::size_t(i) * out + j;
             V gv[NT];
@@ -108,7 +108,7 @@ template <int W, int KO, bool DB>
     constexpr int NV = W == 64 && KO <= 2 ? 2 : 1;
     auto tile = [&]<int NT>(int j) __attribute__((always_inline)) {
         V acc[KO][NT] = {}, wv[KO][NT];
-        Dv sum[2 * NT] = {};
+        [[maybe_unused]] Dv sum[2 * NT] = {};  // the bias sums (DB)
         for (int k = 0; k < KO; ++k)
             for (int v = 0; v < NT; ++v) Vt::load(wv[k][v], w + std::size_t(k) * ldw + j + v * L);
         for (int i = 0; i < n; ++i) {
