@@ -23,7 +23,8 @@
 //   dc is null. The concatenation is never formed: layer 0 runs two GEMMs on column blocks of W.
 // Cost per pass: 2·n·(in·hidden + (hidden_layers − 1)·hidden² + hidden·out) flops, all in
 //   kernels::gemm; backward about twice that (a layer at a time: kernels::mlp_layer_backward, and
-//   mlp_param_grads for the first; the Cpu backend runs a thin input or output layer's in one pass). No allocation in forward or backward.
+//   mlp_param_grads for the first; the Cpu backend runs a thin input or output layer's in one pass).
+//   No allocation in forward or backward.
 // Masks (MADE, nn/made.hpp): set_masks(M) before declare() makes layer l compute with W_l ⊙ M_l
 //   (M_l: out_l × ld_l, 0/1, the context columns included), as nflows' MaskedLinear does; the masks
 //   are buffers "<prefix>.<2l>.mask". forward writes the masked weights into the stored part of the
@@ -174,7 +175,7 @@ public:
     /// false the parameter gradients are left alone (an input-only vector-Jacobian product).
     void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch,
                   bool param_grads = true) {
-        const T* g = dy;      // ∂L/∂(pre-activation output of layer l)
+        const T* g = dy;        // ∂L/∂(pre-activation output of layer l)
         bool g_summed = false;  // layer l's bias gradient already added (by the layer above's pass)
         for (std::size_t l = layers_.size(); l-- > 0;) {
             Layer& ly = layers_[l];

@@ -175,8 +175,9 @@ template <int W>
     }
 }
 template <int W>
-[[gnu::always_inline]] inline void thin_out_backward_any(int out, const float* g, const float* a, const float* w, int ldw,
-                                                         float* dw, float* d, float* db_a, int n, int in, int j0, int j1) {
+[[gnu::always_inline]] inline void thin_out_backward_any(int out, const float* g, const float* a, const float* w,
+                                                         int ldw, float* dw, float* d, float* db_a, int n, int in,
+                                                         int j0, int j1) {
     auto run = [&]<int KO>() __attribute__((always_inline)) {
         if (db_a) thin_out_backward<W, KO, true>(g, a, w, ldw, dw, d, db_a, n, in, j0, j1);
         else thin_out_backward<W, KO, false>(g, a, w, ldw, dw, d, db_a, n, in, j0, j1);
