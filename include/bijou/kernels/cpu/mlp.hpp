@@ -135,7 +135,7 @@ void mlp_param_grads(Cpu, const T* g, const T* x, int ldx, T* dw, int ldw, T* db
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
         const int level = detail::mlp_thin_level<T>();
-        if (in <= mlp_thin_width && level >= 1) {  // one pass over g
+        if (in >= 1 && in <= mlp_thin_width && level >= 1) {  // one pass over g
             detail::mlp_thin_split(n, out, [&](int j0, int j1) {
                 if (level >= 2) detail::thin_in_param_grads_avx512(in, g, out, x, ldx, dw, ldw, db, n, j0, j1);
                 else detail::thin_in_param_grads_avx2(in, g, out, x, ldx, dw, ldw, db, n, j0, j1);
@@ -155,7 +155,7 @@ void mlp_layer_backward(Cpu, const T* g, const T* a, const T* w, int ldw, T* dw,
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
         const int level = detail::mlp_thin_level<T>();
-        if (out <= mlp_thin_width && level >= 1) {  // one pass over a and d
+        if (out >= 1 && out <= mlp_thin_width && level >= 1) {  // one pass over a and d
             detail::mlp_thin_split(n, in, [&](int j0, int j1) {
                 if (level >= 2) detail::thin_out_backward_avx512(out, g, a, w, ldw, dw, d, db_a, n, in, j0, j1);
                 else detail::thin_out_backward_avx2(out, g, a, w, ldw, dw, d, db_a, n, in, j0, j1);

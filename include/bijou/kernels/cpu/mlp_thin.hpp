@@ -10,7 +10,9 @@
 //                                    db_a += Σ_i d[i, :]                           one pass over a and d
 // The gradients of W and b are computed with the operations, in the order, of the separate kernels
 // they replace (gemm_thin.hpp's rows / cols kernels: one multiply-add chain over the rows in order;
-// mlp_bias_grad: a double sum over the rows in order): the same bits. d is Σ_k g[i, k]·W[k, j], k in
+// mlp_bias_grad: a double sum over the rows in order): the same bits, where the separate product took
+// the thin path (the input layer's weight gradient does up to n·in = 4096 values; beyond that it was
+// the packed GEMM, equal to rounding). d is Σ_k g[i, k]·W[k, j], k in
 // order, then the mask, as the depth kernel computes it, equal to rounding: GCC contracts the two
 // products' sum into one multiply-add, and may pick a different product in the two code paths (so
 // db_a too is equal to rounding). Every column's value is the same whichever tile or thread it falls
