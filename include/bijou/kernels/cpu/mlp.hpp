@@ -76,19 +76,16 @@ void mlp_bias_grad(Cpu, const T* g, T* db, int n, int m) {
     bijou::detail::parallel_for(int(tiles), tiles > 1 && std::size_t(n) * m > detail::mlp_parallel_min, [&](int t) {
         const int j0 = t * tile, w = std::min(tile, m - j0);
         double acc[tile] = {};
-        if (w == tile) {  // a fixed width keeps the sums in registers (a variable one sends them through memory)
+        auto sum_rows = [&](auto width) {
             for (int i = 0; i < n; ++i) {
                 const T* r = g + std::size_t(i) * m + j0;
 #pragma omp simd
-                for (int j = 0; j < tile; ++j) acc[j] += double(r[j]);
+                for (int j = 0; j < width; ++j) acc[j] += double(r[j]);
             }
-        } else {
-            for (int i = 0; i < n; ++i) {
-                const T* r = g + std::size_t(i) * m + j0;
-#pragma omp simd
-                for (int j = 0; j < w; ++j) acc[j] += double(r[j]);
-            }
-        }
+        };
+        // a fixed width keeps the sums in registers (a variable one sends them through memory)
+        if (w == tile) sum_rows(std::integral_constant<int, tile>{});
+        else sum_rows(w);
         for (int j = 0; j < w; ++j) db[j0 + j] += T(acc[j]);
     });
 }
@@ -111,15 +108,6 @@ namespace detail {
 /// so a column is computed by the same code whatever the split.
 inline constexpr int mlp_thin_unit = 64;
 
-/// sgemm_simd_level() when the thin layers' single-pass loops serve a float layer, else 0.
-template <class T>
-int mlp_thin_level() {
-#if defined(BIJOU_SGEMM_SIMD)
-    if constexpr (std::is_same_v<T, float>) return sgemm_simd_level();
-#endif
-    return 0;
-}
-
 /// f(j0, j1) over [0, cols) in mlp_thin_unit blocks, across the threads when the pass is large.
 template <class F>
 void mlp_thin_split(int n, int cols, F&& f) {
@@ -134,7 +122,7 @@ template <class T>
 void mlp_param_grads(Cpu, const T* g, const T* x, int ldx, T* dw, int ldw, T* db, int n, int in, int out) {
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
-        const int level = detail::mlp_thin_level<T>();
+        const int level = detail::sgemm_simd_level();
         if (in >= 1 && in <= mlp_thin_width && level >= 1) {  // one pass over g
             detail::mlp_thin_split(n, out, [&](int j0, int j1) {
                 if (level >= 2) detail::thin_in_param_grads_avx512(in, g, out, x, ldx, dw, ldw, db, n, j0, j1);
@@ -154,7 +142,7 @@ void mlp_layer_backward(Cpu, const T* g, const T* a, const T* w, int ldw, T* dw,
     if (db != nullptr) mlp_bias_grad(Cpu{}, g, db, n, out);
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
-        const int level = detail::mlp_thin_level<T>();
+        const int level = detail::sgemm_simd_level();
         if (out >= 1 && out <= mlp_thin_width && level >= 1) {  // one pass over a and d
             detail::mlp_thin_split(n, in, [&](int j0, int j1) {
                 if (level >= 2) detail::thin_out_backward_avx512(out, g, a, w, ldw, dw, d, db_a, n, in, j0, j1);

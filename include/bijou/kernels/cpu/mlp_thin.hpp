@@ -50,6 +50,25 @@ template <int W>
     }
 }
 
+// dst[0 : NS·L/2) += the double sums, rounded to float (the bias sums of a tile of NS/2 vectors of columns).
+template <int W, int NS>
+[[gnu::always_inline]] inline void thin_add_sums(const typename ThinVec<double, W>::type (&sum)[NS], float* dst) {
+    constexpr int H = ThinVec<float, W>::lanes / 2;
+    for (int h = 0; h < NS; ++h)
+        for (int l = 0; l < H; ++l) dst[h * H + l] += float(sum[h][l]);
+}
+
+// f.template operator()<K>() for the thin width k (1 to 4).
+template <class F>
+[[gnu::always_inline]] inline void thin_width(int k, F&& f) {
+    switch (k) {
+        case 1: f.template operator()<1>(); break;
+        case 2: f.template operator()<2>(); break;
+        case 3: f.template operator()<3>(); break;
+        default: f.template operator()<4>(); break;
+    }
+}
+
 // Columns [j0, j1) of g (n × out, row stride out): dW[j, k] += Σ_i g[i, j]·x[i, k] (k < KI, x row stride
 // ldx), and db[j] += Σ_i g[i, j] when DB.
 template <int W, int KI, bool DB>
@@ -58,7 +77,7 @@ template <int W, int KI, bool DB>
     using Vt = ThinVec<float, W>;
     using V = typename Vt::type;
     using Dv = typename ThinVec<double, W>::type;
-    constexpr int L = Vt::lanes, H = L / 2;
+    constexpr int L = Vt::lanes;
     constexpr int NV = W == 64 ? (KI <= 2 ? 4 : 2) : (KI <= 2 ? 2 : 1);  // sums in flight that fit the registers
     auto tile = [&]<int NT>(int j) __attribute__((always_inline)) {
         V acc[NT][KI] = {};
@@ -77,9 +96,7 @@ template <int W, int KI, bool DB>
         for (int v = 0; v < NT; ++v)
             for (int l = 0; l < L; ++l)
                 for (int k = 0; k < KI; ++k) dw[std::size_t(j + v * L + l) * ldw + k] += acc[v][k][l];
-        if constexpr (DB)
-            for (int h = 0; h < 2 * NT; ++h)
-                for (int l = 0; l < H; ++l) db[j + h * H + l] += float(sum[h][l]);
+        if constexpr (DB) thin_add_sums<W>(sum, db + j);
     };
     int j = j0;
     for (; j + NV * L <= j1; j += NV * L) tile.template operator()<NV>(j);
@@ -106,7 +123,7 @@ template <int W, int KO, bool DB>
     using Vt = ThinVec<float, W>;
     using V = typename Vt::type;
     using Dv = typename ThinVec<double, W>::type;
-    constexpr int L = Vt::lanes, H = L / 2;
+    constexpr int L = Vt::lanes;
     constexpr int NV = W == 64 && KO <= 2 ? 2 : 1;
     auto tile = [&]<int NT>(int j) __attribute__((always_inline)) {
         V acc[KO][NT] = {}, wv[KO][NT];
@@ -135,9 +152,7 @@ template <int W, int KO, bool DB>
                 Vt::load(c, p);
                 Vt::store(p, c + acc[k][v]);
             }
-        if constexpr (DB)
-            for (int h = 0; h < 2 * NT; ++h)
-                for (int l = 0; l < H; ++l) db_a[j + h * H + l] += float(sum[h][l]);
+        if constexpr (DB) thin_add_sums<W>(sum, db_a + j);
     };
     int j = j0;
     for (; j + NV * L <= j1; j += NV * L) tile.template operator()<NV>(j);
@@ -165,31 +180,19 @@ template <int W, int KO, bool DB>
 template <int W>
 [[gnu::always_inline]] inline void thin_in_param_grads_any(int in, const float* g, int out, const float* x, int ldx,
                                                            float* dw, int ldw, float* db, int n, int j0, int j1) {
-    auto run = [&]<int KI>() __attribute__((always_inline)) {
+    thin_width(in, [&]<int KI>() __attribute__((always_inline)) {
         if (db) thin_in_param_grads<W, KI, true>(g, out, x, ldx, dw, ldw, db, n, j0, j1);
         else thin_in_param_grads<W, KI, false>(g, out, x, ldx, dw, ldw, db, n, j0, j1);
-    };
-    switch (in) {
-        case 1: run.template operator()<1>(); break;
-        case 2: run.template operator()<2>(); break;
-        case 3: run.template operator()<3>(); break;
-        default: run.template operator()<4>(); break;
-    }
+    });
 }
 template <int W>
 [[gnu::always_inline]] inline void thin_out_backward_any(int out, const float* g, const float* a, const float* w,
                                                          int ldw, float* dw, float* d, float* db_a, int n, int in,
                                                          int j0, int j1) {
-    auto run = [&]<int KO>() __attribute__((always_inline)) {
+    thin_width(out, [&]<int KO>() __attribute__((always_inline)) {
         if (db_a) thin_out_backward<W, KO, true>(g, a, w, ldw, dw, d, db_a, n, in, j0, j1);
         else thin_out_backward<W, KO, false>(g, a, w, ldw, dw, d, db_a, n, in, j0, j1);
-    };
-    switch (out) {
-        case 1: run.template operator()<1>(); break;
-        case 2: run.template operator()<2>(); break;
-        case 3: run.template operator()<3>(); break;
-        default: run.template operator()<4>(); break;
-    }
+    });
 }
 
 __attribute__((target("avx512f"))) inline void thin_in_param_grads_avx512(int in, const float* g, int out,
