@@ -12,7 +12,7 @@
 //       bind(ps, declare)  makes the backend copy (values, gradients, buffers: one allocation each),
 //                          copies values and buffers there, and binds to it every handle that
 //                          declare(view) declares into a fresh ParamSet
-//       values(ps), grads(ps)  the flat arrays that kernels and optimizers use; zero_grad(ps)
+//       values(ps), grads(ps)  the flat arrays that kernels and optimizers use (kernels::zero clears grads)
 //       to_host(ps)        values and buffers, backend → ps (gradients stay); to_device(ps) the reverse
 //     A component's own tensors, whose handles its model bound to backend memory (host code in a
 //     bijector or a base):
@@ -122,7 +122,6 @@ public:
     std::span<T> values(ParamSet<T>&) { return {values_.data(), values_.size()}; }
     std::span<const T> values(const ParamSet<T>&) const { return {values_.data(), values_.size()}; }
     std::span<T> grads(ParamSet<T>&) { return {grads_.data(), grads_.size()}; }
-    void zero_grad(ParamSet<T>&) { fill(B{}, grads_.data(), grads_.size(), T(0)); }
     void to_host(ParamSet<T>& ps) const {
         download(B{}, ps.values().data(), values_.data(), values_.size());
         download(B{}, ps.buffers().data(), buffers_.data(), buffers_.size());
@@ -227,7 +226,6 @@ public:
     std::span<T> values(ParamSet<T>& ps) { return ps.values(); }
     std::span<const T> values(const ParamSet<T>& ps) const { return ps.values(); }
     std::span<T> grads(ParamSet<T>& ps) { return ps.grads(); }
-    void zero_grad(ParamSet<T>& ps) { ps.zero_grad(); }
     void to_host(ParamSet<T>&) const {}
     void to_device(const ParamSet<T>&) {}
 
