@@ -255,11 +255,10 @@ struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
     static constexpr int direct_min_depth = 1;  // A's rows read in place from this depth block on
     static constexpr int direct_cols_min_depth = 1 << 30;  // A's columns: never (not measured on AVX2)
-    template <SgA Mode, int R = mr>
+    template <SgA Mode>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                         int ldc, float alpha, int m, int n, bool assign,
                                                         const GemmEpilogue<float>* ep = nullptr) {
-        static_assert(R == mr, "the AVX2 kernel computes whole panels");
         __m256 acc[mr][2];
         BIJOU_UNROLL(6)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -429,6 +428,20 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             per_call = (lines + calls - 1) / calls;
             next_line = 0;
         };
+        // A packed panel of m rows: the 12-row kernel multiplies only 4 or 8 rows of a ragged last panel.
+        auto packed = [&](int m, int n, const float* pap, const float* pbp, float* c, bool first,
+                          const GemmEpilogue<float>* e) {
+            auto rows = [&]<int R>() {
+                Kern::template run<SgA::packed, R>(kc, pap, 0, pbp, c, ldc, alpha, m, n, first, e);
+            };
+            if constexpr (MR == 12) {
+                if (m <= 4) rows.template operator()<4>();
+                else if (m <= 8) rows.template operator()<8>();
+                else rows.template operator()<MR>();
+            } else {
+                Kern::template run<SgA::packed>(kc, pap, 0, pbp, c, ldc, alpha, m, n, first, e);
+            }
+        };
         // The micro-kernel over C[ic:ic+mc, jc:jc+nc], op(B)'s block in pb, op(A)'s rows in place or,
         // packed, in pa (a_packed: pa's first panel holds row a_packed_row).
         auto tiles = [&](int ic, int mc, int jc, int nc, int a_packed_row) {
@@ -455,15 +468,8 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     else if (i < direct_rows)
                         Kern::template run<SgA::rows>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha, m,
                                                       n, first, e);
-                    else if (MR == 12 && m <= 4)  // a ragged last panel: only the rows it has (SgAvx512)
-                        Kern::template run<SgA::packed, (MR == 12 ? 4 : MR)>(
-                            kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc, alpha, m, n, first, e);
-                    else if (MR == 12 && m <= 8)
-                        Kern::template run<SgA::packed, (MR == 12 ? 8 : MR)>(
-                            kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc, alpha, m, n, first, e);
                     else
-                        Kern::template run<SgA::packed>(kc, pa + std::size_t(i - a_packed_row) * kc, 0, pbp, c, ldc,
-                                                        alpha, m, n, first, e);
+                        packed(m, n, pa + std::size_t(i - a_packed_row) * kc, pbp, c, first, e);
                     if (with_ep && !fused) ep.apply(c, ldc, i, jc + jr, m, n);
                 }
             }
