@@ -255,6 +255,7 @@ struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
     static constexpr int direct_min_depth = 1;  // A's rows read in place from this depth block on
     static constexpr int direct_cols_min_depth = 1 << 30;  // A's columns: never (not measured on AVX2)
+    static constexpr bool prefetch_b = true;  // the next op(B) block into L2: see sgemm_packed
     template <SgA Mode>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                         int ldc, float alpha, int m, int n, bool assign,
@@ -321,6 +322,7 @@ struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
     static constexpr int direct_min_depth = 64;
     static constexpr int direct_cols_min_depth = 64;
+    static constexpr bool prefetch_b = false;  // see sgemm_packed
     template <SgA Mode, int R = mr>
     __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
                                                       int ldc, float alpha, int m, int n, bool assign,
@@ -415,18 +417,21 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                           ta ? A + std::size_t(pc) * lda + direct_rows : A + std::size_t(direct_rows) * lda + pc, lda,
                           pa);
         // An untransposed op(B) is packed from kc rows ldb apart, too short for the hardware
-        // prefetcher: while a column block computes, its micro-kernel calls prefetch the next column
-        // block's cache lines into L2 in equal shares (Glow's 1×1 forward product in isolation: 8.35 →
-        // 7.9 ms, medians of 4 interleaved runs). `calls`: the kernel calls that share them.
+        // prefetcher: with the AVX2 kernel, while a column block computes, its micro-kernel calls
+        // prefetch the next column block's cache lines into L2 in equal shares (the AVX2 VM, Glow's 1×1
+        // forward product in isolation: 8.35 → 7.9 ms, medians of 4 interleaved runs). `calls`: the
+        // kernel calls that share them. Not with the AVX-512 kernel: on the AVX-512 Xeon (2 MiB L2) the
+        // prefetches cost more than they saved (interleaved runs, medians of 5: config a log_prob
+        // 1 thread 712 → 756 images/s, training 198 → 206; config d log_prob 192 → 202, medians of 3).
         constexpr int line_floats = 16;  // one 64-byte cache line
-        int jn = 0, row_lines = 1, lines = 0, per_call = 0, next_line = 0;
+        int jn = 0, row_lines = 1, lines = 0, per_call = 0, next_line = 0, pf_row = 0, pf_col = 0;
         auto pack_b = [&](int jc, int nc, int calls) {
             sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb, pb);
             jn = jc + sg_nc;
             row_lines = (std::min(sg_nc, N - jn) + line_floats - 1) / line_floats;
-            lines = !tb && jn < N ? kc * row_lines : 0;
+            lines = Kern::prefetch_b && !tb && jn < N ? kc * row_lines : 0;
             per_call = (lines + calls - 1) / calls;
-            next_line = 0;
+            next_line = pf_row = pf_col = 0;
         };
         // A packed panel of m rows: the 12-row kernel multiplies only 4 or 8 rows of a ragged last panel.
         auto packed = [&](int m, int n, const float* pap, const float* pbp, float* c, bool first,
@@ -448,10 +453,10 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             for (int jr = 0; jr < nc; jr += NR) {
                 const float* pbp = pb + std::size_t(jr) * kc;
                 for (int ir = 0; ir < mc; ir += MR) {
-                    for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line)
-                        __builtin_prefetch(B + std::size_t(pc + next_line / row_lines) * ldb + jn +
-                                               next_line % row_lines * line_floats,
-                                           0, 2);
+                    for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line) {
+                        __builtin_prefetch(B + std::size_t(pc + pf_row) * ldb + jn + pf_col * line_floats, 0, 2);
+                        if (++pf_col == row_lines) pf_col = 0, ++pf_row;
+                    }
                     const int i = ic + ir;
                     float* c = C + std::size_t(i) * ldc + jc + jr;
                     const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
