@@ -337,6 +337,47 @@ TEST_CASE_TEMPLATE("convnet: Cpu equals Reference", T, float, double) {
     convnet_against_reference<T>(3, 5, 6, 4, 4, 7, 2);
 }
 
+TEST_CASE("convnet: chunks of samples across threads, with a context: Reference's values, the same bits on every run") {
+    // Cpu: chunks of 2 samples (the last one short) in slots of their own, two threads at once when
+    // the machine has two cores; each slot adds its own parameter gradients, summed after.
+    const int in = 2, hidden = 6, out = 4, H = 4, W = 3, K = 3, n = 7;
+    const std::size_t nx = std::size_t(in) * n * H * W, ny = std::size_t(out) * n * H * W;
+    Owned<ConvNet<float, Reference>, float> ref(5, false, in, hidden, out, H, W, K);
+    Owned<ConvNet<float, Cpu>, float> fast(5, false, in, hidden, out, H, W, K);
+    fast.layer.set_max_chunk(2);
+    REQUIRE(fast.layer.chunk(n) == 2);
+    Rng rng(9);
+    const auto x = random_vector<float>(nx, rng), dy = random_vector<float>(ny, rng),
+               c = random_vector<float>(std::size_t(n) * K, rng);
+    struct Run {
+        std::vector<float> y, dx, dc, grads;
+    };
+    auto run = [&](auto& net, int threads) {
+        const int saved = num_threads();
+        set_num_threads(threads);
+        Run r{std::vector<float>(ny), std::vector<float>(nx), std::vector<float>(std::size_t(n) * K, 0.5f), {}};
+        std::vector<float> stored(net.layer.stored_size(n)), scratch(net.layer.scratch_size(n));
+        net.ps.zero_grad();
+        net.layer.forward(x.data(), c.data(), r.y.data(), n, stored.data(), scratch.data());
+        net.layer.backward(x.data(), c.data(), dy.data(), r.dx.data(), r.dc.data(), n, stored.data(), scratch.data());
+        r.grads.assign(net.ps.grads().begin(), net.ps.grads().end());
+        set_num_threads(saved);
+        return r;
+    };
+    const Run want = run(ref, 1), two = run(fast, 2), again = run(fast, 2), one = run(fast, 1);
+    CHECK(rel_diff(two.y, want.y) <= Tol<float>::backend);
+    CHECK(rel_diff(two.dx, want.dx) <= Tol<float>::backend);
+    CHECK(rel_diff(two.dc, want.dc) <= Tol<float>::backend);
+    CHECK(rel_diff(two.grads, want.grads) <= Tol<float>::backend);
+    CHECK(rel_diff(one.grads, want.grads) <= Tol<float>::backend);
+    CHECK(rel_diff(one.dx, want.dx) <= Tol<float>::backend);
+    CHECK(two.y == again.y);
+    CHECK(two.dx == again.dx);
+    CHECK(two.dc == again.dc);
+    CHECK(two.grads == again.grads);
+    CHECK(two.y == one.y);  // the forward pass does not depend on the thread count
+}
+
 TEST_CASE_TEMPLATE("convnet: gradients match central differences (double)", B, Reference, Cpu) {
     const int in = 2, hidden = 4, out = 3, H = 3, W = 4, n = 2;
     Owned<ConvNet<double, B>, double> net(12, false, in, hidden, out, H, W);

@@ -7,7 +7,8 @@
 //   Per-channel form, on channel-major activations y (out, n·HW) (nn/conv2d.hpp's layout):
 //     add_per_channel(c, y, n, HW, relu, scratch)   y[o, i, p] += (W·c_i)_o, then ReLU when `relu`
 //     backward_per_channel(c, g, dc, n, HW, scratch) for ∂L/∂y = g (pre-ReLU): W.grad += Σ_i,p g[o,i,p]·c_iᵀ,
-//                                                   dc += ∂L/∂c unless dc is null
+//                                                   dc += ∂L/∂c unless dc is null (overloads with a
+//                                                   last argument dw add W's gradient there instead)
 //   Row form, on y (n, out) row-major:
 //     add_rows(c, y, n)                 y_i += W·c_i
 //     backward_rows(c, g, dc, n)        W.grad += gᵀ·c, dc += g·W unless dc is null
@@ -63,15 +64,20 @@ public:
         kernels::context_bias(B{}, y, scratch, n, out_, HW, relu);
     }
     void backward_per_channel(const T* c, const T* g, T* dc, int n, int HW, T* scratch) {
+        backward_per_channel(c, g, dc, n, HW, scratch, w_.grad);
+    }
+    /// The same with W's gradient added to dw (out·K) instead of W.grad.
+    void backward_per_channel(const T* c, const T* g, T* dc, int n, int HW, T* scratch, T* dw) {
         kernels::context_bias_grad(B{}, g, scratch, n, out_, HW);
-        backward_rows(c, scratch, dc, n);
+        backward_rows(c, scratch, dc, n, dw);
     }
 
     void add_rows(const T* c, T* y, int n) const {
         kernels::gemm(B{}, false, true, n, out_, context_, T(1), c, context_, w_.value, context_, T(1), y, out_);
     }
-    void backward_rows(const T* c, const T* g, T* dc, int n) {
-        kernels::gemm(B{}, true, false, out_, context_, n, T(1), g, out_, c, context_, T(1), w_.grad, context_);
+    void backward_rows(const T* c, const T* g, T* dc, int n) { backward_rows(c, g, dc, n, w_.grad); }
+    void backward_rows(const T* c, const T* g, T* dc, int n, T* dw) {
+        kernels::gemm(B{}, true, false, out_, context_, n, T(1), g, out_, c, context_, T(1), dw, context_);
         if (dc != nullptr)
             kernels::gemm(B{}, false, false, n, context_, out_, T(1), g, out_, w_.value, context_, T(1), dc, context_);
     }

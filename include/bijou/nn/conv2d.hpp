@@ -12,7 +12,7 @@
 // forward(x, y, n, scratch, relu): y (out, n·HW) assigned from x (in, n·HW); with relu, y = max(y, 0)
 //   after the bias (the following ReLU of a conv net, fused into the Cpu GEMM's output pass).
 // backward(x, dy, dx, n, scratch, relu_mask), for ∂L/∂y = dy: weight and bias gradients +=
-//   (accumulated in double per call for the bias), dx (in, n·HW) = ∂L/∂x assigned, skipped if dx is
+//   (accumulated in double per call for the bias; or into given dw, db: the overload that takes them), dx (in, n·HW) = ∂L/∂x assigned, skipped if dx is
 //   null; with relu_mask (the output of a ReLU in front of this layer, (in, n·HW)), dx is the
 //   gradient before that ReLU: dx ⊙ [relu_mask > 0]. It needs only x, not y: nothing is stored
 //   between the passes.
@@ -116,7 +116,13 @@ public:
     /// Weight and bias gradients +=; dx = ∂L/∂x (assigned) unless dx is null, times [relu_mask > 0]
     /// when relu_mask is given.
     void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask = nullptr) {
-        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, w_.grad, b_.grad, n, d_, chunk(n), scratch, relu_mask);
+        backward(x, dy, dx, n, scratch, relu_mask, w_.grad, b_.grad);
+    }
+
+    /// The same with the weight and bias gradients added to dw (out·in·k²) and db (out) instead (a
+    /// caller that runs several backward passes at once gives each its own).
+    void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask, T* dw, T* db) {
+        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask);
     }
 
     const TensorRef<T>& weight() const { return w_; }

@@ -11,9 +11,16 @@
 //   reset_parameters(rng, zero_last): PyTorch's nn.Conv2d default per layer (U(±1/√(in_l·k²)),
 //   drawn in declaration order); with zero_last the output conv is all zeros and draws nothing, so
 //   a coupling starts at its identity (Glow's zero-initialised last layer).
+// Chunks: both passes run the three layers chunk by chunk, m = chunk(n) samples at a time (the
+//   backend's kernels::net_chunk: on Cpu about 256 KiB of hidden activation per chunk, so that a
+//   chunk's planes stay in L2, with the chunks split across the threads, each in a scratch slot of its
+//   own and adding its own parameter gradients, summed in slot order after the pass; elsewhere the
+//   whole batch). Results are the same on every run at a given thread count.
 // Workspace (scalars): stored_size(n) = 2·hidden·n·HW holds the two post-ReLU activations that
-//   forward leaves for backward; scratch_size(n) is temporary space for either pass (the convs'
-//   im2col buffers, and in backward two hidden·n·HW gradient buffers) and may be shared.
+//   forward leaves for backward (chunk by chunk: a chunk's two planes together); scratch_size(n) is
+//   temporary space for either pass and may be shared: per slot in use, the backward's two
+//   hidden·m·HW gradient buffers, copies of the chunk's columns of x, y or dy, and dx, the convs'
+//   im2col buffers, and a copy of the parameter gradients.
 // backward(x, dy, dx, n, stored, scratch) for ∂L/∂y = dy, after forward(x, …) at the same n:
 //   parameter gradients +=, dx = ∂L/∂x (assigned) unless null. It reads the stored activations
 //   and leaves them unchanged (backward may run twice).
@@ -35,9 +42,13 @@
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/error.hpp"
+#include "bijou/core/memory.hpp"
 #include "bijou/core/params.hpp"
 #include "bijou/core/random.hpp"
 #include "bijou/nn/context_projection.hpp"
+#include "bijou/kernels/cpu/totals.hpp"
+#include "bijou/kernels/cuda/totals.hpp"
+#include "bijou/kernels/reference/totals.hpp"
 #include "bijou/nn/conv2d.hpp"
 
 namespace bijou {
@@ -78,17 +89,23 @@ public:
         proj_.reset_parameters(rng, /*zero=*/false);
     }
 
-    /// Limits the Cpu backend's im2col chunks (see Conv2d::set_max_chunk); before sizing workspaces.
+    /// Limits the samples per chunk (the net's own chunks and its convolutions' im2col chunks: see
+    /// Conv2d::set_max_chunk); before sizing workspaces.
     void set_max_chunk(int samples) {
+        max_chunk_ = samples;
         conv0_.set_max_chunk(samples);
         conv2_.set_max_chunk(samples);
         conv4_.set_max_chunk(samples);
     }
 
+    /// Samples per chunk at batch n (kernels' net_chunk: the whole batch except on the Cpu backend).
+    int chunk(int n) const { return kernels::net_chunk(B{}, std::size_t(hidden_) * hw_ * sizeof(T), n, max_chunk_); }
+
     std::size_t stored_size(int n) const { return 2 * plane(n); }
     std::size_t scratch_size(int n) const {
-        const std::size_t conv = std::max({conv0_.scratch_size(n), conv2_.scratch_size(n), conv4_.scratch_size(n)});
-        return empty() ? 0 : 2 * plane(n) + conv;
+        if (empty()) return 0;
+        const int m = chunk(n);
+        return std::size_t(kernels::net_slots(B{}, n, m)) * slot_size(m);
     }
 
     /// y (out, n·HW) = net(x (in, n·HW)); the post-ReLU activations go to `stored`.
@@ -96,17 +113,24 @@ public:
 
     /// The same for a net with a context: c (n, K), backend memory (null when context() is 0).
     void forward(const T* x, const T* c, T* y, int n, T* stored, T* scratch) const {
-        T* a1 = stored;
-        T* a2 = stored + plane(n);
-        T* conv_scratch = scratch + 2 * plane(n);
-        if (!proj_.empty()) {
-            conv0_.forward(x, a1, n, conv_scratch, /*relu=*/false);
-            proj_.add_per_channel(c, a1, n, int(hw_), /*relu=*/true, /*scratch (n·hidden, free here)=*/scratch);
-        } else {
-            conv0_.forward(x, a1, n, conv_scratch, /*relu=*/true);
-        }
-        conv2_.forward(a1, a2, n, conv_scratch, /*relu=*/true);
-        conv4_.forward(a2, y, n, conv_scratch);
+        const int m = chunk(n);
+        kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
+            const Slot s = slot_at(scratch, m, slot);
+            T* a1 = stored + 2 * plane(i0);
+            T* a2 = a1 + plane(mm);
+            const T* xc = columns(x, in(), n, i0, mm, s.x);
+            T* yc = mm == n ? y : s.y;
+            if (!proj_.empty()) {
+                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/false);
+                proj_.add_per_channel(c + std::size_t(i0) * context(), a1, mm, int(hw_), /*relu=*/true,
+                                      /*scratch (mm·hidden, free here)=*/s.g2);
+            } else {
+                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/true);
+            }
+            conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true);
+            conv4_.forward(a2, yc, mm, s.conv);
+            if (yc != y) put_columns(yc, y, out(), n, i0, mm);
+        });
     }
 
     /// Parameter gradients += and dx = ∂L/∂x (if dx is not null), for ∂L/∂y = dy.
@@ -116,15 +140,36 @@ public:
 
     /// The same for a net with a context: also dc += ∂L/∂c (if dc is not null).
     void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch) {
-        const T* a1 = stored;
-        const T* a2 = stored + plane(n);
-        T* g2 = scratch;                // ∂L/∂(pre-ReLU of layer 2)
-        T* g1 = scratch + plane(n);     // ∂L/∂(pre-ReLU of layer 0)
-        T* conv_scratch = scratch + 2 * plane(n);
-        conv4_.backward(a2, dy, g2, n, conv_scratch, /*relu_mask=*/a2);
-        conv2_.backward(a1, g2, g1, n, conv_scratch, /*relu_mask=*/a1);
-        if (!proj_.empty()) proj_.backward_per_channel(c, g1, dc, n, int(hw_), /*scratch (n·hidden): g2, consumed=*/g2);
-        conv0_.backward(x, g1, dx, n, conv_scratch);
+        const int m = chunk(n), slots = kernels::net_slots(B{}, n, m);
+        // slot 0 adds to the parameters' gradients, the others to their own, summed in slot order after
+        for (int slot = 1; slot < slots; ++slot) kernels::zero(B{}, slot_at(scratch, m, slot).grads, grad_size());
+        kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
+            const Slot s = slot_at(scratch, m, slot);
+            const Grads g = slot == 0 ? own_grads() : slot_grads(s.grads);
+            const T* a1 = stored + 2 * plane(i0);
+            const T* a2 = a1 + plane(mm);
+            const T* xc = columns(x, in(), n, i0, mm, s.x);
+            const T* dyc = columns(dy, out(), n, i0, mm, s.y);
+            T* dxc = dx == nullptr || mm == n ? dx : s.dx;
+            // s.g2 = ∂L/∂(pre-ReLU of layer 2), s.g1 = ∂L/∂(pre-ReLU of layer 0)
+            conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2]);
+            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1]);
+            if (!proj_.empty())
+                proj_.backward_per_channel(c + std::size_t(i0) * context(), s.g1,
+                                           dc == nullptr ? nullptr : dc + std::size_t(i0) * context(), mm, int(hw_),
+                                           /*scratch (mm·hidden): g2, consumed=*/s.g2, g.wc);
+            conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0]);
+            if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
+        });
+        const Grads own = own_grads();
+        for (int slot = 1; slot < slots; ++slot) {
+            const Grads g = slot_grads(slot_at(scratch, m, slot).grads);
+            for (int l = 0; l < 3; ++l) {
+                accumulate(B{}, own.w[l], g.w[l], weight_size(l));
+                accumulate(B{}, own.b[l], g.b[l], bias_size(l));
+            }
+            if (!proj_.empty()) accumulate(B{}, own.wc, g.wc, proj_size());
+        }
     }
 
     /// The layers, by nn.Sequential index: 0 (3×3 in → hidden), 2 (1×1), 4 (3×3 hidden → out).
@@ -139,10 +184,86 @@ private:
     }
     std::size_t plane(int n) const { return std::size_t(hidden_) * std::size_t(n) * hw_; }
 
+    const Conv2d<T, B>& conv(int l) const { return l == 0 ? conv0_ : l == 1 ? conv2_ : conv4_; }
+    std::size_t weight_size(int l) const {
+        const Conv2d<T, B>& c = conv(l);
+        return std::size_t(c.out()) * c.in() * c.kernel() * c.kernel();
+    }
+    std::size_t bias_size(int l) const { return std::size_t(conv(l).out()); }
+    std::size_t proj_size() const { return std::size_t(hidden_) * context(); }
+    std::size_t grad_size() const {
+        std::size_t total = proj_size();
+        for (int l = 0; l < 3; ++l) total += weight_size(l) + bias_size(l);
+        return total;
+    }
+
+    /// Where a pass adds its parameter gradients: the parameters' own, or a slot's.
+    struct Grads {
+        T* w[3];
+        T* b[3];
+        T* wc;
+    };
+    Grads own_grads() const {
+        return {{conv0_.weight().grad, conv2_.weight().grad, conv4_.weight().grad},
+                {conv0_.bias().grad, conv2_.bias().grad, conv4_.bias().grad},
+                proj_.empty() ? nullptr : proj_.weight().grad};
+    }
+    Grads slot_grads(T* p) const {
+        Grads g{};
+        for (int l = 0; l < 3; ++l) {
+            g.w[l] = p, p += weight_size(l);
+            g.b[l] = p, p += bias_size(l);
+        }
+        g.wc = p;
+        return g;
+    }
+
+    /// A chunk's scratch slot (chunks of m samples, P = m·HW scalars per row): the backward's hidden
+    /// gradients g2 and g1 (hidden·P each; the forward's context projections use g2), the chunk's
+    /// columns of x, of y or dy, and of dx (in, out and in rows of P: copies when the batch has
+    /// several chunks), the convolutions' scratch, and the gradients of a slot other than 0.
+    struct Slot {
+        T *g2, *g1, *x, *y, *dx, *conv, *grads;
+    };
+    std::size_t slot_size(int m) const {
+        const std::size_t P = std::size_t(m) * hw_;
+        const std::size_t conv = std::max({conv0_.scratch_size(m), conv2_.scratch_size(m), conv4_.scratch_size(m)});
+        return (2 * std::size_t(hidden_) + 2 * std::size_t(in()) + std::size_t(out())) * P + conv + grad_size();
+    }
+    /// Slot `slot` of chunks of m samples (a shorter last chunk uses the start of each part).
+    Slot slot_at(T* scratch, int m, int slot) const {
+        T* p = scratch + std::size_t(slot) * slot_size(m);
+        const std::size_t P = std::size_t(m) * hw_;
+        Slot s{};
+        s.g2 = p, p += hidden_ * P;
+        s.g1 = p, p += hidden_ * P;
+        s.x = p, p += std::size_t(in()) * P;
+        s.y = p, p += std::size_t(out()) * P;
+        s.dx = p, p += std::size_t(in()) * P;
+        s.conv = p, p += std::max({conv0_.scratch_size(m), conv2_.scratch_size(m), conv4_.scratch_size(m)});
+        s.grads = p;
+        return s;
+    }
+
+    /// The columns of samples [i0, i0 + m) of a (rows, n·HW) batch: in place when they are all of
+    /// it, else copied to `copy` as a (rows, m·HW) block.
+    const T* columns(const T* a, int rows, int n, int i0, int m, T* copy) const {
+        if (m == n) return a;
+        const std::size_t P = std::size_t(m) * hw_;
+        copy_rows(B{}, copy, P, a + std::size_t(i0) * hw_, std::size_t(n) * hw_, std::size_t(rows), P);
+        return copy;
+    }
+    /// The reverse: a (rows, m·HW) block back into samples [i0, i0 + m) of a (rows, n·HW) batch.
+    void put_columns(const T* block, T* a, int rows, int n, int i0, int m) const {
+        const std::size_t P = std::size_t(m) * hw_;
+        copy_rows(B{}, a + std::size_t(i0) * hw_, std::size_t(n) * hw_, block, P, std::size_t(rows), P);
+    }
+
     Conv2d<T, B> conv0_, conv2_, conv4_;
     ContextProjection<T, B> proj_;  // the context's projection onto the first hidden layer (empty: none)
     int hidden_ = 0;
     std::size_t hw_ = 0;
+    int max_chunk_ = 0;
 };
 
 }  // namespace bijou

@@ -166,6 +166,20 @@ std::size_t conv2d_scratch_size(B, const ConvDims& d, int chunk) {
     return cuda_body::conv2d_scratch_size(d.in, d.k, d.hw(), chunk);
 }
 
+/// A conditioner's chunks (kernels/reference/conv2d.hpp): the whole batch, one chunk, slot 0.
+template <ExecutorBackend B>
+int net_chunk(B, std::size_t, int n, int) {
+    return n;
+}
+template <ExecutorBackend B>
+int net_slots(B, int, int) {
+    return 1;
+}
+template <ExecutorBackend B, class F>
+void for_net_chunks(B, int n, int chunk, F&& f) {
+    for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
+}
+
 template <ExecutorBackend B, class T>
 void conv2d_forward(B, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
                     bool relu = false) {

@@ -39,6 +39,18 @@ constexpr std::size_t conv2d_chunk_bytes(Reference) { return std::size_t(8) << 2
 /// Scratch scalars the Reference convolution needs: none (it works on the whole batch).
 inline std::size_t conv2d_scratch_size(Reference, const ConvDims&, int) { return 0; }
 
+/// A conditioner's passes in chunks of samples (nn/convnet.hpp runs its three layers chunk by chunk,
+/// each chunk in a scratch slot of its own): net_chunk(bytes_per_sample, n, max_chunk) samples per
+/// chunk, net_slots(n, chunk) slots at most in use at once, for_net_chunks(n, chunk, f) calls
+/// f(slot, i0, m) for the chunks [i0, i0 + m) of [0, n) in order. The Reference backend runs the
+/// whole batch as one chunk in slot 0 (the Cpu backend's chunks are what it checks).
+inline int net_chunk(Reference, std::size_t, int n, int) { return n; }
+inline int net_slots(Reference, int, int) { return 1; }
+template <class F>
+void for_net_chunks(Reference, int n, int chunk, F&& f) {
+    for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
+}
+
 template <class T>
 void conv2d_forward(Reference, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
                     T* scratch, bool relu = false) {
