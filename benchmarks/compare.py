@@ -267,11 +267,12 @@ def main() -> int:
             ratio = statistics.median(b) / statistics.median(p)
             peak = PEAK_PER_CORE * c["threads"]
             gflops = statistics.median(b) * GFLOP_FORWARD[c["config"]] * ITEM_PASSES[c["item"]]
-            two_x = 2 * statistics.median(p) * GFLOP_FORWARD[c["config"]] * ITEM_PASSES[c["item"]]
-            if two_x > 0.6 * peak:
-                target = f"60% of peak: {'met' if gflops >= 0.6 * peak else 'not met'}"
-            else:
+            # issue 17: config a needs 2x PyTorch; configs c and d 60% of the peak or 2x PyTorch
+            if c["config"] == "a":
                 target = f"2x: {'met' if ratio >= 2.0 else 'not met'}"
+            else:
+                met = gflops >= 0.6 * peak or ratio >= 2.0
+                target = f"60% of peak or 2x: {'met' if met else 'not met'}"
             print(f"| {c['config']} | {c['item']} | {c['threads']} | {fmt(b)} | {fmt(p)} | "
                   f"{ratio:.2f}x | {gflops:.1f} ({100 * gflops / peak:.0f}%) | {target if blas_ok else 'n/a'} |")
 
