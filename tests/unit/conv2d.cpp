@@ -339,8 +339,9 @@ TEST_CASE_TEMPLATE("convnet: Cpu equals Reference", T, float, double) {
 
 TEST_CASE("convnet: chunks of samples across threads, with a context: Reference's values, the same bits on every run") {
     // Cpu: chunks of 2 samples (the last one short) in slots of their own, two threads at once when
-    // the machine has two cores; each slot adds its own parameter gradients, summed after.
-    const int in = 2, hidden = 6, out = 4, H = 4, W = 3, K = 3, n = 7;
+    // the machine has two cores or more; each slot adds its own parameter gradients, summed after.
+    // (Chunks hold at most ⌈n / cores⌉ samples: n grows with the cores so that they hold 2.)
+    const int in = 2, hidden = 6, out = 4, H = 4, W = 3, K = 3, n = 2 * kernels::detail::net_cores() + 1;
     const std::size_t nx = std::size_t(in) * n * H * W, ny = std::size_t(out) * n * H * W;
     Owned<ConvNet<float, Reference>, float> ref(5, false, in, hidden, out, H, W, K);
     Owned<ConvNet<float, Cpu>, float> fast(5, false, in, hidden, out, H, W, K);
@@ -376,6 +377,17 @@ TEST_CASE("convnet: chunks of samples across threads, with a context: Reference'
     CHECK(two.dc == again.dc);
     CHECK(two.grads == again.grads);
     CHECK(two.y == one.y);  // the forward pass does not depend on the thread count
+}
+
+TEST_CASE_TEMPLATE("convnet: scratch sized for a batch serves every smaller batch", B, Reference, Cpu) {
+    // A workspace reserved for n must fit any batch up to n (Flow::reserve): scratch_size never
+    // shrinks as n grows, though the Cpu chunks and slots change with n (a 4×4 plane with a 32-wide
+    // net: each slot's gradient copy is larger than its activations).
+    Owned<ConvNet<float, B>, float> net(1, false, 4, 32, 8, 4, 4);
+    for (int n = 2; n <= 70; ++n) {
+        CAPTURE(n);
+        CHECK(net.layer.scratch_size(n) >= net.layer.scratch_size(n - 1));
+    }
 }
 
 TEST_CASE_TEMPLATE("convnet: gradients match central differences (double)", B, Reference, Cpu) {

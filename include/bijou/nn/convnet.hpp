@@ -18,9 +18,10 @@
 //   whole batch). Results are the same on every run at a given thread count.
 // Workspace (scalars): stored_size(n) = 2·hidden·n·HW holds the two post-ReLU activations that
 //   forward leaves for backward (chunk by chunk: a chunk's two planes together); scratch_size(n) is
-//   temporary space for either pass and may be shared: per slot in use, the backward's two
-//   hidden·m·HW gradient buffers, copies of the chunk's columns of x, y or dy, and dx, the convs'
-//   im2col buffers, and a copy of the parameter gradients.
+//   temporary space for either pass and may be shared, enough for any batch up to n at any thread
+//   count: per slot (on Cpu one per core, at most n), the backward's two hidden·m·HW gradient
+//   buffers, the convs' im2col buffers and, when the batch has several chunks, copies of the
+//   chunk's columns of x, y or dy, and dx, and a copy of the parameter gradients.
 // backward(x, dy, dx, n, stored, scratch) for ∂L/∂y = dy, after forward(x, …) at the same n:
 //   parameter gradients +=, dx = ∂L/∂x (assigned) unless null. It reads the stored activations
 //   and leaves them unchanged (backward may run twice).
@@ -105,7 +106,7 @@ public:
     std::size_t scratch_size(int n) const {
         if (empty()) return 0;
         const int m = chunk(n);
-        return std::size_t(kernels::net_slots(B{}, n, m)) * slot_size(m);
+        return std::size_t(kernels::net_max_slots(B{}, n)) * slot_size(m, m < n);
     }
 
     /// y (out, n·HW) = net(x (in, n·HW)); the post-ReLU activations go to `stored`.
@@ -115,7 +116,7 @@ public:
     void forward(const T* x, const T* c, T* y, int n, T* stored, T* scratch) const {
         const int m = chunk(n);
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
-            const Slot s = slot_at(scratch, m, slot);
+            const Slot s = slot_at(scratch, m, m < n, slot);
             T* a1 = stored + 2 * plane(i0);
             T* a2 = a1 + plane(mm);
             const T* xc = columns(x, in(), n, i0, mm, s.x);
@@ -142,9 +143,9 @@ public:
     void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch) {
         const int m = chunk(n), slots = kernels::net_slots(B{}, n, m);
         // slot 0 adds to the parameters' gradients, the others to their own, summed in slot order after
-        for (int slot = 1; slot < slots; ++slot) kernels::zero(B{}, slot_at(scratch, m, slot).grads, grad_size());
+        for (int slot = 1; slot < slots; ++slot) kernels::zero(B{}, slot_at(scratch, m, m < n, slot).grads, grad_size());
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
-            const Slot s = slot_at(scratch, m, slot);
+            const Slot s = slot_at(scratch, m, m < n, slot);
             const Grads g = slot == 0 ? own_grads() : slot_grads(s.grads);
             const T* a1 = stored + 2 * plane(i0);
             const T* a2 = a1 + plane(mm);
@@ -163,7 +164,7 @@ public:
         });
         const Grads own = own_grads();
         for (int slot = 1; slot < slots; ++slot) {
-            const Grads g = slot_grads(slot_at(scratch, m, slot).grads);
+            const Grads g = slot_grads(slot_at(scratch, m, m < n, slot).grads);
             for (int l = 0; l < 3; ++l) {
                 accumulate(B{}, own.w[l], g.w[l], weight_size(l));
                 accumulate(B{}, own.b[l], g.b[l], bias_size(l));
@@ -219,28 +220,33 @@ private:
     }
 
     /// A chunk's scratch slot (chunks of m samples, P = m·HW scalars per row): the backward's hidden
-    /// gradients g2 and g1 (hidden·P each; the forward's context projections use g2), the chunk's
-    /// columns of x, of y or dy, and of dx (in, out and in rows of P: copies when the batch has
-    /// several chunks), the convolutions' scratch, and the gradients of a slot other than 0.
+    /// gradients g2 and g1 (hidden·P each; the forward's context projections use g2), the
+    /// convolutions' scratch and, when the batch has several chunks (`chunked`), the chunk's columns
+    /// of x, of y or dy, and of dx (copies: in, out and in rows of P) and the gradients of a slot
+    /// other than 0 (null without `chunked`: one chunk is the batch itself, in slot 0).
     struct Slot {
-        T *g2, *g1, *x, *y, *dx, *conv, *grads;
+        T *g2, *g1, *conv, *x, *y, *dx, *grads;
     };
-    std::size_t slot_size(int m) const {
+    std::size_t conv_scratch(int m) const {
+        return std::max({conv0_.scratch_size(m), conv2_.scratch_size(m), conv4_.scratch_size(m)});
+    }
+    std::size_t slot_size(int m, bool chunked) const {
         const std::size_t P = std::size_t(m) * hw_;
-        const std::size_t conv = std::max({conv0_.scratch_size(m), conv2_.scratch_size(m), conv4_.scratch_size(m)});
-        return (2 * std::size_t(hidden_) + 2 * std::size_t(in()) + std::size_t(out())) * P + conv + grad_size();
+        const std::size_t copies = chunked ? (2 * std::size_t(in()) + std::size_t(out())) * P + grad_size() : 0;
+        return 2 * std::size_t(hidden_) * P + conv_scratch(m) + copies;
     }
     /// Slot `slot` of chunks of m samples (a shorter last chunk uses the start of each part).
-    Slot slot_at(T* scratch, int m, int slot) const {
-        T* p = scratch + std::size_t(slot) * slot_size(m);
+    Slot slot_at(T* scratch, int m, bool chunked, int slot) const {
+        T* p = scratch + std::size_t(slot) * slot_size(m, chunked);
         const std::size_t P = std::size_t(m) * hw_;
         Slot s{};
         s.g2 = p, p += hidden_ * P;
         s.g1 = p, p += hidden_ * P;
+        s.conv = p, p += conv_scratch(m);
+        if (!chunked) return s;
         s.x = p, p += std::size_t(in()) * P;
         s.y = p, p += std::size_t(out()) * P;
         s.dx = p, p += std::size_t(in()) * P;
-        s.conv = p, p += std::max({conv0_.scratch_size(m), conv2_.scratch_size(m), conv4_.scratch_size(m)});
         s.grads = p;
         return s;
     }

@@ -53,14 +53,16 @@ inline std::size_t conv2d_scratch_size(Cpu, const ConvDims& d, int chunk) { retu
 // and 1 MiB 232 / 441; 256 KiB 253 / 478 against 128 KiB 248 / 471 and 64 KiB 247 / 460). The
 // chunks are split in contiguous runs across up to net_slots threads, one slot per thread, each
 // running its chunks' GEMMs on its own (one parallel region per pass instead of one per kernel).
-// Slots: one per core the process may use (omp_get_num_procs, at most 64), fixed for the process,
-// so that scratch sized once serves any later thread count.
+// Scratch holds a slot per core the process may use (omp_get_num_procs when first asked, at most
+// 64; read once, so that the chunks, and with them the layout of the activations a forward pass
+// stores for its backward, cannot change between calls), which serves any later thread count.
 namespace detail {
 inline constexpr std::size_t net_chunk_bytes = std::size_t(256) << 10;
-inline constexpr int net_max_slots = 64;
+inline constexpr int net_slot_limit = 64;
 inline int net_cores() {
 #if defined(_OPENMP)
-    return std::clamp(omp_get_num_procs(), 1, net_max_slots);
+    static const int cores = std::clamp(omp_get_num_procs(), 1, net_slot_limit);
+    return cores;
 #else
     return 1;
 #endif
@@ -75,10 +77,15 @@ inline int net_chunk(Cpu, std::size_t bytes_per_sample, int n, int max_chunk) {
     return int(std::max<std::size_t>(m, 1));
 }
 
-/// Slots in use at once for n samples in chunks of `chunk`: at most the cores and the chunks.
+/// Slots a pass over n samples in chunks of `chunk` uses at the current thread count: at most the
+/// threads, the cores and the chunks.
 inline int net_slots(Cpu, int n, int chunk) {
-    return std::max(1, std::min(detail::net_cores(), (n + chunk - 1) / chunk));
+    return std::max(1, std::min({num_threads(), detail::net_cores(), (n + chunk - 1) / chunk}));
 }
+
+/// Slots scratch for batches of up to n samples provides: one per core, at most n (≥ net_slots at
+/// any thread count and chunking, and never fewer for a larger n).
+inline int net_max_slots(Cpu, int n) { return std::max(1, std::min(detail::net_cores(), n)); }
 
 template <class F>
 void for_net_chunks(Cpu, int n, int chunk, F&& f) {
@@ -87,9 +94,9 @@ void for_net_chunks(Cpu, int n, int chunk, F&& f) {
         for (int c = c0; c < c1; ++c) f(slot, c * chunk, std::min(chunk, n - c * chunk));
     };
 #if defined(_OPENMP)
-    const int threads = std::min(num_threads(), net_slots(Cpu{}, n, chunk));
+    const int threads = net_slots(Cpu{}, n, chunk);
     if (threads > 1 && !omp_in_parallel()) {
-        std::exception_ptr error[detail::net_max_slots];
+        std::exception_ptr error[detail::net_slot_limit];
 #pragma omp parallel num_threads(threads)
         {
             const int t = omp_get_thread_num(), nt = omp_get_num_threads();
