@@ -3,21 +3,29 @@
 // against their Reference kernels, on random inputs: a small batch (serial path) and one large
 // enough for the OpenMP path. The Cpu kernels run the Reference loop bodies in the same order within
 // each task, so the results are asserted bit for bit; only sum_squares, whose chunked order differs
-// from the Reference loop's, gets a tolerance.
+// from the Reference loop's, gets a tolerance. Also the vectorisable float exp and log1p
+// (kernels/cpu/vector_math.hpp) against double libm, and the image affine coupling passes that use
+// them (kernels/cpu/coupling_image.hpp) against Reference, to float rounding.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <bijou/core/random.hpp>
+#include <bijou/kernels/cpu/coupling_image.hpp>
 #include <bijou/kernels/cpu/optim.hpp>
 #include <bijou/kernels/cpu/priors.hpp>
 #include <bijou/kernels/cpu/squeeze.hpp>
 #include <bijou/kernels/cpu/standard_normal.hpp>
 #include <bijou/kernels/cpu/totals.hpp>
+#include <bijou/kernels/cpu/vector_math.hpp>
 
 namespace unit_cpu_kernels {  // the file's own namespace (unity build: tests/CMakeLists.txt)
 
@@ -247,6 +255,102 @@ TEST_CASE_TEMPLATE("cpu kernels: sum_squares, scale and add_total equal Referenc
         kernels::add_total(Reference{}, pg0.data(), pg0.size(), g.data(), n, 3.0);
         kernels::add_total(Cpu{}, pg1.data(), pg1.size(), g.data(), n, 3.0);
         CHECK(rel_diff(pg1, pg0) == 0.0);
+    }
+}
+
+TEST_CASE("cpu kernels: vector_math exp and log1p against double libm") {
+    // every 4099th float: x ∈ [−87, 88] for exp (normal results), x = 0 or normal x ≤ 1e30 for log1p
+    const double bound = 0x1p-22;  // the header's claim: relative error < 2⁻²²
+    double worst_exp = 0.0, worst_log1p = 0.0;
+    std::size_t n_exp = 0, n_log1p = 0;
+    for (std::uint64_t b = 0; b <= 0xffffffffu; b += 4099) {
+        const std::uint32_t bits = std::uint32_t(b);
+        float x;
+        std::memcpy(&x, &bits, sizeof x);
+        if (x >= -87.0f && x <= 88.0f) {
+            const double want = std::exp(double(x));
+            worst_exp = std::max(worst_exp, std::abs(double(kernels::vector_math::exp(x)) - want) / want);
+            ++n_exp;
+        }
+        if ((x == 0.0f || x >= std::numeric_limits<float>::min()) && x <= 1e30f) {
+            const double want = std::log1p(double(x)), got = double(kernels::vector_math::log1p(x));
+            worst_log1p = std::max(worst_log1p, want == 0.0 ? std::abs(got) : std::abs(got - want) / want);
+            ++n_log1p;
+        }
+    }
+    MESSAGE("vector_math over " << n_exp << " / " << n_log1p << " floats: exp " << worst_exp << ", log1p "
+                                << worst_log1p << " worst relative error");
+    CHECK(n_exp > 200000);
+    CHECK(n_log1p > 200000);
+    CHECK(worst_exp > 0.0);  // not libm's float function itself (that would be exact in most places)
+    CHECK(worst_exp < bound);
+    CHECK(worst_log1p < bound);
+    // the edges: gradual underflow, overflow, NaN, and the smallest arguments of log1p
+    CHECK(kernels::vector_math::exp(-100.0f) == doctest::Approx(std::exp(-100.0)).epsilon(1e-2));  // subnormal
+    CHECK(kernels::vector_math::exp(-100.0f) > 0.0f);
+    CHECK(kernels::vector_math::exp(-110.0f) == 0.0f);
+    CHECK(kernels::vector_math::exp(-std::numeric_limits<float>::infinity()) == 0.0f);
+    CHECK(kernels::vector_math::exp(0.0f) == 1.0f);
+    CHECK(std::isinf(kernels::vector_math::exp(89.0f)));
+    CHECK(std::isinf(kernels::vector_math::exp(std::numeric_limits<float>::infinity())));
+    CHECK(std::isnan(kernels::vector_math::exp(std::numeric_limits<float>::quiet_NaN())));
+    CHECK(kernels::vector_math::log1p(0.0f) == 0.0f);
+    CHECK(kernels::vector_math::log1p(1e-30f) == 1e-30f);
+    CHECK(kernels::vector_math::log1p(1.0f) == doctest::Approx(std::log(2.0)).epsilon(2e-7));
+    CHECK(std::isinf(kernels::vector_math::log1p(std::numeric_limits<float>::infinity())));
+    CHECK(std::isnan(kernels::vector_math::log1p(std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST_CASE_TEMPLATE("cpu kernels: image affine coupling passes equal Reference to rounding", T, float, double) {
+    // float: VectorMath's exp/log1p against libm's, ≤ a few ulp per element; double: the same math,
+    // the log-det summed in another order
+    const double tol = std::is_same_v<T, float> ? 2e-6 : 1e-13;
+    Rng rng(23);
+    for (const ImageCase ic : image_cases) {
+        for (const CouplingScale scale : {CouplingScale::sigmoid, CouplingScale::tanh}) {
+            for (const bool checkerboard : {false, true}) {
+                CAPTURE(ic.n);
+                CAPTURE(int(scale));
+                CAPTURE(checkerboard);
+                const int n = ic.n, C = ic.C, HW = ic.H * ic.W;
+                const int c0 = checkerboard ? 0 : C / 2, ct = checkerboard ? C : C - C / 2;
+                std::vector<T> keep(static_cast<std::size_t>(HW));
+                for (int p = 0; p < HW; ++p) keep[std::size_t(p)] = T(((p % ic.W) + (p / ic.W)) % 2);
+                const T* kp = checkerboard ? keep.data() : nullptr;
+                const std::size_t total = std::size_t(n) * C * HW, cond = std::size_t(ct) * n * HW;
+                const auto x = random_vector<T>(total, rng), t = random_vector<T>(cond, rng);
+                auto h = random_vector<T>(cond, rng, 3.0);
+                h[0] = T(-60), h[1] = T(40);  // far into both tails of the sigmoid
+                const auto dz = random_vector<T>(total, rng);
+                std::vector<T> dld(static_cast<std::size_t>(n));
+                for (auto& v : dld) v = T(rng.normal());
+                std::vector<T> z0(total), z1(total), x0(total), x1(total);
+                std::vector<double> ld0(std::size_t(n), 0.5), ld1(std::size_t(n), 0.5), li0(ld0), li1(ld0);
+                kernels::coupling_image_affine_forward(Reference{}, scale, x.data(), z0.data(), t.data(), h.data(), kp,
+                                                       ld0.data(), n, C, HW, c0, ct);
+                kernels::coupling_image_affine_forward(Cpu{}, scale, x.data(), z1.data(), t.data(), h.data(), kp,
+                                                       ld1.data(), n, C, HW, c0, ct);
+                CHECK(magnitude(z0) > 0.0);
+                CHECK(rel_diff(z1, z0) < tol);
+                CHECK(rel_diff(ld1, ld0) < tol);
+                CHECK(ld0[0] != 0.5);
+                kernels::coupling_image_affine_inverse(Reference{}, scale, z0.data(), x0.data(), t.data(), h.data(), kp,
+                                                       li0.data(), n, C, HW, c0, ct);
+                kernels::coupling_image_affine_inverse(Cpu{}, scale, z0.data(), x1.data(), t.data(), h.data(), kp,
+                                                       li1.data(), n, C, HW, c0, ct);
+                CHECK(rel_diff(x1, x0) < tol);
+                CHECK(rel_diff(li1, li0) < tol);
+                std::vector<T> dx0(total), dx1(total), dt0(cond), dt1(cond), dh0(cond), dh1(cond);
+                kernels::coupling_image_affine_backward(Reference{}, scale, x.data(), z0.data(), h.data(), kp, dz.data(),
+                                                        dld.data(), dx0.data(), dt0.data(), dh0.data(), n, C, HW, c0, ct);
+                kernels::coupling_image_affine_backward(Cpu{}, scale, x.data(), z0.data(), h.data(), kp, dz.data(),
+                                                        dld.data(), dx1.data(), dt1.data(), dh1.data(), n, C, HW, c0, ct);
+                CHECK(magnitude(dh0) > 0.0);
+                CHECK(rel_diff(dx1, dx0) < tol);
+                CHECK(rel_diff(dt1, dt0) < tol);
+                CHECK(rel_diff(dh1, dh0) < tol);
+            }
+        }
     }
 }
 

@@ -12,7 +12,10 @@
 //   tanh     dx = dz·s,  dt = dz,    dh = (dz·x·s + dld)·(1 − tanh² h)
 //   sigmoid  dx = dz·s,  dt = dz·s,  dh = (dz·z + dld)·(1 − s)
 // Each formula is a template on the scale (a Cpu loop hoists the choice out of its loop) with a
-// run-time overload for the others.
+// run-time overload for the others, and on the math it calls: Libm (hd_math and `?:`, every
+// backend's default) or a policy with the same static functions (exp, log1p, tanh, abs, select),
+// such as the Cpu backend's VectorMath (kernels/cpu/vector_math.hpp), whose float functions keep a
+// loop over elements vectorisable.
 #pragma once
 
 #include <type_traits>
@@ -40,38 +43,62 @@ struct Grads {
     T dx, dt, dh;
 };
 
-template <CouplingScale S, class T>
+/// The math the formulas call by default: the C library's, through hd_math (host and device).
+struct Libm {
+    template <class T>
+    BIJOU_HD static T exp(T x) {
+        return hd_math::exp(x);
+    }
+    template <class T>
+    BIJOU_HD static T log1p(T x) {
+        return hd_math::log1p(x);
+    }
+    template <class T>
+    BIJOU_HD static T tanh(T x) {
+        return hd_math::tanh(x);
+    }
+    template <class T>
+    BIJOU_HD static T abs(T x) {
+        return hd_math::abs(x);
+    }
+    template <class T>
+    BIJOU_HD static T select(bool c, T a, T b) {
+        return c ? a : b;
+    }
+};
+
+template <CouplingScale S, class M = Libm, class T>
 BIJOU_HD ScaleValue<T> scale_value(T h) {
     static_assert(S == CouplingScale::tanh || S == CouplingScale::sigmoid, "resolve model_default first");
     if constexpr (S == CouplingScale::tanh) {
-        const T log_s = hd_math::tanh(h);
-        return {log_s, hd_math::exp(log_s), T(1) - log_s * log_s};
+        const T log_s = M::tanh(h);
+        return {log_s, M::exp(log_s), T(1) - log_s * log_s};
     } else {
         const T u = h + T(2);
-        const T e = hd_math::exp(-hd_math::abs(u)), r = T(1) / (T(1) + e);
+        const T e = M::exp(-M::abs(u)), r = T(1) / (T(1) + e), er = e * r;
         const bool positive = u >= T(0);
-        return {(positive ? T(0) : u) - hd_math::log1p(e), positive ? r : e * r, positive ? e * r : r};
+        return {M::select(positive, T(0), u) - M::log1p(e), M::select(positive, r, er), M::select(positive, er, r)};
     }
 }
 
-template <CouplingScale S, class T>
+template <CouplingScale S, class M = Libm, class T>
 BIJOU_HD ValueLogDet<T> affine_forward(T x, T t, T h) {
-    const ScaleValue<T> v = scale_value<S>(h);
+    const ScaleValue<T> v = scale_value<S, M>(h);
     if constexpr (S == CouplingScale::tanh) return {x * v.s + t, v.log_s};
     else return {(x + t) * v.s, v.log_s};
 }
 
 /// The inverse's value and the (positive) log-det term of the forward it undoes.
-template <CouplingScale S, class T>
+template <CouplingScale S, class M = Libm, class T>
 BIJOU_HD ValueLogDet<T> affine_inverse(T z, T t, T h) {
-    const ScaleValue<T> v = scale_value<S>(h);
+    const ScaleValue<T> v = scale_value<S, M>(h);
     if constexpr (S == CouplingScale::tanh) return {(z - t) / v.s, v.log_s};
     else return {z / v.s - t, v.log_s};
 }
 
-template <CouplingScale S, class T>
+template <CouplingScale S, class M = Libm, class T>
 BIJOU_HD Grads<T> affine_backward(T x, T z, T h, T dz, T dld) {
-    const ScaleValue<T> v = scale_value<S>(h);
+    const ScaleValue<T> v = scale_value<S, M>(h);
     if constexpr (S == CouplingScale::tanh) return {dz * v.s, dz, (dz * x * v.s + dld) * v.dlog_s};
     else return {dz * v.s, dz * v.s, (dz * z + dld) * v.dlog_s};
 }
