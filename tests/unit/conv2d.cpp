@@ -188,6 +188,11 @@ TEST_CASE_TEMPLATE("conv2d: Cpu equals Reference for kernels 1 and 3, odd sizes,
     conv_against_reference<T, Cpu>(16, 2, 3, 8, 8, 8, 0);
     conv_against_reference<T, Cpu>(4, 24, 3, 8, 8, 8, 3);
     conv_against_reference<T, Cpu>(24, 4, 1, 8, 8, 8, 0);
+    // one-pixel-wide columns, and planes past the flattened loops' limit (4096 pixels: row by row),
+    // through both the im2col and the narrow path
+    conv_against_reference<T, Cpu>(2, 3, 3, 6, 1, 2, 0);
+    conv_against_reference<T, Cpu>(1, 2, 3, 65, 64, 1, 0);
+    conv_against_reference<T, Cpu>(3, 2, 3, 64, 65, 1, 0);
 }
 
 TEST_CASE("conv2d: chunks stay within 8 MiB of im2col and cover the batch") {

@@ -108,9 +108,21 @@ public:
         return kernels::conv2d_scratch_size(B{}, d_, chunk(n));
     }
 
-    /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu.
-    void forward(const T* x, T* y, int n, T* scratch, bool relu = false) const {
-        kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu);
+    /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu. `prepared`: what prepare() wrote
+    /// since the weights last changed, or null (the kernel then prepares what it needs itself).
+    void forward(const T* x, T* y, int n, T* scratch, bool relu = false, const T* prepared = nullptr) const {
+        kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu, prepared);
+    }
+
+    /// Scalars of weights the backend's kernels rearrange per call unless given them prepared (the Cpu
+    /// backend's narrow path: out·k²·in; 0 elsewhere). A caller that runs many chunks of a batch
+    /// prepares them once per pass (prepare) and passes them to each chunk's forward and backward;
+    /// backward then adds the weight gradient to `dprepared` (as many scalars, zeroed by the caller),
+    /// which fold_prepared_grad adds to dw after the last chunk.
+    std::size_t prepared_size() const { return kernels::conv2d_prepared_size(B{}, d_); }
+    void prepare(T* prepared) const { kernels::conv2d_prepare(B{}, w_.value, prepared, d_); }
+    void fold_prepared_grad(const T* dprepared, T* dw) const {
+        kernels::conv2d_fold_prepared_grad(B{}, dprepared, dw, d_);
     }
 
     /// Weight and bias gradients +=; dx = ∂L/∂x (assigned) unless dx is null, times [relu_mask > 0]
@@ -120,9 +132,13 @@ public:
     }
 
     /// The same with the weight and bias gradients added to dw (out·in·k²) and db (out) instead (a
-    /// caller that runs several backward passes at once gives each its own).
-    void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask, T* dw, T* db) {
-        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask);
+    /// caller that runs several backward passes at once gives each its own); with `prepared` and
+    /// `dprepared` (see prepared_size), the part of the weight gradient that takes the prepared path
+    /// goes to dprepared instead.
+    void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask, T* dw, T* db,
+                  const T* prepared = nullptr, T* dprepared = nullptr) {
+        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask, prepared,
+                                 dprepared);
     }
 
     const TensorRef<T>& weight() const { return w_; }

@@ -19,9 +19,11 @@
 // Workspace (scalars): stored_size(n) = 2·hidden·n·HW holds the two post-ReLU activations that
 //   forward leaves for backward (chunk by chunk: a chunk's two planes together); scratch_size(n) is
 //   temporary space for either pass and may be shared, enough for any batch up to n at any thread
-//   count: per slot (on Cpu one per core, at most n), the backward's two hidden·m·HW gradient
-//   buffers, the convs' im2col buffers and, when the batch has several chunks, copies of the
-//   chunk's columns of x, y or dy, and dx, and a copy of the parameter gradients.
+//   count: the last layer's weights prepared once per pass (Conv2d::prepared_size: the Cpu narrow
+//   path's rearranged copy, instead of one per chunk) and, per slot (on Cpu one per core, at most
+//   n), the backward's two hidden·m·HW gradient buffers, the convs' im2col buffers, the slot's
+//   prepared-path weight gradient and, when the batch has several chunks, copies of the chunk's
+//   columns of x, y or dy, and dx, and a copy of the parameter gradients.
 // backward(x, dy, dx, n, stored, scratch) for ∂L/∂y = dy, after forward(x, …) at the same n:
 //   parameter gradients +=, dx = ∂L/∂x (assigned) unless null. It reads the stored activations
 //   and leaves them unchanged (backward may run twice).
@@ -106,7 +108,7 @@ public:
     std::size_t scratch_size(int n) const {
         if (empty()) return 0;
         const int m = chunk(n);
-        return std::size_t(kernels::net_max_slots(B{}, n)) * slot_size(m, m < n);
+        return conv4_.prepared_size() + std::size_t(kernels::net_max_slots(B{}, n)) * slot_size(m, m < n);
     }
 
     /// y (out, n·HW) = net(x (in, n·HW)); the post-ReLU activations go to `stored`.
@@ -115,6 +117,8 @@ public:
     /// The same for a net with a context: c (n, K), backend memory (null when context() is 0).
     void forward(const T* x, const T* c, T* y, int n, T* stored, T* scratch) const {
         const int m = chunk(n);
+        T* wf = prepared(scratch);
+        if (wf != nullptr) conv4_.prepare(wf);
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             T* a1 = stored + 2 * plane(i0);
@@ -129,7 +133,7 @@ public:
                 conv0_.forward(xc, a1, mm, s.conv, /*relu=*/true);
             }
             conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true);
-            conv4_.forward(a2, yc, mm, s.conv);
+            conv4_.forward(a2, yc, mm, s.conv, /*relu=*/false, wf);
             if (yc != y) put_columns(yc, y, out(), n, i0, mm);
         });
     }
@@ -142,8 +146,15 @@ public:
     /// The same for a net with a context: also dc += ∂L/∂c (if dc is not null).
     void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch) {
         const int m = chunk(n), slots = kernels::net_slots(B{}, n, m);
-        // slot 0 adds to the parameters' gradients, the others to their own, summed in slot order after
-        for (int slot = 1; slot < slots; ++slot) kernels::zero(B{}, slot_at(scratch, m, m < n, slot).grads, grad_size());
+        // slot 0 adds to the parameters' gradients, the others to their own, summed in slot order after;
+        // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after
+        T* wf = prepared(scratch);
+        if (wf != nullptr) conv4_.prepare(wf);
+        for (int slot = 0; slot < slots; ++slot) {
+            const Slot s = slot_at(scratch, m, m < n, slot);
+            if (slot > 0) kernels::zero(B{}, s.grads, grad_size());
+            if (wf != nullptr) kernels::zero(B{}, s.dwf, conv4_.prepared_size());
+        }
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             const Grads g = slot == 0 ? own_grads() : slot_grads(s.grads);
@@ -153,7 +164,7 @@ public:
             const T* dyc = columns(dy, out(), n, i0, mm, s.y);
             T* dxc = dx == nullptr || mm == n ? dx : s.dx;
             // s.g2 = ∂L/∂(pre-ReLU of layer 2), s.g1 = ∂L/∂(pre-ReLU of layer 0)
-            conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2]);
+            conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], wf, wf ? s.dwf : nullptr);
             conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1]);
             if (!proj_.empty())
                 proj_.backward_per_channel(c + std::size_t(i0) * context(), s.g1,
@@ -163,6 +174,10 @@ public:
             if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
         });
         const Grads own = own_grads();
+        for (int slot = 0; slot < slots && wf != nullptr; ++slot) {
+            const Slot s = slot_at(scratch, m, m < n, slot);
+            conv4_.fold_prepared_grad(s.dwf, slot == 0 ? own.w[2] : slot_grads(s.grads).w[2]);
+        }
         for (int slot = 1; slot < slots; ++slot) {
             const Grads g = slot_grads(slot_at(scratch, m, m < n, slot).grads);
             for (int l = 0; l < 3; ++l) {
@@ -221,11 +236,11 @@ private:
 
     /// A chunk's scratch slot (chunks of m samples, P = m·HW scalars per row): the backward's hidden
     /// gradients g2 and g1 (hidden·P each; the forward's context projections use g2), the
-    /// convolutions' scratch and, when the batch has several chunks (`chunked`), the chunk's columns
+    /// convolutions' scratch, the slot's share of conv4's prepared-path weight gradient and, when the batch has several chunks (`chunked`), the chunk's columns
     /// of x, of y or dy, and of dx (copies: in, out and in rows of P) and the gradients of a slot
     /// other than 0 (null without `chunked`: one chunk is the batch itself, in slot 0).
     struct Slot {
-        T *g2, *g1, *conv, *x, *y, *dx, *grads;
+        T *g2, *g1, *conv, *dwf, *x, *y, *dx, *grads;
     };
     std::size_t conv_scratch(int m) const {
         return std::max({conv0_.scratch_size(m), conv2_.scratch_size(m), conv4_.scratch_size(m)});
@@ -233,16 +248,20 @@ private:
     std::size_t slot_size(int m, bool chunked) const {
         const std::size_t P = std::size_t(m) * hw_;
         const std::size_t copies = chunked ? (2 * std::size_t(in()) + std::size_t(out())) * P + grad_size() : 0;
-        return 2 * std::size_t(hidden_) * P + conv_scratch(m) + copies;
+        return 2 * std::size_t(hidden_) * P + conv_scratch(m) + conv4_.prepared_size() + copies;
     }
+    /// conv4's weights prepared once per pass (see Conv2d::prepared_size), ahead of the slots; null
+    /// where the backend prepares none.
+    T* prepared(T* scratch) const { return conv4_.prepared_size() > 0 ? scratch : nullptr; }
     /// Slot `slot` of chunks of m samples (a shorter last chunk uses the start of each part).
     Slot slot_at(T* scratch, int m, bool chunked, int slot) const {
-        T* p = scratch + std::size_t(slot) * slot_size(m, chunked);
+        T* p = scratch + conv4_.prepared_size() + std::size_t(slot) * slot_size(m, chunked);
         const std::size_t P = std::size_t(m) * hw_;
         Slot s{};
         s.g2 = p, p += hidden_ * P;
         s.g1 = p, p += hidden_ * P;
         s.conv = p, p += conv_scratch(m);
+        s.dwf = p, p += conv4_.prepared_size();
         if (!chunked) return s;
         s.x = p, p += std::size_t(in()) * P;
         s.y = p, p += std::size_t(out()) * P;

@@ -13,6 +13,11 @@
 // A k×k convolution with out < in (the conditioner's narrow last layer) takes the narrow path
 // instead (detail::narrow_block): it expands the out·k² product rows rather than the in·k² input
 // rows, inside the same scratch, which is ~10× less memory traffic at out = 4, in = 128.
+// A caller that runs many chunks of one pass (nn/convnet.hpp) may prepare the flipped weights once
+// (conv2d_prepare into conv2d_prepared_size scalars) and pass them in, and have backward add the
+// narrow product's weight gradient to a dWf buffer of the same size (zeroed by the caller) that
+// conv2d_fold_prepared_grad adds to dw once at the end, instead of both per call (4% of config d's
+// training on 1 thread went to rearranging them per chunk).
 // GEMMs split C across threads along its longer side (kernels/cpu/gemm.hpp); elementwise passes run over
 // (channel, sample) blocks with parallel_for and SIMD inner loops. No allocation.
 #pragma once
@@ -119,19 +124,56 @@ namespace detail {
 /// Below this many elements a parallel region costs more than it saves.
 inline constexpr std::size_t conv_parallel_min = 32768;
 
+/// Shifted planes as one flattened loop each (p = y·W + x over the whole H×W plane, the row shift and
+/// the column shift together an offset, the columns a shift wraps masked), so that short rows (W = 16,
+/// 8, 4 in Glow's levels) still make full SIMD vectors: row by row, every row of 15 or 7 elements
+/// ran as scalar code. ok[kx·HW + p] = 1 iff 0 ≤ x + kx − pad < W (x = p mod W). Planes of up to
+/// flat_max_hw pixels (the masks, 48 KiB, live on the stack); larger ones go row by row, whose rows
+/// are long.
+inline constexpr int flat_max_hw = 4096;
+
+struct ColumnMasks {
+    std::int32_t ok[3 * flat_max_hw];  // 32-bit, as wide as a float: byte masks made GCC step 64 floats at a time
+    /// Masks for k ≤ 3 and H·W ≤ flat_max_hw; `usable` says whether those hold.
+    explicit ColumnMasks(const ConvDims& d) : usable(d.k <= 3 && d.hw() <= flat_max_hw) {
+        if (!usable) return;
+        for (int kx = 0; kx < d.k; ++kx)
+            for (int y = 0; y < d.H; ++y) {
+                std::int32_t* row = ok + kx * d.hw() + y * d.W;
+                for (int x = 0; x < d.W; ++x) row[x] = x + kx - d.pad() >= 0 && x + kx - d.pad() < d.W;
+            }
+    }
+    bool usable;
+};
+
 /// col (in·k², m·HW) = the k×k patches of samples [i0, i0 + m) of x (in, n·HW), zero-padded.
 /// Row r = (c·k + ky)·k + kx, column il·HW + y·W + x holds x(c, i0 + il, y + ky − pad, x + kx − pad).
 template <class T>
 void im2col(const T* x, T* col, int n, int i0, int m, const ConvDims& d) {
-    const int k = d.k, pad = d.pad(), H = d.H, W = d.W, kk = k * k;
+    const int k = d.k, pad = d.pad(), H = d.H, W = d.W, kk = k * k, HWi = d.hw();
     const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW, mhw = std::size_t(m) * HW;
+    const ColumnMasks masks(d);
     const int tasks = d.in * kk * m;
     bijou::detail::parallel_for(tasks, std::size_t(tasks) * HW > conv_parallel_min, [&](int task) {
         const int il = task % m, r = task / m, c = r / kk, ky = (r % kk) / k, kx = r % k;
         const int oy = ky - pad, ox = kx - pad;
-        const int x_lo = std::max(0, -ox), x_hi = std::min(W, W - ox);
         const T* src = x + std::size_t(c) * ld + std::size_t(i0 + il) * HW;
         T* dst = col + std::size_t(r) * mhw + std::size_t(il) * HW;
+        if (masks.usable) {
+            // dst[p] = src[p + off] where the source row and column exist, else 0
+            const int off = oy * W + ox;
+            const int lo = std::max(std::max(0, -oy) * W, -off), hi = std::min(std::min(H, H - oy) * W, HWi - off);
+            const std::int32_t* ok = masks.ok + kx * HWi;
+            for (int p = 0; p < lo; ++p) dst[p] = T(0);
+#pragma omp simd
+            for (int p = lo; p < hi; ++p) {
+                const T v = src[p + off];
+                dst[p] = ok[p] ? v : T(0);
+            }
+            for (int p = std::max(hi, lo); p < HWi; ++p) dst[p] = T(0);
+            return;
+        }
+        const int x_lo = std::max(0, -ox), x_hi = std::min(W, W - ox);
         for (int yy = 0; yy < H; ++yy) {
             T* row = dst + std::size_t(yy) * W;
             const int sy = yy + oy;
@@ -152,8 +194,9 @@ void im2col(const T* x, T* col, int n, int i0, int m, const ConvDims& d) {
 /// (the adjoint of im2col), assigned, for samples [i0, i0 + m).
 template <class T>
 void col2im(const T* dcol, T* dx, int n, int i0, int m, const ConvDims& d) {
-    const int k = d.k, pad = d.pad(), H = d.H, W = d.W, kk = k * k;
+    const int k = d.k, pad = d.pad(), H = d.H, W = d.W, kk = k * k, HWi = d.hw();
     const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW, mhw = std::size_t(m) * HW;
+    const ColumnMasks masks(d);
     const int tasks = d.in * m;
     bijou::detail::parallel_for(tasks, std::size_t(tasks) * HW * kk > conv_parallel_min, [&](int task) {
         const int il = task % m, c = task / m;
@@ -162,8 +205,21 @@ void col2im(const T* dcol, T* dx, int n, int i0, int m, const ConvDims& d) {
         for (int ky = 0; ky < k; ++ky)
             for (int kx = 0; kx < k; ++kx) {
                 const int oy = ky - pad, ox = kx - pad;
-                const int x_lo = std::max(0, -ox), x_hi = std::min(W, W - ox);
                 const T* src = dcol + std::size_t((c * k + ky) * k + kx) * mhw + std::size_t(il) * HW;
+                if (masks.usable) {
+                    // dst[p] += src[p − off] where the source pixel exists: dst column x − ox, i.e.
+                    // im2col's mask of the mirrored shift
+                    const int off = oy * W + ox;
+                    const int lo = std::max(std::max(0, oy) * W, off), hi = std::min(std::min(H, H + oy) * W, HWi + off);
+                    const std::int32_t* ok = masks.ok + (k - 1 - kx) * HWi;
+#pragma omp simd
+                    for (int p = lo; p < hi; ++p) {
+                        const T v = src[p - off];
+                        dst[p] += ok[p] ? v : T(0);
+                    }
+                    continue;
+                }
+                const int x_lo = std::max(0, -ox), x_hi = std::min(W, W - ox);
                 for (int yy = std::max(0, -oy); yy < std::min(H, H - oy); ++yy) {
                     T* drow = dst + std::size_t(yy + oy) * W + ox;
                     const T* srow = src + std::size_t(yy) * W;
@@ -217,7 +273,35 @@ void narrow_weights(const T* w, T* wf, const ConvDims& d) {
                 wf[(std::size_t(o) * kk + q) * d.in + c] = w[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)];
 }
 
+/// dw += dWf moved back to w's layout (the adjoint of narrow_weights).
+template <class T>
+void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
+    const int kk = d.k * d.k;
+    for (int o = 0; o < d.out; ++o)
+        for (int q = 0; q < kk; ++q)
+            for (int c = 0; c < d.in; ++c)
+                dw[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)] += dwf[(std::size_t(o) * kk + q) * d.in + c];
+}
+
 }  // namespace detail
+
+/// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in),
+/// 0 for a layer that does not take it. A backward pass's dWf takes as many.
+inline std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
+    return d.k > 1 && d.out < d.in ? std::size_t(d.out) * d.k * d.k * d.in : 0;
+}
+
+/// wf = the flipped, stacked weights of the narrow path (nothing for a layer without it).
+template <class T>
+void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d) {
+    if (conv2d_prepared_size(Cpu{}, d) > 0) detail::narrow_weights(w, wf, d);
+}
+
+/// dw += the weight gradient a backward pass accumulated in dwf.
+template <class T>
+void conv2d_fold_prepared_grad(Cpu, const T* dwf, T* dw, const ConvDims& d) {
+    if (conv2d_prepared_size(Cpu{}, d) > 0) detail::narrow_fold_grad(dwf, dw, d);
+}
 
 namespace detail {
 inline constexpr std::size_t conv_block = 8192;
@@ -245,7 +329,7 @@ void conv_relu_backward(Cpu, T* g, const T* a, std::size_t size) {
 
 template <class T>
 void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
-                    bool relu = false) {
+                    bool relu = false, const T* prepared = nullptr) {
     const std::size_t HW = std::size_t(d.hw());
     const int ld = int(std::size_t(n) * HW);
     const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};  // fused into the GEMM's last pass over each tile
@@ -254,9 +338,12 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
     } else if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-        T* wf = scratch;
         T* z = scratch + 2 * std::size_t(rows) * d.in;
-        detail::narrow_weights(w, wf, d);
+        const T* wf = prepared;
+        if (wf == nullptr) {
+            detail::narrow_weights(w, scratch, d);
+            wf = scratch;
+        }
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
             gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z, cols);
@@ -278,7 +365,8 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
 
 template <class T>
 void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                     int chunk, T* scratch, const T* relu_mask = nullptr) {
+                     int chunk, T* scratch, const T* relu_mask = nullptr, const T* prepared = nullptr,
+                     T* dprepared = nullptr) {
     const std::size_t HW = std::size_t(d.hw());
     const std::size_t ld = std::size_t(n) * HW;
     // db += row sums of dy, accumulated in double (SIMD lanes, so not Reference's order bit for bit).
@@ -299,23 +387,24 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-        T* wf = scratch;
-        T* dwf = scratch + std::size_t(rows) * d.in;
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
-        detail::narrow_weights(w, wf, d);
+        const T* wf = prepared;
+        if (wf == nullptr) {
+            detail::narrow_weights(w, scratch, d);
+            wf = scratch;
+        }
+        // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
+        T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
             detail::im2col(dy, dd, n, i0, m, dout);
             gemm(Cpu{}, false, true, rows, d.in, cols, T(1), dd, cols, x + std::size_t(i0) * HW, ldi,
-                 i0 == 0 ? T(0) : T(1), dwf, d.in);
+                 i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in);
             if (dx != nullptr)
                 gemm_ep(Cpu{}, true, false, d.in, cols, rows, T(1), wf, d.in, dd, cols, T(0), dx + std::size_t(i0) * HW,
                         ldi, mask.at(0, int(std::size_t(i0) * HW)));
         }
-        for (int o = 0; o < d.out; ++o)
-            for (int q = 0; q < kk; ++q)
-                for (int c = 0; c < d.in; ++c)
-                    dw[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)] += dwf[(std::size_t(o) * kk + q) * d.in + c];
+        if (dprepared == nullptr) detail::narrow_fold_grad(dwf, dw, d);
         return;
     }
     const int K = d.in * d.k * d.k;

@@ -184,15 +184,26 @@ void for_net_chunks(B, int n, int chunk, F&& f) {
     for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
 }
 
+/// No prepared weights on a GPU (kernels/reference/conv2d.hpp has the contract).
+template <ExecutorBackend B>
+std::size_t conv2d_prepared_size(B, const ConvDims&) {
+    return 0;
+}
+template <ExecutorBackend B, class T>
+void conv2d_prepare(B, const T*, T*, const ConvDims&) {}
+template <ExecutorBackend B, class T>
+void conv2d_fold_prepared_grad(B, const T*, T*, const ConvDims&) {}
+
 template <ExecutorBackend B, class T>
 void conv2d_forward(B, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
-                    bool relu = false) {
+                    bool relu = false, [[maybe_unused]] const T* prepared = nullptr) {
     cuda_body::conv2d_forward(typename B::executor{}, x, y, w, b, n, d.in, d.out, d.k, d.H, d.W, chunk, scratch, relu);
 }
 
 template <ExecutorBackend B, class T>
 void conv2d_backward(B, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                     int chunk, T* scratch, const T* relu_mask = nullptr) {
+                     int chunk, T* scratch, const T* relu_mask = nullptr, [[maybe_unused]] const T* prepared = nullptr,
+                     [[maybe_unused]] T* dprepared = nullptr) {
     cuda_body::conv2d_backward(typename B::executor{}, x, dy, dx, w, dw, db, n, d.in, d.out, d.k, d.H, d.W, chunk, scratch,
                                relu_mask);
 }

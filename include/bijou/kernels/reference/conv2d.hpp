@@ -54,10 +54,19 @@ void for_net_chunks(Reference, int n, int chunk, F&& f) {
     for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
 }
 
+/// Weights a pass may prepare once per layer and pass to every chunk's call (the Cpu backend's narrow
+/// path: a rearranged copy, and its gradient folded back with conv2d_fold_prepared_grad); these loops
+/// need none, so the size is 0 and the calls do nothing.
+inline std::size_t conv2d_prepared_size(Reference, const ConvDims&) { return 0; }
+template <class T>
+void conv2d_prepare(Reference, const T*, T*, const ConvDims&) {}
+template <class T>
+void conv2d_fold_prepared_grad(Reference, const T*, T*, const ConvDims&) {}
+
 template <class T>
 void conv2d_forward(Reference, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
-                    T* scratch, bool relu = false) {
-    (void)chunk, (void)scratch;
+                    T* scratch, bool relu = false, const T* prepared = nullptr) {
+    (void)chunk, (void)scratch, (void)prepared;
     const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW;
     const int k = d.k, pad = d.pad();
     for (int o = 0; o < d.out; ++o)
@@ -81,8 +90,9 @@ void conv2d_forward(Reference, const T* x, T* y, const T* w, const T* b, int n, 
 
 template <class T>
 void conv2d_backward(Reference, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                     int chunk, T* scratch, const T* relu_mask = nullptr) {
-    (void)chunk, (void)scratch;
+                     int chunk, T* scratch, const T* relu_mask = nullptr, const T* prepared = nullptr,
+                     T* dprepared = nullptr) {
+    (void)chunk, (void)scratch, (void)prepared, (void)dprepared;
     const std::size_t HW = std::size_t(d.hw()), ld = std::size_t(n) * HW;
     const int k = d.k, pad = d.pad();
     auto X = [&](int c, int i, int sy, int sx) { return x[std::size_t(c) * ld + i * HW + std::size_t(sy) * d.W + sx]; };
