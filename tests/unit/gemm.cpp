@@ -181,7 +181,8 @@ TEST_CASE("gemm: each packed float micro-kernel the CPU supports equals Referenc
 
 TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the product, then the epilogue") {
     // Row bias, column bias, ReLU and the ReLU-backward mask, alone and together, on full and edge
-    // tiles, one and several depth blocks, A's rows, its columns (op(A) = Aᵀ) or a packed panel; row 0 of
+    // tiles (the 4- and 8-row ragged panels fuse it too), one and several depth blocks, A's rows, its
+    // columns (op(A) = Aᵀ) or a packed panel; row 0 of
     // A holds a NaN, which the ReLU passes and the mask zeroes.
     using namespace bijou::kernels::detail;
     auto each = [](auto kern, const char* name) {
@@ -189,7 +190,8 @@ TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the pro
         CAPTURE(name);
         for (const GemmCase& g : {GemmCase{false, false, 100, 131, 300}, GemmCase{true, false, 13, 37, 5},
                                   GemmCase{false, true, 36, 129, 18}, GemmCase{false, false, 12, 64, 128},
-                                  GemmCase{true, false, 160, 70, 130}}) {  // the last: op(A) = Aᵀ read in place
+                                  GemmCase{true, false, 160, 70, 130},   // op(A) = Aᵀ read in place
+                                  GemmCase{false, false, 128, 67, 70}}) {  // a ragged 8-row panel, fused
             CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
             const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N, ldc = g.N + 3;
             std::vector<float> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);

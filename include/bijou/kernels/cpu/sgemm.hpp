@@ -253,6 +253,7 @@ enum class SgA { packed, rows, cols };
 // (which, for K = 18, took as long as the product: a second pass over C through scalar-trip loops).
 struct SgAvx2 {
     static constexpr int mr = 6, nr = 16;
+    static constexpr bool fuses(int m) { return m == mr; }  // see SgAvx512::fuses
     static constexpr int direct_min_depth = 1;  // A's rows read in place from this depth block on
     static constexpr int direct_cols_min_depth = 1 << 30;  // A's columns: never (not measured on AVX2)
     static constexpr bool prefetch_b = true;  // the next op(B) block into L2: see sgemm_packed
@@ -320,6 +321,9 @@ struct SgAvx2 {
 // of 12 rows of multiply-adds; each row's sums are the same whatever R).
 struct SgAvx512 {
     static constexpr int mr = 12, nr = 32;
+    /// Whether run's epilogue can work in the registers on a tile of m rows and nr columns (run<…, R>
+    /// for R = m: a full panel, or the 4- and 8-row ragged ones; see sgemm_packed's `packed`).
+    static constexpr bool fuses(int m) { return m == 12 || m == 8 || m == 4; }
     static constexpr int direct_min_depth = 64;
     static constexpr int direct_cols_min_depth = 64;
     static constexpr bool prefetch_b = false;  // see sgemm_packed
@@ -346,10 +350,10 @@ struct SgAvx512 {
             pb += nr;
         }
         const __m512 va = _mm512_set1_ps(alpha);
-        if (R == mr && m == mr && n == nr) {
+        if (m == R && n == nr) {  // a full tile of R rows: stored, with the epilogue, from the registers
             const __m512 zero = _mm512_setzero_ps();
             BIJOU_UNROLL(12)
-            for (int r = 0; r < mr; ++r) {
+            for (int r = 0; r < R; ++r) {
                 float* c = C + std::size_t(r) * ldc;
                 __m512 v[2];
                 for (int h = 0; h < 2; ++h)
@@ -464,7 +468,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     // the epilogue after the last depth block: in the kernel's registers for a full
                     // tile where it can, else over the stored tile
                     const bool with_ep = !ep.empty() && pc + kc == K;
-                    const bool fused = with_ep && m == MR && n == NR;
+                    const bool fused = with_ep && Kern::fuses(m) && n == NR;
                     const GemmEpilogue<float> tile_ep = fused ? ep.at(i, jc + jr) : GemmEpilogue<float>{};
                     const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
                     if (i < direct_rows && ta)
