@@ -236,9 +236,10 @@ private:
 
     /// A chunk's scratch slot (chunks of m samples, P = m·HW scalars per row): the backward's hidden
     /// gradients g2 and g1 (hidden·P each; the forward's context projections use g2), the
-    /// convolutions' scratch, the slot's share of conv4's prepared-path weight gradient and, when the batch has several chunks (`chunked`), the chunk's columns
-    /// of x, of y or dy, and of dx (copies: in, out and in rows of P) and the gradients of a slot
-    /// other than 0 (null without `chunked`: one chunk is the batch itself, in slot 0).
+    /// convolutions' scratch, the slot's share of conv4's prepared-path weight gradient and, when the
+    /// batch has several chunks (`chunked`), the chunk's columns of x, of y or dy, and of dx (copies:
+    /// in, out and in rows of P) and the gradients of a slot other than 0 (null without `chunked`:
+    /// one chunk is the batch itself, in slot 0).
     struct Slot {
         T *g2, *g1, *conv, *dwf, *x, *y, *dx, *grads;
     };

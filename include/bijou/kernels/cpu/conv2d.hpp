@@ -253,9 +253,12 @@ void add_row_bias(T* y, const T* b, int rows, int n, std::size_t HW) {
 /// (the flip turns col2im's and im2col's offsets into the correlation's). It runs inside the
 /// im2col path's scratch (2·in·k²·chunk·HW): Wf and dWf (out·in·k² each), then Z/D for blocks of
 /// samples kept to about 1 MiB. narrow_block returns the block size, 0 when the path is not used.
+/// Whether a layer takes the narrow path (when its scratch allows: narrow_block).
+inline bool narrow_layer(const ConvDims& d) { return d.k > 1 && d.out < d.in; }
+
 template <class T>
 int narrow_block(const ConvDims& d, int n, int chunk) {
-    if (d.k == 1 || d.out >= d.in) return 0;
+    if (!narrow_layer(d)) return 0;
     const std::size_t kk = std::size_t(d.k) * d.k, HW = std::size_t(d.hw());
     const std::size_t avail = 2 * std::size_t(d.in) * kk * std::size_t(chunk) * HW;
     const std::size_t fixed = 2 * std::size_t(d.out) * d.in * kk, per = kk * d.out * HW;
@@ -273,6 +276,14 @@ void narrow_weights(const T* w, T* wf, const ConvDims& d) {
                 wf[(std::size_t(o) * kk + q) * d.in + c] = w[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)];
 }
 
+/// The prepared Wf, or Wf rearranged into scratch now when none was prepared.
+template <class T>
+const T* narrow_weights_or(const T* prepared, const T* w, T* scratch, const ConvDims& d) {
+    if (prepared != nullptr) return prepared;
+    narrow_weights(w, scratch, d);
+    return scratch;
+}
+
 /// dw += dWf moved back to w's layout (the adjoint of narrow_weights).
 template <class T>
 void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
@@ -288,7 +299,7 @@ void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
 /// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in),
 /// 0 for a layer that does not take it. A backward pass's dWf takes as many.
 inline std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
-    return d.k > 1 && d.out < d.in ? std::size_t(d.out) * d.k * d.k * d.in : 0;
+    return detail::narrow_layer(d) ? std::size_t(d.out) * d.k * d.k * d.in : 0;
 }
 
 /// wf = the flipped, stacked weights of the narrow path (nothing for a layer without it).
@@ -339,11 +350,7 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* z = scratch + 2 * std::size_t(rows) * d.in;
-        const T* wf = prepared;
-        if (wf == nullptr) {
-            detail::narrow_weights(w, scratch, d);
-            wf = scratch;
-        }
+        const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
             gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z, cols);
@@ -388,11 +395,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
-        const T* wf = prepared;
-        if (wf == nullptr) {
-            detail::narrow_weights(w, scratch, d);
-            wf = scratch;
-        }
+        const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {

@@ -36,12 +36,13 @@ void copy_block(const T* s, T* d, int HW) {
     for (int p = 0; p < HW; ++p) d[p] = s[p];
 }
 
+/// Pixels per block of coupling_image_affine_sample_simd's log-det terms.
+inline constexpr int affine_block = 256;
+
 /// Sample i of the image affine coupling, forward (in = x, out = z) or Inverse: Reference's
 /// coupling_image_affine_sample with VectorMath, one SIMD loop per transformed channel. `flatten`
 /// inlines the formulas and the math into the loops (in a large translation unit GCC's inlining
 /// limits otherwise leave calls there, and a loop with calls stays scalar).
-inline constexpr int affine_block = 256;
-
 template <bool Inverse, CouplingScale S, class T>
 [[gnu::flatten]] double coupling_image_affine_sample_simd(int i, const T* in, T* out, const T* t, const T* h, const T* keep, int n,
                                          int C, int HW, int c0, int ct) {
