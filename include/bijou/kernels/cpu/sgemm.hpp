@@ -16,8 +16,11 @@
 // depth block of 64 on), and pack only a ragged last panel: transposing A into panels cost more than
 // it saved (the row streams stay in L1 across the block's column panels). Both apply a GemmEpilogue
 // in registers before storing a full tile. While a column block computes, the next block's
-// rows of an untransposed op(B) are prefetched into L2, ready for packing. The packing buffers
-// (144×256 and 256×128 floats, 272 KiB) live on the stack: no allocation. Edge panels are zero-padded,
+// rows of an untransposed op(B) are prefetched into L2, ready for packing. Where op(A) is packed and
+// N ≤ 256, op(B)'s depth block is packed once, all its columns, and kept across the row blocks
+// (sg_nc_wide). The packing buffers (144×256 and 256×256 floats, 400 KiB) live on the stack: no
+// allocation. An op(B) = Bᵀ is transposed in 16×16 AVX-512 blocks for the AVX-512 kernel
+// (sg_transpose_panel32), in 8×8 AVX blocks otherwise. Edge panels are zero-padded,
 // so the micro-kernel always runs full tiles and stores only the valid part. Each element of C is
 // accumulated in one fixed order that does not depend on how the caller splits C, so results are
 // repeatable and the same for any thread count.
@@ -102,6 +105,10 @@ inline int sgemm_simd_level() {
 inline bool sgemm_simd_available() { return sgemm_simd_level() > 0; }
 
 inline constexpr int sg_mc = 144, sg_kc = 256, sg_nc = 128;  // mc: a multiple of 6 and 12; nc: of 16 and 32
+/// Where op(A) is packed and N ≤ sg_nc_wide, op(B)'s whole depth block is one column block, packed
+/// once and kept across the row blocks (config c's 512-row data gradient Wᵀ·dY, 256 columns per
+/// chunk: op(B) packed once instead of once per 144-row block, 4 times).
+inline constexpr int sg_nc_wide = 256;
 inline constexpr std::size_t sg_direct_cols_max = 98304;     // op(A) = Aᵀ read in place up to this block (384 KiB)
 
 // Transposes for packing operands whose depth index is the contiguous one, with AVX (every CPU that
@@ -158,6 +165,46 @@ inline void sg_transpose(const float* s, int lds, int R, int k, float* d, int ld
             sg_transpose_pair(s + std::size_t(i) * lds + p, lds, d + std::size_t(p) * ldd + i, ldd);
     for (int r = 0; r < R; ++r)
         for (int p = r < i ? k8 : 0; p < k; ++p) d[std::size_t(p) * ldd + r] = s[std::size_t(r) * lds + p];
+}
+
+// A full 32-column panel of an op(B) = Bᵀ for the AVX-512 kernel: d[p·32 + i] = s[i·lds + p] for i < 32,
+// p < k, in 16×16 register blocks (four shuffle stages, 16-float loads and stores: fewer shuffles and
+// stores per element than the 8×8 AVX blocks), the depth past the last multiple of 16 by sg_transpose.
+__attribute__((target("avx512f"))) inline void sg_transpose_panel32(const float* s, int lds, int k, float* d) {
+    const int k16 = k - k % 16;
+    const __mmask16 all = 0xffff;  // the zero-masked forms: GCC 12 warns falsely inside the plain ones
+    for (int h = 0; h < 32; h += 16) {
+        for (int p = 0; p < k16; p += 16) {
+            __m512 r[16], t[16];
+            for (int i = 0; i < 16; ++i) {
+                const float* row = s + std::size_t(h + i) * lds + p;
+                r[i] = _mm512_loadu_ps(row);
+                _mm_prefetch(reinterpret_cast<const char*>(row + 32), _MM_HINT_T0);  // two blocks ahead
+            }
+            for (int i = 0; i < 16; i += 2) {  // per 128-bit lane: (a0 b0 a1 b1), (a2 b2 a3 b3)
+                t[i] = _mm512_maskz_unpacklo_ps(all, r[i], r[i + 1]);
+                t[i + 1] = _mm512_maskz_unpackhi_ps(all, r[i], r[i + 1]);
+            }
+            for (int g = 0; g < 16; g += 4) {  // r[g + q], lane L: rows g..g+3 at depth 4L + q
+                r[g + 0] = _mm512_maskz_shuffle_ps(all, t[g], t[g + 2], 0x44);
+                r[g + 1] = _mm512_maskz_shuffle_ps(all, t[g], t[g + 2], 0xEE);
+                r[g + 2] = _mm512_maskz_shuffle_ps(all, t[g + 1], t[g + 3], 0x44);
+                r[g + 3] = _mm512_maskz_shuffle_ps(all, t[g + 1], t[g + 3], 0xEE);
+            }
+            float* dp = d + std::size_t(p) * 32 + h;
+            for (int q = 0; q < 4; ++q) {  // depth 4L + q: lane L of r[q], r[4 + q], r[8 + q], r[12 + q]
+                const __m512 lo0 = _mm512_maskz_shuffle_f32x4(all, r[q], r[4 + q], 0x44);  // lanes 0, 1 of each
+                const __m512 hi0 = _mm512_maskz_shuffle_f32x4(all, r[q], r[4 + q], 0xEE);  // lanes 2, 3
+                const __m512 lo1 = _mm512_maskz_shuffle_f32x4(all, r[8 + q], r[12 + q], 0x44);
+                const __m512 hi1 = _mm512_maskz_shuffle_f32x4(all, r[8 + q], r[12 + q], 0xEE);
+                _mm512_store_ps(dp + std::size_t(q) * 32, _mm512_maskz_shuffle_f32x4(all, lo0, lo1, 0x88));
+                _mm512_store_ps(dp + std::size_t(4 + q) * 32, _mm512_maskz_shuffle_f32x4(all, lo0, lo1, 0xDD));
+                _mm512_store_ps(dp + std::size_t(8 + q) * 32, _mm512_maskz_shuffle_f32x4(all, hi0, hi1, 0x88));
+                _mm512_store_ps(dp + std::size_t(12 + q) * 32, _mm512_maskz_shuffle_f32x4(all, hi0, hi1, 0xDD));
+            }
+        }
+    }
+    if (k16 < k) sg_transpose(s + k16, lds, 32, k - k16, d + std::size_t(k16) * 32, 32);
 }
 
 // Packs op(A)[0:m, 0:k] into ceil(m/MR) panels of k×MR (zero rows past m). Each source row is read
@@ -223,6 +270,12 @@ void sg_pack_b(bool tb, int k, int n, const float* B, int ldb, float* pb) {
     }
     for (int j0 = 0; j0 < n; j0 += NR, pb += std::size_t(k) * NR) {
         const int nr = std::min(NR, n - j0);
+        if constexpr (NR == 32) {  // the AVX-512 kernel's panels (it runs only where the CPU has AVX-512F)
+            if (nr == NR) {
+                sg_transpose_panel32(B + std::size_t(j0) * ldb, ldb, k, pb);
+                continue;
+            }
+        }
         {  // op(B)(p, j) = B[j·ldb + p]: transpose the rows, zero the padding
             sg_transpose(B + std::size_t(j0) * ldb, ldb, nr, k, pb, NR);
             for (int j = nr; j < NR; ++j)
@@ -398,7 +451,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
     constexpr int MR = Kern::mr, NR = Kern::nr;
     static_assert(sg_mc % MR == 0 && sg_nc % NR == 0);
     alignas(64) float pa[sg_mc * sg_kc];
-    alignas(64) float pb[sg_kc * sg_nc];
+    alignas(64) float pb[sg_kc * sg_nc_wide];
     for (int pc = 0; pc < K; pc += sg_kc) {
         const int kc = std::min(sg_kc, K - pc);
         // op(A) = A with a kernel that reads it in place: only the ragged last panel is packed (once per
@@ -431,7 +484,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         int jn = 0, row_lines = 1, lines = 0, per_call = 0, next_line = 0, pf_row = 0, pf_col = 0;
         auto pack_b = [&](int jc, int nc, int calls) {
             sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb, pb);
-            jn = jc + sg_nc;
+            jn = jc + nc;
             row_lines = (std::min(sg_nc, N - jn) + line_floats - 1) / line_floats;
             lines = Kern::prefetch_b && !tb && jn < N ? kc * row_lines : 0;
             per_call = (lines + calls - 1) / calls;
@@ -494,9 +547,10 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         for (int ic = 0; ic < M; ic += sg_mc) {
             const int mc = std::min(sg_mc, M - ic);
             sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
-            for (int jc = 0; jc < N; jc += sg_nc) {
-                const int nc = std::min(sg_nc, N - jc);
-                if (N > sg_nc || ic == 0)  // one column block: packed once per depth block, kept across row blocks
+            const int nc_block = N <= sg_nc_wide ? N : sg_nc;
+            for (int jc = 0; jc < N; jc += nc_block) {
+                const int nc = std::min(nc_block, N - jc);
+                if (N > nc_block || ic == 0)  // one column block: packed once per depth block, kept across row blocks
                     pack_b(jc, nc, (nc + NR - 1) / NR * ((mc + MR - 1) / MR));
                 tiles(ic, mc, jc, nc, ic);
             }
