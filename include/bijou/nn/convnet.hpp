@@ -178,14 +178,7 @@ public:
             const Slot s = slot_at(scratch, m, m < n, slot);
             conv4_.fold_prepared_grad(s.dwf, slot == 0 ? own.w[2] : slot_grads(s.grads).w[2]);
         }
-        for (int slot = 1; slot < slots; ++slot) {
-            const Grads g = slot_grads(slot_at(scratch, m, m < n, slot).grads);
-            for (int l = 0; l < 3; ++l) {
-                accumulate(B{}, own.w[l], g.w[l], weight_size(l));
-                accumulate(B{}, own.b[l], g.b[l], bias_size(l));
-            }
-            if (!proj_.empty()) accumulate(B{}, own.wc, g.wc, proj_size());
-        }
+        if (slots > 1) sum_slots(scratch, m, n, slots);
     }
 
     /// The layers, by nn.Sequential index: 0 (3×3 in → hidden), 2 (1×1), 4 (3×3 hidden → out).
@@ -232,6 +225,31 @@ private:
         }
         g.wc = p;
         return g;
+    }
+
+    /// The parameters' gradients += slots 1 … slots−1's, in slot order for every element (the bits of
+    /// a serial loop), in blocks of reduce_block elements split across the slots' threads (a serial
+    /// sum left the other threads waiting: config c's 290k gradients per coupling).
+    void sum_slots(T* scratch, int m, int n, int slots) {
+        constexpr std::size_t reduce_block = 16384;
+        const Grads own = own_grads();
+        // the parameters' gradient arrays, in the order a slot's copy lays them out (slot_grads)
+        T* dst[7] = {own.w[0], own.b[0], own.w[1], own.b[1], own.w[2], own.b[2], own.wc};
+        const std::size_t size[7] = {weight_size(0), bias_size(0), weight_size(1), bias_size(1),
+                                     weight_size(2), bias_size(2), proj_size()};
+        const std::size_t total = grad_size();
+        const int blocks = int((total + reduce_block - 1) / reduce_block);
+        kernels::for_net_chunks(B{}, blocks, 1, [&](int, int b0, int bm) {
+            const std::size_t lo = std::size_t(b0) * reduce_block;
+            const std::size_t hi = std::min(total, std::size_t(b0 + bm) * reduce_block);
+            std::size_t at = 0;  // where array a starts in a slot's copy
+            for (int a = 0; a < 7; at += size[a], ++a) {
+                const std::size_t from = std::max(lo, at), to = std::min(hi, at + size[a]);
+                if (from >= to) continue;
+                for (int slot = 1; slot < slots; ++slot)
+                    accumulate(B{}, dst[a] + (from - at), slot_at(scratch, m, m < n, slot).grads + from, to - from);
+            }
+        });
     }
 
     /// A chunk's scratch slot (chunks of m samples, P = m·HW scalars per row): the backward's hidden
