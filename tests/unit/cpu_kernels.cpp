@@ -3,7 +3,7 @@
 // against their Reference kernels, on random inputs: a small batch (serial path) and one large
 // enough for the OpenMP path. The Cpu kernels run the Reference loop bodies in the same order within
 // each task, so the results are asserted bit for bit; only sum_squares, whose chunked order differs
-// from the Reference loop's, gets a tolerance. Also the vectorisable float exp and log1p
+// from the Reference loop's, gets a tolerance. Also the vectorisable float exp, log1p and tanh
 // (kernels/cpu/vector_math.hpp) against double libm, and the image affine coupling passes that use
 // them (kernels/cpu/coupling_image.hpp) against Reference, to float rounding.
 #include <doctest/doctest.h>
@@ -258,11 +258,12 @@ TEST_CASE_TEMPLATE("cpu kernels: sum_squares, scale and add_total equal Referenc
     }
 }
 
-TEST_CASE("cpu kernels: vector_math exp and log1p against double libm") {
-    // every 4099th float: x ∈ [−87, 88] for exp (normal results), x = 0 or normal x ≤ 1e30 for log1p
+TEST_CASE("cpu kernels: vector_math exp, log1p and tanh against double libm") {
+    // every 4099th float: x ∈ [−87, 88] for exp (normal results), x = 0 or normal x ≤ 1e30 for log1p,
+    // every finite x for tanh
     const double bound = 0x1p-22;  // the header's claim: relative error < 2⁻²²
-    double worst_exp = 0.0, worst_log1p = 0.0;
-    std::size_t n_exp = 0, n_log1p = 0;
+    double worst_exp = 0.0, worst_log1p = 0.0, worst_tanh = 0.0;
+    std::size_t n_exp = 0, n_log1p = 0, n_tanh = 0;
     for (std::uint64_t b = 0; b <= 0xffffffffu; b += 4099) {
         const std::uint32_t bits = std::uint32_t(b);
         float x;
@@ -277,11 +278,19 @@ TEST_CASE("cpu kernels: vector_math exp and log1p against double libm") {
             worst_log1p = std::max(worst_log1p, want == 0.0 ? std::abs(got) : std::abs(got - want) / want);
             ++n_log1p;
         }
+        if (std::isfinite(x)) {
+            const double want = std::tanh(double(x)), got = double(kernels::vector_math::tanh(x));
+            worst_tanh = std::max(worst_tanh, want == 0.0 ? std::abs(got) : std::abs(got - want) / std::abs(want));
+            ++n_tanh;
+        }
     }
-    MESSAGE("vector_math over " << n_exp << " / " << n_log1p << " floats: exp " << worst_exp << ", log1p "
-                                << worst_log1p << " worst relative error");
+    MESSAGE("vector_math over " << n_exp << " / " << n_log1p << " / " << n_tanh << " floats: exp " << worst_exp
+                                << ", log1p " << worst_log1p << ", tanh " << worst_tanh << " worst relative error");
     CHECK(n_exp > 200000);
     CHECK(n_log1p > 200000);
+    CHECK(n_tanh > 1000000);
+    CHECK(worst_tanh > 0.0);
+    CHECK(worst_tanh < bound);
     CHECK(worst_exp > 0.0);  // not libm's float function itself (that would be exact in most places)
     CHECK(worst_exp < bound);
     CHECK(worst_log1p < bound);
@@ -298,6 +307,16 @@ TEST_CASE("cpu kernels: vector_math exp and log1p against double libm") {
     CHECK(kernels::vector_math::log1p(1e-30f) == 1e-30f);
     CHECK(kernels::vector_math::log1p(1.0f) == doctest::Approx(std::log(2.0)).epsilon(2e-7));
     CHECK(std::isinf(kernels::vector_math::log1p(std::numeric_limits<float>::infinity())));
+    // tanh on both sides of the series' bound, its odd symmetry, the signed zero, ±inf and NaN
+    for (float x : {0.5499999f, 0.55f, 1e-3f, 3.0f, 9.0f, 20.0f})
+        for (float sx : {x, -x})
+            CHECK(kernels::vector_math::tanh(sx) == doctest::Approx(std::tanh(double(sx))).epsilon(3e-7));
+    CHECK(kernels::vector_math::tanh(-2.5f) == -kernels::vector_math::tanh(2.5f));
+    CHECK(std::signbit(kernels::vector_math::tanh(-0.0f)));
+    CHECK(kernels::vector_math::tanh(0.0f) == 0.0f);
+    CHECK(kernels::vector_math::tanh(std::numeric_limits<float>::infinity()) == 1.0f);
+    CHECK(kernels::vector_math::tanh(-std::numeric_limits<float>::infinity()) == -1.0f);
+    CHECK(std::isnan(kernels::vector_math::tanh(std::numeric_limits<float>::quiet_NaN())));
     CHECK(std::isnan(kernels::vector_math::log1p(std::numeric_limits<float>::quiet_NaN())));
 }
 

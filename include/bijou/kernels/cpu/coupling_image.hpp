@@ -1,7 +1,7 @@
 // bijou/kernels/cpu/coupling_image.hpp — the elementwise half of an image coupling, Cpu backend.
 // Same contracts as kernels/reference/coupling_image.hpp. The affine passes split the batch across
 // OpenMP threads by sample; each sample's channels run the element formulas (kernels/coupling_formula.hpp)
-// in SIMD loops over the pixels with VectorMath (kernels/cpu/vector_math.hpp: float exp and log1p
+// in SIMD loops over the pixels with VectorMath (kernels/cpu/vector_math.hpp: float exp, log1p, tanh
 // without calls), each sample's log-det summed in double SIMD lanes. So they agree with Reference to
 // float rounding, not bit for bit (double: the same math, only the log-det's order of summation
 // differs); every run gives the same bits at any thread count (a sample is one thread's sum). The

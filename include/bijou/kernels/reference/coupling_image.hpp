@@ -56,7 +56,7 @@ namespace detail {
 /// Sample i of the image affine coupling, forward (in = x, out = z) or Inverse (in = z, out = x):
 /// channels outside [c0, c0 + ct) and kept pixels are copied; returns Σ log s over the transformed
 /// elements, channel by channel, pixel by pixel. (The Cpu backend's body, kernels/cpu/coupling_image.hpp,
-/// is the same with vectorisable float exp and log1p and a blocked double sum.)
+/// is the same with vectorisable float exp, log1p and tanh and a blocked double sum.)
 template <bool Inverse, CouplingScale S, class T>
 double coupling_image_affine_sample(int i, const T* in, T* out, const T* t, const T* h, const T* keep, int n, int C,
                                     int HW, int c0, int ct) {
