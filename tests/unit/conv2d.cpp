@@ -340,6 +340,9 @@ TEST_CASE_TEMPLATE("convnet: Cpu equals Reference", T, float, double) {
     convnet_against_reference<T>(2, 6, 4, 5, 3, 4, 0);
     convnet_against_reference<T>(2, 6, 4, 5, 3, 4, 3);
     convnet_against_reference<T>(3, 5, 6, 4, 4, 7, 2);
+    // 400 hidden channels: the 1×1 layer's Wᵀ packed once per backward pass in several row and depth
+    // blocks (float), chunks of one sample across the threads
+    convnet_against_reference<T>(2, 400, 4, 3, 3, 3, 1);
 }
 
 TEST_CASE("convnet: chunks of samples across threads, with a context: Reference's values, the same bits on every run") {

@@ -222,6 +222,63 @@ TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the pro
     if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
     if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
 }
+
+TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it per product, on 1 and 2 threads") {
+    // a_packed for each micro-kernel, and gemm_ep_a_packed (the dispatching entry, split by columns):
+    // one and several row blocks (144) and depth blocks (256), ragged panels, op(B) transposed or not,
+    // beta 0 and 1, with an epilogue; shapes where sgemm reads op(A) in place need no packing (size 0).
+    using namespace bijou::kernels::detail;
+    const GemmCase shapes[] = {{true, false, 40, 70, 24},  {false, false, 20, 50, 40},  {true, true, 400, 90, 300},
+                               {true, true, 150, 33, 50},  {true, false, 512, 256, 512}};
+    for (const GemmCase& g : shapes) {
+        CAPTURE(g.ta); CAPTURE(g.tb); CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+        const int lda = (g.ta ? g.M : g.K) + 1, ldb = (g.tb ? g.K : g.N) + 2, ldc = g.N + 3;
+        std::vector<float> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
+        fill_operands(A, B);
+        std::vector<float> bias(std::size_t(g.M));
+        for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = float(std::sin(2.1 * double(i)));
+        const GemmEpilogue<float> ep{.bias = bias.data(), .relu = true};
+        auto each = [&](auto kern, const char* name) {
+            using Kern = decltype(kern);
+            CAPTURE(name);
+            std::vector<float> packed(sg_a_packed_size<Kern>(g.M, g.K), -1.0f);
+            sg_pack_a_whole<Kern>(g.ta, g.M, g.K, A.data(), lda, packed.data());
+            for (bool assign : {true, false}) {
+                std::vector<float> want(std::size_t(g.M) * ldc, 0.5f), got = want;
+                sgemm_packed<Kern>(g.ta, g.tb, g.M, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, want.data(), ldc,
+                                   assign, ep);
+                sgemm_packed<Kern>(g.ta, g.tb, g.M, g.N, g.K, 0.75f, nullptr, 0, B.data(), ldb, got.data(), ldc, assign,
+                                   ep, packed.data());
+                CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+            }
+        };
+        if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
+        if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
+        // the dispatching entry, against gemm_ep, with the threads the test runs on and with one
+        const std::size_t size = sgemm_a_packed_size(g.ta, g.M, g.K);
+        if (sgemm_simd_level() >= 2) CHECK(size > 0);  // the AVX-512 kernel packs each op(A) above
+        if (size == 0) continue;
+        std::vector<float> packed(size);
+        sgemm_pack_a(g.ta, g.M, g.K, A.data(), lda, packed.data());
+        for (float beta : {0.0f, 1.0f})
+            for (int threads : {1, 2}) {
+                CAPTURE(beta); CAPTURE(threads);
+                const int saved = num_threads();
+                set_num_threads(threads);
+                std::vector<float> want(std::size_t(g.M) * ldc, 0.5f), got = want;
+                kernels::gemm_ep(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, beta,
+                                 want.data(), ldc, ep);
+                kernels::gemm_ep_a_packed(Cpu{}, packed.data(), g.tb, g.M, g.N, g.K, 0.75f, B.data(), ldb, beta,
+                                          got.data(), ldc, ep);
+                set_num_threads(saved);
+                CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+            }
+    }
+    if (sgemm_simd_level() >= 2) {  // read in place by the AVX-512 kernel: nothing to pack
+        CHECK(sgemm_a_packed_size(false, 100, 300) == 0);
+        CHECK(sgemm_a_packed_size(true, 256, 256) == 0);
+    }
+}
 #endif
 
 #if defined(BIJOU_SGEMM_SIMD)

@@ -20,8 +20,10 @@
 //   forward leaves for backward (chunk by chunk: a chunk's two planes together); scratch_size(n) is
 //   temporary space for either pass and may be shared, enough for any batch up to n at any thread
 //   count: the last layer's weights prepared once per pass (Conv2d::prepared_size: the Cpu narrow
-//   path's rearranged copy, instead of one per chunk) and, per slot (on Cpu one per core, at most
-//   n), the backward's two hidden·m·HW gradient buffers, the convs' im2col buffers, the slot's
+//   path's rearranged copy, instead of one per chunk), the 1×1 layer's for the backward pass (on Cpu
+//   its Wᵀ packed for the data gradient's GEMM, where that GEMM would pack it per chunk) and, per
+//   slot (on Cpu one per core, at most n), the backward's two hidden·m·HW gradient buffers, the
+//   convs' im2col buffers, the slot's
 //   prepared-path weight gradient and, when the batch has several chunks, copies of the chunk's
 //   columns of x, y or dy, and dx, and a copy of the parameter gradients.
 // backward(x, dy, dx, n, stored, scratch) for ∂L/∂y = dy, after forward(x, …) at the same n:
@@ -108,7 +110,7 @@ public:
     std::size_t scratch_size(int n) const {
         if (empty()) return 0;
         const int m = chunk(n);
-        return conv4_.prepared_size() + std::size_t(kernels::net_max_slots(B{}, n)) * slot_size(m, m < n);
+        return prepared_total() + std::size_t(kernels::net_max_slots(B{}, n)) * slot_size(m, m < n);
     }
 
     /// y (out, n·HW) = net(x (in, n·HW)); the post-ReLU activations go to `stored`.
@@ -150,10 +152,12 @@ public:
         // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after
         T* wf = prepared(scratch);
         if (wf != nullptr) conv4_.prepare(wf);
+        T* wt2 = conv2_.prepared_size() > 0 ? scratch + conv4_.prepared_size() : nullptr;  // conv2's, for dx only
+        if (wt2 != nullptr) conv2_.prepare(wt2);
         for (int slot = 0; slot < slots; ++slot) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             if (slot > 0) kernels::zero(B{}, s.grads, grad_size());
-            if (wf != nullptr) kernels::zero(B{}, s.dwf, conv4_.prepared_size());
+            if (wf != nullptr) kernels::zero(B{}, s.dwf, conv4_.prepared_grad_size());
         }
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
@@ -165,7 +169,7 @@ public:
             T* dxc = dx == nullptr || mm == n ? dx : s.dx;
             // s.g2 = ∂L/∂(pre-ReLU of layer 2), s.g1 = ∂L/∂(pre-ReLU of layer 0)
             conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], wf, wf ? s.dwf : nullptr);
-            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1]);
+            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], wt2);
             if (!proj_.empty())
                 proj_.backward_per_channel(c + std::size_t(i0) * context(), s.g1,
                                            dc == nullptr ? nullptr : dc + std::size_t(i0) * context(), mm, int(hw_),
@@ -267,20 +271,22 @@ private:
     std::size_t slot_size(int m, bool chunked) const {
         const std::size_t P = std::size_t(m) * hw_;
         const std::size_t copies = chunked ? (2 * std::size_t(in()) + std::size_t(out())) * P + grad_size() : 0;
-        return 2 * std::size_t(hidden_) * P + conv_scratch(m) + conv4_.prepared_size() + copies;
+        return 2 * std::size_t(hidden_) * P + conv_scratch(m) + conv4_.prepared_grad_size() + copies;
     }
-    /// conv4's weights prepared once per pass (see Conv2d::prepared_size), ahead of the slots; null
-    /// where the backend prepares none.
+    /// conv4's weights prepared once per pass (see Conv2d::prepared_size), then conv2's (backward
+    /// only), ahead of the slots.
+    std::size_t prepared_total() const { return conv4_.prepared_size() + conv2_.prepared_size(); }
+    /// conv4's prepared weights; null where the backend prepares none.
     T* prepared(T* scratch) const { return conv4_.prepared_size() > 0 ? scratch : nullptr; }
     /// Slot `slot` of chunks of m samples (a shorter last chunk uses the start of each part).
     Slot slot_at(T* scratch, int m, bool chunked, int slot) const {
-        T* p = scratch + conv4_.prepared_size() + std::size_t(slot) * slot_size(m, chunked);
+        T* p = scratch + prepared_total() + std::size_t(slot) * slot_size(m, chunked);
         const std::size_t P = std::size_t(m) * hw_;
         Slot s{};
         s.g2 = p, p += hidden_ * P;
         s.g1 = p, p += hidden_ * P;
         s.conv = p, p += conv_scratch(m);
-        s.dwf = p, p += conv4_.prepared_size();
+        s.dwf = p, p += conv4_.prepared_grad_size();
         if (!chunked) return s;
         s.x = p, p += std::size_t(in()) * P;
         s.y = p, p += std::size_t(out()) * P;

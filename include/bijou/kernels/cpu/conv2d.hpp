@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <type_traits>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -296,22 +297,39 @@ void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
 
 }  // namespace detail
 
-/// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in),
-/// 0 for a layer that does not take it. A backward pass's dWf takes as many.
-inline std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
-    return detail::narrow_layer(d) ? std::size_t(d.out) * d.k * d.k * d.in : 0;
+/// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in; a
+/// backward pass's dWf takes as many); for a float 1×1 layer whose data gradient Wᵀ·dY would pack
+/// Wᵀ in every call (detail::sgemm_a_packed_size > 0), Wᵀ packed for that GEMM (config c, 512
+/// channels: 2% of training went to packing it per chunk; it takes no gradient buffer); 0 for other
+/// layers.
+template <class T>
+std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
+    if (detail::narrow_layer(d)) return std::size_t(d.out) * d.k * d.k * d.in;
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>)
+        if (d.k == 1) return detail::sgemm_a_packed_size(true, d.in, d.out);
+#endif
+    return 0;
 }
 
-/// wf = the flipped, stacked weights of the narrow path (nothing for a layer without it).
+/// wf = the flipped, stacked weights of the narrow path, or a 1×1 layer's packed Wᵀ (nothing for
+/// other layers).
 template <class T>
 void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d) {
-    if (conv2d_prepared_size(Cpu{}, d) > 0) detail::narrow_weights(w, wf, d);
+    if (detail::narrow_layer(d)) {
+        detail::narrow_weights(w, wf, d);
+        return;
+    }
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>)
+        if (conv2d_prepared_size<T>(Cpu{}, d) > 0) detail::sgemm_pack_a(true, d.in, d.out, w, d.in, wf);
+#endif
 }
 
-/// dw += the weight gradient a backward pass accumulated in dwf.
+/// dw += the weight gradient a backward pass accumulated in dwf (the narrow path's; nothing otherwise).
 template <class T>
 void conv2d_fold_prepared_grad(Cpu, const T* dwf, T* dw, const ConvDims& d) {
-    if (conv2d_prepared_size(Cpu{}, d) > 0) detail::narrow_fold_grad(dwf, dw, d);
+    if (detail::narrow_layer(d)) detail::narrow_fold_grad(dwf, dw, d);
 }
 
 namespace detail {
@@ -388,7 +406,16 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldi};  // dx ⊙= [relu_mask > 0], fused
     if (d.k == 1) {
         gemm(Cpu{}, false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
-        if (dx != nullptr) gemm_ep(Cpu{}, true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi, mask);
+        if (dx == nullptr) return;
+#if defined(BIJOU_SGEMM_SIMD)
+        if constexpr (std::is_same_v<T, float>) {
+            if (prepared != nullptr) {  // Wᵀ packed once per pass (conv2d_prepare)
+                gemm_ep_a_packed(Cpu{}, prepared, false, d.in, ldi, d.out, 1.0f, dy, ldi, 0.0f, dx, ldi, mask);
+                return;
+            }
+        }
+#endif
+        gemm_ep(Cpu{}, true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi, mask);
         return;
     }
     if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {

@@ -133,6 +133,37 @@ void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, cons
     detail::gemm_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, thin);
 }
 
+#if defined(BIJOU_SGEMM_SIMD)
+/// gemm_ep (float, beta 0 or 1) with op(A) (M × K) already packed by detail::sgemm_pack_a, for an op(A)
+/// that many products share (a convolution's Wᵀ, once per pass instead of once per chunk). C is split
+/// across threads by columns only (a row split would cut the packed panels); the same bits as gemm_ep.
+inline void gemm_ep_a_packed(Cpu, const float* a_packed, bool trans_b, int M, int N, int K, float alpha,
+                             const float* B, int ldb, float beta, float* C, int ldc,
+                             const detail::GemmEpilogue<float>& ep) {
+    const bool assign = beta == 0.0f;
+    auto cols = [&](int j0, int j1) {
+        if (j1 > j0)
+            detail::sgemm_simd(false, trans_b, M, j1 - j0, K, alpha, nullptr, 0,
+                               trans_b ? B + std::size_t(j0) * ldb : B + j0, ldb, C + j0, ldc, assign, ep.at(0, j0),
+                               a_packed);
+    };
+#if defined(_OPENMP)
+    const int unit = 32, blocks = (N + unit - 1) / unit;
+    const int threads = 2.0 * M * N * K > 2e5 ? std::min(num_threads(), blocks) : 1;
+    if (threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            cols(std::min(N, int(std::int64_t(blocks) * t / nt) * unit),
+                 std::min(N, int(std::int64_t(blocks) * (t + 1) / nt) * unit));
+        }
+        return;
+    }
+#endif
+    cols(0, N);
+}
+#endif
+
 template <class T>
 void gemm(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
           T beta, T* C, int ldc) {

@@ -93,6 +93,8 @@ struct GemmEpilogue {
 #include <cstddef>
 #include <cstring>
 
+#include "bijou/core/parallel.hpp"
+
 namespace bijou::kernels::detail {
 
 /// 2: AVX-512F, 1: AVX2 + FMA, 0: neither (use Eigen). Read once from the running CPU.
@@ -439,35 +441,63 @@ struct SgAvx512 {
     }
 };
 
+/// Whether sgemm_packed<Kern> reads op(A) (M rows) in place in a depth block of kc, rather than packing it.
+/// op(A) = A with a kernel that reads it in place: only the ragged last panel is packed (once per depth
+/// block), and the column blocks go outside the row blocks, so that each block of op(B) is packed once.
+/// The same for op(A) = Aᵀ (a weight gradient gᵀ·x): MR columns of A are a packed panel's layout with
+/// lda for MR, so they too are read in place, and op(B) is packed once instead of once per row block
+/// (two moons' 256×256×512 weight gradient, 1 thread: 477–492 → 443–456 µs, 136–141 → 147–151
+/// GFLOP/s, 2 interleaved runs). Only where there are several row blocks (M > mc: with one, op(B) is
+/// packed once anyway, and reading A's columns lda apart instead of a packed panel made Glow's weight
+/// gradients slower, config a training on 1 thread 189–191 → 183–188 images/s) and A's depth block
+/// stays in L2 (M·kc ≤ sg_direct_cols_max: config c's 512-row gradients, read in place from a 512 KiB
+/// block, trained 1.5% slower on 2 threads).
+template <class Kern>
+bool sg_direct(bool ta, int M, int kc) {
+    return ta ? kc >= Kern::direct_cols_min_depth && M > sg_mc && std::size_t(M) * std::size_t(kc) <= sg_direct_cols_max
+              : kc >= Kern::direct_min_depth;
+}
+
+/// op(A) (M × K) packed whole, as sgemm_packed<Kern> packs it block by block: per depth block of sg_kc
+/// (from pc on), ⌈M/MR⌉ panels of kc × MR at pc·Mp (Mp = ⌈M/MR⌉·MR), row block ic's first at + ic·kc.
+template <class Kern>
+std::size_t sg_a_packed_size(int M, int K) {
+    return std::size_t((M + Kern::mr - 1) / Kern::mr) * Kern::mr * std::size_t(K);
+}
+/// The (depth, row) blocks are packed across the OpenMP threads when op(A) is large.
+template <class Kern>
+void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out) {
+    const std::size_t Mp = std::size_t((M + Kern::mr - 1) / Kern::mr) * Kern::mr;
+    const int row_blocks = (M + sg_mc - 1) / sg_mc, blocks = (K + sg_kc - 1) / sg_kc * row_blocks;
+    bijou::detail::parallel_for(blocks, std::size_t(M) * std::size_t(K) > (std::size_t(1) << 16), [&](int b) {
+        const int pc = b / row_blocks * sg_kc, ic = b % row_blocks * sg_mc, kc = std::min(sg_kc, K - pc);
+        sg_pack_a<Kern::mr>(ta, std::min(sg_mc, M - ic), kc,
+                            ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda,
+                            out + std::size_t(pc) * Mp + std::size_t(ic) * kc);
+    });
+}
+
 /// C (M×N, row-major, ldc) += alpha·op(A)·op(B), or = when `assign` (C is then not read; K ≥ 1),
 /// with micro-kernel Kern (SgAvx2 or SgAvx512; the CPU must support it). Loop order: depth blocks
 /// (kc), then, where op(A) is packed, row blocks (mc), whose op(A) block is packed once, then column
 /// blocks (nc), whose op(B) block is packed once per row block (with M ≤ mc, every conv layer's
 /// weights, each operand is packed exactly once); where op(A) is read in place, column blocks, each
-/// packed once, then row blocks. `ep` runs on each tile after its last depth block.
+/// packed once, then row blocks. `ep` runs on each tile after its last depth block. `a_packed`:
+/// op(A) already packed whole (sg_pack_a_whole; A, lda and ta are then not read), for a caller that
+/// multiplies the same op(A) many times; the products are the same, bit for bit.
 template <class Kern>
 void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
-                  int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {}) {
+                  int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {},
+                  const float* a_packed = nullptr) {
     constexpr int MR = Kern::mr, NR = Kern::nr;
     static_assert(sg_mc % MR == 0 && sg_nc % NR == 0);
     alignas(64) float pa[sg_mc * sg_kc];
     alignas(64) float pb[sg_kc * sg_nc_wide];
     for (int pc = 0; pc < K; pc += sg_kc) {
         const int kc = std::min(sg_kc, K - pc);
-        // op(A) = A with a kernel that reads it in place: only the ragged last panel is packed (once per
-        // depth block), and the column blocks go outside the row blocks, so that each block of op(B)
-        // is packed once. Otherwise each row block of op(A) is packed once, the column blocks inside.
-        // The same for op(A) = Aᵀ (a weight gradient gᵀ·x): MR columns of A are a packed panel's layout
-        // with lda for MR, so they too are read in place, and op(B) is packed once instead of once per
-        // row block (two moons' 256×256×512 weight gradient, 1 thread: 477–492 → 443–456 µs, 136–141 → 147–151
-        // GFLOP/s, 2 interleaved runs). Only where there are several row blocks (M > mc: with one, op(B)
-        // is packed once anyway, and reading A's columns lda apart instead of a packed panel made Glow's
-        // weight gradients slower, config a training on 1 thread 189–191 → 183–188 images/s) and A's
-        // depth block stays in L2 (M·kc ≤ sg_direct_cols_max: config c's 512-row gradients, read in
-        // place from a 512 KiB block, trained 1.5% slower on 2 threads).
-        const bool direct = ta ? kc >= Kern::direct_cols_min_depth && M > sg_mc &&
-                                     std::size_t(M) * std::size_t(kc) <= sg_direct_cols_max
-                               : kc >= Kern::direct_min_depth;
+        // op(A) read in place (sg_direct), or each row block of op(A) packed once (or taken from
+        // a_packed), the column blocks inside
+        const bool direct = a_packed == nullptr && sg_direct<Kern>(ta, M, kc);
         const int direct_rows = direct ? M - M % MR : 0;  // rows of op(A) read in place
         if (direct && direct_rows < M)
             sg_pack_a<MR>(ta, M - direct_rows, kc,
@@ -505,8 +535,8 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             }
         };
         // The micro-kernel over C[ic:ic+mc, jc:jc+nc], op(B)'s block in pb, op(A)'s rows in place or,
-        // packed, in pa (a_packed: pa's first panel holds row a_packed_row).
-        auto tiles = [&](int ic, int mc, int jc, int nc, int a_packed_row) {
+        // packed, in pap (whose first panel holds row pap_row).
+        auto tiles = [&](int ic, int mc, int jc, int nc, const float* pap, int pap_row) {
             for (int jr = 0; jr < nc; jr += NR) {
                 const float* pbp = pb + std::size_t(jr) * kc;
                 for (int ir = 0; ir < mc; ir += MR) {
@@ -531,7 +561,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                         Kern::template run<SgA::rows>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha, m,
                                                       n, first, e);
                     else
-                        packed(m, n, pa + std::size_t(i - a_packed_row) * kc, pbp, c, first, e);
+                        packed(m, n, pap + std::size_t(i - pap_row) * kc, pbp, c, first, e);
                     if (with_ep && !fused) ep.apply(c, ldc, i, jc + jr, m, n);
                 }
             }
@@ -540,29 +570,53 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             for (int jc = 0; jc < N; jc += sg_nc) {
                 const int nc = std::min(sg_nc, N - jc);
                 pack_b(jc, nc, (nc + NR - 1) / NR * ((M + MR - 1) / MR));
-                for (int ic = 0; ic < M; ic += sg_mc) tiles(ic, std::min(sg_mc, M - ic), jc, nc, direct_rows);
+                for (int ic = 0; ic < M; ic += sg_mc) tiles(ic, std::min(sg_mc, M - ic), jc, nc, pa, direct_rows);
             }
             continue;
         }
         for (int ic = 0; ic < M; ic += sg_mc) {
             const int mc = std::min(sg_mc, M - ic);
-            sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
+            const float* pap = pa;
+            if (a_packed != nullptr)
+                pap = a_packed + std::size_t(pc) * sg_a_packed_size<Kern>(M, 1) + std::size_t(ic) * kc;
+            else
+                sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
             const int nc_block = N <= sg_nc_wide ? N : sg_nc;
             for (int jc = 0; jc < N; jc += nc_block) {
                 const int nc = std::min(nc_block, N - jc);
                 if (N > nc_block || ic == 0)  // one column block: packed once per depth block, kept across row blocks
                     pack_b(jc, nc, (nc + NR - 1) / NR * ((mc + MR - 1) / MR));
-                tiles(ic, mc, jc, nc, ic);
+                tiles(ic, mc, jc, nc, pap, ic);
             }
         }
     }
 }
 
 /// sgemm_packed with the widest micro-kernel the CPU runs. Call only when sgemm_simd_available().
+/// a_packed: op(A) from sgemm_pack_a (then A, lda and ta are not read).
 inline void sgemm_simd(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
-                       int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {}) {
-    if (sgemm_simd_level() >= 2) sgemm_packed<SgAvx512>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep);
-    else sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep);
+                       int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {},
+                       const float* a_packed = nullptr) {
+    if (sgemm_simd_level() >= 2)
+        sgemm_packed<SgAvx512>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep, a_packed);
+    else
+        sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep, a_packed);
+}
+
+/// Scalars of op(A) (M × K) packed once for many products (sgemm_pack_a, then sgemm_simd's a_packed):
+/// 0 where sgemm_simd reads that op(A) in place (nothing to save) or runs no SIMD kernel.
+inline std::size_t sgemm_a_packed_size(bool ta, int M, int K) {
+    const int kc = std::min(sg_kc, K);
+    if (M < 1 || K < 1) return 0;
+    if (sgemm_simd_level() >= 2) return sg_direct<SgAvx512>(ta, M, kc) ? 0 : sg_a_packed_size<SgAvx512>(M, K);
+    if (sgemm_simd_level() == 1) return sg_direct<SgAvx2>(ta, M, kc) ? 0 : sg_a_packed_size<SgAvx2>(M, K);
+    return 0;
+}
+
+/// out (sgemm_a_packed_size(ta, M, K) scalars) = op(A) packed for sgemm_simd's a_packed.
+inline void sgemm_pack_a(bool ta, int M, int K, const float* A, int lda, float* out) {
+    if (sgemm_simd_level() >= 2) sg_pack_a_whole<SgAvx512>(ta, M, K, A, lda, out);
+    else sg_pack_a_whole<SgAvx2>(ta, M, K, A, lda, out);
 }
 
 }  // namespace bijou::kernels::detail

@@ -185,7 +185,7 @@ void for_net_chunks(B, int n, int chunk, F&& f) {
 }
 
 /// No prepared weights on a GPU (kernels/reference/conv2d.hpp has the contract).
-template <ExecutorBackend B>
+template <class T, ExecutorBackend B>
 std::size_t conv2d_prepared_size(B, const ConvDims&) {
     return 0;
 }

@@ -57,7 +57,10 @@ void for_net_chunks(Reference, int n, int chunk, F&& f) {
 /// Weights a pass may prepare once per layer and pass to every chunk's call (the Cpu backend's narrow
 /// path: a rearranged copy, and its gradient folded back with conv2d_fold_prepared_grad); these loops
 /// need none, so the size is 0 and the calls do nothing.
-inline std::size_t conv2d_prepared_size(Reference, const ConvDims&) { return 0; }
+template <class T>
+std::size_t conv2d_prepared_size(Reference, const ConvDims&) {
+    return 0;
+}
 template <class T>
 void conv2d_prepare(Reference, const T*, T*, const ConvDims&) {}
 template <class T>
