@@ -226,7 +226,7 @@ TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the pro
 TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it per product, on 1 and 2 threads") {
     // a_packed for each micro-kernel, and gemm_ep_a_packed (the dispatching entry, split by columns):
     // one and several row blocks (144) and depth blocks (256), ragged panels, op(B) transposed or not,
-    // beta 0 and 1, with an epilogue; shapes where sgemm reads op(A) in place need no packing (size 0).
+    // beta 0, 1 and 0.5, with an epilogue; shapes where sgemm reads op(A) in place need no packing (size 0).
     using namespace bijou::kernels::detail;
     const GemmCase shapes[] = {{true, false, 40, 70, 24},  {false, false, 20, 50, 40},  {true, true, 400, 90, 300},
                                {true, true, 150, 33, 50},  {true, false, 512, 256, 512}};
@@ -260,7 +260,7 @@ TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it p
         if (size == 0) continue;
         std::vector<float> packed(size);
         sgemm_pack_a(g.ta, g.M, g.K, A.data(), lda, packed.data());
-        for (float beta : {0.0f, 1.0f})
+        for (float beta : {0.0f, 1.0f, 0.5f})
             for (int threads : {1, 2}) {
                 CAPTURE(beta); CAPTURE(threads);
                 const int saved = num_threads();

@@ -134,13 +134,14 @@ void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, cons
 }
 
 #if defined(BIJOU_SGEMM_SIMD)
-/// gemm_ep (float, beta 0 or 1) with op(A) (M × K) already packed by detail::sgemm_pack_a, for an op(A)
+/// gemm_ep for float with op(A) (M × K) already packed by detail::sgemm_pack_a, for an op(A)
 /// that many products share (a convolution's Wᵀ, once per pass instead of once per chunk). C is split
 /// across threads by columns only (a row split would cut the packed panels); the same bits as gemm_ep.
 inline void gemm_ep_a_packed(Cpu, const float* a_packed, bool trans_b, int M, int N, int K, float alpha,
                              const float* B, int ldb, float beta, float* C, int ldc,
                              const detail::GemmEpilogue<float>& ep) {
     const bool assign = beta == 0.0f;
+    if (!assign && beta != 1.0f) detail::MapR<float>(C, M, N, Eigen::OuterStride<>(ldc)) *= beta;
     auto cols = [&](int j0, int j1) {
         if (j1 > j0)
             detail::sgemm_simd(false, trans_b, M, j1 - j0, K, alpha, nullptr, 0,

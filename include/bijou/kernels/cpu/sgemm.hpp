@@ -454,8 +454,8 @@ struct SgAvx512 {
 /// block, trained 1.5% slower on 2 threads).
 template <class Kern>
 bool sg_direct(bool ta, int M, int kc) {
-    return ta ? kc >= Kern::direct_cols_min_depth && M > sg_mc && std::size_t(M) * std::size_t(kc) <= sg_direct_cols_max
-              : kc >= Kern::direct_min_depth;
+    if (!ta) return kc >= Kern::direct_min_depth;
+    return kc >= Kern::direct_cols_min_depth && M > sg_mc && std::size_t(M) * std::size_t(kc) <= sg_direct_cols_max;
 }
 
 /// op(A) (M × K) packed whole, as sgemm_packed<Kern> packs it block by block: per depth block of sg_kc
@@ -480,8 +480,9 @@ void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out)
 /// C (M×N, row-major, ldc) += alpha·op(A)·op(B), or = when `assign` (C is then not read; K ≥ 1),
 /// with micro-kernel Kern (SgAvx2 or SgAvx512; the CPU must support it). Loop order: depth blocks
 /// (kc), then, where op(A) is packed, row blocks (mc), whose op(A) block is packed once, then column
-/// blocks (nc), whose op(B) block is packed once per row block (with M ≤ mc, every conv layer's
-/// weights, each operand is packed exactly once); where op(A) is read in place, column blocks, each
+/// blocks (nc), whose op(B) block is packed once per row block, or once per depth block where N ≤
+/// sg_nc_wide (then, and with M ≤ mc, each operand is packed exactly once); where op(A) is read in
+/// place, column blocks, each
 /// packed once, then row blocks. `ep` runs on each tile after its last depth block. `a_packed`:
 /// op(A) already packed whole (sg_pack_a_whole; A, lda and ta are then not read), for a caller that
 /// multiplies the same op(A) many times; the products are the same, bit for bit.
