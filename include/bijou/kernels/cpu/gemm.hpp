@@ -97,28 +97,45 @@ void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha
 }
 }  // namespace detail
 
+namespace detail {
+/// f(s0, s1) for one contiguous run of `unit`-blocks of [0, len) per OpenMP thread (a static split,
+/// so no two threads write the same cache line of C), when the product's flops pay for a parallel
+/// region and none is running; false, with nothing run, otherwise.
+template <class F>
+bool split_c(int len, int unit, double flops, F&& f) {
+#if defined(_OPENMP)
+    const int blocks = (len + unit - 1) / unit;
+    const int threads = flops > 2e5 ? std::min(num_threads(), blocks) : 1;
+    if (threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            f(std::min(len, int(std::int64_t(blocks) * t / nt) * unit),
+              std::min(len, int(std::int64_t(blocks) * (t + 1) / nt) * unit));
+        }
+        return true;
+    }
+#else
+    (void)len, (void)unit, (void)flops, (void)f;
+#endif
+    return false;
+}
+}  // namespace detail
+
 /// kernels::gemm, then `ep` on every element of C (detail::GemmEpilogue: row bias, ReLU, ReLU
 /// mask), fused into the product's last pass over each tile where the packed kernels run.
 template <class T>
 void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
              T beta, T* C, int ldc, const detail::GemmEpilogue<T>& ep) {
     const detail::ThinKind thin = detail::gemm_thin_kind(trans_b, M, N, K);  // from the whole shape: see gemm_thin.hpp
-#if defined(_OPENMP)
     // Split the longer side of C: rows in blocks of 16, columns in blocks of 32 (128 bytes of floats).
     const bool by_cols = N > M;
-    const int unit = by_cols ? 32 : 16, blocks = ((by_cols ? N : M) + unit - 1) / unit;
-    const int threads = 2.0 * M * N * K > 2e5 ? std::min(num_threads(), blocks) : 1;
-    if (threads > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(threads)
-        {
-            const int t = omp_get_thread_num(), nt = omp_get_num_threads(), len = by_cols ? N : M;
-            const int s0 = std::min(len, int(std::int64_t(blocks) * t / nt) * unit);
-            const int s1 = std::min(len, int(std::int64_t(blocks) * (t + 1) / nt) * unit);
+    if (detail::split_c(by_cols ? N : M, by_cols ? 32 : 16, 2.0 * M * N * K, [&](int s0, int s1) {
             if (by_cols) detail::gemm_block(trans_a, trans_b, 0, M, s0, s1, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, thin);
             else detail::gemm_block(trans_a, trans_b, s0, s1, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, thin);
-        }
+        }))
         return;
-    }
+#if defined(_OPENMP)
     if (!omp_in_parallel() && omp_get_max_threads() > 1) {
         // Serial here by choice: stop Eigen from starting its own OpenMP team for this product (it
         // would fight ours and allocate per-thread bookkeeping on the heap). omp_set_num_threads
@@ -148,20 +165,7 @@ inline void gemm_ep_a_packed(Cpu, const float* a_packed, bool trans_b, int M, in
                                trans_b ? B + std::size_t(j0) * ldb : B + j0, ldb, C + j0, ldc, assign, ep.at(0, j0),
                                a_packed);
     };
-#if defined(_OPENMP)
-    const int unit = 32, blocks = (N + unit - 1) / unit;
-    const int threads = 2.0 * M * N * K > 2e5 ? std::min(num_threads(), blocks) : 1;
-    if (threads > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(threads)
-        {
-            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            cols(std::min(N, int(std::int64_t(blocks) * t / nt) * unit),
-                 std::min(N, int(std::int64_t(blocks) * (t + 1) / nt) * unit));
-        }
-        return;
-    }
-#endif
-    cols(0, N);
+    if (!detail::split_c(N, 32, 2.0 * M * N * K, cols)) cols(0, N);
 }
 #endif
 

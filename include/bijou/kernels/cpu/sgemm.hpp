@@ -462,12 +462,13 @@ bool sg_direct(bool ta, int M, int kc) {
 /// (from pc on), ⌈M/MR⌉ panels of kc × MR at pc·Mp (Mp = ⌈M/MR⌉·MR), row block ic's first at + ic·kc.
 template <class Kern>
 std::size_t sg_a_packed_size(int M, int K) {
-    return std::size_t((M + Kern::mr - 1) / Kern::mr) * Kern::mr * std::size_t(K);
+    const std::size_t Mp = std::size_t((M + Kern::mr - 1) / Kern::mr) * Kern::mr;  // rows padded to panels
+    return Mp * std::size_t(K);
 }
 /// The (depth, row) blocks are packed across the OpenMP threads when op(A) is large.
 template <class Kern>
 void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out) {
-    const std::size_t Mp = std::size_t((M + Kern::mr - 1) / Kern::mr) * Kern::mr;
+    const std::size_t Mp = sg_a_packed_size<Kern>(M, 1);
     const int row_blocks = (M + sg_mc - 1) / sg_mc, blocks = (K + sg_kc - 1) / sg_kc * row_blocks;
     bijou::detail::parallel_for(blocks, std::size_t(M) * std::size_t(K) > (std::size_t(1) << 16), [&](int b) {
         const int pc = b / row_blocks * sg_kc, ic = b % row_blocks * sg_mc, kc = std::min(sg_kc, K - pc);
