@@ -179,6 +179,43 @@ TEST_CASE("gemm: each packed float micro-kernel the CPU supports equals Referenc
     if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
 }
 
+TEST_CASE("gemm: op(B) read in place (few rows of op(A)) gives the bits of packing it") {
+    // sgemm_packed<SgAvx512> reads an untransposed op(B)'s full panels in place where op(A) has at
+    // most b_direct_rows_max rows (the AVX2 kernel always packs it). C's rows are computed
+    // independently, so the first M rows of a product with 100 more rows (op(B) packed) must match
+    // bit for bit: ragged column panels, several depth blocks, op(A) in place or packed (Aᵀ), beta 0
+    // and 1, an epilogue. (M's ragged row panels have 4 or 8 rows: the kernel's run<…, 4 or 8> then
+    // stores as a full panel does; other ragged panels round alpha·sum + C in two steps.)
+    using namespace bijou::kernels::detail;
+    auto each = [](auto kern, const char* name) {
+        using Kern = decltype(kern);
+        CAPTURE(name);
+        for (const GemmCase& g : {GemmCase{false, false, 44, 300, 260}, GemmCase{false, false, 36, 512, 128},
+                                  GemmCase{true, false, 20, 100, 70}, GemmCase{false, false, 72, 45, 18},
+                                  GemmCase{true, false, 4, 64, 300}}) {
+            CAPTURE(g.ta); CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+            const int big = g.M + 100, lda = g.ta ? big : g.K + 3, ldb = g.N + 5, ldc = g.N + 2;
+            REQUIRE(big > Kern::b_direct_rows_max);
+            std::vector<float> A(std::size_t(g.ta ? g.K : big) * lda), B(std::size_t(g.K) * ldb);
+            fill_operands(A, B);
+            std::vector<float> bias(static_cast<std::size_t>(big));
+            for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = float(std::sin(2.1 * double(i)));
+            const GemmEpilogue<float> ep{.bias = bias.data(), .relu = true};
+            for (bool assign : {true, false}) {
+                CAPTURE(assign);
+                std::vector<float> few(std::size_t(g.M) * ldc, 0.5f), many(std::size_t(big) * ldc, 0.5f);
+                sgemm_packed<Kern>(g.ta, false, g.M, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, few.data(), ldc,
+                                   assign, ep);
+                sgemm_packed<Kern>(g.ta, false, big, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, many.data(), ldc,
+                                   assign, ep);
+                CHECK(std::memcmp(few.data(), many.data(), sizeof(float) * few.size()) == 0);
+            }
+        }
+    };
+    static_assert(SgAvx2::b_direct_rows_max == 0);
+    if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
+}
+
 TEST_CASE("gemm: an epilogue fused into a micro-kernel gives the bits of the product, then the epilogue") {
     // Row bias, column bias, ReLU and the ReLU-backward mask, alone and together, on full and edge
     // tiles (the 4- and 8-row ragged panels fuse it too), one and several depth blocks, A's rows, its

@@ -302,7 +302,8 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
 enum class SgA { packed, rows, cols };
 
 // 6×16 AVX2 micro-kernel: C[0:mr, 0:nr] (+)= alpha · (k×6 panel pa)ᵀ · (k×16 panel pb).
-// A: SgA (a full panel of MR rows when read in place; lda unused when packed).
+// A: SgA (a full panel of MR rows when read in place; lda unused when packed). B: the panel's k rows
+// ldb apart (nr when packed; op(B)'s ldb where sgemm_packed reads it in place).
 // ep (full tiles only, null otherwise): this tile's epilogue (GemmEpilogue::at), applied in registers
 // before the store, in the same order and with the same results as GemmEpilogue::apply afterwards
 // (which, for K = 18, took as long as the product: a second pass over C through scalar-trip loops).
@@ -312,9 +313,10 @@ struct SgAvx2 {
     static constexpr int direct_min_depth = 1;  // A's rows read in place from this depth block on
     static constexpr int direct_cols_min_depth = 1 << 30;  // A's columns: never (not measured on AVX2)
     static constexpr bool prefetch_b = true;  // the next op(B) block into L2: see sgemm_packed
+    static constexpr int b_direct_rows_max = 0;  // op(B) always packed (reading it in place: not measured on AVX2)
     template <SgA Mode>
-    __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
-                                                        int ldc, float alpha, int m, int n, bool assign,
+    __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, int ldb,
+                                                        float* C, int ldc, float alpha, int m, int n, bool assign,
                                                         const GemmEpilogue<float>* ep = nullptr) {
         __m256 acc[mr][2];
         BIJOU_UNROLL(6)
@@ -323,7 +325,7 @@ struct SgAvx2 {
         const std::size_t rs = Mode == SgA::rows ? std::size_t(lda) : 1;
         const std::size_t ps = Mode == SgA::rows ? 1 : Mode == SgA::cols ? std::size_t(lda) : std::size_t(mr);
         for (int p = 0; p < k; ++p) {
-            const __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
+            const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
             BIJOU_UNROLL(6)
             for (int r = 0; r < mr; ++r) {
                 const __m256 a = _mm256_broadcast_ss(pa + r * rs);
@@ -331,7 +333,7 @@ struct SgAvx2 {
                 acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
             }
             pa += ps;
-            pb += nr;
+            pb += ldb;
         }
         const __m256 va = _mm256_set1_ps(alpha);
         if (m == mr && n == nr) {
@@ -382,9 +384,10 @@ struct SgAvx512 {
     static constexpr int direct_min_depth = 64;
     static constexpr int direct_cols_min_depth = 64;
     static constexpr bool prefetch_b = false;  // see sgemm_packed
+    static constexpr int b_direct_rows_max = 72;  // see sgemm_packed
     template <SgA Mode, int R = mr>
-    __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, float* C,
-                                                      int ldc, float alpha, int m, int n, bool assign,
+    __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, int ldb,
+                                                      float* C, int ldc, float alpha, int m, int n, bool assign,
                                                       const GemmEpilogue<float>* ep = nullptr) {
         static_assert(R >= 1 && R <= mr);
         __m512 acc[mr][2];
@@ -394,7 +397,7 @@ struct SgAvx512 {
         const std::size_t rs = Mode == SgA::rows ? std::size_t(lda) : 1;
         const std::size_t ps = Mode == SgA::rows ? 1 : Mode == SgA::cols ? std::size_t(lda) : std::size_t(mr);
         for (int p = 0; p < k; ++p) {
-            const __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
+            const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
             BIJOU_UNROLL(12)
             for (int r = 0; r < R; ++r) {
                 const __m512 a = _mm512_set1_ps(pa[r * rs]);
@@ -402,7 +405,7 @@ struct SgAvx512 {
                 acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
             }
             pa += ps;
-            pb += nr;
+            pb += ldb;
         }
         const __m512 va = _mm512_set1_ps(alpha);
         if (m == R && n == nr) {  // a full tile of R rows: stored, with the epilogue, from the registers
@@ -512,35 +515,52 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         // kernel calls that share them. Not with the AVX-512 kernel: on the AVX-512 Xeon (2 MiB L2) the
         // prefetches cost more than they saved (interleaved runs, medians of 5: config a log_prob
         // 1 thread 712 → 756 images/s, training 198 → 206; config d log_prob 192 → 202, medians of 3).
+        // op(B) = B read in place, its full panels' kc rows ldb apart, where op(A) has at most
+        // Kern::b_direct_rows_max rows: each op(B) panel then serves at most 6 row panels, too few to pay
+        // for packing it (Glow's narrow last layer Wf·x, 36 × 128 × 512, 1 thread: 118–135 → 164–167
+        // GFLOP/s; its first layer's data gradient Wᵀ·dY, M = in·9). The same products, bit for bit.
+        const bool b_direct = !tb && M <= Kern::b_direct_rows_max;
         constexpr int line_floats = 16;  // one 64-byte cache line
         int jn = 0, row_lines = 1, lines = 0, per_call = 0, next_line = 0, pf_row = 0, pf_col = 0;
         auto pack_b = [&](int jc, int nc, int calls) {
-            sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb, pb);
+            if (b_direct) {  // only a ragged last panel
+                if (const int full = nc - nc % NR; full < nc)
+                    sg_pack_b<NR>(false, kc, nc - full, B + std::size_t(pc) * ldb + jc + full, ldb, pb);
+            } else {
+                sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb,
+                              pb);
+            }
             jn = jc + nc;
             row_lines = (std::min(sg_nc, N - jn) + line_floats - 1) / line_floats;
-            lines = Kern::prefetch_b && !tb && jn < N ? kc * row_lines : 0;
+            lines = Kern::prefetch_b && !tb && !b_direct && jn < N ? kc * row_lines : 0;
             per_call = (lines + calls - 1) / calls;
             next_line = pf_row = pf_col = 0;
         };
         // A packed panel of m rows: the 12-row kernel multiplies only 4 or 8 rows of a ragged last panel.
-        auto packed = [&](int m, int n, const float* pap, const float* pbp, float* c, bool first,
+        auto packed = [&](int m, int n, const float* pap, const float* pbp, int pbs, float* c, bool first,
                           const GemmEpilogue<float>* e) {
             auto rows = [&]<int R>() {
-                Kern::template run<SgA::packed, R>(kc, pap, 0, pbp, c, ldc, alpha, m, n, first, e);
+                Kern::template run<SgA::packed, R>(kc, pap, 0, pbp, pbs, c, ldc, alpha, m, n, first, e);
             };
             if constexpr (MR == 12) {
                 if (m <= 4) rows.template operator()<4>();
                 else if (m <= 8) rows.template operator()<8>();
                 else rows.template operator()<MR>();
             } else {
-                Kern::template run<SgA::packed>(kc, pap, 0, pbp, c, ldc, alpha, m, n, first, e);
+                Kern::template run<SgA::packed>(kc, pap, 0, pbp, pbs, c, ldc, alpha, m, n, first, e);
             }
         };
         // The micro-kernel over C[ic:ic+mc, jc:jc+nc], op(B)'s block in pb, op(A)'s rows in place or,
         // packed, in pap (whose first panel holds row pap_row).
         auto tiles = [&](int ic, int mc, int jc, int nc, const float* pap, int pap_row) {
             for (int jr = 0; jr < nc; jr += NR) {
-                const float* pbp = pb + std::size_t(jr) * kc;
+                // op(B)'s panel: in place (b_direct's full panels), else packed in pb (b_direct: the
+                // ragged last panel alone)
+                const bool in_place = b_direct && jr + NR <= nc;
+                const float* pbp = in_place   ? B + std::size_t(pc) * ldb + jc + jr
+                                   : b_direct ? pb
+                                              : pb + std::size_t(jr) * kc;
+                const int pbs = in_place ? ldb : NR;
                 for (int ir = 0; ir < mc; ir += MR) {
                     for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line) {
                         __builtin_prefetch(B + std::size_t(pc + pf_row) * ldb + jn + pf_col * line_floats, 0, 2);
@@ -557,13 +577,13 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     const GemmEpilogue<float> tile_ep = fused ? ep.at(i, jc + jr) : GemmEpilogue<float>{};
                     const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
                     if (i < direct_rows && ta)
-                        Kern::template run<SgA::cols>(kc, A + std::size_t(pc) * lda + i, lda, pbp, c, ldc, alpha, m,
-                                                      n, first, e);
+                        Kern::template run<SgA::cols>(kc, A + std::size_t(pc) * lda + i, lda, pbp, pbs, c, ldc, alpha,
+                                                      m, n, first, e);
                     else if (i < direct_rows)
-                        Kern::template run<SgA::rows>(kc, A + std::size_t(i) * lda + pc, lda, pbp, c, ldc, alpha, m,
-                                                      n, first, e);
+                        Kern::template run<SgA::rows>(kc, A + std::size_t(i) * lda + pc, lda, pbp, pbs, c, ldc, alpha,
+                                                      m, n, first, e);
                     else
-                        packed(m, n, pap + std::size_t(i - pap_row) * kc, pbp, c, first, e);
+                        packed(m, n, pap + std::size_t(i - pap_row) * kc, pbp, pbs, c, first, e);
                     if (with_ep && !fused) ep.apply(c, ldc, i, jc + jr, m, n);
                 }
             }
