@@ -268,13 +268,17 @@ int narrow_block(const ConvDims& d, int n, int chunk) {
     return int(std::max<std::size_t>(1, std::min<std::size_t>(m, std::size_t(n))));
 }
 
+/// Across the threads when large (rows (o, q) of Wf; a conditioner's pass prepares it while the
+/// other threads would wait: 0.4% of config d's training).
 template <class T>
 void narrow_weights(const T* w, T* wf, const ConvDims& d) {
     const int kk = d.k * d.k;
-    for (int o = 0; o < d.out; ++o)
-        for (int q = 0; q < kk; ++q)
-            for (int c = 0; c < d.in; ++c)
-                wf[(std::size_t(o) * kk + q) * d.in + c] = w[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)];
+    bijou::detail::parallel_for(d.out * kk, std::size_t(d.out) * kk * d.in > conv_parallel_min, [&](int row) {
+        const int o = row / kk, q = row % kk;
+        const T* src = w + std::size_t(o) * d.in * kk + (kk - 1 - q);
+        T* dst = wf + std::size_t(row) * d.in;
+        for (int c = 0; c < d.in; ++c) dst[c] = src[std::size_t(c) * kk];
+    });
 }
 
 /// The prepared Wf, or Wf rearranged into scratch now when none was prepared.
@@ -394,13 +398,30 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
                      T* dprepared = nullptr) {
     const std::size_t HW = std::size_t(d.hw());
     const std::size_t ld = std::size_t(n) * HW;
-    // db += row sums of dy, accumulated in double (SIMD lanes, so not Reference's order bit for bit).
+    // db += row sums of dy, accumulated in double in 32 running partial sums added pairwise at the end
+    // (not Reference's order bit for bit): one `omp simd` reduction chained its adds through one
+    // vector and ended each row in a serial chain (1.1% of config d's training on 2 threads, whose rows
+    // are 256 long).
     bijou::detail::parallel_for(d.out, std::size_t(d.out) * ld > detail::conv_parallel_min, [&](int o) {
         const T* r = dy + std::size_t(o) * ld;
-        double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-        for (std::size_t j = 0; j < ld; ++j) acc += double(r[j]);
-        db[o] += T(acc);
+        constexpr int lanes = 32;
+        double acc[lanes] = {};
+        std::size_t j = 0;
+        for (; j + lanes <= ld; j += lanes)
+#pragma omp simd
+            for (int l = 0; l < lanes; ++l) acc[l] += double(r[j + l]);
+        auto fold = [&acc]<int w>() {  // acc[0, w) += acc[w, 2w), a constant width
+#pragma omp simd
+            for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+        };
+        fold.template operator()<16>();
+        fold.template operator()<8>();
+        fold.template operator()<4>();
+        fold.template operator()<2>();
+        fold.template operator()<1>();
+        double sum = acc[0];
+        for (; j < ld; ++j) sum += double(r[j]);
+        db[o] += T(sum);
     });
     const int ldi = int(ld);
     const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldi};  // dx ⊙= [relu_mask > 0], fused

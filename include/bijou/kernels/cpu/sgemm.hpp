@@ -553,6 +553,13 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         // The micro-kernel over C[ic:ic+mc, jc:jc+nc], op(B)'s block in pb, op(A)'s rows in place or,
         // packed, in pap (whose first panel holds row pap_row).
         auto tiles = [&](int ic, int mc, int jc, int nc, const float* pap, int pap_row) {
+            const bool first = assign && pc == 0;
+            // the epilogue after the last depth block: in the kernel's registers for a full tile
+            // where it can, else over the stored tile
+            const bool with_ep = !ep.empty() && pc + kc == K;
+            // op(A) read in place: row i at a_rows + i·lda (op(A) = A), at a_cols + i (op(A) = Aᵀ)
+            const float* const a_rows = direct_rows > 0 ? A + pc : nullptr;
+            const float* const a_cols = direct_rows > 0 ? A + std::size_t(pc) * lda : nullptr;
             for (int jr = 0; jr < nc; jr += NR) {
                 // op(B)'s panel: in place (b_direct's full panels), else packed in pb (b_direct: the
                 // ragged last panel alone)
@@ -560,27 +567,25 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                 const float* pbp = in_place   ? B + std::size_t(pc) * ldb + jc + jr
                                    : b_direct ? pb
                                               : pb + std::size_t(jr) * kc;
-                const int pbs = in_place ? ldb : NR;
+                const int pbs = in_place ? ldb : NR, n = std::min(NR, nc - jr);
+                float* const c_col = C + jc + jr;
                 for (int ir = 0; ir < mc; ir += MR) {
-                    for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line) {
-                        __builtin_prefetch(B + std::size_t(pc + pf_row) * ldb + jn + pf_col * line_floats, 0, 2);
-                        if (++pf_col == row_lines) pf_col = 0, ++pf_row;
+                    if constexpr (Kern::prefetch_b) {
+                        for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line) {
+                            __builtin_prefetch(B + std::size_t(pc + pf_row) * ldb + jn + pf_col * line_floats, 0, 2);
+                            if (++pf_col == row_lines) pf_col = 0, ++pf_row;
+                        }
                     }
-                    const int i = ic + ir;
-                    float* c = C + std::size_t(i) * ldc + jc + jr;
-                    const int m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
-                    const bool first = assign && pc == 0;
-                    // the epilogue after the last depth block: in the kernel's registers for a full
-                    // tile where it can, else over the stored tile
-                    const bool with_ep = !ep.empty() && pc + kc == K;
+                    const int i = ic + ir, m = std::min(MR, mc - ir);
+                    float* c = c_col + std::size_t(i) * ldc;
                     const bool fused = with_ep && Kern::fuses(m) && n == NR;
-                    const GemmEpilogue<float> tile_ep = fused ? ep.at(i, jc + jr) : GemmEpilogue<float>{};
+                    GemmEpilogue<float> tile_ep;
+                    if (fused) tile_ep = ep.at(i, jc + jr);
                     const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
                     if (i < direct_rows && ta)
-                        Kern::template run<SgA::cols>(kc, A + std::size_t(pc) * lda + i, lda, pbp, pbs, c, ldc, alpha,
-                                                      m, n, first, e);
+                        Kern::template run<SgA::cols>(kc, a_cols + i, lda, pbp, pbs, c, ldc, alpha, m, n, first, e);
                     else if (i < direct_rows)
-                        Kern::template run<SgA::rows>(kc, A + std::size_t(i) * lda + pc, lda, pbp, pbs, c, ldc, alpha,
+                        Kern::template run<SgA::rows>(kc, a_rows + std::size_t(i) * lda, lda, pbp, pbs, c, ldc, alpha,
                                                       m, n, first, e);
                     else
                         packed(m, n, pap + std::size_t(i - pap_row) * kc, pbp, pbs, c, first, e);
