@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -193,6 +194,41 @@ TEST_CASE_TEMPLATE("conv2d: Cpu equals Reference for kernels 1 and 3, odd sizes,
     conv_against_reference<T, Cpu>(2, 3, 3, 6, 1, 2, 0);
     conv_against_reference<T, Cpu>(1, 2, 3, 65, 64, 1, 0);
     conv_against_reference<T, Cpu>(3, 2, 3, 64, 65, 1, 0);
+}
+
+TEST_CASE("conv2d: col2im sums each pixel's taps in order, exactly") {
+    // kernels/cpu/conv2d.hpp's col2im: pixel (y, x) of channel c = Σ over (ky, kx) in order, from 0, of
+    // dcol's row (c, ky, kx) at the source pixel (y − ky + pad, x − kx + pad) where it exists.
+    for (const auto [k, H, W] : {std::array{3, 16, 16}, std::array{3, 4, 4}, std::array{3, 3, 5}, std::array{3, 2, 2},
+                                 std::array{3, 1, 7}, std::array{3, 6, 1}, std::array{3, 8, 3}, std::array{5, 7, 6}}) {
+        CAPTURE(k); CAPTURE(H); CAPTURE(W);
+        const int C = 2, n = 3, i0 = 1, m = 2, HW = H * W, pad = k / 2;
+        const kernels::ConvDims d{C, C, k, H, W};
+        std::vector<float> dcol(std::size_t(C) * k * k * m * HW), dx(std::size_t(C) * n * HW, 7.0f);
+        for (std::size_t i = 0; i < dcol.size(); ++i) dcol[i] = float(std::sin(0.77 * double(i) + 0.2));
+        const std::vector<float> before = dx;
+        kernels::detail::col2im(dcol.data(), dx.data(), n, i0, m, d);
+        for (int c = 0; c < C; ++c)
+            for (int i = 0; i < n; ++i)
+                for (int y = 0; y < H; ++y)
+                    for (int x = 0; x < W; ++x) {
+                        const std::size_t at = (std::size_t(c) * n + i) * HW + std::size_t(y) * W + x;
+                        if (i < i0 || i >= i0 + m) {  // other samples untouched
+                            REQUIRE(dx[at] == before[at]);
+                            continue;
+                        }
+                        float want = 0.0f;
+                        for (int ky = 0; ky < k; ++ky)
+                            for (int kx = 0; kx < k; ++kx) {
+                                const int sy = y - ky + pad, sx = x - kx + pad;
+                                if (sy < 0 || sy >= H || sx < 0 || sx >= W) continue;
+                                want += dcol[(std::size_t((c * k + ky) * k + kx) * m + (i - i0)) * HW +
+                                             std::size_t(sy) * W + sx];
+                            }
+                        CAPTURE(c); CAPTURE(i); CAPTURE(y); CAPTURE(x);
+                        REQUIRE(dx[at] == want);
+                    }
+    }
 }
 
 TEST_CASE("conv2d: chunks stay within 8 MiB of im2col and cover the batch") {
