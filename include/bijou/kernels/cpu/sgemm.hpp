@@ -18,7 +18,9 @@
 // in registers before storing a full tile. While a column block computes, the next block's
 // rows of an untransposed op(B) are prefetched into L2, ready for packing. Where op(A) is packed and
 // N ≤ 256, op(B)'s depth block is packed once, all its columns, and kept across the row blocks
-// (sg_nc_wide). The packing buffers (144×256 and 256×256 floats, 400 KiB) live on the stack: no
+// (sg_nc_wide). Where op(A) has at most 72 rows (AVX-512), an untransposed op(B) is not packed at all:
+// the micro-kernel reads its panels in place, rows ldb apart (each panel would serve at most 6 row
+// panels: Glow's narrow last layer). The packing buffers (144×256 and 256×256 floats, 400 KiB) live on the stack: no
 // allocation. An op(B) = Bᵀ is transposed in 16×16 AVX-512 blocks for the AVX-512 kernel
 // (sg_transpose_panel32), in 8×8 AVX blocks otherwise. Edge panels are zero-padded,
 // so the micro-kernel always runs full tiles and stores only the valid part. Each element of C is
@@ -487,7 +489,8 @@ void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out)
 /// blocks (nc), whose op(B) block is packed once per row block, or once per depth block where N ≤
 /// sg_nc_wide (then, and with M ≤ mc, each operand is packed exactly once); where op(A) is read in
 /// place, column blocks, each
-/// packed once, then row blocks. `ep` runs on each tile after its last depth block. `a_packed`:
+/// packed once, then row blocks. An untransposed op(B) with M ≤ Kern::b_direct_rows_max is read in
+/// place (only its ragged last panel packed). `ep` runs on each tile after its last depth block. `a_packed`:
 /// op(A) already packed whole (sg_pack_a_whole; A, lda and ta are then not read), for a caller that
 /// multiplies the same op(A) many times; the products are the same, bit for bit.
 template <class Kern>
