@@ -20,10 +20,10 @@
 // N ≤ 256, op(B)'s depth block is packed once, all its columns, and kept across the row blocks
 // (sg_nc_wide). Where op(A) has at most 72 rows (AVX-512), an untransposed op(B) is not packed at all:
 // the micro-kernel reads its panels in place, rows ldb apart (each panel would serve at most 6 row
-// panels: Glow's narrow last layer). The packing buffers (144×256 and 256×256 floats, 400 KiB) live on the stack: no
-// allocation. An op(B) = Bᵀ is transposed in 16×16 AVX-512 blocks for the AVX-512 kernel
-// (sg_transpose_panel32), in 8×8 AVX blocks otherwise. Edge panels are zero-padded,
-// so the micro-kernel always runs full tiles and stores only the valid part. Each element of C is
+// panels: Glow's narrow last layer). The packing buffers (144×256 and 256×256 floats, 400 KiB) live
+// on the stack: no allocation. An op(B) = Bᵀ is transposed in 16×16 AVX-512 blocks for the AVX-512
+// kernel (sg_transpose_panel32), in 8×8 AVX blocks otherwise. Edge panels are zero-padded, so the
+// micro-kernel always runs full tiles and stores only the valid part. Each element of C is
 // accumulated in one fixed order that does not depend on how the caller splits C, so results are
 // repeatable and the same for any thread count.
 #pragma once
@@ -288,6 +288,14 @@ void sg_pack_b(bool tb, int k, int n, const float* B, int ldb, float* pb) {
     }
 }
 
+// op(A)'s block of rows [i0, i0 + m) and depths [p0, p0 + k) packed as sg_pack_a packs it: the one
+// addressing that sgemm_packed's per-call packing and sg_pack_a_whole's once-per-pass packing share
+// (their panels must match bit for bit).
+template <int MR>
+void sg_pack_a_block(bool ta, int i0, int m, int p0, int k, const float* A, int lda, float* pa) {
+    sg_pack_a<MR>(ta, m, k, ta ? A + std::size_t(p0) * lda + i0 : A + std::size_t(i0) * lda + p0, lda, pa);
+}
+
 // Stores alpha·(MR×NR tile t) into C[0:mr, 0:nr] (= when assign, += otherwise).
 template <int MR, int NR>
 void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, bool assign) {
@@ -477,9 +485,8 @@ void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out)
     const int row_blocks = (M + sg_mc - 1) / sg_mc, blocks = (K + sg_kc - 1) / sg_kc * row_blocks;
     bijou::detail::parallel_for(blocks, std::size_t(M) * std::size_t(K) > (std::size_t(1) << 16), [&](int b) {
         const int pc = b / row_blocks * sg_kc, ic = b % row_blocks * sg_mc, kc = std::min(sg_kc, K - pc);
-        sg_pack_a<Kern::mr>(ta, std::min(sg_mc, M - ic), kc,
-                            ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda,
-                            out + std::size_t(pc) * Mp + std::size_t(ic) * kc);
+        sg_pack_a_block<Kern::mr>(ta, ic, std::min(sg_mc, M - ic), pc, kc, A, lda,
+                                  out + std::size_t(pc) * Mp + std::size_t(ic) * kc);
     });
 }
 
@@ -488,11 +495,11 @@ void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out)
 /// (kc), then, where op(A) is packed, row blocks (mc), whose op(A) block is packed once, then column
 /// blocks (nc), whose op(B) block is packed once per row block, or once per depth block where N ≤
 /// sg_nc_wide (then, and with M ≤ mc, each operand is packed exactly once); where op(A) is read in
-/// place, column blocks, each
-/// packed once, then row blocks. An untransposed op(B) with M ≤ Kern::b_direct_rows_max is read in
-/// place (only its ragged last panel packed). `ep` runs on each tile after its last depth block. `a_packed`:
-/// op(A) already packed whole (sg_pack_a_whole; A, lda and ta are then not read), for a caller that
-/// multiplies the same op(A) many times; the products are the same, bit for bit.
+/// place, column blocks, each packed once, then row blocks. An untransposed op(B) with M ≤
+/// Kern::b_direct_rows_max is read in place (only its ragged last panel packed). `ep` runs on each
+/// tile after its last depth block. `a_packed`: op(A) already packed whole (sg_pack_a_whole; A, lda
+/// and ta are then not read), for a caller that multiplies the same op(A) many times; the products are
+/// the same, bit for bit.
 template <class Kern>
 void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {},
@@ -508,9 +515,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         const bool direct = a_packed == nullptr && sg_direct<Kern>(ta, M, kc);
         const int direct_rows = direct ? M - M % MR : 0;  // rows of op(A) read in place
         if (direct && direct_rows < M)
-            sg_pack_a<MR>(ta, M - direct_rows, kc,
-                          ta ? A + std::size_t(pc) * lda + direct_rows : A + std::size_t(direct_rows) * lda + pc, lda,
-                          pa);
+            sg_pack_a_block<MR>(ta, direct_rows, M - direct_rows, pc, kc, A, lda, pa);
         // An untransposed op(B) is packed from kc rows ldb apart, too short for the hardware
         // prefetcher: with the AVX2 kernel, while a column block computes, its micro-kernel calls
         // prefetch the next column block's cache lines into L2 in equal shares (the AVX2 VM, Glow's 1×1
@@ -610,7 +615,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             if (a_packed != nullptr)
                 pap = a_packed + std::size_t(pc) * sg_a_packed_size<Kern>(M, 1) + std::size_t(ic) * kc;
             else
-                sg_pack_a<MR>(ta, mc, kc, ta ? A + std::size_t(pc) * lda + ic : A + std::size_t(ic) * lda + pc, lda, pa);
+                sg_pack_a_block<MR>(ta, ic, mc, pc, kc, A, lda, pa);
             const int nc_block = N <= sg_nc_wide ? N : sg_nc;
             for (int jc = 0; jc < N; jc += nc_block) {
                 const int nc = std::min(nc_block, N - jc);
