@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include <bijou/bijou.hpp>
 #include <bijou/nn/conv2d.hpp>
 #include <bijou/nn/convnet.hpp>
+#include <bijou/core/evaluation.hpp>
 
 namespace unit_conv2d {  // the file's own namespace (unity build: tests/CMakeLists.txt)
 
@@ -421,6 +425,53 @@ TEST_CASE("convnet: chunks of samples across threads, with a context: Reference'
     CHECK(two.dc == again.dc);
     CHECK(two.grads == again.grads);
     CHECK(two.y == one.y);  // the forward pass does not depend on the thread count
+}
+
+TEST_CASE("convnet: in an evaluation the Cpu hidden planes take panels, with the bits of the row-major layout") {
+    // Inside an EvaluationScope (Flow's evaluation calls) the Cpu conditioner keeps a chunk's hidden
+    // planes in the GEMM's 32-column panels where kernels::net_panels allows it: 16×16 planes in chunks
+    // of 2 across the threads; 4×4 planes (16 pixels), whose chunks are whole panels only for an even
+    // number of samples (chunks of 3: the last one of 1 keeps the row-major layout); a narrow last layer
+    // of 36 and of 144 rows; a net with a context (always row-major). y must not change by a bit.
+    struct Case {
+        int in, hidden, out, H, W, n, max_chunk, context;
+        bool panels;  // whether the first chunk takes panels (with the packed kernels)
+    };
+    for (const Case& c : {Case{2, 64, 4, 16, 16, 5, 2, 0, true}, Case{8, 128, 16, 4, 4, 8, 0, 0, true},
+                          Case{8, 64, 16, 4, 4, 7, 3, 0, false}, Case{8, 64, 16, 4, 4, 8, 4, 0, true},
+                          Case{4, 32, 8, 8, 8, 3, 0, 0, true}, Case{2, 32, 4, 8, 8, 4, 0, 3, false}}) {
+        CAPTURE(c.hidden); CAPTURE(c.H); CAPTURE(c.n); CAPTURE(c.max_chunk); CAPTURE(c.context);
+        Owned<ConvNet<float, Cpu>, float> net(21, false, c.in, c.hidden, c.out, c.H, c.W, c.context);
+        if (c.max_chunk > 0) net.layer.set_max_chunk(c.max_chunk);
+        const int m = net.layer.chunk(c.n);
+        const std::size_t panels = kernels::net_panels<float>(Cpu{}, net.layer.layer(0).dims(), net.layer.layer(0).chunk(m),
+                                                              net.layer.layer(4).dims(), net.layer.layer(4).chunk(m), m);
+        if (kernels::detail::sgemm_simd_available() && c.context == 0) CHECK((panels != 0) == c.panels);
+        Rng rng(4);
+        const std::size_t HW = std::size_t(c.H) * c.W;
+        const auto x = random_vector<float>(std::size_t(c.in) * c.n * HW, rng);
+        const auto ctx = random_vector<float>(std::size_t(c.n) * std::max(c.context, 1), rng);
+        for (int threads : {1, 2}) {
+            CAPTURE(threads);
+            const int saved = num_threads();
+            set_num_threads(threads);
+            auto run = [&](bool evaluation) {
+                std::vector<float> y(std::size_t(c.out) * c.n * HW), stored(net.layer.stored_size(c.n)),
+                    scratch(net.layer.scratch_size(c.n));
+                std::optional<detail::EvaluationScope> scope;
+                if (evaluation) scope.emplace();
+                net.layer.forward(x.data(), c.context > 0 ? ctx.data() : nullptr, y.data(), c.n, stored.data(),
+                                  scratch.data());
+                return std::pair{y, stored};
+            };
+            const auto [rows, rows_stored] = run(false);
+            const auto [paneled, paneled_stored] = run(true);
+            CHECK(std::memcmp(rows.data(), paneled.data(), sizeof(float) * rows.size()) == 0);
+            // the stored planes differ where the first chunk took panels (several: one panel is a row-major plane)
+            CHECK((rows_stored != paneled_stored) == (panels != 0 && c.context == 0));
+            set_num_threads(saved);
+        }
+    }
 }
 
 TEST_CASE_TEMPLATE("convnet: scratch sized for a batch serves every smaller batch", B, Reference, Cpu) {

@@ -315,6 +315,60 @@ TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it p
 #endif
 
 #if defined(BIJOU_SGEMM_SIMD)
+TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_ep_panels) give the bits of the row-major product") {
+    // The Cpu conditioner's evaluation layout: op(B) and/or C stored as panels of 32 columns
+    // (panel_column), read and written in place, on 1 and 2 threads (split by columns in whole
+    // panels, or by rows), with a bias + ReLU epilogue: the 1×1 layer's shape, the narrow last layer's
+    // (36 and 144 rows), a first layer's, one row block and several, several depth blocks, ragged row
+    // panels, a ragged last column panel (N = 80). op(B)'s padding columns hold NaN: they must reach
+    // only C's padding, which stays as it was.
+    using namespace bijou::kernels::detail;
+    if (!sgemm_simd_available()) return;
+    const GemmCase shapes[] = {{false, false, 128, 512, 128}, {false, false, 36, 512, 128}, {false, false, 144, 256, 256},
+                               {false, false, 128, 96, 18},   {false, false, 300, 64, 300}, {false, false, 20, 80, 70}};
+    for (const GemmCase& g : shapes) {
+        CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+        const int lda = g.K + 3, panels = (g.N + panel_width - 1) / panel_width, padded = panels * panel_width;
+        std::vector<float> A(std::size_t(g.M) * lda), B(std::size_t(g.K) * g.N);
+        fill_operands(A, B);
+        std::vector<float> bias(std::size_t(g.M));
+        for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = float(std::sin(2.1 * double(i)));
+        const GemmEpilogue<float> ep{.bias = bias.data(), .relu = true};
+        const std::size_t bps = std::size_t(panel_width) * g.K, cps = std::size_t(panel_width) * g.M;
+        std::vector<float> Bp(bps * panels, std::numeric_limits<float>::quiet_NaN());
+        for (int p = 0; p < g.K; ++p)
+            for (int j = 0; j < g.N; ++j) Bp[panel_column(j, bps) + std::size_t(p) * panel_width] = B[std::size_t(p) * g.N + j];
+        for (int threads : {1, 2}) {
+            CAPTURE(threads);
+            const int saved = num_threads();
+            set_num_threads(threads);
+            std::vector<float> want(std::size_t(g.M) * g.N);
+            kernels::gemm_ep(Cpu{}, false, false, g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), g.N, 0.0f, want.data(),
+                             g.N, ep);
+            for (int layout = 1; layout <= 3; ++layout) {  // paneled op(B), C, both
+                CAPTURE(layout);
+                const bool pb = layout & 1, pc = layout & 2;
+                std::vector<float> got(pc ? cps * panels : std::size_t(g.M) * g.N, -7.0f);
+                kernels::gemm_ep_panels(Cpu{}, g.M, g.N, g.K, A.data(), lda, pb ? Bp.data() : B.data(),
+                                        pb ? panel_width : g.N, pb ? bps : 0, got.data(), pc ? panel_width : g.N,
+                                        pc ? cps : 0, ep);
+                bool same = true, padding_kept = true;
+                for (int i = 0; i < g.M; ++i) {
+                    for (int j = 0; j < g.N; ++j) {
+                        const float v = got[pc ? panel_column(j, cps) + std::size_t(i) * panel_width : std::size_t(i) * g.N + j];
+                        same = same && std::memcmp(&v, &want[std::size_t(i) * g.N + j], sizeof v) == 0;
+                    }
+                    for (int j = g.N; pc && j < padded; ++j)
+                        padding_kept = padding_kept && got[panel_column(j, cps) + std::size_t(i) * panel_width] == -7.0f;
+                }
+                CHECK(same);
+                CHECK(padding_kept);
+            }
+            set_num_threads(saved);
+        }
+    }
+}
+
 TEST_CASE("mlp thin layers: the one-pass loops equal the separate kernels, the same on 1 and 2 threads") {
     // kernels/cpu/mlp_thin.hpp against the products and bias sums they replace: thin side 1 to 4, wide side
     // 256 (whole tiles; 512 rows split across 2 threads), 100 and 7 (vector and scalar tails), 3 rows,

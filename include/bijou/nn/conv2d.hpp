@@ -110,8 +110,15 @@ public:
 
     /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu. `prepared`: what prepare() wrote
     /// since the weights last changed, or null (the kernel then prepares what it needs itself).
-    void forward(const T* x, T* y, int n, T* scratch, bool relu = false, const T* prepared = nullptr) const {
-        kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu, prepared);
+    /// `panels`: x and/or y in the backend's panel layout (kernels::ConvPanels; only where
+    /// kernels::net_panels allowed it: a conditioner in evaluation, nn/convnet.hpp).
+    void forward(const T* x, T* y, int n, T* scratch, bool relu = false, const T* prepared = nullptr,
+                 kernels::ConvPanels panels = {}) const {
+        if (panels.any())
+            kernels::conv2d_forward_panels(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu, prepared,
+                                           panels);
+        else
+            kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu, prepared);
     }
 
     /// Scalars of weights the backend's kernels rearrange per call unless given them prepared (the Cpu
@@ -145,6 +152,7 @@ public:
                                  dprepared);
     }
 
+    const kernels::ConvDims& dims() const { return d_; }
     const TensorRef<T>& weight() const { return w_; }
     const TensorRef<T>& bias() const { return b_; }
 

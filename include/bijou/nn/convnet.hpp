@@ -47,6 +47,7 @@
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/error.hpp"
+#include "bijou/core/evaluation.hpp"
 #include "bijou/core/memory.hpp"
 #include "bijou/core/params.hpp"
 #include "bijou/core/random.hpp"
@@ -121,21 +122,28 @@ public:
         const int m = chunk(n);
         T* wf = prepared(scratch);
         if (wf != nullptr) conv4_.prepare(wf);
+        const bool evaluating = detail::evaluating() && proj_.empty();  // read here: the chunks may run on other threads
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             T* a1 = stored + 2 * plane(i0);
             T* a2 = a1 + plane(mm);
             const T* xc = columns(x, in(), n, i0, mm, s.x);
             T* yc = mm == n ? y : s.y;
+            // In an evaluation (no backward follows) the hidden planes may take the backend's panel
+            // layout (kernels::net_panels: its stride, 0 for the row-major layout).
+            const std::size_t panels =
+                evaluating ? kernels::net_panels<T>(B{}, conv0_.dims(), conv0_.chunk(mm), conv4_.dims(),
+                                                    conv4_.chunk(mm), mm)
+                           : 0;
             if (!proj_.empty()) {
                 conv0_.forward(xc, a1, mm, s.conv, /*relu=*/false);
                 proj_.add_per_channel(c + std::size_t(i0) * context(), a1, mm, int(hw_), /*relu=*/true,
                                       /*scratch (mm·hidden, free here)=*/s.g2);
             } else {
-                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/true);
+                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/true, nullptr, {0, panels});
             }
-            conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true);
-            conv4_.forward(a2, yc, mm, s.conv, /*relu=*/false, wf);
+            conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true, nullptr, {panels, panels});
+            conv4_.forward(a2, yc, mm, s.conv, /*relu=*/false, wf, {panels, 0});
             if (yc != y) put_columns(yc, y, out(), n, i0, mm);
         });
     }

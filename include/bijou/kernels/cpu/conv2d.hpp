@@ -26,6 +26,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <numeric>
+#include <stdexcept>
 #include <type_traits>
 
 #if defined(_OPENMP)
@@ -257,15 +259,22 @@ void add_row_bias(T* y, const T* b, int rows, int n, std::size_t HW) {
 /// Whether a layer takes the narrow path (when its scratch allows: narrow_block).
 inline bool narrow_layer(const ConvDims& d) { return d.k > 1 && d.out < d.in; }
 
+/// `align`: a block smaller than n is a multiple of align samples (0 where none fits).
 template <class T>
-int narrow_block(const ConvDims& d, int n, int chunk) {
+int narrow_block(const ConvDims& d, int n, int chunk, int align = 1) {
     if (!narrow_layer(d)) return 0;
     const std::size_t kk = std::size_t(d.k) * d.k, HW = std::size_t(d.hw());
     const std::size_t avail = 2 * std::size_t(d.in) * kk * std::size_t(chunk) * HW;
     const std::size_t fixed = 2 * std::size_t(d.out) * d.in * kk, per = kk * d.out * HW;
     if (avail < fixed + per) return 0;
-    std::size_t m = std::min((avail - fixed) / per, std::max<std::size_t>(1, (std::size_t(1) << 20) / (per * sizeof(T))));
-    return int(std::max<std::size_t>(1, std::min<std::size_t>(m, std::size_t(n))));
+    const std::size_t fits = (avail - fixed) / per;
+    std::size_t m = std::min(fits, std::max<std::size_t>(1, (std::size_t(1) << 20) / (per * sizeof(T))));
+    m = std::max<std::size_t>(1, std::min<std::size_t>(m, std::size_t(n)));
+    if (m < std::size_t(n) && m % align != 0) {  // up to the next multiple where scratch holds it, else down
+        const std::size_t up = std::min<std::size_t>(std::size_t(n), m + align - m % align);
+        m = up <= fits ? up : m - m % align;
+    }
+    return int(m);
 }
 
 /// Across the threads when large (rows (o, q) of Wf; a conditioner's pass prepares it while the
@@ -390,6 +399,84 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
                     bias_relu);
         }
     }
+}
+
+// The conditioner's evaluation layout (contract: ConvPanels in kernels/reference/conv2d.hpp). In
+// evaluation no backward reads the hidden activations, so the first layer stores its output in
+// 32-column panels, the layout sgemm's micro-kernel reads op(B) in: the 1×1 layer reads them in place
+// and stores its own output the same way, and the narrow last layer reads those in place. That
+// spares both later layers the packing of op(B) (4.7% of config a's 1-thread log_prob, 4% of config
+// d's 2-thread sampling), with the same products bit for bit. Training keeps the row-major layout:
+// its weight gradients read the stored activations by rows.
+
+/// Samples a column offset must be a multiple of for a plane of HW pixels to start a panel.
+inline int panel_samples(int HW) { return detail::panel_width / std::gcd(HW, detail::panel_width); }
+
+/// The panel stride of a conditioner chunk's hidden planes (32·hidden scalars) where its layers can
+/// keep them in panels: float with the packed kernels, m·HW a whole number of panels, a first layer
+/// on the im2col path whose chunks (chunk0) start at panels, a narrow last layer whose blocks
+/// (after conv2d's chunk4) do too. 0 elsewhere (the row-major layout).
+template <class T>
+std::size_t net_panels(Cpu, const ConvDims& d0, int chunk0, const ConvDims& d4, int chunk4, int m) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        const int HW = d0.hw(), align = panel_samples(HW);
+        if (!detail::sgemm_simd_available() || std::size_t(m) * HW % detail::panel_width != 0) return 0;
+        if (d0.k == 1 || detail::narrow_layer(d0) || (chunk0 < m && chunk0 % align != 0)) return 0;
+        if (detail::narrow_block<T>(d4, m, chunk4, align) == 0) return 0;
+        return std::size_t(detail::panel_width) * d0.out;
+    }
+#endif
+    (void)d0, (void)chunk0, (void)d4, (void)chunk4, (void)m;
+    return 0;
+}
+
+/// conv2d_forward with x and/or y in panels (p.x, p.y: their panel strides), for the layers of a
+/// chunk net_panels accepted: a 1×1 layer (either), the first layer (y), the narrow last layer (x).
+template <class T>
+void conv2d_forward_panels(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
+                           T* scratch, bool relu, const T* prepared, ConvPanels p) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t HW = std::size_t(d.hw());
+        const int N = int(std::size_t(n) * HW), align = panel_samples(d.hw());
+        const int ldp = detail::panel_width;
+        const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};
+        if (d.k == 1) {
+            gemm_ep_panels(Cpu{}, d.out, N, d.in, w, d.in, x, p.x ? ldp : N, p.x, y, p.y ? ldp : N, p.y, bias_relu);
+            return;
+        }
+        if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0 && p.y == 0) {
+            const int kk = d.k * d.k, rows = d.out * kk;
+            const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
+            T* z = scratch + 2 * std::size_t(rows) * d.in;
+            const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
+            for (int i0 = 0; i0 < n; i0 += mb) {
+                const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
+                gemm_ep_panels(Cpu{}, rows, cols, d.in, wf, d.in,
+                               x + detail::panel_column(int(std::size_t(i0) * HW), p.x), p.x ? ldp : N, p.x, z, cols,
+                               0, {});
+                detail::col2im(z, y, n, i0, m, dout);
+            }
+            detail::add_row_bias(y, b, d.out, n, HW);
+            if (relu) conv_relu(Cpu{}, y, std::size_t(d.out) * n * HW);
+            return;
+        }
+        if (p.x == 0 && (chunk >= n || chunk % align == 0)) {
+            const int K = d.in * d.k * d.k;
+            for (int i0 = 0; i0 < n; i0 += chunk) {
+                const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
+                detail::im2col(x, scratch, n, i0, m, d);
+                gemm_ep_panels(Cpu{}, d.out, cols, K, w, K, scratch, cols, 0,
+                               y + detail::panel_column(int(std::size_t(i0) * HW), p.y), p.y ? ldp : N, p.y,
+                               bias_relu);
+            }
+            return;
+        }
+    }
+#endif
+    (void)x, (void)y, (void)w, (void)b, (void)n, (void)d, (void)chunk, (void)scratch, (void)relu, (void)prepared, (void)p;
+    throw std::logic_error("conv2d_forward_panels: a layer or layout net_panels does not accept");
 }
 
 template <class T>

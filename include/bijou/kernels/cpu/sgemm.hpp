@@ -85,6 +85,16 @@ struct GemmEpilogue {
     }
 };
 
+/// Where the columns of an operand stored in panels lie (sgemm_packed's op(B) and C, and the Cpu
+/// conditioner's hidden activations in evaluation, kernels/cpu/conv2d.hpp): a matrix of R rows is
+/// ⌈N/32⌉ panels of R × 32, each row-major (row stride 32), panel q at q·stride; element (r, j) at
+/// (j / 32)·stride + r·32 + j % 32. The columns past N in the last panel are padding. stride 0 means
+/// the plain row-major layout: element (r, j) at r·ld + j.
+inline constexpr int panel_width = 32;
+inline std::size_t panel_column(int j, std::size_t stride) {
+    return stride == 0 ? std::size_t(j) : std::size_t(j / panel_width) * stride + std::size_t(j % panel_width);
+}
+
 }  // namespace bijou::kernels::detail
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -499,13 +509,20 @@ void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out)
 /// Kern::b_direct_rows_max is read in place (only its ragged last panel packed). `ep` runs on each
 /// tile after its last depth block. `a_packed`: op(A) already packed whole (sg_pack_a_whole; A, lda
 /// and ta are then not read), for a caller that multiplies the same op(A) many times; the products are
-/// the same, bit for bit.
+/// the same, bit for bit. `panels`: op(B) (untransposed, ldb = 32) and/or C (ldc = 32) stored in
+/// 32-column panels `panels.b` / `panels.c` floats apart (panel_column); a paneled op(B) is read in
+/// place, padding included (a padding column of op(B) reaches only the same padding column of C),
+/// and a paneled C takes no epilogue that reads by column (col_bias, mask). The same products, bit
+/// for bit, as in the row-major layout.
+struct SgPanels {
+    std::size_t b = 0, c = 0;
+};
 template <class Kern>
 void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {},
-                  const float* a_packed = nullptr) {
+                  const float* a_packed = nullptr, SgPanels panels = {}) {
     constexpr int MR = Kern::mr, NR = Kern::nr;
-    static_assert(sg_mc % MR == 0 && sg_nc % NR == 0);
+    static_assert(sg_mc % MR == 0 && sg_nc % NR == 0 && panel_width % NR == 0 && sg_nc % panel_width == 0);
     alignas(64) float pa[sg_mc * sg_kc];
     alignas(64) float pb[sg_kc * sg_nc_wide];
     for (int pc = 0; pc < K; pc += sg_kc) {
@@ -527,12 +544,12 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         // Kern::b_direct_rows_max rows: each op(B) panel then serves at most 6 row panels, too few to pay
         // for packing it (Glow's narrow last layer Wf·x, 36 × 128 × 512, 1 thread: 118–135 → 164–167
         // GFLOP/s; its first layer's data gradient Wᵀ·dY, M = in·9). The same products, bit for bit.
-        const bool b_direct = !tb && M <= Kern::b_direct_rows_max;
+        const bool b_direct = !tb && (M <= Kern::b_direct_rows_max || panels.b != 0);
         constexpr int line_floats = 16;  // one 64-byte cache line
         int jn = 0, row_lines = 1, lines = 0, per_call = 0, next_line = 0, pf_row = 0, pf_col = 0;
         auto pack_b = [&](int jc, int nc, int calls) {
-            if (b_direct) {  // only a ragged last panel
-                if (const int full = nc - nc % NR; full < nc)
+            if (b_direct) {  // only a ragged last panel of a row-major op(B)
+                if (const int full = nc - nc % NR; full < nc && panels.b == 0)
                     sg_pack_b<NR>(false, kc, nc - full, B + std::size_t(pc) * ldb + jc + full, ldb, pb);
             } else {
                 sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb,
@@ -569,14 +586,14 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             const float* const a_rows = direct_rows > 0 ? A + pc : nullptr;
             const float* const a_cols = direct_rows > 0 ? A + std::size_t(pc) * lda : nullptr;
             for (int jr = 0; jr < nc; jr += NR) {
-                // op(B)'s panel: in place (b_direct's full panels), else packed in pb (b_direct: the
-                // ragged last panel alone)
-                const bool in_place = b_direct && jr + NR <= nc;
-                const float* pbp = in_place   ? B + std::size_t(pc) * ldb + jc + jr
+                // op(B)'s panel: in place (b_direct's full panels, every panel of a paneled op(B)),
+                // else packed in pb (b_direct: the ragged last panel alone)
+                const bool in_place = b_direct && (jr + NR <= nc || panels.b != 0);
+                const float* pbp = in_place   ? B + std::size_t(pc) * ldb + panel_column(jc + jr, panels.b)
                                    : b_direct ? pb
                                               : pb + std::size_t(jr) * kc;
                 const int pbs = in_place ? ldb : NR, n = std::min(NR, nc - jr);
-                float* const c_col = C + jc + jr;
+                float* const c_col = C + panel_column(jc + jr, panels.c);
                 for (int ir = 0; ir < mc; ir += MR) {
                     if constexpr (Kern::prefetch_b) {
                         for (const int end = std::min(lines, next_line + per_call); next_line < end; ++next_line) {
@@ -631,11 +648,11 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
 /// a_packed: op(A) from sgemm_pack_a (then A, lda and ta are not read).
 inline void sgemm_simd(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                        int ldb, float* C, int ldc, bool assign, const GemmEpilogue<float>& ep = {},
-                       const float* a_packed = nullptr) {
+                       const float* a_packed = nullptr, SgPanels panels = {}) {
     if (sgemm_simd_level() >= 2)
-        sgemm_packed<SgAvx512>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep, a_packed);
+        sgemm_packed<SgAvx512>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep, a_packed, panels);
     else
-        sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep, a_packed);
+        sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep, a_packed, panels);
 }
 
 /// Scalars of op(A) (M × K) packed once for many products (sgemm_pack_a, then sgemm_simd's a_packed):
