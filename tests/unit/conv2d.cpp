@@ -7,15 +7,13 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <optional>
-#include <utility>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <bijou/bijou.hpp>
 #include <bijou/nn/conv2d.hpp>
 #include <bijou/nn/convnet.hpp>
-#include <bijou/core/evaluation.hpp>
 
 namespace unit_conv2d {  // the file's own namespace (unity build: tests/CMakeLists.txt)
 
@@ -427,50 +425,84 @@ TEST_CASE("convnet: chunks of samples across threads, with a context: Reference'
     CHECK(two.y == one.y);  // the forward pass does not depend on the thread count
 }
 
-TEST_CASE("convnet: in an evaluation the Cpu hidden planes take panels, with the bits of the row-major layout") {
-    // Inside an EvaluationScope (Flow's evaluation calls) the Cpu conditioner keeps a chunk's hidden
-    // planes in the GEMM's 32-column panels where kernels::net_panels allows it: 16×16 planes in chunks
-    // of 2 across the threads; 4×4 planes (16 pixels), whose chunks are whole panels only for an even
-    // number of samples (chunks of 3: the last one of 1 keeps the row-major layout); a narrow last layer
-    // of 36 and of 144 rows; a net with a context (always row-major). y must not change by a bit.
+#if defined(BIJOU_SGEMM_SIMD)
+namespace {
+/// A (rows, N) row-major plane in the Cpu GEMM's 32-column panels (kernels::detail::panel_column), and back.
+std::vector<float> to_panels(const std::vector<float>& a, int rows, int N) {
+    using kernels::detail::panel_column, kernels::detail::panel_width;
+    const std::size_t stride = std::size_t(panel_width) * rows;
+    std::vector<float> p(stride * std::size_t((N + panel_width - 1) / panel_width), -9.0f);
+    for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < N; ++j) p[panel_column(j, stride) + std::size_t(r) * panel_width] = a[std::size_t(r) * N + j];
+    return p;
+}
+std::vector<float> from_panels(const std::vector<float>& p, int rows, int N) {
+    using kernels::detail::panel_column, kernels::detail::panel_width;
+    const std::size_t stride = std::size_t(panel_width) * rows;
+    std::vector<float> a(std::size_t(rows) * N);
+    for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < N; ++j) a[std::size_t(r) * N + j] = p[panel_column(j, stride) + std::size_t(r) * panel_width];
+    return a;
+}
+bool same_bits(std::span<const float> a, std::span<const float> b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
+}
+}  // namespace
+
+TEST_CASE("conv2d: passes over planes in the Cpu GEMM's panels give the bits of the row-major passes") {
+    // A conditioner's three layers as nn/convnet.hpp runs them where kernels::net_panels allows: the
+    // first layer stores y in panels, the 1×1 layer reads and stores them, the narrow last layer (36
+    // and 144 product rows) reads them; backward reads x and the ReLU mask (x itself here: post-ReLU
+    // values) in panels. Forward outputs, dx and the weight and bias gradients must not change by a bit.
+    if (!kernels::detail::sgemm_simd_available()) return;
+    const int hidden = 64, H = 8, W = 8, n = 4, N = n * H * W;
+    const std::size_t ps = std::size_t(kernels::detail::panel_width) * hidden;
+    Rng rng(8);
+    for (const auto& [in, out, k] : {std::array{2, hidden, 3}, std::array{hidden, hidden, 1}, std::array{hidden, 4, 3},
+                                    std::array{hidden, 16, 3}}) {
+        CAPTURE(in); CAPTURE(out); CAPTURE(k);
+        Owned<Conv2d<float, Cpu>, float> a(3, false, in, out, k, H, W), b(3, false, in, out, k, H, W);
+        auto x = random_vector<float>(std::size_t(in) * N, rng);
+        for (float& v : x) v = std::max(v, 0.0f);  // post-ReLU, so that x serves as the ReLU mask
+        const auto dy = random_vector<float>(std::size_t(out) * N, rng);
+        const bool x_in_panels = in == hidden, y_in_panels = out == hidden;
+        const std::vector<float> xp = x_in_panels ? to_panels(x, in, N) : x;
+        std::vector<float> scratch(a.layer.scratch_size(n)), wf(std::max<std::size_t>(a.layer.prepared_size(), 1));
+        if (a.layer.prepared_size() > 0) a.layer.prepare(wf.data());
+        const float* prepared = a.layer.prepared_size() > 0 ? wf.data() : nullptr;
+        std::vector<float> y(std::size_t(out) * N), yp(y_in_panels ? to_panels(y, out, N).size() : y.size());
+        a.layer.forward(x.data(), y.data(), n, scratch.data(), /*relu=*/true, k == 3 ? prepared : nullptr);
+        b.layer.forward(xp.data(), yp.data(), n, scratch.data(), /*relu=*/true, k == 3 ? prepared : nullptr,
+                        {x_in_panels ? ps : 0, y_in_panels ? ps : 0});
+        CHECK(same_bits(y, y_in_panels ? from_panels(yp, out, N) : yp));
+        if (!x_in_panels) continue;  // the first layer's backward reads its input row-major
+        std::vector<float> dx(x.size()), dxp(x.size());
+        a.layer.backward(x.data(), dy.data(), dx.data(), n, scratch.data(), x.data());
+        b.layer.backward(xp.data(), dy.data(), dxp.data(), n, scratch.data(), xp.data(), b.layer.weight().grad,
+                         b.layer.bias().grad, nullptr, nullptr, ps);
+        CHECK(same_bits(dx, dxp));
+        CHECK(same_bits(a.ps.grads(), b.ps.grads()));
+    }
+}
+#endif
+
+TEST_CASE("convnet: Cpu chunks whose hidden planes take the GEMM's panels equal Reference") {
+    // kernels::net_panels: a chunk's m·HW columns whole panels, a narrow last layer. 16×16 planes in
+    // chunks of 2 across the threads; 4×4 planes (16 pixels) in chunks of 4, and of 2 (7 samples: the
+    // last chunk, of 1 sample, keeps the row-major layout); 8×8 planes; 36- and 144-row last layers.
     struct Case {
-        int in, hidden, out, H, W, n, max_chunk, context;
-        bool panels;  // whether the first chunk takes panels (with the packed kernels)
+        int in, hidden, out, H, W, n, chunk;
     };
-    for (const Case& c : {Case{2, 64, 4, 16, 16, 5, 2, 0, true}, Case{8, 128, 16, 4, 4, 8, 0, 0, true},
-                          Case{8, 64, 16, 4, 4, 7, 3, 0, false}, Case{8, 64, 16, 4, 4, 8, 4, 0, true},
-                          Case{4, 32, 8, 8, 8, 3, 0, 0, true}, Case{2, 32, 4, 8, 8, 4, 0, 3, false}}) {
-        CAPTURE(c.hidden); CAPTURE(c.H); CAPTURE(c.n); CAPTURE(c.max_chunk); CAPTURE(c.context);
-        Owned<ConvNet<float, Cpu>, float> net(21, false, c.in, c.hidden, c.out, c.H, c.W, c.context);
-        if (c.max_chunk > 0) net.layer.set_max_chunk(c.max_chunk);
+    for (const Case& c : {Case{2, 64, 4, 16, 16, 5, 2}, Case{8, 32, 16, 4, 4, 8, 4}, Case{8, 16, 8, 4, 4, 7, 2},
+                          Case{4, 32, 8, 8, 8, 3, 0}}) {
+        Owned<ConvNet<float, Cpu>, float> net(1, false, c.in, c.hidden, c.out, c.H, c.W);
+        net.layer.set_max_chunk(c.chunk);
         const int m = net.layer.chunk(c.n);
         const std::size_t panels = kernels::net_panels<float>(Cpu{}, net.layer.layer(0).dims(), net.layer.layer(0).chunk(m),
                                                               net.layer.layer(4).dims(), net.layer.layer(4).chunk(m), m);
-        if (kernels::detail::sgemm_simd_available() && c.context == 0) CHECK((panels != 0) == c.panels);
-        Rng rng(4);
-        const std::size_t HW = std::size_t(c.H) * c.W;
-        const auto x = random_vector<float>(std::size_t(c.in) * c.n * HW, rng);
-        const auto ctx = random_vector<float>(std::size_t(c.n) * std::max(c.context, 1), rng);
-        for (int threads : {1, 2}) {
-            CAPTURE(threads);
-            const int saved = num_threads();
-            set_num_threads(threads);
-            auto run = [&](bool evaluation) {
-                std::vector<float> y(std::size_t(c.out) * c.n * HW), stored(net.layer.stored_size(c.n)),
-                    scratch(net.layer.scratch_size(c.n));
-                std::optional<detail::EvaluationScope> scope;
-                if (evaluation) scope.emplace();
-                net.layer.forward(x.data(), c.context > 0 ? ctx.data() : nullptr, y.data(), c.n, stored.data(),
-                                  scratch.data());
-                return std::pair{y, stored};
-            };
-            const auto [rows, rows_stored] = run(false);
-            const auto [paneled, paneled_stored] = run(true);
-            CHECK(std::memcmp(rows.data(), paneled.data(), sizeof(float) * rows.size()) == 0);
-            // the stored planes differ where the first chunk took panels (several: one panel is a row-major plane)
-            CHECK((rows_stored != paneled_stored) == (panels != 0 && c.context == 0));
-            set_num_threads(saved);
-        }
+        CAPTURE(c.hidden); CAPTURE(c.H); CAPTURE(m);
+        if (kernels::detail::sgemm_simd_available()) CHECK(panels == std::size_t(32) * c.hidden);
+        convnet_against_reference<float>(c.in, c.hidden, c.out, c.H, c.W, c.n, c.chunk);
     }
 }
 

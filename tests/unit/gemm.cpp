@@ -315,8 +315,8 @@ TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it p
 #endif
 
 #if defined(BIJOU_SGEMM_SIMD)
-TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_ep_panels) give the bits of the row-major product") {
-    // The Cpu conditioner's evaluation layout: op(B) and/or C stored as panels of 32 columns
+TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_panels) give the bits of the row-major product") {
+    // The Cpu conditioner's hidden-plane layout: op(B) and/or C stored as panels of 32 columns
     // (panel_column), read and written in place, on 1 and 2 threads (split by columns in whole
     // panels, or by rows), with a bias + ReLU epilogue: the 1×1 layer's shape, the narrow last layer's
     // (36 and 144 rows), a first layer's, one row block and several, several depth blocks, ragged row
@@ -349,9 +349,9 @@ TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_ep_panels) give the bits 
                 CAPTURE(layout);
                 const bool pb = layout & 1, pc = layout & 2;
                 std::vector<float> got(pc ? cps * panels : std::size_t(g.M) * g.N, -7.0f);
-                kernels::gemm_ep_panels(Cpu{}, g.M, g.N, g.K, A.data(), lda, pb ? Bp.data() : B.data(),
-                                        pb ? panel_width : g.N, pb ? bps : 0, got.data(), pc ? panel_width : g.N,
-                                        pc ? cps : 0, ep);
+                kernels::gemm_panels(Cpu{}, false, false, g.M, g.N, g.K, A.data(), lda, pb ? Bp.data() : B.data(),
+                                     pb ? panel_width : g.N, pb ? bps : 0, 0.0f, got.data(), pc ? panel_width : g.N,
+                                     pc ? cps : 0, ep);
                 bool same = true, padding_kept = true;
                 for (int i = 0; i < g.M; ++i) {
                     for (int j = 0; j < g.N; ++j) {
@@ -363,6 +363,56 @@ TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_ep_panels) give the bits 
                 }
                 CHECK(same);
                 CHECK(padding_kept);
+            }
+            set_num_threads(saved);
+        }
+    }
+}
+
+TEST_CASE("gemm: op(B) = Bᵀ packed from B in panels, and a ReLU mask in panels, give the bits of the row-major product") {
+    // A conditioner's backward over hidden planes in panels: the weight gradient dY·Xᵀ (beta 1) with X
+    // (N × K) in panels along K (sg_pack_b_panels: 32 × 32 blocks; several depth blocks, N not a
+    // multiple of the kernel's panel), and the data gradient Wᵀ·dY ⊙ [mask > 0] (beta 0) with the mask
+    // in panels (rows and columns split across 2 threads, ragged row panels, prepared Wᵀ).
+    using namespace bijou::kernels::detail;
+    if (!sgemm_simd_available()) return;
+    auto paneled = [](const std::vector<float>& a, int rows, int cols) {
+        const std::size_t stride = std::size_t(panel_width) * rows;
+        std::vector<float> p(stride * std::size_t((cols + panel_width - 1) / panel_width), 0.0f);
+        for (int r = 0; r < rows; ++r)
+            for (int j = 0; j < cols; ++j) p[panel_column(j, stride) + std::size_t(r) * panel_width] = a[std::size_t(r) * cols + j];
+        return p;
+    };
+    for (const GemmCase& g : {GemmCase{false, true, 256, 256, 512}, GemmCase{false, true, 108, 256, 256},
+                              GemmCase{false, true, 20, 70, 96}, GemmCase{true, false, 256, 512, 108},
+                              GemmCase{true, false, 130, 64, 40}}) {
+        CAPTURE(g.ta); CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+        const int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+        std::vector<float> A(std::size_t(g.ta ? g.K : g.M) * lda), B(std::size_t(g.tb ? g.N : g.K) * ldb);
+        fill_operands(A, B);
+        std::vector<float> mask(std::size_t(g.M) * g.N);
+        for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = float(std::sin(0.9 * double(i)));
+        const std::vector<float> Bp = g.tb ? paneled(B, g.N, g.K) : B, maskp = paneled(mask, g.M, g.N);
+        const std::size_t bps = g.tb ? std::size_t(panel_width) * g.N : 0, mps = std::size_t(panel_width) * g.M;
+        const float beta = g.tb ? 1.0f : 0.0f;
+        for (int threads : {1, 2}) {
+            CAPTURE(threads);
+            const int saved = num_threads();
+            set_num_threads(threads);
+            std::vector<float> want(std::size_t(g.M) * g.N, 0.25f), got = want;
+            GemmEpilogue<float> ep, epp;
+            if (!g.tb) ep = {.mask = mask.data(), .ldm = g.N}, epp = {.mask = maskp.data(), .ldm = panel_width, .mask_panels = mps};
+            kernels::gemm_ep(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), ldb, beta, want.data(), g.N,
+                             ep);
+            kernels::gemm_panels(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, A.data(), lda, Bp.data(), g.tb ? panel_width : ldb,
+                                 bps, beta, got.data(), g.N, 0, epp);
+            CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+            if (g.ta && sgemm_a_packed_size(true, g.M, g.K) > 0) {  // prepared Wᵀ (gemm_ep_a_packed)
+                std::vector<float> packed(sgemm_a_packed_size(true, g.M, g.K)), viap(want.size(), 0.25f);
+                sgemm_pack_a(true, g.M, g.K, A.data(), lda, packed.data());
+                kernels::gemm_ep_a_packed(Cpu{}, packed.data(), false, g.M, g.N, g.K, 1.0f, B.data(), ldb, 0.0f,
+                                          viap.data(), g.N, epp);
+                CHECK(std::memcmp(want.data(), viap.data(), sizeof(float) * want.size()) == 0);
             }
             set_num_threads(saved);
         }

@@ -47,7 +47,6 @@
 #include "bijou/core/chain.hpp"
 #include "bijou/core/concepts.hpp"
 #include "bijou/core/context.hpp"
-#include "bijou/core/evaluation.hpp"
 #include "bijou/core/memory.hpp"
 #include "bijou/core/mirror.hpp"
 #include "bijou/core/recompute.hpp"
@@ -341,13 +340,11 @@ private:
     struct NoBase {};
 
     // Selects the memory-saving workspace layout for the life of an evaluation call, then restores
-    // the training layout Options chose (core/recompute.hpp), and marks the call an evaluation, which
-    // no backward follows (core/evaluation.hpp). Nests: an inner guard restores the layout the outer
-    // one set.
+    // the training layout Options chose (core/recompute.hpp). Nests: an inner guard restores the
+    // layout the outer one set.
     struct EvalLayout {
         const Flow& f;
         bool was;
-        detail::EvaluationScope evaluation;
         explicit EvalLayout(const Flow& flow) : f(flow), was(detail::memory_saving(flow.bij_)) {
             detail::set_memory_saving(f.bij_, true);
         }

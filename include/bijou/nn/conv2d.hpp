@@ -111,7 +111,7 @@ public:
     /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu. `prepared`: what prepare() wrote
     /// since the weights last changed, or null (the kernel then prepares what it needs itself).
     /// `panels`: x and/or y in the backend's panel layout (kernels::ConvPanels; only where
-    /// kernels::net_panels allowed it: a conditioner in evaluation, nn/convnet.hpp).
+    /// kernels::net_panels allowed it: a conditioner's hidden planes, nn/convnet.hpp).
     void forward(const T* x, T* y, int n, T* scratch, bool relu = false, const T* prepared = nullptr,
                  kernels::ConvPanels panels = {}) const {
         if (panels.any())
@@ -146,10 +146,16 @@ public:
     /// caller that runs several backward passes at once gives each its own); with `prepared` and
     /// `dprepared` (see prepared_size), the part of the weight gradient that takes the prepared path
     /// goes to dprepared instead.
+    /// `x_panels`: x and relu_mask in the backend's panel layout, that panel stride (as forward's
+    /// panels.x; only where kernels::net_panels allowed it).
     void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask, T* dw, T* db,
-                  const T* prepared = nullptr, T* dprepared = nullptr) {
-        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask, prepared,
-                                 dprepared);
+                  const T* prepared = nullptr, T* dprepared = nullptr, std::size_t x_panels = 0) {
+        if (x_panels != 0)
+            kernels::conv2d_backward_panels(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask,
+                                            prepared, dprepared, x_panels);
+        else
+            kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask, prepared,
+                                     dprepared);
     }
 
     const kernels::ConvDims& dims() const { return d_; }

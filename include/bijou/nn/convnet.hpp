@@ -17,7 +17,9 @@
 //   own and adding its own parameter gradients, summed in slot order after the pass; elsewhere the
 //   whole batch). Results are the same on every run at a given thread count.
 // Workspace (scalars): stored_size(n) = 2·hidden·n·HW holds the two post-ReLU activations that
-//   forward leaves for backward (chunk by chunk: a chunk's two planes together); scratch_size(n) is
+//   forward leaves for backward (chunk by chunk: a chunk's two planes together, row-major or, where
+//   kernels::net_panels allows it, in the backend's GEMM panel layout, which both passes read in
+//   place: the same values bit for bit); scratch_size(n) is
 //   temporary space for either pass and may be shared, enough for any batch up to n at any thread
 //   count: the last layer's weights prepared once per pass (Conv2d::prepared_size: the Cpu narrow
 //   path's rearranged copy, instead of one per chunk), the 1×1 layer's for the backward pass (on Cpu
@@ -47,7 +49,6 @@
 
 #include "bijou/core/backend.hpp"
 #include "bijou/core/error.hpp"
-#include "bijou/core/evaluation.hpp"
 #include "bijou/core/memory.hpp"
 #include "bijou/core/params.hpp"
 #include "bijou/core/random.hpp"
@@ -122,19 +123,13 @@ public:
         const int m = chunk(n);
         T* wf = prepared(scratch);
         if (wf != nullptr) conv4_.prepare(wf);
-        const bool evaluating = detail::evaluating() && proj_.empty();  // read here: the chunks may run on other threads
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             T* a1 = stored + 2 * plane(i0);
             T* a2 = a1 + plane(mm);
             const T* xc = columns(x, in(), n, i0, mm, s.x);
             T* yc = mm == n ? y : s.y;
-            // In an evaluation (no backward follows) the hidden planes may take the backend's panel
-            // layout (kernels::net_panels: its stride, 0 for the row-major layout).
-            const std::size_t panels =
-                evaluating ? kernels::net_panels<T>(B{}, conv0_.dims(), conv0_.chunk(mm), conv4_.dims(),
-                                                    conv4_.chunk(mm), mm)
-                           : 0;
+            const std::size_t panels = hidden_panels(mm);
             if (!proj_.empty()) {
                 conv0_.forward(xc, a1, mm, s.conv, /*relu=*/false);
                 proj_.add_per_channel(c + std::size_t(i0) * context(), a1, mm, int(hw_), /*relu=*/true,
@@ -175,9 +170,12 @@ public:
             const T* xc = columns(x, in(), n, i0, mm, s.x);
             const T* dyc = columns(dy, out(), n, i0, mm, s.y);
             T* dxc = dx == nullptr || mm == n ? dx : s.dx;
-            // s.g2 = ∂L/∂(pre-ReLU of layer 2), s.g1 = ∂L/∂(pre-ReLU of layer 0)
-            conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], wf, wf ? s.dwf : nullptr);
-            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], wt2);
+            // s.g2 = ∂L/∂(pre-ReLU of layer 2), s.g1 = ∂L/∂(pre-ReLU of layer 0); a1, a2 in the layout
+            // forward stored them in
+            const std::size_t panels = hidden_panels(mm);
+            conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], wf, wf ? s.dwf : nullptr,
+                            panels);
+            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], wt2, nullptr, panels);
             if (!proj_.empty())
                 proj_.backward_per_channel(c + std::size_t(i0) * context(), s.g1,
                                            dc == nullptr ? nullptr : dc + std::size_t(i0) * context(), mm, int(hw_),
@@ -204,6 +202,13 @@ private:
         return v;
     }
     std::size_t plane(int n) const { return std::size_t(hidden_) * std::size_t(n) * hw_; }
+    /// The panel stride of a chunk of m samples' hidden planes in the backend's panel layout
+    /// (kernels::net_panels), 0 for the row-major layout (always with a context: its projection adds
+    /// to the planes by rows). Forward and backward ask the same question and get the same answer.
+    std::size_t hidden_panels(int m) const {
+        if (!proj_.empty()) return 0;
+        return kernels::net_panels<T>(B{}, conv0_.dims(), conv0_.chunk(m), conv4_.dims(), conv4_.chunk(m), m);
+    }
 
     const Conv2d<T, B>& conv(int l) const { return l == 0 ? conv0_ : l == 1 ? conv2_ : conv4_; }
     std::size_t weight_size(int l) const {

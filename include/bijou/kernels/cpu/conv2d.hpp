@@ -401,95 +401,14 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
     }
 }
 
-// The conditioner's evaluation layout (contract: ConvPanels in kernels/reference/conv2d.hpp). In
-// evaluation no backward reads the hidden activations, so the first layer stores its output in
-// 32-column panels, the layout sgemm's micro-kernel reads op(B) in: the 1×1 layer reads them in place
-// and stores its own output the same way, and the narrow last layer reads those in place. That
-// spares both later layers the packing of op(B) (4.7% of config a's 1-thread log_prob, 4% of config
-// d's 2-thread sampling), with the same products bit for bit. Training keeps the row-major layout:
-// its weight gradients read the stored activations by rows.
-
-/// Samples a column offset must be a multiple of for a plane of HW pixels to start a panel.
-inline int panel_samples(int HW) { return detail::panel_width / std::gcd(HW, detail::panel_width); }
-
-/// The panel stride of a conditioner chunk's hidden planes (32·hidden scalars) where its layers can
-/// keep them in panels: float with the packed kernels, m·HW a whole number of panels, a first layer
-/// on the im2col path whose chunks (chunk0) start at panels, a narrow last layer whose blocks
-/// (after conv2d's chunk4) do too. 0 elsewhere (the row-major layout).
+namespace detail {
+/// db(o) += the sum of row o of dy (rows of ld), accumulated in double in 32 running partial sums
+/// added pairwise at the end (not Reference's order bit for bit): one `omp simd` reduction chained its
+/// adds through one vector and ended each row in a serial chain (1.1% of config d's training on 2
+/// threads, whose rows are 256 long).
 template <class T>
-std::size_t net_panels(Cpu, const ConvDims& d0, int chunk0, const ConvDims& d4, int chunk4, int m) {
-#if defined(BIJOU_SGEMM_SIMD)
-    if constexpr (std::is_same_v<T, float>) {
-        const int HW = d0.hw(), align = panel_samples(HW);
-        if (!detail::sgemm_simd_available() || std::size_t(m) * HW % detail::panel_width != 0) return 0;
-        if (d0.k == 1 || detail::narrow_layer(d0) || (chunk0 < m && chunk0 % align != 0)) return 0;
-        if (detail::narrow_block<T>(d4, m, chunk4, align) == 0) return 0;
-        return std::size_t(detail::panel_width) * d0.out;
-    }
-#endif
-    (void)d0, (void)chunk0, (void)d4, (void)chunk4, (void)m;
-    return 0;
-}
-
-/// conv2d_forward with x and/or y in panels (p.x, p.y: their panel strides), for the layers of a
-/// chunk net_panels accepted: a 1×1 layer (either), the first layer (y), the narrow last layer (x).
-template <class T>
-void conv2d_forward_panels(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
-                           T* scratch, bool relu, const T* prepared, ConvPanels p) {
-#if defined(BIJOU_SGEMM_SIMD)
-    if constexpr (std::is_same_v<T, float>) {
-        const std::size_t HW = std::size_t(d.hw());
-        const int N = int(std::size_t(n) * HW), align = panel_samples(d.hw());
-        const int ldp = detail::panel_width;
-        const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};
-        if (d.k == 1) {
-            gemm_ep_panels(Cpu{}, d.out, N, d.in, w, d.in, x, p.x ? ldp : N, p.x, y, p.y ? ldp : N, p.y, bias_relu);
-            return;
-        }
-        if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0 && p.y == 0) {
-            const int kk = d.k * d.k, rows = d.out * kk;
-            const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-            T* z = scratch + 2 * std::size_t(rows) * d.in;
-            const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
-            for (int i0 = 0; i0 < n; i0 += mb) {
-                const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-                gemm_ep_panels(Cpu{}, rows, cols, d.in, wf, d.in,
-                               x + detail::panel_column(int(std::size_t(i0) * HW), p.x), p.x ? ldp : N, p.x, z, cols,
-                               0, {});
-                detail::col2im(z, y, n, i0, m, dout);
-            }
-            detail::add_row_bias(y, b, d.out, n, HW);
-            if (relu) conv_relu(Cpu{}, y, std::size_t(d.out) * n * HW);
-            return;
-        }
-        if (p.x == 0 && (chunk >= n || chunk % align == 0)) {
-            const int K = d.in * d.k * d.k;
-            for (int i0 = 0; i0 < n; i0 += chunk) {
-                const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
-                detail::im2col(x, scratch, n, i0, m, d);
-                gemm_ep_panels(Cpu{}, d.out, cols, K, w, K, scratch, cols, 0,
-                               y + detail::panel_column(int(std::size_t(i0) * HW), p.y), p.y ? ldp : N, p.y,
-                               bias_relu);
-            }
-            return;
-        }
-    }
-#endif
-    (void)x, (void)y, (void)w, (void)b, (void)n, (void)d, (void)chunk, (void)scratch, (void)relu, (void)prepared, (void)p;
-    throw std::logic_error("conv2d_forward_panels: a layer or layout net_panels does not accept");
-}
-
-template <class T>
-void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                     int chunk, T* scratch, const T* relu_mask = nullptr, const T* prepared = nullptr,
-                     T* dprepared = nullptr) {
-    const std::size_t HW = std::size_t(d.hw());
-    const std::size_t ld = std::size_t(n) * HW;
-    // db += row sums of dy, accumulated in double in 32 running partial sums added pairwise at the end
-    // (not Reference's order bit for bit): one `omp simd` reduction chained its adds through one
-    // vector and ended each row in a serial chain (1.1% of config d's training on 2 threads, whose rows
-    // are 256 long).
-    bijou::detail::parallel_for(d.out, std::size_t(d.out) * ld > detail::conv_parallel_min, [&](int o) {
+void add_row_sums(const T* dy, T* db, int rows, std::size_t ld) {
+    bijou::detail::parallel_for(rows, std::size_t(rows) * ld > conv_parallel_min, [&](int o) {
         const T* r = dy + std::size_t(o) * ld;
         constexpr int lanes = 32;
         double acc[lanes] = {};
@@ -510,6 +429,141 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         for (; j < ld; ++j) sum += double(r[j]);
         db[o] += T(sum);
     });
+}
+}  // namespace detail
+
+// The conditioner's hidden planes in panels (contract: ConvPanels in kernels/reference/conv2d.hpp).
+// The first layer stores its output in 32-column panels, the layout sgemm's micro-kernel reads op(B)
+// in: the 1×1 layer reads them in place and stores its own output the same way, and the narrow last
+// layer reads those in place. That spares both later layers the packing of op(B) (4.7% of config a's
+// 1-thread log_prob, 4% of config d's 2-thread sampling). Backward transposes the planes for the
+// weight gradients from contiguous 32 × 32 blocks and reads them as ReLU masks in panels. The same
+// products, bit for bit.
+
+/// Samples a column offset must be a multiple of for a plane of HW pixels to start a panel.
+inline int panel_samples(int HW) { return detail::panel_width / std::gcd(HW, detail::panel_width); }
+
+/// The panel stride of a conditioner chunk's hidden planes (32·hidden scalars) where its layers can
+/// keep them in panels: float with the packed kernels, m·HW a whole number of panels, a first layer
+/// on the im2col path whose chunks (chunk0) start at panels, a narrow last layer whose blocks
+/// (after conv2d's chunk4) do too. 0 elsewhere (the row-major layout).
+template <class T>
+std::size_t net_panels(Cpu, const ConvDims& d0, int chunk0, const ConvDims& d4, int chunk4, int m) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        const int HW = d0.hw(), align = panel_samples(HW);
+        if (!detail::sgemm_simd_available() || std::size_t(m) * HW % detail::panel_width != 0) return 0;
+        if (d0.k == 1 || detail::narrow_layer(d0) || d0.out <= 4 || (chunk0 < m && chunk0 % align != 0)) return 0;
+        if (detail::narrow_block<T>(d4, m, chunk4, align) == 0) return 0;
+        return std::size_t(detail::panel_width) * d0.out;
+    }
+#endif
+    (void)d0, (void)chunk0, (void)d4, (void)chunk4, (void)m;
+    return 0;
+}
+
+/// conv2d_forward with x and/or y in panels (p.x, p.y: their panel strides), for the layers of a
+/// chunk net_panels accepted: a 1×1 layer (either), the first layer (y), the narrow last layer (x).
+template <class T>
+void conv2d_forward_panels(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
+                           T* scratch, bool relu, const T* prepared, ConvPanels p) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t HW = std::size_t(d.hw());
+        const int N = int(std::size_t(n) * HW), align = panel_samples(d.hw());
+        const int ldp = detail::panel_width;
+        const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};
+        if (d.k == 1) {
+            gemm_panels(Cpu{}, false, false, d.out, N, d.in, w, d.in, x, p.x ? ldp : N, p.x, 0.0f, y, p.y ? ldp : N, p.y,
+                        bias_relu);
+            return;
+        }
+        if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0 && p.y == 0) {
+            const int kk = d.k * d.k, rows = d.out * kk;
+            const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
+            T* z = scratch + 2 * std::size_t(rows) * d.in;
+            const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
+            for (int i0 = 0; i0 < n; i0 += mb) {
+                const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
+                gemm_panels(Cpu{}, false, false, rows, cols, d.in, wf, d.in,
+                            x + detail::panel_column(int(std::size_t(i0) * HW), p.x), p.x ? ldp : N, p.x, 0.0f, z, cols, 0);
+                detail::col2im(z, y, n, i0, m, dout);
+            }
+            detail::add_row_bias(y, b, d.out, n, HW);
+            if (relu) conv_relu(Cpu{}, y, std::size_t(d.out) * n * HW);
+            return;
+        }
+        if (p.x == 0 && (chunk >= n || chunk % align == 0)) {
+            const int K = d.in * d.k * d.k;
+            for (int i0 = 0; i0 < n; i0 += chunk) {
+                const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
+                detail::im2col(x, scratch, n, i0, m, d);
+                gemm_panels(Cpu{}, false, false, d.out, cols, K, w, K, scratch, cols, 0, 0.0f,
+                            y + detail::panel_column(int(std::size_t(i0) * HW), p.y), p.y ? ldp : N, p.y, bias_relu);
+            }
+            return;
+        }
+    }
+#endif
+    (void)x, (void)y, (void)w, (void)b, (void)n, (void)d, (void)chunk, (void)scratch, (void)relu, (void)prepared, (void)p;
+    throw std::logic_error("conv2d_forward_panels: a layer or layout net_panels does not accept");
+}
+
+/// conv2d_backward for a layer of such a chunk whose input x, and with it the ReLU mask (the same
+/// plane), is in panels x_panels apart (the 1×1 and the narrow last layer); dy and dx row-major. The
+/// weight gradients transpose x from its contiguous 32 × 32 blocks (sg_pack_b_panels).
+template <class T>
+void conv2d_backward_panels(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
+                            int chunk, T* scratch, const T* relu_mask, const T* prepared, T* dprepared,
+                            std::size_t x_panels) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        const std::size_t HW = std::size_t(d.hw());
+        const int N = int(std::size_t(n) * HW), ldp = detail::panel_width;
+        const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldp, .mask_panels = x_panels};
+        if (d.k == 1) {
+            detail::add_row_sums(dy, db, d.out, std::size_t(N));
+            gemm_panels(Cpu{}, false, true, d.out, d.in, N, dy, N, x, ldp, x_panels, 1.0f, dw, d.in, 0);
+            if (dx == nullptr) return;
+            if (prepared != nullptr)  // Wᵀ packed once per pass (conv2d_prepare)
+                gemm_ep_a_packed(Cpu{}, prepared, false, d.in, N, d.out, 1.0f, dy, N, 0.0f, dx, N, mask);
+            else
+                gemm_panels(Cpu{}, true, false, d.in, N, d.out, w, d.in, dy, N, 0, 0.0f, dx, N, 0, mask);
+            return;
+        }
+        if (const int mb = detail::narrow_block<T>(d, n, chunk, panel_samples(d.hw())); mb > 0) {
+            detail::add_row_sums(dy, db, d.out, std::size_t(N));
+            const int kk = d.k * d.k, rows = d.out * kk;
+            const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
+            T* dd = scratch + 2 * std::size_t(rows) * d.in;
+            const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
+            T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
+            for (int i0 = 0; i0 < n; i0 += mb) {
+                const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW), j0 = int(std::size_t(i0) * HW);
+                detail::im2col(dy, dd, n, i0, m, dout);
+                gemm_panels(Cpu{}, false, true, rows, d.in, cols, dd, cols, x + detail::panel_column(j0, x_panels), ldp,
+                            x_panels, i0 == 0 && dprepared == nullptr ? 0.0f : 1.0f, dwf, d.in, 0);
+                if (dx != nullptr)
+                    gemm_panels(Cpu{}, true, false, d.in, cols, rows, wf, d.in, dd, cols, 0, 0.0f, dx + j0, N, 0,
+                                mask.at(0, j0));
+            }
+            if (dprepared == nullptr) detail::narrow_fold_grad(dwf, dw, d);
+            return;
+        }
+    }
+#endif
+    (void)x, (void)dy, (void)dx, (void)w, (void)dw, (void)db, (void)n, (void)d, (void)chunk, (void)scratch;
+    (void)relu_mask, (void)prepared, (void)dprepared, (void)x_panels;
+    throw std::logic_error("conv2d_backward_panels: a layer net_panels does not accept");
+}
+
+template <class T>
+void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
+                     int chunk, T* scratch, const T* relu_mask = nullptr, const T* prepared = nullptr,
+                     T* dprepared = nullptr) {
+    const std::size_t HW = std::size_t(d.hw());
+    const std::size_t ld = std::size_t(n) * HW;
+    detail::add_row_sums(dy, db, d.out, ld);
     const int ldi = int(ld);
     const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldi};  // dx ⊙= [relu_mask > 0], fused
     if (d.k == 1) {

@@ -168,21 +168,22 @@ inline void gemm_ep_a_packed(Cpu, const float* a_packed, bool trans_b, int M, in
     if (!detail::split_c(N, 32, 2.0 * M * N * K, cols)) cols(0, N);
 }
 
-/// C (M × N) = A·B (A row-major M × K), then `ep` (a row bias and ReLU only), for float where
-/// detail::sgemm_simd_available(), with B (K × N) and/or C stored in 32-column panels b_panels /
-/// c_panels floats apart (detail::panel_column; ldb / ldc are then 32; 0: row-major). Split across
-/// threads as gemm_ep splits C (columns in blocks of one panel); the same bits as gemm_ep on the
-/// row-major operands.
-inline void gemm_ep_panels(Cpu, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
-                           std::size_t b_panels, float* C, int ldc, std::size_t c_panels,
-                           const detail::GemmEpilogue<float>& ep) {
+/// gemm_ep for float where detail::sgemm_simd_available(), beta 0 or 1, with B and/or C stored in
+/// 32-column panels b_panels / c_panels floats apart (detail::sgemm_packed's `panels`; ldb / ldc are
+/// then 32; 0: row-major) and the epilogue's mask possibly in panels too (no column bias with a C in
+/// panels). Split across threads as gemm_ep splits C (columns in blocks of one panel); the same bits
+/// as gemm_ep on the row-major operands.
+inline void gemm_panels(Cpu, bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
+                        const float* B, int ldb, std::size_t b_panels, float beta, float* C, int ldc,
+                        std::size_t c_panels, const detail::GemmEpilogue<float>& ep = {}) {
     const detail::SgPanels panels{b_panels, c_panels};
     auto block = [&](int i0, int i1, int j0, int j1) {
-        if (i1 > i0 && j1 > j0)
-            detail::sgemm_simd(false, false, i1 - i0, j1 - j0, K, 1.0f, A + std::size_t(i0) * lda, lda,
-                               B + detail::panel_column(j0, b_panels), ldb,
-                               C + std::size_t(i0) * ldc + detail::panel_column(j0, c_panels), ldc, true,
-                               ep.at(i0, 0), nullptr, panels);
+        if (i1 <= i0 || j1 <= j0) return;
+        const float* a0 = trans_a ? A + i0 : A + std::size_t(i0) * lda;
+        const float* b0 = trans_b ? B + std::size_t(j0) * ldb : B + detail::panel_column(j0, b_panels);
+        detail::sgemm_simd(trans_a, trans_b, i1 - i0, j1 - j0, K, 1.0f, a0, lda, b0, ldb,
+                           C + std::size_t(i0) * ldc + detail::panel_column(j0, c_panels), ldc, beta == 0.0f,
+                           ep.at(i0, j0), nullptr, panels);
     };
     const bool by_cols = N > M;
     if (detail::split_c(by_cols ? N : M, by_cols ? detail::panel_width : 16, 2.0 * M * N * K, [&](int s0, int s1) {

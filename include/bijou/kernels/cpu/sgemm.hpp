@@ -41,10 +41,22 @@
 
 namespace bijou::kernels::detail {
 
+/// Where the columns of an operand stored in panels lie (sgemm_packed's op(B) and C, and the Cpu
+/// conditioner's hidden activations, kernels/cpu/conv2d.hpp): a matrix of R rows is
+/// ⌈N/32⌉ panels of R × 32, each row-major (row stride 32), panel q at q·stride; element (r, j) at
+/// (j / 32)·stride + r·32 + j % 32. The columns past N in the last panel are padding. stride 0 means
+/// the plain row-major layout: element (r, j) at r·ld + j.
+inline constexpr int panel_width = 32;
+inline std::size_t panel_column(int j, std::size_t stride) {
+    return stride == 0 ? std::size_t(j) : std::size_t(j / panel_width) * stride + std::size_t(j % panel_width);
+}
+
 /// What to do to each finished element C(i, j) of a product, while its tile is still in L1: add
 /// bias[i] (a row bias: a convolution's output channel), then col_bias[j] (a column bias: a linear
 /// layer's output feature), then ReLU (max(c, 0), NaN passes), then keep it only where mask(i, j) > 0
-/// (the ReLU's backward: mask is the post-ReLU activation, row stride ldm). Every part is optional.
+/// (the ReLU's backward: mask is the post-ReLU activation, row stride ldm; in 32-column panels
+/// mask_panels apart where that is not 0, panel_column: a tile of C then lies within one panel of
+/// the mask). Every part is optional.
 template <class T>
 struct GemmEpilogue {
     const T* bias = nullptr;
@@ -52,11 +64,13 @@ struct GemmEpilogue {
     bool relu = false;
     const T* mask = nullptr;
     int ldm = 0;
+    std::size_t mask_panels = 0;
     bool empty() const { return bias == nullptr && col_bias == nullptr && !relu && mask == nullptr; }
-    /// The same epilogue for the block of C starting at (i0, j0).
+    /// The same epilogue for the block of C starting at (i0, j0) (j0 at a panel's start where the
+    /// mask is in panels).
     GemmEpilogue at(int i0, int j0) const {
         return {bias ? bias + i0 : nullptr, col_bias ? col_bias + j0 : nullptr, relu,
-                mask ? mask + std::size_t(i0) * ldm + j0 : nullptr, ldm};
+                mask ? mask + std::size_t(i0) * ldm + panel_column(j0, mask_panels) : nullptr, ldm, mask_panels};
     }
     /// Applies it to C[0:m, 0:n] (row stride ldc), whose top-left element is C(i0, j0).
     void apply(T* c, int ldc, int i0, int j0, int m, int n) const {
@@ -77,23 +91,13 @@ struct GemmEpilogue {
                 for (int j = 0; j < n; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];
             }
             if (mask) {
-                const T* mr = mask + std::size_t(i0 + r) * ldm + j0;
+                const T* mr = mask + std::size_t(i0 + r) * ldm + panel_column(j0, mask_panels);
 #pragma omp simd
                 for (int j = 0; j < n; ++j) row[j] = mr[j] > T(0) ? row[j] : T(0);
             }
         }
     }
 };
-
-/// Where the columns of an operand stored in panels lie (sgemm_packed's op(B) and C, and the Cpu
-/// conditioner's hidden activations in evaluation, kernels/cpu/conv2d.hpp): a matrix of R rows is
-/// ⌈N/32⌉ panels of R × 32, each row-major (row stride 32), panel q at q·stride; element (r, j) at
-/// (j / 32)·stride + r·32 + j % 32. The columns past N in the last panel are padding. stride 0 means
-/// the plain row-major layout: element (r, j) at r·ld + j.
-inline constexpr int panel_width = 32;
-inline std::size_t panel_column(int j, std::size_t stride) {
-    return stride == 0 ? std::size_t(j) : std::size_t(j / panel_width) * stride + std::size_t(j % panel_width);
-}
 
 }  // namespace bijou::kernels::detail
 
@@ -294,6 +298,30 @@ void sg_pack_b(bool tb, int k, int n, const float* B, int ldb, float* pb) {
             sg_transpose(B + std::size_t(j0) * ldb, ldb, nr, k, pb, NR);
             for (int j = nr; j < NR; ++j)
                 for (int p = 0; p < k; ++p) pb[std::size_t(p) * NR + j] = 0.0f;
+        }
+    }
+}
+
+// sg_pack_b's op(B) = Bᵀ where B (n × k, its rows the columns of op(B)) is stored in 32-column
+// panels bps apart (panel_column; B at the start of a panel): each 32 × 32 block, contiguous, is
+// transposed on its own (the AVX-512 kernel's full panels in 16×16 register blocks).
+template <int NR>
+void sg_pack_b_panels(int k, int n, const float* B, std::size_t bps, float* pb) {
+    for (int j0 = 0; j0 < n; j0 += NR, pb += std::size_t(k) * NR) {
+        const int nr = std::min(NR, n - j0);
+        for (int p0 = 0; p0 < k; p0 += panel_width) {
+            const int kp = std::min(panel_width, k - p0);
+            const float* s = B + std::size_t(p0 / panel_width) * bps + std::size_t(j0) * panel_width;
+            float* d = pb + std::size_t(p0) * NR;
+            if constexpr (NR == 32) {
+                if (nr == NR && kp == panel_width) {
+                    sg_transpose_panel32(s, panel_width, panel_width, d);
+                    continue;
+                }
+            }
+            sg_transpose(s, panel_width, nr, kp, d, NR);
+            for (int j = nr; j < NR; ++j)
+                for (int p = 0; p < kp; ++p) d[std::size_t(p) * NR + j] = 0.0f;
         }
     }
 }
@@ -509,11 +537,12 @@ void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out)
 /// Kern::b_direct_rows_max is read in place (only its ragged last panel packed). `ep` runs on each
 /// tile after its last depth block. `a_packed`: op(A) already packed whole (sg_pack_a_whole; A, lda
 /// and ta are then not read), for a caller that multiplies the same op(A) many times; the products are
-/// the same, bit for bit. `panels`: op(B) (untransposed, ldb = 32) and/or C (ldc = 32) stored in
-/// 32-column panels `panels.b` / `panels.c` floats apart (panel_column); a paneled op(B) is read in
-/// place, padding included (a padding column of op(B) reaches only the same padding column of C),
-/// and a paneled C takes no epilogue that reads by column (col_bias, mask). The same products, bit
-/// for bit, as in the row-major layout.
+/// the same, bit for bit. `panels`: B (ldb = 32) and/or C (ldc = 32) stored in 32-column panels
+/// `panels.b` / `panels.c` floats apart (panel_column). An untransposed op(B) in panels is read in
+/// place, padding included (a padding column of op(B) reaches only the same padding column of C); an
+/// op(B) = Bᵀ is packed from B's contiguous 32 × 32 blocks (sg_pack_b_panels; its depth blocks then
+/// start at panels). A C in panels takes no column bias; a mask in panels is GemmEpilogue's. The
+/// same products, bit for bit, as in the row-major layout.
 struct SgPanels {
     std::size_t b = 0, c = 0;
 };
@@ -551,6 +580,8 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             if (b_direct) {  // only a ragged last panel of a row-major op(B)
                 if (const int full = nc - nc % NR; full < nc && panels.b == 0)
                     sg_pack_b<NR>(false, kc, nc - full, B + std::size_t(pc) * ldb + jc + full, ldb, pb);
+            } else if (tb && panels.b != 0) {
+                sg_pack_b_panels<NR>(kc, nc, B + std::size_t(jc) * ldb + panel_column(pc, panels.b), panels.b, pb);
             } else {
                 sg_pack_b<NR>(tb, kc, nc, tb ? B + std::size_t(jc) * ldb + pc : B + std::size_t(pc) * ldb + jc, ldb,
                               pb);

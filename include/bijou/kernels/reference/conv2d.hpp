@@ -55,14 +55,11 @@ void for_net_chunks(Reference, int n, int chunk, F&& f) {
     for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
 }
 
-/// Weights a pass may prepare once per layer and pass to every chunk's call (the Cpu backend's narrow
-/// path: a rearranged copy, and its gradient folded back with conv2d_fold_prepared_grad); these loops
-/// need none, so the size is 0 and the calls do nothing.
 /// A conditioner's hidden activations in 32-column panels (kernels/cpu/sgemm.hpp's panel_column) with
 /// panel stride `x` / `y` for a layer's input / output (0: the row-major channel-major layout): the Cpu
-/// backend's layout in evaluation, where no backward reads them (kernels/cpu/conv2d.hpp's net_panels,
-/// conv2d_forward_panels). Every other backend keeps the row-major layout: net_panels is 0 for it, and
-/// conv2d_forward_panels, never called, throws.
+/// backend's layout for them where kernels/cpu/conv2d.hpp's net_panels allows it (conv2d_forward_panels,
+/// conv2d_backward_panels). Every other backend keeps the row-major layout: net_panels is 0 for it, and
+/// the panel passes, never called, throw.
 struct ConvPanels {
     std::size_t x = 0, y = 0;
     bool any() const { return x != 0 || y != 0; }
@@ -76,7 +73,15 @@ void conv2d_forward_panels(Bk, const T*, T*, const T*, const T*, int, const Conv
                            ConvPanels) {
     throw std::logic_error("conv2d_forward_panels: this backend keeps activations row-major (net_panels is 0)");
 }
+template <class Bk, class T>
+void conv2d_backward_panels(Bk, const T*, const T*, T*, const T*, T*, T*, int, const ConvDims&, int, T*, const T*,
+                            const T*, T*, std::size_t) {
+    throw std::logic_error("conv2d_backward_panels: this backend keeps activations row-major (net_panels is 0)");
+}
 
+/// Weights a pass may prepare once per layer and pass to every chunk's call (the Cpu backend's narrow
+/// path: a rearranged copy, and its gradient folded back with conv2d_fold_prepared_grad); these loops
+/// need none, so the size is 0 and the calls do nothing.
 template <class T>
 std::size_t conv2d_prepared_size(Reference, const ConvDims&) {
     return 0;
