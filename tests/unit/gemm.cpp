@@ -366,6 +366,27 @@ TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_panels) give the bits of 
             }
             set_num_threads(saved);
         }
+        // each micro-kernel the CPU runs (the AVX2 kernel's 16-column panels lie two to a 32-column
+        // one), op(B) and C in panels at once, beta 0 and 1
+        auto each = [&](auto kern, const char* name) {
+            using Kern = decltype(kern);
+            CAPTURE(name);
+            for (bool assign : {true, false}) {
+                std::vector<float> want(std::size_t(g.M) * g.N, 0.5f), got(cps * panels, 0.5f);
+                sgemm_packed<Kern>(false, false, g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), g.N, want.data(), g.N,
+                                   assign, ep);
+                sgemm_packed<Kern>(false, false, g.M, g.N, g.K, 1.0f, A.data(), lda, Bp.data(), panel_width, got.data(),
+                                   panel_width, assign, ep, nullptr, SgPanels{bps, cps});
+                bool same = true;
+                for (int i = 0; i < g.M; ++i)
+                    for (int j = 0; j < g.N; ++j)
+                        same = same && got[panel_column(j, cps) + std::size_t(i) * panel_width] ==
+                                           want[std::size_t(i) * g.N + j];
+                CHECK(same);
+            }
+        };
+        if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
+        if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
     }
 }
 
@@ -407,6 +428,15 @@ TEST_CASE("gemm: op(B) = Bᵀ packed from B in panels, and a ReLU mask in panels
             kernels::gemm_panels(Cpu{}, g.ta, g.tb, g.M, g.N, g.K, A.data(), lda, Bp.data(), g.tb ? panel_width : ldb,
                                  bps, beta, got.data(), g.N, 0, epp);
             CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+            if (threads == 1 && sgemm_simd_level() >= 1) {  // the AVX2 kernel (16-column panels) on its own
+                std::vector<float> want2(want.size(), 0.25f), got2(want.size(), 0.25f);
+                sgemm_packed<SgAvx2>(g.ta, g.tb, g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), ldb, want2.data(), g.N,
+                                     beta == 0.0f, ep);
+                sgemm_packed<SgAvx2>(g.ta, g.tb, g.M, g.N, g.K, 1.0f, A.data(), lda, Bp.data(),
+                                     g.tb ? panel_width : ldb, got2.data(), g.N, beta == 0.0f, epp, nullptr,
+                                     SgPanels{bps, 0});
+                CHECK(std::memcmp(want2.data(), got2.data(), sizeof(float) * want2.size()) == 0);
+            }
             if (g.ta && sgemm_a_packed_size(true, g.M, g.K) > 0) {  // prepared Wᵀ (gemm_ep_a_packed)
                 std::vector<float> packed(sgemm_a_packed_size(true, g.M, g.K)), viap(want.size(), 0.25f);
                 sgemm_pack_a(true, g.M, g.K, A.data(), lda, packed.data());

@@ -18,6 +18,8 @@
 // narrow product's weight gradient to a dWf buffer of the same size (zeroed by the caller) that
 // conv2d_fold_prepared_grad adds to dw once at the end, instead of both per call (4% of config d's
 // training on 1 thread went to rearranging them per chunk).
+// A conditioner (nn/convnet.hpp) may keep a chunk's hidden planes in the GEMM's 32-column panels
+// instead of row-major (net_panels; conv2d_forward_panels, conv2d_backward_panels: below).
 // GEMMs split C across threads along its longer side (kernels/cpu/gemm.hpp); elementwise passes run over
 // (channel, sample) blocks with parallel_for and SIMD inner loops. No allocation.
 #pragma once
