@@ -371,38 +371,6 @@ void conv_relu_backward(Cpu, T* g, const T* a, std::size_t size) {
     });
 }
 
-template <class T>
-void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
-                    bool relu = false, const T* prepared = nullptr) {
-    const std::size_t HW = std::size_t(d.hw());
-    const int ld = int(std::size_t(n) * HW);
-    const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};  // fused into the GEMM's last pass over each tile
-    if (d.k == 1) {
-        gemm_ep(Cpu{}, false, false, d.out, ld, d.in, T(1), w, d.in, x, ld, T(0), y, ld, bias_relu);
-    } else if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
-        const int kk = d.k * d.k, rows = d.out * kk;
-        const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-        T* z = scratch + 2 * std::size_t(rows) * d.in;
-        const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
-        for (int i0 = 0; i0 < n; i0 += mb) {
-            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-            gemm(Cpu{}, false, false, rows, cols, d.in, T(1), wf, d.in, x + std::size_t(i0) * HW, ld, T(0), z, cols);
-            detail::col2im(z, y, n, i0, m, dout);
-        }
-        detail::add_row_bias(y, b, d.out, n, HW);
-        if (relu) conv_relu(Cpu{}, y, std::size_t(d.out) * n * HW);
-    } else {
-        const int K = d.in * d.k * d.k;
-        T* col = scratch;
-        for (int i0 = 0; i0 < n; i0 += chunk) {
-            const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
-            detail::im2col(x, col, n, i0, m, d);
-            gemm_ep(Cpu{}, false, false, d.out, cols, K, T(1), w, K, col, cols, T(0), y + std::size_t(i0) * HW, ld,
-                    bias_relu);
-        }
-    }
-}
-
 namespace detail {
 /// db(o) += the sum of row o of dy (rows of ld), accumulated in double in 32 running partial sums
 /// added pairwise at the end (not Reference's order bit for bit): one `omp simd` reduction chained its
@@ -464,112 +432,88 @@ std::size_t net_panels(Cpu, const ConvDims& d0, int chunk0, const ConvDims& d4, 
     return 0;
 }
 
-/// conv2d_forward with x and/or y in panels (p.x, p.y: their panel strides), for the layers of a
-/// chunk net_panels accepted: a 1×1 layer (either), the first layer (y), the narrow last layer (x).
+namespace detail {
+/// C (+)= op(A)·op(B), then ep, through the Cpu GEMM: gemm_panels where op(B) (b_panels), C
+/// (c_panels) or ep's mask is in panels (float with the packed kernels, which net_panels requires),
+/// else gemm_ep (the same bits where both apply).
+template <class T>
+void conv_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb, std::size_t b_panels,
+               T beta, T* C, int ldc, std::size_t c_panels, const GemmEpilogue<T>& ep = {}) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        if (b_panels != 0 || c_panels != 0 || ep.mask_panels != 0) {
+            gemm_panels(Cpu{}, ta, tb, M, N, K, A, lda, B, ldb, b_panels, beta, C, ldc, c_panels, ep);
+            return;
+        }
+    }
+#endif
+    if (b_panels != 0 || c_panels != 0 || ep.mask_panels != 0)
+        throw std::logic_error("conv2d: planes in panels need float and the packed kernels (net_panels)");
+    gemm_ep(Cpu{}, ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc, ep);
+}
+}  // namespace detail
+
+/// `p`: x and/or y in panels (their panel strides; kernels/reference/conv2d.hpp's ConvPanels), for
+/// the layers of a chunk net_panels accepted: a 1×1 layer (either), the first layer (y), the narrow
+/// last layer (x).
+template <class T>
+void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
+                    bool relu = false, const T* prepared = nullptr, ConvPanels p = {}) {
+    const std::size_t HW = std::size_t(d.hw());
+    const int ld = int(std::size_t(n) * HW), ldp = detail::panel_width;
+    const int ldx = p.x ? ldp : ld, ldy = p.y ? ldp : ld, align = p.any() ? panel_samples(d.hw()) : 1;
+    const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};  // fused into the GEMM's last pass over each tile
+    // a block of samples from i0 on: its first column, at a panel's start where the plane is in panels
+    auto at = [HW](int i0, std::size_t panels) { return detail::panel_column(int(std::size_t(i0) * HW), panels); };
+    if (d.k == 1) {
+        detail::conv_gemm(false, false, d.out, ld, d.in, w, d.in, x, ldx, p.x, T(0), y, ldy, p.y, bias_relu);
+    } else if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0 && p.y == 0) {
+        const int kk = d.k * d.k, rows = d.out * kk;
+        const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
+        T* z = scratch + 2 * std::size_t(rows) * d.in;
+        const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
+        for (int i0 = 0; i0 < n; i0 += mb) {
+            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
+            detail::conv_gemm(false, false, rows, cols, d.in, wf, d.in, x + at(i0, p.x), ldx, p.x, T(0), z, cols, 0);
+            detail::col2im(z, y, n, i0, m, dout);
+        }
+        detail::add_row_bias(y, b, d.out, n, HW);
+        if (relu) conv_relu(Cpu{}, y, std::size_t(d.out) * n * HW);
+    } else {
+        if (p.x != 0 || (p.y != 0 && chunk < n && chunk % align != 0))
+            throw std::logic_error("conv2d_forward: a layer or layout net_panels does not accept");
+        const int K = d.in * d.k * d.k;
+        T* col = scratch;
+        for (int i0 = 0; i0 < n; i0 += chunk) {
+            const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
+            detail::im2col(x, col, n, i0, m, d);
+            detail::conv_gemm(false, false, d.out, cols, K, w, K, col, cols, 0, T(0), y + at(i0, p.y), ldy, p.y,
+                              bias_relu);
+        }
+    }
+}
+
 template <class T>
 void conv2d_forward_panels(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
                            T* scratch, bool relu, const T* prepared, ConvPanels p) {
-#if defined(BIJOU_SGEMM_SIMD)
-    if constexpr (std::is_same_v<T, float>) {
-        const std::size_t HW = std::size_t(d.hw());
-        const int N = int(std::size_t(n) * HW), align = panel_samples(d.hw());
-        const int ldp = detail::panel_width;
-        const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};
-        if (d.k == 1) {
-            gemm_panels(Cpu{}, false, false, d.out, N, d.in, w, d.in, x, p.x ? ldp : N, p.x, 0.0f, y, p.y ? ldp : N, p.y,
-                        bias_relu);
-            return;
-        }
-        if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0 && p.y == 0) {
-            const int kk = d.k * d.k, rows = d.out * kk;
-            const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-            T* z = scratch + 2 * std::size_t(rows) * d.in;
-            const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
-            for (int i0 = 0; i0 < n; i0 += mb) {
-                const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-                gemm_panels(Cpu{}, false, false, rows, cols, d.in, wf, d.in,
-                            x + detail::panel_column(int(std::size_t(i0) * HW), p.x), p.x ? ldp : N, p.x, 0.0f, z, cols, 0);
-                detail::col2im(z, y, n, i0, m, dout);
-            }
-            detail::add_row_bias(y, b, d.out, n, HW);
-            if (relu) conv_relu(Cpu{}, y, std::size_t(d.out) * n * HW);
-            return;
-        }
-        if (p.x == 0 && (chunk >= n || chunk % align == 0)) {
-            const int K = d.in * d.k * d.k;
-            for (int i0 = 0; i0 < n; i0 += chunk) {
-                const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
-                detail::im2col(x, scratch, n, i0, m, d);
-                gemm_panels(Cpu{}, false, false, d.out, cols, K, w, K, scratch, cols, 0, 0.0f,
-                            y + detail::panel_column(int(std::size_t(i0) * HW), p.y), p.y ? ldp : N, p.y, bias_relu);
-            }
-            return;
-        }
-    }
-#endif
-    (void)x, (void)y, (void)w, (void)b, (void)n, (void)d, (void)chunk, (void)scratch, (void)relu, (void)prepared, (void)p;
-    throw std::logic_error("conv2d_forward_panels: a layer or layout net_panels does not accept");
+    conv2d_forward(Cpu{}, x, y, w, b, n, d, chunk, scratch, relu, prepared, p);
 }
 
-/// conv2d_backward for a layer of such a chunk whose input x, and with it the ReLU mask (the same
-/// plane), is in panels x_panels apart (the 1×1 and the narrow last layer); dy and dx row-major. The
-/// weight gradients transpose x from its contiguous 32 × 32 blocks (sg_pack_b_panels).
-template <class T>
-void conv2d_backward_panels(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                            int chunk, T* scratch, const T* relu_mask, const T* prepared, T* dprepared,
-                            std::size_t x_panels) {
-#if defined(BIJOU_SGEMM_SIMD)
-    if constexpr (std::is_same_v<T, float>) {
-        const std::size_t HW = std::size_t(d.hw());
-        const int N = int(std::size_t(n) * HW), ldp = detail::panel_width;
-        const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldp, .mask_panels = x_panels};
-        if (d.k == 1) {
-            detail::add_row_sums(dy, db, d.out, std::size_t(N));
-            gemm_panels(Cpu{}, false, true, d.out, d.in, N, dy, N, x, ldp, x_panels, 1.0f, dw, d.in, 0);
-            if (dx == nullptr) return;
-            if (prepared != nullptr)  // Wᵀ packed once per pass (conv2d_prepare)
-                gemm_ep_a_packed(Cpu{}, prepared, false, d.in, N, d.out, 1.0f, dy, N, 0.0f, dx, N, mask);
-            else
-                gemm_panels(Cpu{}, true, false, d.in, N, d.out, w, d.in, dy, N, 0, 0.0f, dx, N, 0, mask);
-            return;
-        }
-        if (const int mb = detail::narrow_block<T>(d, n, chunk, panel_samples(d.hw())); mb > 0) {
-            detail::add_row_sums(dy, db, d.out, std::size_t(N));
-            const int kk = d.k * d.k, rows = d.out * kk;
-            const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
-            T* dd = scratch + 2 * std::size_t(rows) * d.in;
-            const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
-            T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
-            for (int i0 = 0; i0 < n; i0 += mb) {
-                const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW), j0 = int(std::size_t(i0) * HW);
-                detail::im2col(dy, dd, n, i0, m, dout);
-                gemm_panels(Cpu{}, false, true, rows, d.in, cols, dd, cols, x + detail::panel_column(j0, x_panels), ldp,
-                            x_panels, i0 == 0 && dprepared == nullptr ? 0.0f : 1.0f, dwf, d.in, 0);
-                if (dx != nullptr)
-                    gemm_panels(Cpu{}, true, false, d.in, cols, rows, wf, d.in, dd, cols, 0, 0.0f, dx + j0, N, 0,
-                                mask.at(0, j0));
-            }
-            if (dprepared == nullptr) detail::narrow_fold_grad(dwf, dw, d);
-            return;
-        }
-    }
-#endif
-    (void)x, (void)dy, (void)dx, (void)w, (void)dw, (void)db, (void)n, (void)d, (void)chunk, (void)scratch;
-    (void)relu_mask, (void)prepared, (void)dprepared, (void)x_panels;
-    throw std::logic_error("conv2d_backward_panels: a layer net_panels does not accept");
-}
-
+/// `x_panels`: x, and with it relu_mask (the same plane), in panels that far apart (the 1×1 and
+/// the narrow last layer of a chunk net_panels accepted); dy and dx are row-major. The weight
+/// gradients then transpose x from its contiguous 32 × 32 blocks (sg_pack_b_panels).
 template <class T>
 void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
                      int chunk, T* scratch, const T* relu_mask = nullptr, const T* prepared = nullptr,
-                     T* dprepared = nullptr) {
+                     T* dprepared = nullptr, std::size_t x_panels = 0) {
     const std::size_t HW = std::size_t(d.hw());
     const std::size_t ld = std::size_t(n) * HW;
+    const int ldi = int(ld), ldx = x_panels ? detail::panel_width : ldi;
     detail::add_row_sums(dy, db, d.out, ld);
-    const int ldi = int(ld);
-    const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldi};  // dx ⊙= [relu_mask > 0], fused
+    // dx ⊙= [relu_mask > 0], fused
+    const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldx, .mask_panels = x_panels};
     if (d.k == 1) {
-        gemm(Cpu{}, false, true, d.out, d.in, ldi, T(1), dy, ldi, x, ldi, T(1), dw, d.in);
+        detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldi, x, ldx, x_panels, T(1), dw, d.in, 0);
         if (dx == nullptr) return;
 #if defined(BIJOU_SGEMM_SIMD)
         if constexpr (std::is_same_v<T, float>) {
@@ -579,10 +523,11 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
             }
         }
 #endif
-        gemm_ep(Cpu{}, true, false, d.in, ldi, d.out, T(1), w, d.in, dy, ldi, T(0), dx, ldi, mask);
+        detail::conv_gemm(true, false, d.in, ldi, d.out, w, d.in, dy, ldi, 0, T(0), dx, ldi, 0, mask);
         return;
     }
-    if (const int mb = detail::narrow_block<T>(d, n, chunk); mb > 0) {
+    const int align = x_panels ? panel_samples(d.hw()) : 1;
+    if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0) {
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
@@ -590,17 +535,18 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {
-            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
+            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW), j0 = int(std::size_t(i0) * HW);
             detail::im2col(dy, dd, n, i0, m, dout);
-            gemm(Cpu{}, false, true, rows, d.in, cols, T(1), dd, cols, x + std::size_t(i0) * HW, ldi,
-                 i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in);
+            detail::conv_gemm(false, true, rows, d.in, cols, dd, cols, x + detail::panel_column(j0, x_panels), ldx,
+                              x_panels, i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in, 0);
             if (dx != nullptr)
-                gemm_ep(Cpu{}, true, false, d.in, cols, rows, T(1), wf, d.in, dd, cols, T(0), dx + std::size_t(i0) * HW,
-                        ldi, mask.at(0, int(std::size_t(i0) * HW)));
+                detail::conv_gemm(true, false, d.in, cols, rows, wf, d.in, dd, cols, 0, T(0), dx + j0, ldi, 0,
+                                  mask.at(0, j0));
         }
         if (dprepared == nullptr) detail::narrow_fold_grad(dwf, dw, d);
         return;
     }
+    if (x_panels != 0) throw std::logic_error("conv2d_backward: a layer net_panels does not accept");
     const int K = d.in * d.k * d.k;
     T* col = scratch;
     T* dcol = scratch + std::size_t(K) * chunk * HW;
@@ -615,6 +561,13 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         }
     }
     if (dx != nullptr && relu_mask != nullptr) conv_relu_backward(Cpu{}, dx, relu_mask, std::size_t(d.in) * ld);
+}
+
+template <class T>
+void conv2d_backward_panels(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
+                            int chunk, T* scratch, const T* relu_mask, const T* prepared, T* dprepared,
+                            std::size_t x_panels) {
+    conv2d_backward(Cpu{}, x, dy, dx, w, dw, db, n, d, chunk, scratch, relu_mask, prepared, dprepared, x_panels);
 }
 
 namespace detail {
