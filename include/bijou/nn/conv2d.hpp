@@ -114,11 +114,7 @@ public:
     /// kernels::net_panels allowed it: a conditioner's hidden planes, nn/convnet.hpp).
     void forward(const T* x, T* y, int n, T* scratch, bool relu = false, const T* prepared = nullptr,
                  kernels::ConvPanels panels = {}) const {
-        if (panels.any())
-            kernels::conv2d_forward_panels(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu, prepared,
-                                           panels);
-        else
-            kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu, prepared);
+        kernels::conv2d_forward(B{}, x, y, w_.value, b_.value, n, d_, chunk(n), scratch, relu, prepared, panels);
     }
 
     /// Scalars of weights the backend's kernels rearrange per call unless given them prepared (the Cpu
@@ -150,12 +146,8 @@ public:
     /// panels.x; only where kernels::net_panels allowed it).
     void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask, T* dw, T* db,
                   const T* prepared = nullptr, T* dprepared = nullptr, std::size_t x_panels = 0) {
-        if (x_panels != 0)
-            kernels::conv2d_backward_panels(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask,
-                                            prepared, dprepared, x_panels);
-        else
-            kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask, prepared,
-                                     dprepared);
+        kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask, prepared,
+                                 dprepared, x_panels);
     }
 
     const kernels::ConvDims& dims() const { return d_; }

@@ -19,7 +19,7 @@
 // conv2d_fold_prepared_grad adds to dw once at the end, instead of both per call (4% of config d's
 // training on 1 thread went to rearranging them per chunk).
 // A conditioner (nn/convnet.hpp) may keep a chunk's hidden planes in the GEMM's 32-column panels
-// instead of row-major (net_panels; conv2d_forward_panels, conv2d_backward_panels: below).
+// instead of row-major (net_panels, below; conv2d_forward's and conv2d_backward's last argument).
 // GEMMs split C across threads along its longer side (kernels/cpu/gemm.hpp); elementwise passes run over
 // (channel, sample) blocks with parallel_for and SIMD inner loops. No allocation.
 #pragma once
@@ -439,17 +439,17 @@ namespace detail {
 template <class T>
 void conv_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb, std::size_t b_panels,
                T beta, T* C, int ldc, std::size_t c_panels, const GemmEpilogue<T>& ep = {}) {
+    if (b_panels == 0 && c_panels == 0 && ep.mask_panels == 0) {
+        gemm_ep(Cpu{}, ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc, ep);
+        return;
+    }
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
-        if (b_panels != 0 || c_panels != 0 || ep.mask_panels != 0) {
-            gemm_panels(Cpu{}, ta, tb, M, N, K, A, lda, B, ldb, b_panels, beta, C, ldc, c_panels, ep);
-            return;
-        }
+        gemm_panels(Cpu{}, ta, tb, M, N, K, A, lda, B, ldb, b_panels, beta, C, ldc, c_panels, ep);
+        return;
     }
 #endif
-    if (b_panels != 0 || c_panels != 0 || ep.mask_panels != 0)
-        throw std::logic_error("conv2d: planes in panels need float and the packed kernels (net_panels)");
-    gemm_ep(Cpu{}, ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc, ep);
+    throw std::logic_error("conv2d: planes in panels need float and the packed kernels (net_panels)");
 }
 }  // namespace detail
 
@@ -491,12 +491,6 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
                               bias_relu);
         }
     }
-}
-
-template <class T>
-void conv2d_forward_panels(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk,
-                           T* scratch, bool relu, const T* prepared, ConvPanels p) {
-    conv2d_forward(Cpu{}, x, y, w, b, n, d, chunk, scratch, relu, prepared, p);
 }
 
 /// `x_panels`: x, and with it relu_mask (the same plane), in panels that far apart (the 1×1 and
@@ -561,13 +555,6 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         }
     }
     if (dx != nullptr && relu_mask != nullptr) conv_relu_backward(Cpu{}, dx, relu_mask, std::size_t(d.in) * ld);
-}
-
-template <class T>
-void conv2d_backward_panels(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                            int chunk, T* scratch, const T* relu_mask, const T* prepared, T* dprepared,
-                            std::size_t x_panels) {
-    conv2d_backward(Cpu{}, x, dy, dx, w, dw, db, n, d, chunk, scratch, relu_mask, prepared, dprepared, x_panels);
 }
 
 namespace detail {

@@ -262,6 +262,22 @@ void sg_pack_a(bool ta, int m, int k, const float* A, int lda, float* pa) {
     }
 }
 
+// One k×NR panel of op(B) = Bᵀ from nr ≤ NR rows of B (ldb apart, k values each): op(B)(p, j) =
+// B[j·ldb + p], columns past nr zero. A full panel of the AVX-512 kernel (which runs only where the CPU
+// has AVX-512F) goes through sg_transpose_panel32's 16×16 register blocks.
+template <int NR>
+void sg_pack_b_transposed(int nr, int k, const float* B, int ldb, float* pb) {
+    if constexpr (NR == 32) {
+        if (nr == NR) {
+            sg_transpose_panel32(B, ldb, k, pb);
+            return;
+        }
+    }
+    sg_transpose(B, ldb, nr, k, pb, NR);
+    for (int j = nr; j < NR; ++j)
+        for (int p = 0; p < k; ++p) pb[std::size_t(p) * NR + j] = 0.0f;
+}
+
 // Packs op(B)[0:k, 0:n] into ceil(n/NR) panels of k×NR (zero columns past n), reading contiguously.
 template <int NR>
 void sg_pack_b(bool tb, int k, int n, const float* B, int ldb, float* pb) {
@@ -286,20 +302,8 @@ void sg_pack_b(bool tb, int k, int n, const float* B, int ldb, float* pb) {
         }
         return;
     }
-    for (int j0 = 0; j0 < n; j0 += NR, pb += std::size_t(k) * NR) {
-        const int nr = std::min(NR, n - j0);
-        if constexpr (NR == 32) {  // the AVX-512 kernel's panels (it runs only where the CPU has AVX-512F)
-            if (nr == NR) {
-                sg_transpose_panel32(B + std::size_t(j0) * ldb, ldb, k, pb);
-                continue;
-            }
-        }
-        {  // op(B)(p, j) = B[j·ldb + p]: transpose the rows, zero the padding
-            sg_transpose(B + std::size_t(j0) * ldb, ldb, nr, k, pb, NR);
-            for (int j = nr; j < NR; ++j)
-                for (int p = 0; p < k; ++p) pb[std::size_t(p) * NR + j] = 0.0f;
-        }
-    }
+    for (int j0 = 0; j0 < n; j0 += NR, pb += std::size_t(k) * NR)
+        sg_pack_b_transposed<NR>(std::min(NR, n - j0), k, B + std::size_t(j0) * ldb, ldb, pb);
 }
 
 // sg_pack_b's op(B) = Bᵀ where B (n × k, its rows the columns of op(B)) is stored in 32-column
@@ -312,16 +316,7 @@ void sg_pack_b_panels(int k, int n, const float* B, std::size_t bps, float* pb) 
         for (int p0 = 0; p0 < k; p0 += panel_width) {
             const int kp = std::min(panel_width, k - p0);
             const float* s = B + std::size_t(p0 / panel_width) * bps + std::size_t(j0) * panel_width;
-            float* d = pb + std::size_t(p0) * NR;
-            if constexpr (NR == 32) {
-                if (nr == NR && kp == panel_width) {
-                    sg_transpose_panel32(s, panel_width, panel_width, d);
-                    continue;
-                }
-            }
-            sg_transpose(s, panel_width, nr, kp, d, NR);
-            for (int j = nr; j < NR; ++j)
-                for (int p = 0; p < kp; ++p) d[std::size_t(p) * NR + j] = 0.0f;
+            sg_pack_b_transposed<NR>(nr, kp, s, panel_width, pb + std::size_t(p0) * NR);
         }
     }
 }

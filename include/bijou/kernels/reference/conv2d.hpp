@@ -57,9 +57,10 @@ void for_net_chunks(Reference, int n, int chunk, F&& f) {
 
 /// A conditioner's hidden activations in 32-column panels (kernels/cpu/sgemm.hpp's panel_column) with
 /// panel stride `x` / `y` for a layer's input / output (0: the row-major channel-major layout): the Cpu
-/// backend's layout for them where kernels/cpu/conv2d.hpp's net_panels allows it (conv2d_forward_panels,
-/// conv2d_backward_panels). Every other backend keeps the row-major layout: net_panels is 0 for it, and
-/// the panel passes, never called, throw.
+/// backend's layout for them where kernels/cpu/conv2d.hpp's net_panels allows it (its conv2d_forward
+/// and conv2d_backward take the strides as their last argument). Every other backend keeps the
+/// row-major layout: net_panels is 0 for it, and the overloads below, which take the strides, pass the
+/// call on to its row-major convolution (and throw for planes in panels, which it never gets).
 struct ConvPanels {
     std::size_t x = 0, y = 0;
     bool any() const { return x != 0 || y != 0; }
@@ -69,14 +70,18 @@ std::size_t net_panels(Bk, const ConvDims&, int, const ConvDims&, int, int) {
     return 0;
 }
 template <class Bk, class T>
-void conv2d_forward_panels(Bk, const T*, T*, const T*, const T*, int, const ConvDims&, int, T*, bool, const T*,
-                           ConvPanels) {
-    throw std::logic_error("conv2d_forward_panels: this backend keeps activations row-major (net_panels is 0)");
+void conv2d_forward(Bk bk, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
+                    bool relu, const T* prepared, ConvPanels p) {
+    if (p.any()) throw std::logic_error("conv2d_forward: this backend keeps activations row-major (net_panels is 0)");
+    conv2d_forward(bk, x, y, w, b, n, d, chunk, scratch, relu, prepared);
 }
 template <class Bk, class T>
-void conv2d_backward_panels(Bk, const T*, const T*, T*, const T*, T*, T*, int, const ConvDims&, int, T*, const T*,
-                            const T*, T*, std::size_t) {
-    throw std::logic_error("conv2d_backward_panels: this backend keeps activations row-major (net_panels is 0)");
+void conv2d_backward(Bk bk, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
+                     int chunk, T* scratch, const T* relu_mask, const T* prepared, T* dprepared,
+                     std::size_t x_panels) {
+    if (x_panels != 0)
+        throw std::logic_error("conv2d_backward: this backend keeps activations row-major (net_panels is 0)");
+    conv2d_backward(bk, x, dy, dx, w, dw, db, n, d, chunk, scratch, relu_mask, prepared, dprepared);
 }
 
 /// Weights a pass may prepare once per layer and pass to every chunk's call (the Cpu backend's narrow
