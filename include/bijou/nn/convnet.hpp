@@ -140,7 +140,7 @@ public:
             conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true, nullptr, {panels, panels});
             conv4_.forward(a2, yc, mm, s.conv, /*relu=*/false, wf, {panels, 0});
             if (yc != y) put_columns(yc, y, out(), n, i0, mm);
-        });
+        }, kernels::NetChunks::balanced);  // a chunk's outputs and stored activations: the same in any slot
     }
 
     /// Parameter gradients += and dx = ∂L/∂x (if dx is not null), for ∂L/∂y = dy.

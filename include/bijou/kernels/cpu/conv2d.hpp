@@ -25,6 +25,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -98,7 +99,7 @@ inline int net_slots(Cpu, int n, int chunk) {
 inline int net_max_slots(Cpu, int n) { return std::max(1, std::min(detail::net_cores(), n)); }
 
 template <class F>
-void for_net_chunks(Cpu, int n, int chunk, F&& f) {
+void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::fixed) {
     const int chunks = (n + chunk - 1) / chunk;
     auto run = [&](int slot, int c0, int c1) {
         for (int c = c0; c < c1; ++c) f(slot, c * chunk, std::min(chunk, n - c * chunk));
@@ -107,13 +108,19 @@ void for_net_chunks(Cpu, int n, int chunk, F&& f) {
     const int threads = net_slots(Cpu{}, n, chunk);
     if (threads > 1 && !omp_in_parallel()) {
         std::exception_ptr error[detail::net_slot_limit];
+        std::atomic<int> next{0};  // NetChunks::balanced: the next chunk a thread takes
 #pragma omp parallel num_threads(threads)
         {
             const int t = omp_get_thread_num(), nt = omp_get_num_threads();
             try {  // an exception must not leave the region
-                run(t, int(std::int64_t(chunks) * t / nt), int(std::int64_t(chunks) * (t + 1) / nt));
+                if (order == NetChunks::balanced) {
+                    for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) run(t, c, c + 1);
+                } else {
+                    run(t, int(std::int64_t(chunks) * t / nt), int(std::int64_t(chunks) * (t + 1) / nt));
+                }
             } catch (...) {
                 error[t] = std::current_exception();
+                next.store(chunks, std::memory_order_relaxed);  // the others stop after their chunk
             }
         }
         for (const std::exception_ptr& e : error)

@@ -180,7 +180,7 @@ int net_max_slots(B, int) {
     return 1;
 }
 template <ExecutorBackend B, class F>
-void for_net_chunks(B, int n, int chunk, F&& f) {
+void for_net_chunks(B, int n, int chunk, F&& f, NetChunks = NetChunks::fixed) {
     for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
 }
 

@@ -44,14 +44,18 @@ inline std::size_t conv2d_scratch_size(Reference, const ConvDims&, int) { return
 /// each chunk in a scratch slot of its own): net_chunk(bytes_per_sample, n, max_chunk) samples per
 /// chunk, net_slots(n, chunk) slots a pass uses at the current thread count, net_max_slots(n) slots
 /// scratch for batches of up to n provides (at least net_slots, non-decreasing in n),
-/// for_net_chunks(n, chunk, f) calls f(slot, i0, m) for the chunks [i0, i0 + m) of [0, n), a slot's
-/// chunks in order. The Reference backend runs the whole batch as one chunk in slot 0 (the Cpu
-/// backend's chunks are what it checks).
+/// for_net_chunks(n, chunk, f, order) calls f(slot, i0, m) for the chunks [i0, i0 + m) of [0, n): with
+/// NetChunks::fixed, a slot's chunks are a fixed run, in order (what a slot accumulates, say a weight
+/// gradient, is then the same on every run); with NetChunks::balanced, for passes whose chunks' results
+/// do not depend on the slot that runs them (a forward pass), a thread takes the next chunk as it
+/// finishes one, so that a slower thread does not leave the others waiting. The Reference backend runs
+/// the whole batch as one chunk in slot 0 (the Cpu backend's chunks are what it checks).
+enum class NetChunks { fixed, balanced };
 inline int net_chunk(Reference, std::size_t, int n, int) { return n; }
 inline int net_slots(Reference, int, int) { return 1; }
 inline int net_max_slots(Reference, int) { return 1; }
 template <class F>
-void for_net_chunks(Reference, int n, int chunk, F&& f) {
+void for_net_chunks(Reference, int n, int chunk, F&& f, NetChunks = NetChunks::fixed) {
     for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
 }
 
