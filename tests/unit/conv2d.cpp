@@ -383,6 +383,45 @@ TEST_CASE_TEMPLATE("convnet: Cpu equals Reference", T, float, double) {
     convnet_against_reference<T>(2, 400, 4, 3, 3, 3, 1);
 }
 
+TEST_CASE("for_net_chunks: every chunk once, in slots the pass may use; fixed runs in order, balanced in any slot") {
+    const int n = 23, chunk = 2, chunks = 12;
+    const int saved = num_threads();
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        const int slots = kernels::net_slots(Cpu{}, n, chunk);
+        for (auto order : {kernels::NetChunks::fixed, kernels::NetChunks::balanced}) {
+            CAPTURE(threads);
+            CAPTURE(int(order));
+            std::vector<int> seen(chunks, 0), slot_of(chunks, -1), size_of(chunks, 0);
+            std::vector<std::vector<int>> by_slot(64);
+            kernels::for_net_chunks(Cpu{}, n, chunk, [&](int slot, int i0, int m) {
+                REQUIRE(i0 % chunk == 0);
+                const int c = i0 / chunk;
+                ++seen[c];  // each chunk is called once: no two threads write the same entry
+                slot_of[c] = slot, size_of[c] = m;
+                by_slot[slot].push_back(c);  // one thread per slot
+            }, order);
+            for (int c = 0; c < chunks; ++c) {
+                CHECK(seen[c] == 1);
+                CHECK(size_of[c] == (c + 1 < chunks ? chunk : n - c * chunk));
+                CHECK(slot_of[c] >= 0);
+                CHECK(slot_of[c] < slots);
+            }
+            if (order == kernels::NetChunks::fixed)  // slot s: a contiguous run, after slot s − 1's
+                for (int c = 1; c < chunks; ++c) CHECK(slot_of[c] - slot_of[c - 1] >= 0);
+            for (const auto& v : by_slot)  // a thread takes its chunks in order either way
+                CHECK(std::is_sorted(v.begin(), v.end()));
+        }
+    }
+    set_num_threads(saved);
+    // an exception in one chunk reaches the caller, the other chunks' threads stop
+    set_num_threads(2);
+    CHECK_THROWS_AS(kernels::for_net_chunks(Cpu{}, n, chunk, [&](int, int i0, int) {
+        if (i0 == 4) throw bijou::invalid_argument("chunk 2");
+    }, kernels::NetChunks::balanced), bijou::invalid_argument);
+    set_num_threads(saved);
+}
+
 TEST_CASE("convnet: chunks of samples across threads, with a context: Reference's values, the same bits on every run") {
     // Cpu: chunks of 2 samples (the last one short) in slots of their own, two threads at once when
     // the machine has two cores or more; each slot adds its own parameter gradients, summed after.
