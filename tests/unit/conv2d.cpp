@@ -383,7 +383,7 @@ TEST_CASE_TEMPLATE("convnet: Cpu equals Reference", T, float, double) {
     convnet_against_reference<T>(2, 400, 4, 3, 3, 3, 1);
 }
 
-TEST_CASE("for_net_chunks: every chunk once, in slots the pass may use; fixed runs in order, balanced in any slot") {
+TEST_CASE("for_net_chunks: every chunk once, in a slot the pass may use (fixed runs in order, balanced in any slot)") {
     const int n = 23, chunk = 2, chunks = 12;
     const int saved = num_threads();
     for (int threads : {1, 2, 3}) {
