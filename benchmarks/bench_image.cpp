@@ -7,18 +7,16 @@
 //   peak_rss_MB    the process's peak resident set so far (getrusage; grows monotonically over the
 //                  benchmarks run before, so run one --benchmark_filter at a time to compare modes)
 //   GFLOPs         (GlowGemm) 2·M·N·K per second; (FmaPeak) this core's FP32 FMA peak, the yardstick
-//                  for the others: 24 independent chains of register FMAs, 16-wide (AVX-512F) or
+//                  for the others: 12 independent chains of register FMAs (fma_peak.hpp), 16-wide (AVX-512F) or
 //                  8-wide (AVX2), on one thread (177 / 96 on the Xeon of 2026-12-04)
 #include <benchmark/benchmark.h>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#endif
 #include <sys/resource.h>
 
 #include <vector>
 
 #include <bijou/bijou.hpp>
 
+#include "fma_peak.hpp"
 #include "glow_gemms.hpp"
 
 namespace {
@@ -185,46 +183,15 @@ BENCHMARK(BM_GlowGemm)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// a_r = a_r·b + c for 12 accumulators: 12 independent chains, more than the FMA units' latency ×
-// throughput (4 × 2) needs; the asm statements keep the compiler from folding chains that start equal.
-#define BIJOU_FMA_EACH(X, V, SET1, FMA)                                                                    \
-    X(0, V, SET1, FMA) X(1, V, SET1, FMA) X(2, V, SET1, FMA) X(3, V, SET1, FMA) X(4, V, SET1, FMA)          \
-    X(5, V, SET1, FMA) X(6, V, SET1, FMA) X(7, V, SET1, FMA) X(8, V, SET1, FMA) X(9, V, SET1, FMA)          \
-    X(10, V, SET1, FMA) X(11, V, SET1, FMA)
-#define BIJOU_FMA_INIT(r, V, SET1, FMA) \
-    V a##r = SET1(1.0f);                \
-    asm volatile("" : "+v"(a##r));
-#define BIJOU_FMA_STEP(r, V, SET1, FMA) a##r = FMA(a##r, b, c);
-#define BIJOU_FMA_KEEP(r, V, SET1, FMA) benchmark::DoNotOptimize(a##r);
-#define BIJOU_FMA_PEAK_LOOP(V, SET1, FMA, iters)                                      \
-    const V b = SET1(0.999999f), c = SET1(1e-7f);                                     \
-    BIJOU_FMA_EACH(BIJOU_FMA_INIT, V, SET1, FMA)                                      \
-    for (long i = 0; i < iters; ++i) {                                                \
-        BIJOU_FMA_EACH(BIJOU_FMA_STEP, V, SET1, FMA)                                  \
-    }                                                                                 \
-    BIJOU_FMA_EACH(BIJOU_FMA_KEEP, V, SET1, FMA)
-
-__attribute__((target("avx512f"))) void fma_loop_avx512(long iters) {
-    BIJOU_FMA_PEAK_LOOP(__m512, _mm512_set1_ps, _mm512_fmadd_ps, iters)
-}
-__attribute__((target("avx2,fma"))) void fma_loop_avx2(long iters) {
-    BIJOU_FMA_PEAK_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, iters)
-}
-
+#if defined(BIJOU_BENCH_FMA_PEAK)
 void BM_FmaPeak(benchmark::State& st) {
     const int width = int(st.range(0));
-    const bool runs = width == 16 ? __builtin_cpu_supports("avx512f")
-                                  : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!runs) {
+    if (bench::fma_width() < width) {
         st.SkipWithError(width == 16 ? "no AVX-512F on this CPU" : "no AVX2 + FMA on this CPU");
         return;
     }
     constexpr long iters = 1 << 20;
-    for (auto _ : st) {
-        if (width == 16) fma_loop_avx512(iters);
-        else fma_loop_avx2(iters);
-    }
+    for (auto _ : st) bench::fma_loop(width, iters);
     st.counters["GFLOPs"] =
         benchmark::Counter(2.0 * width * 12 * iters * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }

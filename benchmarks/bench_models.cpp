@@ -6,6 +6,9 @@
 //                [--seconds S] [--memory-saving]
 //   bench_models --model two_moons --batch B --threads N [--seconds S]
 //   bench_models --model spline|maf|maf_spline --batch B --threads N [--seconds S]   (CPU only)
+//   bench_models --model fma_peak --threads N [--seconds S]: this machine's FP32 FMA peak (fma_peak.hpp)
+//                with N threads at once, GFLOP/s per core (the slowest thread's), the yardstick
+//                compare.py reports beside its fixed 220
 //   bench_models_cuda … --device cuda: the same on a GPU (bench_models_cuda.cu; a separate binary,
 //   built with CUDA, so that the CPU one maps no CUDA library); device_mb is the device memory the
 //   model took (cudaMemGetInfo before and after), threads is meaningless there.
@@ -18,9 +21,46 @@
 // 256), one Adam step per iteration on one fixed batch of two-moons points. spline, maf, maf_spline =
 // examples/toy_density's flows at its defaults (bench_models.hpp: toy_flow_steps). Peak RSS is the process's (getrusage), so
 // each measurement runs in a fresh process.
+#include <algorithm>
 #include <cstdio>
 
 #include "bench_models.hpp"
+#include "fma_peak.hpp"
+
+namespace {
+/// --model fma_peak: every thread runs the FMA loop for about --seconds (in blocks of 2^20
+/// iterations) at once; the slowest thread's rate is the per-core figure (what a pass split evenly
+/// across the threads gets).
+int fma_peak(const bench::Args& a) {
+#if defined(BIJOU_BENCH_FMA_PEAK)
+    const int width = bench::fma_width();
+    if (width == 0) bench::usage("--model fma_peak: this CPU has neither AVX-512F nor AVX2 + FMA");
+    constexpr long iters = 1 << 20;
+    const double flops_per_block = 2.0 * width * 12 * double(iters);
+    double slowest = 1e300;
+#pragma omp parallel num_threads(a.threads) reduction(min : slowest)
+    {
+        bench::fma_loop(width, iters);  // warm-up: the clock settles
+        const auto t0 = bench::Clock::now();
+        long blocks = 0;
+        double el = 0;
+        do {
+            bench::fma_loop(width, iters);
+            ++blocks;
+            el = std::chrono::duration<double>(bench::Clock::now() - t0).count();
+        } while (el < a.seconds);
+        slowest = std::min(slowest, double(blocks) * flops_per_block / el * 1e-9);
+    }
+    std::printf("{\"impl\":\"bijou\",\"model\":\"fma_peak\",\"device\":\"cpu\",\"threads\":%d,\"width\":%d,"
+                "\"gflops_per_core\":%.2f,\"peak_rss_mb\":%.1f}\n",
+                a.threads, width, slowest, bench::peak_rss_mb());
+    return 0;
+#else
+    (void)a;
+    bench::usage("--model fma_peak: x86-64 with GCC or Clang only");
+#endif
+}
+}  // namespace
 
 #if defined(BIJOU_BENCH_CUDA)
 int bench_models_cuda(const bench::Args& a);  // bench_models_cuda.cu
@@ -30,6 +70,7 @@ int main(int argc, char** argv) {
     const bench::Args a = bench::parse(argc, argv);
     try {
         bijou::set_num_threads(a.threads);
+        if (a.model == "fma_peak") return fma_peak(a);
         if (a.device == "cuda") {
 #if defined(BIJOU_BENCH_CUDA)
             return bench_models_cuda(a);
