@@ -120,7 +120,7 @@ void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::f
                 }
             } catch (...) {
                 error[t] = std::current_exception();
-                next.store(chunks, std::memory_order_relaxed);  // the others stop after their chunk
+                next.store(chunks, std::memory_order_relaxed);  // balanced: no thread takes another chunk
             }
         }
         for (const std::exception_ptr& e : error)
