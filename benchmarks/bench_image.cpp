@@ -193,7 +193,7 @@ void BM_FmaPeak(benchmark::State& st) {
     constexpr long iters = 1 << 20;
     for (auto _ : st) bench::fma_loop(width, iters);
     st.counters["GFLOPs"] =
-        benchmark::Counter(2.0 * width * 12 * iters * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+        benchmark::Counter(bench::fma_flops(width, iters) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_FmaPeak)->Arg(16)->Arg(8)->ArgName("width")->UseRealTime();
 #endif

@@ -28,28 +28,19 @@
 #include "fma_peak.hpp"
 
 namespace {
-/// --model fma_peak: every thread runs the FMA loop for about --seconds (in blocks of 2^20
-/// iterations) at once; the slowest thread's rate is the per-core figure (what a pass split evenly
-/// across the threads gets).
+/// --model fma_peak: every thread times the FMA loop (blocks of 2^20 iterations) with bench::timed,
+/// all at once; the slowest thread's rate is the per-core figure (what a pass split evenly across the
+/// threads gets).
 int fma_peak(const bench::Args& a) {
 #if defined(BIJOU_BENCH_FMA_PEAK)
     const int width = bench::fma_width();
     if (width == 0) bench::usage("--model fma_peak: this CPU has neither AVX-512F nor AVX2 + FMA");
     constexpr long iters = 1 << 20;
-    const double flops_per_block = 2.0 * width * 12 * double(iters);
     double slowest = 1e300;
 #pragma omp parallel num_threads(a.threads) reduction(min : slowest)
     {
-        bench::fma_loop(width, iters);  // warm-up: the clock settles
-        const auto t0 = bench::Clock::now();
-        long blocks = 0;
-        double el = 0;
-        do {
-            bench::fma_loop(width, iters);
-            ++blocks;
-            el = std::chrono::duration<double>(bench::Clock::now() - t0).count();
-        } while (el < a.seconds);
-        slowest = std::min(slowest, double(blocks) * flops_per_block / el * 1e-9);
+        const double blocks_per_s = bench::timed(a.seconds, [&] { bench::fma_loop(width, iters); }).first;
+        slowest = std::min(slowest, blocks_per_s * bench::fma_flops(width, iters) * 1e-9);
     }
     std::printf("{\"impl\":\"bijou\",\"model\":\"fma_peak\",\"device\":\"cpu\",\"threads\":%d,\"width\":%d,"
                 "\"gflops_per_core\":%.2f,\"peak_rss_mb\":%.1f}\n",

@@ -40,7 +40,10 @@ inline int fma_width() {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 0;
 }
 
-/// iters × 12 FMAs of `width` floats (16 or 8): 2 · width · 12 · iters flops.
+/// The flops of fma_loop(width, iters): iters × 12 FMAs of `width` floats, 2 flops each.
+inline double fma_flops(int width, long iters) { return 2.0 * width * 12 * double(iters); }
+
+/// iters × 12 FMAs of `width` floats (16 or 8): fma_flops(width, iters).
 inline void fma_loop(int width, long iters) {
     if (width == 16) fma_loop_avx512(iters);
     else fma_loop_avx2(iters);
