@@ -436,19 +436,40 @@ struct SgAvx512 {
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        // A(r, p) at pa[r·rs + p·ps]
-        const std::size_t rs = Mode == SgA::rows ? std::size_t(lda) : 1;
-        const std::size_t ps = Mode == SgA::rows ? 1 : Mode == SgA::cols ? std::size_t(lda) : std::size_t(mr);
-        for (int p = 0; p < k; ++p) {
-            const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
-            BIJOU_UNROLL(12)
-            for (int r = 0; r < R; ++r) {
-                const __m512 a = _mm512_set1_ps(pa[r * rs]);
-                acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+        if constexpr (Mode == SgA::rows) {
+            // A(r, p) at pa[r·lda + p]. Twelve rows each at its own address took more registers than
+            // x86-64 has beside the loop's others (GCC kept two of them in memory and in a vector
+            // register, moved back on the FMA port each step); rows 4 apart from three pointers, the
+            // others at + lda, 2·lda, 3·lda, need five.
+            const std::ptrdiff_t l1 = lda, l2 = 2 * std::ptrdiff_t(lda), l3 = 3 * std::ptrdiff_t(lda);
+            const float* q[3] = {pa, pa + 4 * l1, pa + 8 * l1};
+            for (int p = 0; p < k; ++p) {
+                const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+                BIJOU_UNROLL(12)
+                for (int r = 0; r < R; ++r) {
+                    const float* row = q[r / 4];
+                    const float v = r % 4 == 0 ? row[0] : r % 4 == 1 ? row[l1] : r % 4 == 2 ? row[l2] : row[l3];
+                    const __m512 a = _mm512_set1_ps(v);
+                    acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+                }
+                for (int g = 0; g < 3; ++g) ++q[g];
+                pb += ldb;
             }
-            pa += ps;
-            pb += ldb;
+        } else {
+            // A(r, p) at pa[r + p·ps]
+            const std::size_t ps = Mode == SgA::cols ? std::size_t(lda) : std::size_t(mr);
+            for (int p = 0; p < k; ++p) {
+                const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+                BIJOU_UNROLL(12)
+                for (int r = 0; r < R; ++r) {
+                    const __m512 a = _mm512_set1_ps(pa[r]);
+                    acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+                }
+                pa += ps;
+                pb += ldb;
+            }
         }
         const __m512 va = _mm512_set1_ps(alpha);
         if (m == R && n == nr) {  // a full tile of R rows: stored, with the epilogue, from the registers
