@@ -29,6 +29,11 @@ namespace bijou::kernels::detail {
 
 #if defined(BIJOU_SGEMM_SIMD)
 
+/// thin_out_backward asks for a's and d's lines this many rows ahead (a: the output layer's input,
+/// stored by the forward and long out of L2; its tile reads two lines 1 KiB apart per row, a stride
+/// the hardware prefetcher did not follow). Measured with gemm_thin.hpp's thin_depth_prefetch_rows.
+inline constexpr int thin_prefetch_rows = 24;
+
 // lo, hi += the first and second halves of x's floats, widened to double (exact). Converting the whole
 // vector to a 2W-byte one and taking its halves compiles to one vcvtps2pd per half (GCC 12 splits a
 // W/2-byte source into quarters and inserts). By reference, as ThinVec passes its vectors.
@@ -134,6 +139,11 @@ template <int W, int KO, bool DB>
             const float* gr = g + std::size_t(i) * KO;
             const float* ar = a + std::size_t(i) * in + j;
             float* dr = d + std::size_t(i) * in + j;
+            if (i + thin_prefetch_rows < n)
+                for (int v = 0; v < NT; ++v) {
+                    __builtin_prefetch(ar + std::size_t(thin_prefetch_rows) * in + v * L, 0, 3);
+                    __builtin_prefetch(dr + std::size_t(thin_prefetch_rows) * in + v * L, 1, 3);
+                }
             for (int v = 0; v < NT; ++v) {
                 V av;
                 Vt::load(av, ar + v * L);
