@@ -442,7 +442,7 @@ struct SgAvx512 {
             // register, moved back on the FMA port each step); rows 4 apart from three pointers, the
             // others at + lda, 2·lda, 3·lda, need five.
             const std::ptrdiff_t l1 = lda, l2 = 2 * std::ptrdiff_t(lda), l3 = 3 * std::ptrdiff_t(lda);
-            const float* q[3] = {pa, pa + 4 * l1, pa + 8 * l1};
+            const float* q[3] = {pa, R > 4 ? pa + 4 * l1 : pa, R > 8 ? pa + 8 * l1 : pa};  // only rows < R
             for (int p = 0; p < k; ++p) {
                 const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
                 BIJOU_UNROLL(12)
