@@ -441,15 +441,13 @@ struct SgAvx512 {
             // x86-64 has beside the loop's others (GCC kept two of them in memory and in a vector
             // register, moved back on the FMA port each step); rows 4 apart from three pointers, the
             // others at + lda, 2·lda, 3·lda, need five.
-            const std::ptrdiff_t l1 = lda, l2 = 2 * std::ptrdiff_t(lda), l3 = 3 * std::ptrdiff_t(lda);
+            const std::ptrdiff_t l1 = lda;
             const float* q[3] = {pa, R > 4 ? pa + 4 * l1 : pa, R > 8 ? pa + 8 * l1 : pa};  // only rows < R
             for (int p = 0; p < k; ++p) {
                 const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
                 BIJOU_UNROLL(12)
                 for (int r = 0; r < R; ++r) {
-                    const float* row = q[r / 4];
-                    const float v = r % 4 == 0 ? row[0] : r % 4 == 1 ? row[l1] : r % 4 == 2 ? row[l2] : row[l3];
-                    const __m512 a = _mm512_set1_ps(v);
+                    const __m512 a = _mm512_set1_ps(q[r / 4][(r % 4) * l1]);
                     acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
                     acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
                 }
