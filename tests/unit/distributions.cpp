@@ -14,6 +14,7 @@
 #include <bijou/models/flow.hpp>
 #include <bijou/distributions/diagonal_gaussian.hpp>
 #include <bijou/distributions/gaussian_mixture.hpp>
+#include <bijou/distributions/standard_normal.hpp>
 #include <bijou/kernels/cuda/exec.hpp>
 
 namespace unit_distributions {  // the file's own namespace (unity build: tests/CMakeLists.txt)
@@ -137,6 +138,54 @@ Moments moments(const std::vector<double>& z, int D, int j) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Rng::normals and the standard normal's sampling
+
+TEST_CASE("Rng::normals gives normal()'s numbers in order, spare included, at any thread count") {
+    // lengths below and above the parallel block (256 pairs) and the draw-ahead block (2048 pairs),
+    // odd and even, from a stream with and without a pending Box-Muller spare
+    for (const std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(7), std::size_t(600), std::size_t(4097),
+                                std::size_t(9000)})
+        for (const bool spare : {false, true})
+            for (const int threads : {1, 2, 3}) {
+                CAPTURE(n);
+                CAPTURE(spare);
+                CAPTURE(threads);
+                Rng a(42), b(42);
+                if (spare) (void)a.normal(), (void)b.normal();
+                std::vector<double> want(n), got(n, -99.0);
+                for (auto& v : want) v = a.normal();
+                const int saved = num_threads();
+                set_num_threads(threads);
+                b.normals(n, [&](std::size_t k, double v) { got[k] = v; });
+                set_num_threads(saved);
+                CHECK(got == want);
+                CHECK(b.state() == a.state());  // the stream, and its spare, where n calls leave it
+                CHECK(b.normal() == a.normal());
+            }
+}
+
+TEST_CASE("StandardNormal::sample is temperature times the Rng's normals, the same at 1 and 2 threads") {
+    const Options options;
+    BuildContext ctx(options);
+    const StandardNormalDistribution<Shape<3, 8, 8>, float, Cpu> base(ctx);
+    const int n = 9, D = 192;
+    Rng ref(5);
+    std::vector<float> want(std::size_t(n) * D);
+    for (auto& v : want) v = float(0.7 * ref.normal());
+    for (const int threads : {1, 2}) {
+        CAPTURE(threads);
+        const int saved = num_threads();
+        set_num_threads(threads);
+        Rng rng(5);
+        std::vector<float> z(want.size(), -1.0f);
+        base.sample(z.data(), n, 0.7, rng);
+        set_num_threads(saved);
+        CHECK(z == want);
+        CHECK(rng.state() == ref.state());
+    }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // DiagonalGaussian

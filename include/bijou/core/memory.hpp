@@ -11,6 +11,8 @@
 //   fill_from_host(B, p, n, gen)  p[k] = gen() for k = 0, 1, …, n − 1, gen called on the host in that
 //                           order (a host RNG: the same draws on every backend); a backend with memory
 //                           of its own stages the n values in a host vector (one allocation) and uploads
+//   fill_normal_from_host(B, p, n, scale, rng)  p[k] = U(scale·rng.normal()), k in order: the same
+//                           values, through Rng::normals (its transforms across the threads)
 //   add_into(B, a, b, n)    a[i] += b[i] (double, backend memory)
 //   sum(B, a, b, n)         Σ a[i] + b[i] (double; b may be null) returned to the host (one
 //                           synchronisation on a device)
@@ -32,6 +34,7 @@
 #include "bijou/core/backend.hpp"
 #include "bijou/core/hd.hpp"
 #include "bijou/core/host_allocator.hpp"
+#include "bijou/core/random.hpp"
 
 namespace bijou {
 
@@ -95,6 +98,17 @@ void fill_from_host(B, U* p, std::size_t n, Gen&& gen) {
         B::executor::copy_to_device(p, host.data(), n);
     } else {
         for (std::size_t k = 0; k < n; ++k) p[k] = gen();
+    }
+}
+
+template <Backend B, class U>
+void fill_normal_from_host(B, U* p, std::size_t n, double scale, Rng& rng) {
+    if constexpr (ExecutorBackend<B>) {
+        std::vector<U> host(n);
+        rng.normals(n, [&](std::size_t k, double v) { host[k] = U(scale * v); });
+        B::executor::copy_to_device(p, host.data(), n);
+    } else {
+        rng.normals(n, [&](std::size_t k, double v) { p[k] = U(scale * v); });
     }
 }
 

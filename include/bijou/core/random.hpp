@@ -2,14 +2,17 @@
 //
 // std::mt19937_64 is fully specified by the standard; the distributions are our own (Box–Muller,
 // 53-bit uniforms) because std::normal_distribution differs between standard libraries. A seeded
-// Rng therefore gives the same numbers on every platform.
+// Rng therefore gives the same numbers on every platform. normals(n, put) is n calls of normal() with
+// the transforms spread across the threads (the sampling of an image flow draws 10⁵ at once).
 // state()/set_state() save and restore the whole stream (engine and Box–Muller spare) as text, so a
 // checkpointed run continues with exactly the numbers it would have drawn (io/checkpoint.hpp).
 // CounterRng is the stateless kind: number k of a keyed stream, without the numbers before it.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <locale>
 #include <numbers>
@@ -18,6 +21,7 @@
 #include <string>
 
 #include "bijou/core/error.hpp"
+#include "bijou/core/parallel.hpp"
 
 namespace bijou {
 
@@ -34,14 +38,44 @@ public:
             has_spare_ = false;
             return spare_;
         }
-        double u1 = 0.0;
-        while (u1 <= 0.0) u1 = uniform();
-        const double u2 = uniform();
-        const double r = std::sqrt(-2.0 * std::log(u1));
-        const double a = 2.0 * std::numbers::pi * u2;
-        spare_ = r * std::sin(a);
+        const double u1 = nonzero_uniform(), u2 = uniform();
+        double second = 0.0;
+        const double first = box_muller(u1, u2, second);
+        spare_ = second;
         has_spare_ = true;
-        return r * std::cos(a);
+        return first;
+    }
+
+    /// The next n values of normal(), the same numbers in the same order, as put(k, value) for k = 0,
+    /// 1, …, n − 1. The uniforms are drawn on this thread in stream order; the Box–Muller transforms
+    /// (log, square root, sine, cosine: most of the cost) of a long run go across the OpenMP threads
+    /// (core/parallel.hpp), so put may be called from several threads at once, each k once. O(n).
+    template <class Put>
+    void normals(std::size_t n, Put&& put) {
+        std::size_t k = 0;
+        if (n > 0 && has_spare_) {
+            has_spare_ = false;
+            put(k++, spare_);
+        }
+        constexpr std::size_t block = 2048;  // pairs of uniforms drawn ahead (32 KiB of stack)
+        double u[2 * block];
+        while (n - k >= 2) {
+            const std::size_t pairs = std::min(block, (n - k) / 2);
+            for (std::size_t p = 0; p < pairs; ++p) {
+                u[2 * p] = nonzero_uniform();
+                u[2 * p + 1] = uniform();
+            }
+            double last = 0.0;  // the last pair's second: normal() leaves it in spare_, consumed
+            detail::parallel_for(std::ptrdiff_t(pairs), pairs >= 256, [&](std::ptrdiff_t p) {
+                double second = 0.0;
+                put(k + 2 * std::size_t(p), box_muller(u[2 * p], u[2 * p + 1], second));
+                put(k + 2 * std::size_t(p) + 1, second);
+                if (std::size_t(p) + 1 == pairs) last = second;
+            });
+            spare_ = last;
+            k += 2 * pairs;
+        }
+        if (k < n) put(k, normal());  // an odd last value: its pair's second becomes the spare
     }
 
     /// Uniform integer in [0, n).
@@ -78,6 +112,20 @@ public:
     }
 
 private:
+    /// uniform() redrawn while it is 0 (log 0).
+    double nonzero_uniform() {
+        double u = 0.0;
+        while (u <= 0.0) u = uniform();
+        return u;
+    }
+    /// The two normals of uniforms u1 > 0 and u2: returns r·cos a, `second` = r·sin a.
+    static double box_muller(double u1, double u2, double& second) {
+        const double r = std::sqrt(-2.0 * std::log(u1));
+        const double a = 2.0 * std::numbers::pi * u2;
+        second = r * std::sin(a);
+        return r * std::cos(a);
+    }
+
     std::mt19937_64 engine_;
     double spare_ = 0.0;
     bool has_spare_ = false;

@@ -3,8 +3,8 @@
 // Recipe `StandardNormal`, bound to any event shape S with D = S::size values:
 //   log p(z) = −½‖z‖² − (D/2)·log 2π;  sample: z = temperature·ε, ε ~ N(0, I).
 // No parameters. O(n·D). log_prob and backward are kernels (kernels/*/standard_normal.hpp); sample
-// draws on the host (core/memory.hpp's fill_from_host, which uploads on a backend with memory of its
-// own): the same seed gives the same samples on every backend.
+// draws on the host (core/memory.hpp's fill_normal_from_host, which uploads on a backend with memory
+// of its own): the same seed gives the same samples on every backend and thread count.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +35,7 @@ public:
     void backward(const T* z, const T* dlp, T* dz, int n) { kernels::standard_normal_backward(B{}, z, dlp, dz, n, D); }
 
     void sample(T* z, int n, double temperature, Rng& rng) const {
-        fill_from_host(B{}, z, std::size_t(n) * D, [&] { return T(temperature * rng.normal()); });
+        fill_normal_from_host(B{}, z, std::size_t(n) * D, temperature, rng);
     }
 };
 

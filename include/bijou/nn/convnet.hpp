@@ -183,11 +183,11 @@ public:
             conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0]);
             if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
         });
-        const Grads own = own_grads();
-        for (int slot = 0; slot < slots && wf != nullptr; ++slot) {
-            const Slot s = slot_at(scratch, m, m < n, slot);
-            conv4_.fold_prepared_grad(s.dwf, slot == 0 ? own.w[2] : slot_grads(s.grads).w[2]);
-        }
+        if (wf != nullptr)  // each slot's dwf into its own gradient, the slots across the threads
+            kernels::for_net_chunks(B{}, slots, 1, [&](int, int slot, int) {
+                const Slot s = slot_at(scratch, m, m < n, slot);
+                conv4_.fold_prepared_grad(s.dwf, slot == 0 ? own_grads().w[2] : slot_grads(s.grads).w[2]);
+            });
         if (slots > 1) sum_slots(scratch, m, n, slots);
     }
 

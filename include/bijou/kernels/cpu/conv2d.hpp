@@ -286,16 +286,17 @@ int narrow_block(const ConvDims& d, int n, int chunk, int align = 1) {
     return int(m);
 }
 
-/// Across the threads when large (rows (o, q) of Wf; a conditioner's pass prepares it while the
-/// other threads would wait: 0.4% of config d's training).
+/// Across the threads when large (an output channel's in × k² weights per task, read in order: they
+/// come from L3; a conditioner's pass prepares them while the other threads would wait: 0.4% of
+/// config d's training).
 template <class T>
 void narrow_weights(const T* w, T* wf, const ConvDims& d) {
     const int kk = d.k * d.k;
-    bijou::detail::parallel_for(d.out * kk, std::size_t(d.out) * kk * d.in > conv_parallel_min, [&](int row) {
-        const int o = row / kk, q = row % kk;
-        const T* src = w + std::size_t(o) * d.in * kk + (kk - 1 - q);
-        T* dst = wf + std::size_t(row) * d.in;
-        for (int c = 0; c < d.in; ++c) dst[c] = src[std::size_t(c) * kk];
+    bijou::detail::parallel_for(d.out, std::size_t(d.out) * kk * d.in > conv_parallel_min, [&](int o) {
+        const T* src = w + std::size_t(o) * d.in * kk;
+        T* dst = wf + std::size_t(o) * kk * d.in;  // rows (o, q) of Wf
+        for (int c = 0; c < d.in; ++c)
+            for (int q = 0; q < kk; ++q) dst[std::size_t(q) * d.in + c] = src[std::size_t(c) * kk + (kk - 1 - q)];
     });
 }
 
@@ -307,14 +308,17 @@ const T* narrow_weights_or(const T* prepared, const T* w, T* scratch, const Conv
     return scratch;
 }
 
-/// dw += dWf moved back to w's layout (the adjoint of narrow_weights).
+/// dw += dWf moved back to w's layout (the adjoint of narrow_weights): dw written in order (it comes
+/// from L3; dWf, just accumulated, from L2), one add per element.
 template <class T>
 void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
     const int kk = d.k * d.k;
     for (int o = 0; o < d.out; ++o)
-        for (int q = 0; q < kk; ++q)
-            for (int c = 0; c < d.in; ++c)
-                dw[(std::size_t(o) * d.in + c) * kk + (kk - 1 - q)] += dwf[(std::size_t(o) * kk + q) * d.in + c];
+        for (int c = 0; c < d.in; ++c) {
+            T* dst = dw + (std::size_t(o) * d.in + c) * kk;
+            const T* src = dwf + std::size_t(o) * kk * d.in + c;
+            for (int q = 0; q < kk; ++q) dst[kk - 1 - q] += src[std::size_t(q) * d.in];
+        }
 }
 
 }  // namespace detail
