@@ -8,11 +8,10 @@
 //                           (host backends: large ones on transparent huge pages, core/host_allocator.hpp)
 //   upload(B, dst, host, n) backend memory ← host memory      download(B, host, src, n) the reverse
 //   fill(B, p, n, v)        p[0..n) = v in backend memory
-//   fill_from_host(B, p, n, gen)  p[k] = gen() for k = 0, 1, …, n − 1, gen called on the host in that
-//                           order (a host RNG: the same draws on every backend); a backend with memory
-//                           of its own stages the n values in a host vector (one allocation) and uploads
-//   fill_normal_from_host(B, p, n, scale, rng)  p[k] = U(scale·rng.normal()), k in order: the same
-//                           values, through Rng::normals (its transforms across the threads)
+//   fill_normal_from_host(B, p, n, scale, rng)  p[k] = U(scale·rng.normal()) for k = 0, 1, …, n − 1,
+//                           drawn on the host in that order (the same draws on every backend), through
+//                           Rng::normals (its transforms across the threads); a backend with memory of
+//                           its own stages the n values in a host vector (one allocation) and uploads
 //   add_into(B, a, b, n)    a[i] += b[i] (double, backend memory)
 //   sum(B, a, b, n)         Σ a[i] + b[i] (double; b may be null) returned to the host (one
 //                           synchronisation on a device)
@@ -90,25 +89,15 @@ void fill(B, U* p, std::size_t n, U v) {
     else std::fill(p, p + n, v);
 }
 
-template <Backend B, class U, class Gen>
-void fill_from_host(B, U* p, std::size_t n, Gen&& gen) {
-    if constexpr (ExecutorBackend<B>) {
-        std::vector<U> host(n);
-        for (auto& v : host) v = gen();
-        B::executor::copy_to_device(p, host.data(), n);
-    } else {
-        for (std::size_t k = 0; k < n; ++k) p[k] = gen();
-    }
-}
-
 template <Backend B, class U>
 void fill_normal_from_host(B, U* p, std::size_t n, double scale, Rng& rng) {
+    auto fill = [&](U* dst) { rng.normals(n, [&](std::size_t k, double v) { dst[k] = U(scale * v); }); };
     if constexpr (ExecutorBackend<B>) {
         std::vector<U> host(n);
-        rng.normals(n, [&](std::size_t k, double v) { host[k] = U(scale * v); });
+        fill(host.data());
         B::executor::copy_to_device(p, host.data(), n);
     } else {
-        rng.normals(n, [&](std::size_t k, double v) { p[k] = U(scale * v); });
+        fill(p);
     }
 }
 

@@ -65,14 +65,13 @@ public:
                 u[2 * p] = nonzero_uniform();
                 u[2 * p + 1] = uniform();
             }
-            double last = 0.0;  // the last pair's second: normal() leaves it in spare_, consumed
             detail::parallel_for(std::ptrdiff_t(pairs), pairs >= 256, [&](std::ptrdiff_t p) {
                 double second = 0.0;
                 put(k + 2 * std::size_t(p), box_muller(u[2 * p], u[2 * p + 1], second));
                 put(k + 2 * std::size_t(p) + 1, second);
-                if (std::size_t(p) + 1 == pairs) last = second;
             });
-            spare_ = last;
+            // normal() leaves the last pair's second in spare_ (consumed); state() writes it
+            (void)box_muller(u[2 * pairs - 2], u[2 * pairs - 1], spare_);
             k += 2 * pairs;
         }
         if (k < n) put(k, normal());  // an odd last value: its pair's second becomes the spare

@@ -2,7 +2,7 @@
 // the contracts of kernels/reference/standard_normal.hpp on executor memory.
 //   standard_normal_log_prob  one block per sample, the sum in double
 //   standard_normal_backward  one thread per element
-// (Sampling draws on the host and uploads, core/memory.hpp's fill_from_host, so a seed gives the same
+// (Sampling draws on the host and uploads, core/memory.hpp's fill_normal_from_host, so a seed gives the same
 // samples on every backend.)
 #pragma once
 
