@@ -488,6 +488,34 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
 }
 }  // namespace
 
+TEST_CASE("conv2d: a backward pass with the weights prepared (Wᵀ, Wf and Wfᵀ packed) gives the bits of one without") {
+    // The data gradients then run from Wᵀ / Wfᵀ packed once instead of read in place (a 1×1 layer of
+    // 200 channels: columns of W; the narrow layer: columns of Wf), and the narrow path adds its
+    // weight gradient to dWf, folded into dw after the chunks: dx, dw and db must not change by a bit.
+    if (!kernels::detail::sgemm_simd_available()) return;
+    const int H = 4, W = 4, n = 3, N = n * H * W;
+    Rng rng(12);
+    for (const auto& [in, out, k] : {std::array{200, 200, 1}, std::array{200, 4, 3}, std::array{160, 16, 3}}) {
+        CAPTURE(in); CAPTURE(out); CAPTURE(k);
+        Owned<Conv2d<float, Cpu>, float> a(4, false, in, out, k, H, W), b(4, false, in, out, k, H, W);
+        REQUIRE(a.layer.prepared_size() > a.layer.prepared_grad_size());  // Wᵀ or Wfᵀ packed behind Wf
+        auto x = random_vector<float>(std::size_t(in) * N, rng);
+        for (float& v : x) v = std::max(v, 0.0f);  // post-ReLU: x serves as the ReLU mask
+        const auto dy = random_vector<float>(std::size_t(out) * N, rng);
+        std::vector<float> scratch(a.layer.scratch_size(n)), prepared(a.layer.prepared_size());
+        std::vector<float> dprepared(std::max<std::size_t>(b.layer.prepared_grad_size(), 1), 0.0f);
+        b.layer.prepare(prepared.data());
+        std::vector<float> dx(x.size()), dxp(x.size(), -1.0f);
+        a.layer.backward(x.data(), dy.data(), dx.data(), n, scratch.data(), x.data());
+        b.layer.backward(x.data(), dy.data(), dxp.data(), n, scratch.data(), x.data(), b.layer.weight().grad,
+                         b.layer.bias().grad, prepared.data(), k > 1 ? dprepared.data() : nullptr);
+        if (k > 1) b.layer.fold_prepared_grad(dprepared.data(), b.layer.weight().grad);
+        CHECK(same_bits(dx, dxp));
+        CHECK(same_bits(a.ps.grads(), b.ps.grads()));
+        CHECK(std::any_of(dx.begin(), dx.end(), [](float v) { return v != 0.0f; }));
+    }
+}
+
 TEST_CASE("conv2d: passes over planes in the Cpu GEMM's panels give the bits of the row-major passes") {
     // A conditioner's three layers as nn/convnet.hpp runs them where kernels::net_panels allows: the
     // first layer stores y in panels, the 1×1 layer reads and stores them, the narrow last layer (36

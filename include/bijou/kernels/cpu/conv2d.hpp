@@ -13,9 +13,10 @@
 // A k×k convolution with out < in (the conditioner's narrow last layer) takes the narrow path
 // instead (detail::narrow_block): it expands the out·k² product rows rather than the in·k² input
 // rows, inside the same scratch, which is ~10× less memory traffic at out = 4, in = 128.
-// A caller that runs many chunks of one pass (nn/convnet.hpp) may prepare the flipped weights once
-// (conv2d_prepare into conv2d_prepared_size scalars) and pass them in, and have backward add the
-// narrow product's weight gradient to a dWf buffer of the same size (zeroed by the caller) that
+// A caller that runs many chunks of one pass (nn/convnet.hpp) may prepare the flipped weights, and
+// the transposes the data gradients read packed, once (conv2d_prepare into conv2d_prepared_size
+// scalars) and pass them in, and have backward add the narrow product's weight gradient to a dWf
+// buffer (conv2d_prepared_grad_size scalars, zeroed by the caller) that
 // conv2d_fold_prepared_grad adds to dw once at the end, instead of both per call (4% of config d's
 // training on 1 thread went to rearranging them per chunk).
 // A conditioner (nn/convnet.hpp) may keep a chunk's hidden planes in the GEMM's 32-column panels
@@ -323,32 +324,38 @@ void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
 
 }  // namespace detail
 
-/// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in; a
-/// backward pass's dWf takes as many); for a float 1×1 layer whose data gradient Wᵀ·dY would pack
-/// Wᵀ in every call (detail::sgemm_a_packed_size > 0), Wᵀ packed for that GEMM (config c, 512
-/// channels: 2% of training went to packing it per chunk; it takes no gradient buffer); 0 for other
-/// layers.
+/// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in),
+/// followed, for float with the packed kernels, by Wfᵀ packed for the data gradient Wfᵀ·dD; a float
+/// 1×1 layer's Wᵀ packed for its data gradient Wᵀ·dY (config c, 512 channels: 2% of training went to
+/// packing it per chunk); 0 for other layers. See detail::sgemm_a_packed_size for why packed.
 template <class T>
 std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
-    if (detail::narrow_layer(d)) return std::size_t(d.out) * d.k * d.k * d.in;
+    const std::size_t rows = std::size_t(d.out) * d.k * d.k;
+    std::size_t packed = 0;  // op(A) = Wᵀ or Wfᵀ, packed
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>)
-        if (d.k == 1) return detail::sgemm_a_packed_size(true, d.in, d.out);
+        if (d.k == 1 || detail::narrow_layer(d)) packed = detail::sgemm_a_packed_size(d.in, int(rows));
 #endif
-    return 0;
+    return (detail::narrow_layer(d) ? rows * d.in : 0) + packed;
 }
 
-/// wf = the flipped, stacked weights of the narrow path, or a 1×1 layer's packed Wᵀ (nothing for
-/// other layers).
+/// Scalars of the weight gradient a backward pass given prepared weights accumulates for
+/// conv2d_fold_prepared_grad: the narrow path's dWf (out·k² × in); 0 for other layers.
+template <class T>
+std::size_t conv2d_prepared_grad_size(Cpu, const ConvDims& d) {
+    return detail::narrow_layer(d) ? std::size_t(d.out) * d.k * d.k * d.in : 0;
+}
+
+/// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf and
+/// Wfᵀ packed, or a 1×1 layer's packed Wᵀ (nothing for other layers).
 template <class T>
 void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d) {
-    if (detail::narrow_layer(d)) {
-        detail::narrow_weights(w, wf, d);
-        return;
-    }
+    const std::size_t rows = std::size_t(d.out) * d.k * d.k, flipped = detail::narrow_layer(d) ? rows * d.in : 0;
+    if (flipped > 0) detail::narrow_weights(w, wf, d);
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>)
-        if (conv2d_prepared_size<T>(Cpu{}, d) > 0) detail::sgemm_pack_a(true, d.in, d.out, w, d.in, wf);
+        if (conv2d_prepared_size<T>(Cpu{}, d) > flipped)  // Wᵀ (in × out) or Wfᵀ (in × rows), packed
+            detail::sgemm_pack_a(true, d.in, int(rows), flipped > 0 ? wf : w, d.in, wf + flipped);
 #endif
 }
 
@@ -462,6 +469,22 @@ void conv_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const
 #endif
     throw std::logic_error("conv2d: planes in panels need float and the packed kernels (net_panels)");
 }
+
+/// A data gradient dx (M × N, ldc) = Wᵀ·dY then ep, W (K × M) the layer's weights (or the narrow
+/// path's Wf) and dY (K × N) row-major: from `packed` (Wᵀ packed by conv2d_prepare) where given.
+template <class T>
+void conv_data_grad(const T* packed, const T* w, int M, int N, int K, const T* dy, T* dx, int ldc,
+                    const GemmEpilogue<T>& ep) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        if (packed != nullptr) {
+            gemm_ep_a_packed(Cpu{}, packed, false, M, N, K, 1.0f, dy, N, 0.0f, dx, ldc, ep);
+            return;
+        }
+    }
+#endif
+    conv_gemm(true, false, M, N, K, w, M, dy, N, 0, T(0), dx, ldc, 0, ep);
+}
 }  // namespace detail
 
 /// `p`: x and/or y in panels (their panel strides; kernels/reference/conv2d.hpp's ConvPanels), for
@@ -518,17 +541,11 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     // dx ⊙= [relu_mask > 0], fused
     const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldx, .mask_panels = x_panels};
     if (d.k == 1) {
+        // The data gradient first: its ReLU mask reads x (the micro-kernel prefetches each tile's),
+        // which the weight gradient's transposes then find in L2 rather than memory (config d's
+        // training: the weight gradients' GEMM cycles −5%, one run's per-shape rdtsc counts).
+        if (dx != nullptr) detail::conv_data_grad(prepared, w, d.in, ldi, d.out, dy, dx, ldi, mask);
         detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldi, x, ldx, x_panels, T(1), dw, d.in, 0);
-        if (dx == nullptr) return;
-#if defined(BIJOU_SGEMM_SIMD)
-        if constexpr (std::is_same_v<T, float>) {
-            if (prepared != nullptr) {  // Wᵀ packed once per pass (conv2d_prepare)
-                gemm_ep_a_packed(Cpu{}, prepared, false, d.in, ldi, d.out, 1.0f, dy, ldi, 0.0f, dx, ldi, mask);
-                return;
-            }
-        }
-#endif
-        detail::conv_gemm(true, false, d.in, ldi, d.out, w, d.in, dy, ldi, 0, T(0), dx, ldi, 0, mask);
         return;
     }
     const int align = x_panels ? panel_samples(d.hw()) : 1;
@@ -537,16 +554,17 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
         const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
+        const std::size_t flipped = std::size_t(rows) * d.in;  // Wfᵀ packed after Wf, where prepared holds it
+        const T* wft = prepared && conv2d_prepared_size<T>(Cpu{}, d) > flipped ? prepared + flipped : nullptr;
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW), j0 = int(std::size_t(i0) * HW);
             detail::im2col(dy, dd, n, i0, m, dout);
+            if (dx != nullptr)  // first, as the 1×1 layer's
+                detail::conv_data_grad(wft, wf, d.in, cols, rows, dd, dx + j0, ldi, mask.at(0, j0));
             detail::conv_gemm(false, true, rows, d.in, cols, dd, cols, x + detail::panel_column(j0, x_panels), ldx,
                               x_panels, i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in, 0);
-            if (dx != nullptr)
-                detail::conv_gemm(true, false, d.in, cols, rows, wf, d.in, dd, cols, 0, T(0), dx + j0, ldi, 0,
-                                  mask.at(0, j0));
         }
         if (dprepared == nullptr) detail::narrow_fold_grad(dwf, dw, d);
         return;

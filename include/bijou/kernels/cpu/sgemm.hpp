@@ -436,6 +436,12 @@ struct SgAvx512 {
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        if (ep != nullptr && ep->mask != nullptr)  // the mask's tile (a stored plane, cold) arrives during the loop
+            for (int r = 0; r < R; ++r) {
+                const float* mk = ep->mask + std::size_t(r) * ep->ldm;
+                _mm_prefetch(reinterpret_cast<const char*>(mk), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(mk + 16), _MM_HINT_T0);
+            }
         if constexpr (Mode == SgA::rows) {
             // A(r, p) at pa[r·lda + p]. Twelve rows each at its own address took more registers than
             // x86-64 has beside the loop's others (GCC kept two of them in memory and in a vector
@@ -700,13 +706,16 @@ inline void sgemm_simd(bool ta, bool tb, int M, int N, int K, float alpha, const
         sgemm_packed<SgAvx2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign, ep, a_packed, panels);
 }
 
-/// Scalars of op(A) (M × K) packed once for many products (sgemm_pack_a, then sgemm_simd's a_packed):
-/// 0 where sgemm_simd reads that op(A) in place (nothing to save) or runs no SIMD kernel.
-inline std::size_t sgemm_a_packed_size(bool ta, int M, int K) {
-    const int kc = std::min(sg_kc, K);
+/// Scalars of op(A) (M × K) packed once for many products (sgemm_pack_a, then sgemm_simd's a_packed);
+/// 0 where no SIMD kernel runs. Packed panels serve the kernel better than an op(A) it would read in
+/// place, and most of all than Aᵀ's columns (SgA::cols: rows lda apart, a power of two for a
+/// convolution's weights, share a few L1 sets; config c's level-3 narrow data gradient, Wfᵀ with lda
+/// = 512 and depth 144, ran at 22% of the peak that way, config d's 1×1 data gradient at 80% against
+/// 89% packed: the per-GEMM cycle counts of one training run).
+inline std::size_t sgemm_a_packed_size(int M, int K) {
     if (M < 1 || K < 1) return 0;
-    if (sgemm_simd_level() >= 2) return sg_direct<SgAvx512>(ta, M, kc) ? 0 : sg_a_packed_size<SgAvx512>(M, K);
-    if (sgemm_simd_level() == 1) return sg_direct<SgAvx2>(ta, M, kc) ? 0 : sg_a_packed_size<SgAvx2>(M, K);
+    if (sgemm_simd_level() >= 2) return sg_a_packed_size<SgAvx512>(M, K);
+    if (sgemm_simd_level() == 1) return sg_a_packed_size<SgAvx2>(M, K);
     return 0;
 }
 

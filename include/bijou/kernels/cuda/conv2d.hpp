@@ -189,6 +189,10 @@ template <class T, ExecutorBackend B>
 std::size_t conv2d_prepared_size(B, const ConvDims&) {
     return 0;
 }
+template <class T, ExecutorBackend B>
+std::size_t conv2d_prepared_grad_size(B, const ConvDims&) {
+    return 0;
+}
 template <ExecutorBackend B, class T>
 void conv2d_prepare(B, const T*, T*, const ConvDims&) {}
 template <ExecutorBackend B, class T>

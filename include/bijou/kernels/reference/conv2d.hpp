@@ -89,10 +89,15 @@ void conv2d_backward(Bk bk, const T* x, const T* dy, T* dx, const T* w, T* dw, T
 }
 
 /// Weights a pass may prepare once per layer and pass to every chunk's call (the Cpu backend's narrow
-/// path: a rearranged copy, and its gradient folded back with conv2d_fold_prepared_grad); these loops
-/// need none, so the size is 0 and the calls do nothing.
+/// path: a rearranged copy, its gradient (conv2d_prepared_grad_size scalars) folded back with
+/// conv2d_fold_prepared_grad; packed transposes for the data gradients); these loops need none, so the
+/// sizes are 0 and the calls do nothing.
 template <class T>
 std::size_t conv2d_prepared_size(Reference, const ConvDims&) {
+    return 0;
+}
+template <class T>
+std::size_t conv2d_prepared_grad_size(Reference, const ConvDims&) {
     return 0;
 }
 template <class T>
