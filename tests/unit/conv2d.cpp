@@ -504,7 +504,7 @@ TEST_CASE("conv2d: a backward pass with the weights prepared (Wᵀ, Wf and Wfᵀ
         const auto dy = random_vector<float>(std::size_t(out) * N, rng);
         std::vector<float> scratch(a.layer.scratch_size(n)), prepared(a.layer.prepared_size());
         std::vector<float> dprepared(std::max<std::size_t>(b.layer.prepared_grad_size(), 1), 0.0f);
-        b.layer.prepare(prepared.data());
+        b.layer.prepare(prepared.data(), /*backward=*/true);
         std::vector<float> dx(x.size()), dxp(x.size(), -1.0f);
         a.layer.backward(x.data(), dy.data(), dx.data(), n, scratch.data(), x.data());
         b.layer.backward(x.data(), dy.data(), dxp.data(), n, scratch.data(), x.data(), b.layer.weight().grad,
@@ -535,7 +535,7 @@ TEST_CASE("conv2d: passes over planes in the Cpu GEMM's panels give the bits of 
         const bool x_in_panels = in == hidden, y_in_panels = out == hidden;
         const std::vector<float> xp = x_in_panels ? to_panels(x, in, N) : x;
         std::vector<float> scratch(a.layer.scratch_size(n)), wf(std::max<std::size_t>(a.layer.prepared_size(), 1));
-        if (a.layer.prepared_size() > 0) a.layer.prepare(wf.data());
+        if (a.layer.prepared_size() > 0) a.layer.prepare(wf.data(), /*backward=*/false);
         const float* prepared = a.layer.prepared_size() > 0 ? wf.data() : nullptr;
         std::vector<float> y(std::size_t(out) * N), yp(y_in_panels ? to_panels(y, out, N).size() : y.size());
         a.layer.forward(x.data(), y.data(), n, scratch.data(), /*relu=*/true, k == 3 ? prepared : nullptr);

@@ -119,15 +119,20 @@ public:
 
     /// Scalars of weights the backend's kernels rearrange per call unless given them prepared (the Cpu
     /// backend's narrow path: out·k²·in, and for float its transpose packed for the data gradient's
-    /// GEMM; a float 1×1 layer's Wᵀ packed for that GEMM; 0 elsewhere). A caller that runs many chunks of a batch
-    /// prepares them once per pass (prepare) and passes them to each chunk's forward and backward; for
-    /// a k×k layer (k > 1) backward then adds the weight gradient to `dprepared` (prepared_grad_size
-    /// scalars, zeroed by the caller), which fold_prepared_grad adds to dw after the last chunk.
+    /// GEMM; a float 1×1 layer's Wᵀ packed for that GEMM; 0 elsewhere). A caller that runs many
+    /// chunks of a batch prepares them once per pass (prepare) and passes them to each chunk's
+    /// forward and backward; for a k×k layer (k > 1) backward then adds the weight gradient to
+    /// `dprepared` (prepared_grad_size scalars, zeroed by the caller), which fold_prepared_grad adds
+    /// to dw after the last chunk.
     std::size_t prepared_size() const { return kernels::conv2d_prepared_size<T>(B{}, d_); }
     /// Scalars of backward's `dprepared` (the Cpu narrow path's out·k²·in; none where the prepared
     /// weights serve only the data gradient).
     std::size_t prepared_grad_size() const { return kernels::conv2d_prepared_grad_size<T>(B{}, d_); }
-    void prepare(T* prepared) const { kernels::conv2d_prepare(B{}, w_.value, prepared, d_); }
+    /// Writes them for a forward pass, or (`backward`) for a backward pass, which also reads the
+    /// packed transposes.
+    void prepare(T* prepared, bool backward) const {
+        kernels::conv2d_prepare(B{}, w_.value, prepared, d_, backward);
+    }
     void fold_prepared_grad(const T* dprepared, T* dw) const {
         kernels::conv2d_fold_prepared_grad(B{}, dprepared, dw, d_);
     }

@@ -122,7 +122,7 @@ public:
     void forward(const T* x, const T* c, T* y, int n, T* stored, T* scratch) const {
         const int m = chunk(n);
         T* wf = prepared(scratch);
-        if (wf != nullptr) conv4_.prepare(wf);
+        if (wf != nullptr) conv4_.prepare(wf, /*backward=*/false);
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             T* a1 = stored + 2 * plane(i0);
@@ -154,9 +154,9 @@ public:
         // slot 0 adds to the parameters' gradients, the others to their own, summed in slot order after;
         // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after
         T* wf = prepared(scratch);
-        if (wf != nullptr) conv4_.prepare(wf);
+        if (wf != nullptr) conv4_.prepare(wf, /*backward=*/true);
         T* wt2 = conv2_.prepared_size() > 0 ? scratch + conv4_.prepared_size() : nullptr;  // conv2's, for dx only
-        if (wt2 != nullptr) conv2_.prepare(wt2);
+        if (wt2 != nullptr) conv2_.prepare(wt2, /*backward=*/true);
         for (int slot = 0; slot < slots; ++slot) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             if (slot > 0) kernels::zero(B{}, s.grads, grad_size());

@@ -346,15 +346,16 @@ std::size_t conv2d_prepared_grad_size(Cpu, const ConvDims& d) {
     return detail::narrow_layer(d) ? std::size_t(d.out) * d.k * d.k * d.in : 0;
 }
 
-/// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf and
-/// Wfᵀ packed, or a 1×1 layer's packed Wᵀ (nothing for other layers).
+/// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf, and
+/// for a backward pass (`backward`) Wfᵀ packed, or a 1×1 layer's packed Wᵀ (nothing for other
+/// layers; a forward pass reads no transpose).
 template <class T>
-void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d) {
+void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d, bool backward) {
     const std::size_t rows = std::size_t(d.out) * d.k * d.k, flipped = detail::narrow_layer(d) ? rows * d.in : 0;
     if (flipped > 0) detail::narrow_weights(w, wf, d);
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>)
-        if (conv2d_prepared_size<T>(Cpu{}, d) > flipped)  // Wᵀ (in × out) or Wfᵀ (in × rows), packed
+        if (backward && conv2d_prepared_size<T>(Cpu{}, d) > flipped)  // Wᵀ (in × out) or Wfᵀ (in × rows), packed
             detail::sgemm_pack_a(true, d.in, int(rows), flipped > 0 ? wf : w, d.in, wf + flipped);
 #endif
 }

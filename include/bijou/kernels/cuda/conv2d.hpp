@@ -194,7 +194,7 @@ std::size_t conv2d_prepared_grad_size(B, const ConvDims&) {
     return 0;
 }
 template <ExecutorBackend B, class T>
-void conv2d_prepare(B, const T*, T*, const ConvDims&) {}
+void conv2d_prepare(B, const T*, T*, const ConvDims&, bool) {}
 template <ExecutorBackend B, class T>
 void conv2d_fold_prepared_grad(B, const T*, T*, const ConvDims&) {}
 

@@ -101,7 +101,7 @@ std::size_t conv2d_prepared_grad_size(Reference, const ConvDims&) {
     return 0;
 }
 template <class T>
-void conv2d_prepare(Reference, const T*, T*, const ConvDims&) {}
+void conv2d_prepare(Reference, const T*, T*, const ConvDims&, bool) {}
 template <class T>
 void conv2d_fold_prepared_grad(Reference, const T*, T*, const ConvDims&) {}
 
