@@ -13,7 +13,9 @@ Glow configs (bijou::Glow<Shape<C, H, W>, L> with K steps per level, sigmoid cou
     c  1x32x32, L = 3, K = 32, hidden 512, batch 16
     d  3x32x32, L = 3, K = 8,  hidden 256, batch 32
 Items: train = forward, loss (mean NLL in nats), backward, gradient-norm clipping at --clip (50, as
-bijou's train_step in bench_image / bench_vector; 0 turns it off) and an Adam step (lr 1e-3);
+bijou's train_step in bench_image / bench_vector; 0 turns it off) and an Adam step (lr 1e-3; for Glow
+warmed up linearly over 500 steps, lr·min(1, (step + 1)/500), as bench_models: without it config c
+turned NaN at its third step);
 log_prob = log p(x) under no_grad; sample = model.sample(batch, temperature 0.7) under no_grad.
 two_moons: RealNVP<Shape<2>> as examples/two_moons (8 couplings, 2->256->256->2 separate MLPs, tanh),
 one training step (as train) on a fixed batch of two-moons points. spline, maf, maf_spline:
@@ -135,6 +137,8 @@ def main() -> int:
 
     params = [p for p in model.parameters()]
     opt = torch.optim.Adam(params, lr=1e-3)
+    # bijou's LinearWarmup (train/schedule.hpp) for Glow, as bench_models: the first update at lr/500
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 500)) if args.model == "glow" else None
 
     def train_step():
         opt.zero_grad(set_to_none=True)
@@ -143,6 +147,8 @@ def main() -> int:
         if args.clip > 0:
             torch.nn.utils.clip_grad_norm_(params, args.clip)
         opt.step()
+        if sched is not None:
+            sched.step()
         return loss.item()
 
     def log_prob():
