@@ -344,6 +344,15 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
 /// values of one p contiguous, as in a packed panel but lda apart).
 enum class SgA { packed, rows, cols };
 
+// A micro-kernel's first step: the rows × width floats of its tile's ReLU mask (ep's, if any), which
+// the epilogue reads after the depth loop, prefetched into L1 so that they arrive during it. The mask
+// is a stored plane a data gradient reads cold (conv2d_backward runs it before the weight gradient).
+inline void sg_prefetch_mask(const GemmEpilogue<float>* ep, int rows, int width) {
+    if (ep == nullptr || ep->mask == nullptr) return;
+    for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < width; j += 16) __builtin_prefetch(ep->mask + std::size_t(r) * ep->ldm + j, 0, 3);
+}
+
 // 6×16 AVX2 micro-kernel: C[0:mr, 0:nr] (+)= alpha · (k×6 panel pa)ᵀ · (k×16 panel pb).
 // A: SgA (a full panel of MR rows when read in place; lda unused when packed). B: the panel's k rows
 // ldb apart (nr when packed; op(B)'s ldb where sgemm_packed reads it in place).
@@ -364,6 +373,7 @@ struct SgAvx2 {
         __m256 acc[mr][2];
         BIJOU_UNROLL(6)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        sg_prefetch_mask(ep, mr, nr);
         // A(r, p) at pa[r·rs + p·ps]
         const std::size_t rs = Mode == SgA::rows ? std::size_t(lda) : 1;
         const std::size_t ps = Mode == SgA::rows ? 1 : Mode == SgA::cols ? std::size_t(lda) : std::size_t(mr);
@@ -436,12 +446,7 @@ struct SgAvx512 {
         __m512 acc[mr][2];
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        if (ep != nullptr && ep->mask != nullptr)  // the mask's tile (a stored plane, cold) arrives during the loop
-            for (int r = 0; r < R; ++r) {
-                const float* mk = ep->mask + std::size_t(r) * ep->ldm;
-                _mm_prefetch(reinterpret_cast<const char*>(mk), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(mk + 16), _MM_HINT_T0);
-            }
+        sg_prefetch_mask(ep, R, nr);
         if constexpr (Mode == SgA::rows) {
             // A(r, p) at pa[r·lda + p]. Twelve rows each at its own address took more registers than
             // x86-64 has beside the loop's others (GCC kept two of them in memory and in a vector
