@@ -288,7 +288,7 @@ TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it p
         if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
         if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
         // the dispatching entry, against gemm_ep, with the threads the test runs on and with one
-        const std::size_t size = sgemm_a_packed_size(g.ta, g.M, g.K);
+        const std::size_t size = sgemm_a_packed_size(g.M, g.K);
         if (sgemm_simd_level() >= 2) CHECK(size > 0);  // the AVX-512 kernel packs each op(A) above
         if (size == 0) continue;
         std::vector<float> packed(size);
@@ -307,10 +307,11 @@ TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it p
                 CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
             }
     }
-    if (sgemm_simd_level() >= 2) {  // read in place by the AVX-512 kernel: nothing to pack
-        CHECK(sgemm_a_packed_size(false, 100, 300) == 0);
-        CHECK(sgemm_a_packed_size(true, 256, 256) == 0);
-    }
+    // packed whole wherever a SIMD kernel runs, also where it could read op(A) in place: rows padded
+    // to the kernel's panels (12 rows for AVX-512, 6 for AVX2)
+    if (sgemm_simd_level() >= 2) CHECK(sgemm_a_packed_size(100, 300) == std::size_t(108) * 300);
+    if (sgemm_simd_level() == 1) CHECK(sgemm_a_packed_size(100, 300) == std::size_t(102) * 300);
+    CHECK(sgemm_a_packed_size(0, 300) == 0);
 }
 #endif
 
@@ -437,8 +438,8 @@ TEST_CASE("gemm: op(B) = Bᵀ packed from B in panels, and a ReLU mask in panels
                                      SgPanels{bps, 0});
                 CHECK(std::memcmp(want2.data(), got2.data(), sizeof(float) * want2.size()) == 0);
             }
-            if (g.ta && sgemm_a_packed_size(true, g.M, g.K) > 0) {  // prepared Wᵀ (gemm_ep_a_packed)
-                std::vector<float> packed(sgemm_a_packed_size(true, g.M, g.K)), viap(want.size(), 0.25f);
+            if (g.ta && sgemm_a_packed_size(g.M, g.K) > 0) {  // prepared Wᵀ (gemm_ep_a_packed)
+                std::vector<float> packed(sgemm_a_packed_size(g.M, g.K)), viap(want.size(), 0.25f);
                 sgemm_pack_a(true, g.M, g.K, A.data(), lda, packed.data());
                 kernels::gemm_ep_a_packed(Cpu{}, packed.data(), false, g.M, g.N, g.K, 1.0f, B.data(), ldb, 0.0f,
                                           viap.data(), g.N, epp);
