@@ -268,6 +268,10 @@ void add_row_bias(T* y, const T* b, int rows, int n, std::size_t HW) {
 /// samples kept to about 1 MiB. narrow_block returns the block size, 0 when the path is not used.
 /// Whether a layer takes the narrow path (when its scratch allows: narrow_block).
 inline bool narrow_layer(const ConvDims& d) { return d.k > 1 && d.out < d.in; }
+/// Scalars of its Wf, and of its dWf: out·k²·in for a narrow layer, 0 for others.
+inline std::size_t narrow_weights_size(const ConvDims& d) {
+    return narrow_layer(d) ? std::size_t(d.out) * d.k * d.k * d.in : 0;
+}
 
 /// `align`: a block smaller than n is a multiple of align samples (0 where none fits).
 template <class T>
@@ -330,20 +334,19 @@ void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
 /// packing it per chunk); 0 for other layers. See detail::sgemm_a_packed_size for why packed.
 template <class T>
 std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
-    const std::size_t rows = std::size_t(d.out) * d.k * d.k;
     std::size_t packed = 0;  // op(A) = Wᵀ or Wfᵀ, packed
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>)
-        if (d.k == 1 || detail::narrow_layer(d)) packed = detail::sgemm_a_packed_size(d.in, int(rows));
+        if (d.k == 1 || detail::narrow_layer(d)) packed = detail::sgemm_a_packed_size(d.in, d.out * d.k * d.k);
 #endif
-    return (detail::narrow_layer(d) ? rows * d.in : 0) + packed;
+    return detail::narrow_weights_size(d) + packed;
 }
 
 /// Scalars of the weight gradient a backward pass given prepared weights accumulates for
 /// conv2d_fold_prepared_grad: the narrow path's dWf (out·k² × in); 0 for other layers.
 template <class T>
 std::size_t conv2d_prepared_grad_size(Cpu, const ConvDims& d) {
-    return detail::narrow_layer(d) ? std::size_t(d.out) * d.k * d.k * d.in : 0;
+    return detail::narrow_weights_size(d);
 }
 
 /// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf, and
@@ -351,12 +354,12 @@ std::size_t conv2d_prepared_grad_size(Cpu, const ConvDims& d) {
 /// layers; a forward pass reads no transpose).
 template <class T>
 void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d, bool backward) {
-    const std::size_t rows = std::size_t(d.out) * d.k * d.k, flipped = detail::narrow_layer(d) ? rows * d.in : 0;
+    const std::size_t flipped = detail::narrow_weights_size(d);
     if (flipped > 0) detail::narrow_weights(w, wf, d);
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>)
         if (backward && conv2d_prepared_size<T>(Cpu{}, d) > flipped)  // Wᵀ (in × out) or Wfᵀ (in × rows), packed
-            detail::sgemm_pack_a(true, d.in, int(rows), flipped > 0 ? wf : w, d.in, wf + flipped);
+            detail::sgemm_pack_a(true, d.in, d.out * d.k * d.k, flipped > 0 ? wf : w, d.in, wf + flipped);
 #endif
 }
 
@@ -555,7 +558,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
         const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
-        const std::size_t flipped = std::size_t(rows) * d.in;  // Wfᵀ packed after Wf, where prepared holds it
+        const std::size_t flipped = detail::narrow_weights_size(d);  // Wfᵀ packed after Wf, where prepared holds it
         const T* wft = prepared && conv2d_prepared_size<T>(Cpu{}, d) > flipped ? prepared + flipped : nullptr;
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
