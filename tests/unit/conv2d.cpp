@@ -490,12 +490,14 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
 
 TEST_CASE("conv2d: a backward pass with the weights prepared (Wᵀ, Wf and Wfᵀ packed) gives the bits of one without") {
     // The data gradients then run from Wᵀ / Wfᵀ packed once instead of read in place (a 1×1 layer of
-    // 200 channels: columns of W; the narrow layer: columns of Wf), and the narrow path adds its
+    // 200 channels: columns of W; the narrow layer: columns of Wf) or packed per call (the im2col
+    // layer 6 → 200: Wᵀ of 54 rows), and the narrow path adds its
     // weight gradient to dWf, folded into dw after the chunks: dx, dw and db must not change by a bit.
     if (!kernels::detail::sgemm_simd_available()) return;
     const int H = 4, W = 4, n = 3, N = n * H * W;
     Rng rng(12);
-    for (const auto& [in, out, k] : {std::array{200, 200, 1}, std::array{200, 4, 3}, std::array{160, 16, 3}}) {
+    for (const auto& [in, out, k] :
+         {std::array{200, 200, 1}, std::array{200, 4, 3}, std::array{160, 16, 3}, std::array{6, 200, 3}}) {
         CAPTURE(in); CAPTURE(out); CAPTURE(k);
         Owned<Conv2d<float, Cpu>, float> a(4, false, in, out, k, H, W), b(4, false, in, out, k, H, W);
         REQUIRE(a.layer.prepared_size() > a.layer.prepared_grad_size());  // Wᵀ or Wfᵀ packed behind Wf

@@ -22,8 +22,8 @@
 //   place: the same values bit for bit); scratch_size(n) is
 //   temporary space for either pass and may be shared, enough for any batch up to n at any thread
 //   count: the last layer's weights prepared once per pass (Conv2d::prepared_size: the Cpu narrow
-//   path's rearranged copy, instead of one per chunk), the 1×1 layer's for the backward pass (on Cpu
-//   its Wᵀ packed for the data gradient's GEMM, where that GEMM would pack it per chunk) and, per
+//   path's rearranged copy, instead of one per chunk), the 1×1 and first layers' for the backward
+//   pass (on Cpu their Wᵀ packed for the data gradients' GEMMs, which would pack it per chunk) and, per
 //   slot (on Cpu one per core, at most n), the backward's two hidden·m·HW gradient buffers, the
 //   convs' im2col buffers, the slot's
 //   prepared-path weight gradient and, when the batch has several chunks, copies of the chunk's
@@ -155,8 +155,11 @@ public:
         // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after
         T* wf = prepared(scratch);
         if (wf != nullptr) conv4_.prepare(wf, /*backward=*/true);
-        T* wt2 = conv2_.prepared_size() > 0 ? scratch + conv4_.prepared_size() : nullptr;  // conv2's, for dx only
+        // conv2's and conv0's, for their data gradients only
+        T* wt2 = conv2_.prepared_size() > 0 ? scratch + conv4_.prepared_size() : nullptr;
         if (wt2 != nullptr) conv2_.prepare(wt2, /*backward=*/true);
+        T* wt0 = conv0_.prepared_size() > 0 ? scratch + conv4_.prepared_size() + conv2_.prepared_size() : nullptr;
+        if (wt0 != nullptr && dx != nullptr) conv0_.prepare(wt0, /*backward=*/true);
         for (int slot = 0; slot < slots; ++slot) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             if (slot > 0) kernels::zero(B{}, s.grads, grad_size());
@@ -180,7 +183,7 @@ public:
                 proj_.backward_per_channel(c + std::size_t(i0) * context(), s.g1,
                                            dc == nullptr ? nullptr : dc + std::size_t(i0) * context(), mm, int(hw_),
                                            /*scratch (mm·hidden): g2, consumed=*/s.g2, g.wc);
-            conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0]);
+            conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0], wt0);
             if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
         });
         if (wf != nullptr)  // each slot's dwf into its own gradient, the slots across the threads
@@ -286,9 +289,11 @@ private:
         const std::size_t copies = chunked ? (2 * std::size_t(in()) + std::size_t(out())) * P + grad_size() : 0;
         return 2 * std::size_t(hidden_) * P + conv_scratch(m) + conv4_.prepared_grad_size() + copies;
     }
-    /// conv4's weights prepared once per pass (see Conv2d::prepared_size), then conv2's (backward
-    /// only), ahead of the slots.
-    std::size_t prepared_total() const { return conv4_.prepared_size() + conv2_.prepared_size(); }
+    /// conv4's weights prepared once per pass (see Conv2d::prepared_size), then conv2's and conv0's
+    /// (backward only), ahead of the slots.
+    std::size_t prepared_total() const {
+        return conv4_.prepared_size() + conv2_.prepared_size() + conv0_.prepared_size();
+    }
     /// conv4's prepared weights; null where the backend prepares none.
     T* prepared(T* scratch) const { return conv4_.prepared_size() > 0 ? scratch : nullptr; }
     /// Slot `slot` of chunks of m samples (a shorter last chunk uses the start of each part).

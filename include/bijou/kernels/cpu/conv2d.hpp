@@ -328,16 +328,32 @@ void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
 
 }  // namespace detail
 
-/// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in),
-/// followed, for float with the packed kernels, by Wfᵀ packed for the data gradient Wfᵀ·dD; a float
-/// 1×1 layer's Wᵀ packed for its data gradient Wᵀ·dY (config c, 512 channels: 2% of training went to
-/// packing it per chunk); 0 for other layers. See detail::sgemm_a_packed_size for why packed.
+namespace detail {
+/// A layer's data gradient dX = op(A)·dY with op(A) = Aᵀ (K × M: A's rows are the depth), A = W
+/// (out × in) for a 1×1 layer, W (out × in·k²) for an im2col layer, Wf (out·k² × in) for a narrow one.
+struct DataGradShape {
+    int M, K;
+};
+inline DataGradShape data_grad_shape(const ConvDims& d) {
+    if (d.k > 1 && !narrow_layer(d)) return {d.in * d.k * d.k, d.out};
+    return {d.in, d.out * d.k * d.k};
+}
+}  // namespace detail
+
+/// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in);
+/// then, for float with the packed kernels, the data gradient's transpose packed: Wfᵀ for Wfᵀ·dD, a
+/// 1×1 layer's Wᵀ for Wᵀ·dY (config c, 512 channels: 2% of training went to packing it per chunk),
+/// an im2col layer's Wᵀ (in·k² × out) for dcol = Wᵀ·dY (the conditioner's first layer: packed per
+/// chunk, it was 45% of the packing of op(A) in config d's training). See
+/// detail::sgemm_a_packed_size for why packed.
 template <class T>
 std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
     std::size_t packed = 0;  // op(A) = Wᵀ or Wfᵀ, packed
 #if defined(BIJOU_SGEMM_SIMD)
-    if constexpr (std::is_same_v<T, float>)
-        if (d.k == 1 || detail::narrow_layer(d)) packed = detail::sgemm_a_packed_size(d.in, d.out * d.k * d.k);
+    if constexpr (std::is_same_v<T, float>) {
+        const detail::DataGradShape g = detail::data_grad_shape(d);
+        packed = detail::sgemm_a_packed_size(g.M, g.K);
+    }
 #endif
     return detail::narrow_weights_size(d) + packed;
 }
@@ -350,16 +366,18 @@ std::size_t conv2d_prepared_grad_size(Cpu, const ConvDims& d) {
 }
 
 /// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf, and
-/// for a backward pass (`backward`) Wfᵀ packed, or a 1×1 layer's packed Wᵀ (nothing for other
-/// layers; a forward pass reads no transpose).
+/// for a backward pass (`backward`) the data gradient's Wfᵀ or Wᵀ packed (a forward pass reads no
+/// transpose).
 template <class T>
 void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d, bool backward) {
     const std::size_t flipped = detail::narrow_weights_size(d);
     if (flipped > 0) detail::narrow_weights(w, wf, d);
 #if defined(BIJOU_SGEMM_SIMD)
-    if constexpr (std::is_same_v<T, float>)
-        if (backward && conv2d_prepared_size<T>(Cpu{}, d) > flipped)  // Wᵀ (in × out) or Wfᵀ (in × rows), packed
-            detail::sgemm_pack_a(true, d.in, d.out * d.k * d.k, flipped > 0 ? wf : w, d.in, wf + flipped);
+    if constexpr (std::is_same_v<T, float>) {
+        const detail::DataGradShape g = detail::data_grad_shape(d);
+        if (backward && conv2d_prepared_size<T>(Cpu{}, d) > flipped)  // op(A) = Aᵀ, A's rows M apart
+            detail::sgemm_pack_a(true, g.M, g.K, flipped > 0 ? wf : w, g.M, wf + flipped);
+    }
 #endif
 }
 
@@ -475,19 +493,19 @@ void conv_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const
 }
 
 /// A data gradient dx (M × N, ldc) = Wᵀ·dY then ep, W (K × M) the layer's weights (or the narrow
-/// path's Wf) and dY (K × N) row-major: from `packed` (Wᵀ packed by conv2d_prepare) where given.
+/// path's Wf) and dY (K × N, row stride ldy): from `packed` (Wᵀ packed by conv2d_prepare) where given.
 template <class T>
-void conv_data_grad(const T* packed, const T* w, int M, int N, int K, const T* dy, T* dx, int ldc,
-                    const GemmEpilogue<T>& ep) {
+void conv_data_grad(const T* packed, const T* w, int M, int N, int K, const T* dy, int ldy, T* dx, int ldc,
+                    const GemmEpilogue<T>& ep = {}) {
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
         if (packed != nullptr) {
-            gemm_ep_a_packed(Cpu{}, packed, false, M, N, K, 1.0f, dy, N, 0.0f, dx, ldc, ep);
+            gemm_ep_a_packed(Cpu{}, packed, false, M, N, K, 1.0f, dy, ldy, 0.0f, dx, ldc, ep);
             return;
         }
     }
 #endif
-    conv_gemm(true, false, M, N, K, w, M, dy, N, 0, T(0), dx, ldc, 0, ep);
+    conv_gemm(true, false, M, N, K, w, M, dy, ldy, 0, T(0), dx, ldc, 0, ep);
 }
 }  // namespace detail
 
@@ -548,7 +566,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         // The data gradient first: its ReLU mask reads x (the micro-kernel prefetches each tile's),
         // which the weight gradient's transposes then find in L2 rather than memory (config d's
         // training: the weight gradients' GEMM cycles −5%, one run's per-shape rdtsc counts).
-        if (dx != nullptr) detail::conv_data_grad(prepared, w, d.in, ldi, d.out, dy, dx, ldi, mask);
+        if (dx != nullptr) detail::conv_data_grad(prepared, w, d.in, ldi, d.out, dy, ldi, dx, ldi, mask);
         detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldi, x, ldx, x_panels, T(1), dw, d.in, 0);
         return;
     }
@@ -566,7 +584,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW), j0 = int(std::size_t(i0) * HW);
             detail::im2col(dy, dd, n, i0, m, dout);
             if (dx != nullptr)  // first, as the 1×1 layer's
-                detail::conv_data_grad(wft, wf, d.in, cols, rows, dd, dx + j0, ldi, mask.at(0, j0));
+                detail::conv_data_grad(wft, wf, d.in, cols, rows, dd, cols, dx + j0, ldi, mask.at(0, j0));
             detail::conv_gemm(false, true, rows, d.in, cols, dd, cols, x + detail::panel_column(j0, x_panels), ldx,
                               x_panels, i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in, 0);
         }
@@ -577,13 +595,14 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     const int K = d.in * d.k * d.k;
     T* col = scratch;
     T* dcol = scratch + std::size_t(K) * chunk * HW;
+    const T* wt = prepared && conv2d_prepared_size<T>(Cpu{}, d) > 0 ? prepared : nullptr;  // Wᵀ packed
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
         const T* dyb = dy + std::size_t(i0) * HW;
         detail::im2col(x, col, n, i0, m, d);
         gemm(Cpu{}, false, true, d.out, K, cols, T(1), dyb, ldi, col, cols, T(1), dw, K);
         if (dx != nullptr) {
-            gemm(Cpu{}, true, false, K, cols, d.out, T(1), w, K, dyb, ldi, T(0), dcol, cols);
+            detail::conv_data_grad(wt, w, K, cols, d.out, dyb, ldi, dcol, cols);
             detail::col2im(dcol, dx, n, i0, m, d);
         }
     }

@@ -546,7 +546,7 @@ template <class Kern>
 void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out) {
     const std::size_t Mp = sg_a_packed_size<Kern>(M, 1);
     const int row_blocks = (M + sg_mc - 1) / sg_mc, blocks = (K + sg_kc - 1) / sg_kc * row_blocks;
-    bijou::detail::parallel_for(blocks, std::size_t(M) * std::size_t(K) > (std::size_t(1) << 16), [&](int b) {
+    bijou::detail::parallel_for(blocks, std::size_t(M) * std::size_t(K) >= (std::size_t(1) << 16), [&](int b) {
         const int pc = b / row_blocks * sg_kc, ic = b % row_blocks * sg_mc, kc = std::min(sg_kc, K - pc);
         sg_pack_a_block<Kern::mr>(ta, ic, std::min(sg_mc, M - ic), pc, kc, A, lda,
                                   out + std::size_t(pc) * Mp + std::size_t(ic) * kc);
