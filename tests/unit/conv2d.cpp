@@ -493,12 +493,15 @@ TEST_CASE("conv2d: a backward pass with the weights prepared (Wᵀ, Wf and Wfᵀ
     // 200 channels: columns of W; the narrow layer: columns of Wf) or packed per call (the im2col
     // layer 6 → 200: Wᵀ of 54 rows), and the narrow path adds its
     // weight gradient to dWf, folded into dw after the chunks: dx, dw and db must not change by a bit.
+    // On 1×1 planes the narrow layer's scratch holds no narrow block: it takes the im2col path, which
+    // must not read its prepared Wf as a packed Wᵀ.
     if (!kernels::detail::sgemm_simd_available()) return;
-    const int H = 4, W = 4, n = 3, N = n * H * W;
+    const int n = 3;
     Rng rng(12);
-    for (const auto& [in, out, k] :
-         {std::array{200, 200, 1}, std::array{200, 4, 3}, std::array{160, 16, 3}, std::array{6, 200, 3}}) {
-        CAPTURE(in); CAPTURE(out); CAPTURE(k);
+    for (const auto& [in, out, k, H] : {std::array{200, 200, 1, 4}, std::array{200, 4, 3, 4}, std::array{160, 16, 3, 4},
+                                       std::array{6, 200, 3, 4}, std::array{200, 4, 3, 1}}) {
+        CAPTURE(in); CAPTURE(out); CAPTURE(k); CAPTURE(H);
+        const int W = H, N = n * H * W;
         Owned<Conv2d<float, Cpu>, float> a(4, false, in, out, k, H, W), b(4, false, in, out, k, H, W);
         REQUIRE(a.layer.prepared_size() > a.layer.prepared_grad_size());  // Wᵀ or Wfᵀ packed behind Wf
         auto x = random_vector<float>(std::size_t(in) * N, rng);

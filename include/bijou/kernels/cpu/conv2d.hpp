@@ -595,7 +595,8 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     const int K = d.in * d.k * d.k;
     T* col = scratch;
     T* dcol = scratch + std::size_t(K) * chunk * HW;
-    const T* wt = prepared && conv2d_prepared_size<T>(Cpu{}, d) > 0 ? prepared : nullptr;  // Wᵀ packed
+    // Wᵀ packed where prepared (a narrow layer here, whose scratch held no narrow block, prepared Wf)
+    const T* wt = prepared && !detail::narrow_layer(d) && conv2d_prepared_size<T>(Cpu{}, d) > 0 ? prepared : nullptr;
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
         const T* dyb = dy + std::size_t(i0) * HW;
