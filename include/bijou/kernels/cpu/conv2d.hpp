@@ -381,6 +381,16 @@ void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d, bool backward) {
 #endif
 }
 
+namespace detail {
+/// Where conv2d_prepare put the layer's data-gradient transpose (Wᵀ or Wfᵀ packed: behind Wf for a
+/// narrow layer) in `prepared`; null where there is none to read.
+template <class T>
+const T* prepared_transpose(const T* prepared, const ConvDims& d) {
+    const std::size_t flipped = narrow_weights_size(d);
+    return prepared && conv2d_prepared_size<T>(Cpu{}, d) > flipped ? prepared + flipped : nullptr;
+}
+}  // namespace detail
+
 /// dw += the weight gradient a backward pass accumulated in dwf (the narrow path's; nothing otherwise).
 template <class T>
 void conv2d_fold_prepared_grad(Cpu, const T* dwf, T* dw, const ConvDims& d) {
@@ -566,7 +576,10 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         // The data gradient first: its ReLU mask reads x (the micro-kernel prefetches each tile's),
         // which the weight gradient's transposes then find in L2 rather than memory (config d's
         // training: the weight gradients' GEMM cycles −5%, one run's per-shape rdtsc counts).
-        if (dx != nullptr) detail::conv_data_grad(prepared, w, d.in, ldi, d.out, dy, ldi, dx, ldi, mask);
+        if (dx != nullptr) {
+            const T* wt = detail::prepared_transpose(prepared, d);
+            detail::conv_data_grad(wt, w, d.in, ldi, d.out, dy, ldi, dx, ldi, mask);
+        }
         detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldi, x, ldx, x_panels, T(1), dw, d.in, 0);
         return;
     }
@@ -576,8 +589,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
         const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
-        const std::size_t flipped = detail::narrow_weights_size(d);  // Wfᵀ packed after Wf, where prepared holds it
-        const T* wft = prepared && conv2d_prepared_size<T>(Cpu{}, d) > flipped ? prepared + flipped : nullptr;
+        const T* wft = detail::prepared_transpose(prepared, d);
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {
@@ -595,8 +607,8 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     const int K = d.in * d.k * d.k;
     T* col = scratch;
     T* dcol = scratch + std::size_t(K) * chunk * HW;
-    // Wᵀ packed where prepared (a narrow layer here, whose scratch held no narrow block, prepared Wf)
-    const T* wt = prepared && !detail::narrow_layer(d) && conv2d_prepared_size<T>(Cpu{}, d) > 0 ? prepared : nullptr;
+    // Wᵀ packed where prepared (not a narrow layer's Wfᵀ: one whose scratch held no narrow block is here)
+    const T* wt = detail::narrow_layer(d) ? nullptr : detail::prepared_transpose(prepared, d);
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
         const T* dyb = dy + std::size_t(i0) * HW;
