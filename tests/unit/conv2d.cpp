@@ -488,13 +488,14 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
 }
 }  // namespace
 
-TEST_CASE("conv2d: a backward pass with the weights prepared (Wᵀ, Wf and Wfᵀ packed) gives the bits of one without") {
-    // The data gradients then run from Wᵀ / Wfᵀ packed once instead of read in place (a 1×1 layer of
-    // 200 channels: columns of W; the narrow layer: columns of Wf) or packed per call (the im2col
-    // layer 6 → 200: Wᵀ of 54 rows), and the narrow path adds its
-    // weight gradient to dWf, folded into dw after the chunks: dx, dw and db must not change by a bit.
-    // On 1×1 planes the narrow layer's scratch holds no narrow block: it takes the im2col path, which
-    // must not read its prepared Wf as a packed Wᵀ.
+TEST_CASE("conv2d: passes with the weights prepared (W, Wᵀ, Wf, Wfᵀ packed) give the bits of ones without") {
+    // The forward products then run from W / Wf packed once instead of read in place (the 1×1 and
+    // the narrow layer) or packed per call (the im2col layer 6 → 200: depth 54), the data gradients
+    // from Wᵀ / Wfᵀ packed once instead of read in place (a 1×1 layer of 200 channels: columns of W;
+    // the narrow layer: columns of Wf) or packed per call (the im2col layer: Wᵀ of 54 rows), and the
+    // narrow path adds its weight gradient to dWf, folded into dw after the chunks: y, dx, dw and db
+    // must not change by a bit. On 1×1 planes the narrow layer's scratch holds no narrow block: it
+    // takes the im2col path, which must not read its prepared Wf, or Wf packed, as a packed W or Wᵀ.
     if (!kernels::detail::sgemm_simd_available()) return;
     const int n = 3;
     Rng rng(12);
@@ -508,6 +509,12 @@ TEST_CASE("conv2d: a backward pass with the weights prepared (Wᵀ, Wf and Wfᵀ
         for (float& v : x) v = std::max(v, 0.0f);  // post-ReLU: x serves as the ReLU mask
         const auto dy = random_vector<float>(std::size_t(out) * N, rng);
         std::vector<float> scratch(a.layer.scratch_size(n)), prepared(a.layer.prepared_size());
+        std::vector<float> y(std::size_t(out) * N), yp(y.size(), -1.0f);
+        b.layer.prepare(prepared.data(), /*backward=*/false);
+        a.layer.forward(x.data(), y.data(), n, scratch.data(), /*relu=*/true);
+        b.layer.forward(x.data(), yp.data(), n, scratch.data(), /*relu=*/true, prepared.data());
+        CHECK(same_bits(y, yp));
+        CHECK(std::any_of(y.begin(), y.end(), [](float v) { return v > 0.0f; }));
         std::vector<float> dprepared(std::max<std::size_t>(b.layer.prepared_grad_size(), 1), 0.0f);
         b.layer.prepare(prepared.data(), /*backward=*/true);
         std::vector<float> dx(x.size()), dxp(x.size(), -1.0f);
@@ -543,10 +550,12 @@ TEST_CASE("conv2d: passes over planes in the Cpu GEMM's panels give the bits of 
         if (a.layer.prepared_size() > 0) a.layer.prepare(wf.data(), /*backward=*/false);
         const float* prepared = a.layer.prepared_size() > 0 ? wf.data() : nullptr;
         std::vector<float> y(std::size_t(out) * N), yp(y_in_panels ? to_panels(y, out, N).size() : y.size());
-        a.layer.forward(x.data(), y.data(), n, scratch.data(), /*relu=*/true, k == 3 ? prepared : nullptr);
-        b.layer.forward(xp.data(), yp.data(), n, scratch.data(), /*relu=*/true, k == 3 ? prepared : nullptr,
-                        {x_in_panels ? ps : 0, y_in_panels ? ps : 0});
-        CHECK(same_bits(y, y_in_panels ? from_panels(yp, out, N) : yp));
+        a.layer.forward(x.data(), y.data(), n, scratch.data(), /*relu=*/true);
+        for (const float* w : {static_cast<const float*>(nullptr), prepared}) {  // weights read in place, and packed
+            b.layer.forward(xp.data(), yp.data(), n, scratch.data(), /*relu=*/true, w,
+                            {x_in_panels ? ps : 0, y_in_panels ? ps : 0});
+            CHECK(same_bits(y, y_in_panels ? from_panels(yp, out, N) : yp));
+        }
         if (!x_in_panels) continue;  // the first layer's backward reads its input row-major
         std::vector<float> dx(x.size()), dxp(x.size());
         a.layer.backward(x.data(), dy.data(), dx.data(), n, scratch.data(), x.data());

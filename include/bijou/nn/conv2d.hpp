@@ -108,8 +108,9 @@ public:
         return kernels::conv2d_scratch_size(B{}, d_, chunk(n));
     }
 
-    /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu. `prepared`: what prepare() wrote
-    /// since the weights last changed, or null (the kernel then prepares what it needs itself).
+    /// y (out, n·HW) = conv(x (in, n·HW)), then max(y, 0) if relu. `prepared`: what prepare(…,
+    /// /*backward=*/false) wrote since the weights last changed, or null (the kernel then prepares
+    /// what it needs itself).
     /// `panels`: x and/or y in the backend's panel layout (kernels::ConvPanels; only where
     /// kernels::net_panels allowed it: a conditioner's hidden planes, nn/convnet.hpp).
     void forward(const T* x, T* y, int n, T* scratch, bool relu = false, const T* prepared = nullptr,
@@ -118,8 +119,8 @@ public:
     }
 
     /// Scalars of weights the backend's kernels rearrange per call unless given them prepared (the Cpu
-    /// backend's narrow path: out·k²·in, and for float its transpose packed for the data gradient's
-    /// GEMM; a float 1×1 layer's Wᵀ packed for that GEMM; 0 elsewhere). A caller that runs many
+    /// backend's narrow path: out·k²·in; for float, room for the weights packed for the forward
+    /// product or their transpose for the data gradient's; 0 elsewhere). A caller that runs many
     /// chunks of a batch prepares them once per pass (prepare) and passes them to each chunk's
     /// forward and backward; for a k×k layer (k > 1) backward then adds the weight gradient to
     /// `dprepared` (prepared_grad_size scalars, zeroed by the caller), which fold_prepared_grad adds
@@ -128,8 +129,8 @@ public:
     /// Scalars of backward's `dprepared` (the Cpu narrow path's out·k²·in; none where the prepared
     /// weights serve only the data gradient).
     std::size_t prepared_grad_size() const { return kernels::conv2d_prepared_grad_size<T>(B{}, d_); }
-    /// Writes them for a forward pass, or (`backward`) for a backward pass, which also reads the
-    /// packed transposes.
+    /// Writes them for a forward pass, or (`backward`) for a backward pass: a pass reads only what
+    /// was prepared for its own direction.
     void prepare(T* prepared, bool backward) const {
         kernels::conv2d_prepare(B{}, w_.value, prepared, d_, backward);
     }

@@ -21,9 +21,9 @@
 //   kernels::net_panels allows it, in the backend's GEMM panel layout, which both passes read in
 //   place: the same values bit for bit); scratch_size(n) is
 //   temporary space for either pass and may be shared, enough for any batch up to n at any thread
-//   count: the last layer's weights prepared once per pass (Conv2d::prepared_size: the Cpu narrow
-//   path's rearranged copy, instead of one per chunk), the 1×1 and first layers' for the backward
-//   pass (on Cpu their Wᵀ packed for the data gradients' GEMMs, which would pack it per chunk) and, per
+//   count: the three layers' weights prepared once per pass (Conv2d::prepared_size: on Cpu the narrow
+//   path's rearranged copy, and each layer's W packed for the forward products or its Wᵀ for the
+//   data gradients' GEMMs, which would pack or read them in place per chunk) and, per
 //   slot (on Cpu one per core, at most n), the backward's two hidden·m·HW gradient buffers, the
 //   convs' im2col buffers, the slot's
 //   prepared-path weight gradient and, when the batch has several chunks, copies of the chunk's
@@ -121,8 +121,7 @@ public:
     /// The same for a net with a context: c (n, K), backend memory (null when context() is 0).
     void forward(const T* x, const T* c, T* y, int n, T* stored, T* scratch) const {
         const int m = chunk(n);
-        T* wf = prepared(scratch);
-        if (wf != nullptr) conv4_.prepare(wf, /*backward=*/false);
+        const Prepared w = prepare(scratch, /*backward=*/false, /*first=*/true);
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             T* a1 = stored + 2 * plane(i0);
@@ -131,14 +130,14 @@ public:
             T* yc = mm == n ? y : s.y;
             const std::size_t panels = hidden_panels(mm);
             if (!proj_.empty()) {
-                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/false);
+                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/false, w.w0);
                 proj_.add_per_channel(c + std::size_t(i0) * context(), a1, mm, int(hw_), /*relu=*/true,
                                       /*scratch (mm·hidden, free here)=*/s.g2);
             } else {
-                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/true, nullptr, {0, panels});
+                conv0_.forward(xc, a1, mm, s.conv, /*relu=*/true, w.w0, {0, panels});
             }
-            conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true, nullptr, {panels, panels});
-            conv4_.forward(a2, yc, mm, s.conv, /*relu=*/false, wf, {panels, 0});
+            conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true, w.w2, {panels, panels});
+            conv4_.forward(a2, yc, mm, s.conv, /*relu=*/false, w.w4, {panels, 0});
             if (yc != y) put_columns(yc, y, out(), n, i0, mm);
         }, kernels::NetChunks::balanced);  // a chunk's outputs and stored activations: the same in any slot
     }
@@ -152,14 +151,10 @@ public:
     void backward(const T* x, const T* c, const T* dy, T* dx, T* dc, int n, const T* stored, T* scratch) {
         const int m = chunk(n), slots = kernels::net_slots(B{}, n, m);
         // slot 0 adds to the parameters' gradients, the others to their own, summed in slot order after;
-        // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after
-        T* wf = prepared(scratch);
-        if (wf != nullptr) conv4_.prepare(wf, /*backward=*/true);
-        // conv2's and conv0's, for their data gradients only
-        T* wt2 = conv2_.prepared_size() > 0 ? scratch + conv4_.prepared_size() : nullptr;
-        if (wt2 != nullptr) conv2_.prepare(wt2, /*backward=*/true);
-        T* wt0 = conv0_.prepared_size() > 0 ? scratch + conv4_.prepared_size() + conv2_.prepared_size() : nullptr;
-        if (wt0 != nullptr && dx != nullptr) conv0_.prepare(wt0, /*backward=*/true);
+        // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after. conv2's
+        // and conv0's prepared weights serve their data gradients only (conv0's: none without dx).
+        const Prepared w = prepare(scratch, /*backward=*/true, /*first=*/dx != nullptr);
+        T* wf = w.w4;
         for (int slot = 0; slot < slots; ++slot) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             if (slot > 0) kernels::zero(B{}, s.grads, grad_size());
@@ -178,12 +173,12 @@ public:
             const std::size_t panels = hidden_panels(mm);
             conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], wf, wf ? s.dwf : nullptr,
                             panels);
-            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], wt2, nullptr, panels);
+            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], w.w2, nullptr, panels);
             if (!proj_.empty())
                 proj_.backward_per_channel(c + std::size_t(i0) * context(), s.g1,
                                            dc == nullptr ? nullptr : dc + std::size_t(i0) * context(), mm, int(hw_),
                                            /*scratch (mm·hidden): g2, consumed=*/s.g2, g.wc);
-            conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0], wt0);
+            conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0], w.w0);
             if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
         });
         if (wf != nullptr)  // each slot's dwf into its own gradient, the slots across the threads
@@ -289,13 +284,25 @@ private:
         const std::size_t copies = chunked ? (2 * std::size_t(in()) + std::size_t(out())) * P + grad_size() : 0;
         return 2 * std::size_t(hidden_) * P + conv_scratch(m) + conv4_.prepared_grad_size() + copies;
     }
-    /// conv4's weights prepared once per pass (see Conv2d::prepared_size), then conv2's and conv0's
-    /// (backward only), ahead of the slots.
+    /// The three layers' weights prepared once per pass (see Conv2d::prepared_size), conv4's, conv2's
+    /// and conv0's, ahead of the slots.
     std::size_t prepared_total() const {
         return conv4_.prepared_size() + conv2_.prepared_size() + conv0_.prepared_size();
     }
-    /// conv4's prepared weights; null where the backend prepares none.
-    T* prepared(T* scratch) const { return conv4_.prepared_size() > 0 ? scratch : nullptr; }
+    /// Each layer's prepared weights in scratch, null where the backend prepares none.
+    struct Prepared {
+        T *w4, *w2, *w0;
+    };
+    /// Prepares them for a forward pass or a backward one (`backward`), conv0's only if `first`.
+    Prepared prepare(T* scratch, bool backward, bool first) const {
+        auto at = [](const Conv2d<T, B>& l, T* p) { return l.prepared_size() > 0 ? p : nullptr; };
+        const Prepared w{at(conv4_, scratch), at(conv2_, scratch + conv4_.prepared_size()),
+                         first ? at(conv0_, scratch + conv4_.prepared_size() + conv2_.prepared_size()) : nullptr};
+        if (w.w4 != nullptr) conv4_.prepare(w.w4, backward);
+        if (w.w2 != nullptr) conv2_.prepare(w.w2, backward);
+        if (w.w0 != nullptr) conv0_.prepare(w.w0, backward);
+        return w;
+    }
     /// Slot `slot` of chunks of m samples (a shorter last chunk uses the start of each part).
     Slot slot_at(T* scratch, int m, bool chunked, int slot) const {
         T* p = scratch + prepared_total() + std::size_t(slot) * slot_size(m, chunked);

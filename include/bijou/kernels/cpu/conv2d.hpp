@@ -14,11 +14,11 @@
 // instead (detail::narrow_block): it expands the out·k² product rows rather than the in·k² input
 // rows, inside the same scratch, which is ~10× less memory traffic at out = 4, in = 128.
 // A caller that runs many chunks of one pass (nn/convnet.hpp) may prepare the flipped weights, and
-// the transposes the data gradients read packed, once (conv2d_prepare into conv2d_prepared_size
-// scalars) and pass them in, and have backward add the narrow product's weight gradient to a dWf
-// buffer (conv2d_prepared_grad_size scalars, zeroed by the caller) that
-// conv2d_fold_prepared_grad adds to dw once at the end, instead of both per call (4% of config d's
-// training on 1 thread went to rearranging them per chunk).
+// the weights the forward products or the transposes the data gradients read packed, once
+// (conv2d_prepare into conv2d_prepared_size scalars) and pass them in, and have backward add the
+// narrow product's weight gradient to a dWf buffer (conv2d_prepared_grad_size scalars, zeroed by
+// the caller) that conv2d_fold_prepared_grad adds to dw once at the end, instead of both per call
+// (4% of config d's training on 1 thread went to rearranging them per chunk).
 // A conditioner (nn/convnet.hpp) may keep a chunk's hidden planes in the GEMM's 32-column panels
 // instead of row-major (net_panels, below; conv2d_forward's and conv2d_backward's last argument).
 // GEMMs split C across threads along its longer side (kernels/cpu/gemm.hpp); elementwise passes run over
@@ -293,8 +293,8 @@ int narrow_block(const ConvDims& d, int n, int chunk, int align = 1) {
 
 /// Across the threads when large (an output channel's in × k² weights per task: they come from L3; a
 /// conditioner's pass prepares them while the other threads would wait: 0.4% of config d's
-/// training). Each row of Wf is written in order (column by column, the rows in·k apart, it took
-/// 74k TSC cycles per call at config d's level 1 from cold caches against 61k now).
+/// training). Each row of Wf is written in order (column by column, each write in scalars past the
+/// last, it took 74k TSC cycles per call at config d's level 1 from cold caches against 61k now).
 template <class T>
 void narrow_weights(const T* w, T* wf, const ConvDims& d) {
     const int kk = d.k * d.k;
@@ -333,30 +333,38 @@ void narrow_fold_grad(const T* dwf, T* dw, const ConvDims& d) {
 }  // namespace detail
 
 namespace detail {
-/// A layer's data gradient dX = op(A)·dY with op(A) = Aᵀ (K × M: A's rows are the depth), A = W
-/// (out × in) for a 1×1 layer, W (out × in·k²) for an im2col layer, Wf (out·k² × in) for a narrow one.
-struct DataGradShape {
+/// The weights A of a layer's products, A = W (out × in) for a 1×1 layer, W (out × in·k²) for an
+/// im2col layer, Wf (out·k² × in) for a narrow one: forward Y = A·X (M = A's rows, K = its columns),
+/// data gradient dX = Aᵀ·dY (M = A's columns, K = its rows).
+struct ProductShape {
     int M, K;
 };
-inline DataGradShape data_grad_shape(const ConvDims& d) {
-    if (d.k > 1 && !narrow_layer(d)) return {d.in * d.k * d.k, d.out};
-    return {d.in, d.out * d.k * d.k};
+inline ProductShape forward_shape(const ConvDims& d) {
+    if (d.k > 1 && !narrow_layer(d)) return {d.out, d.in * d.k * d.k};
+    return {d.out * d.k * d.k, d.in};
+}
+inline ProductShape data_grad_shape(const ConvDims& d) {
+    const ProductShape f = forward_shape(d);
+    return {f.K, f.M};
 }
 }  // namespace detail
 
 /// Scalars of the weights a pass may prepare once for a layer: the narrow path's Wf (out·k² × in);
-/// then, for float with the packed kernels, the data gradient's transpose packed: Wfᵀ for Wfᵀ·dD, a
-/// 1×1 layer's Wᵀ for Wᵀ·dY (config c, 512 channels: 2% of training went to packing it per chunk),
-/// an im2col layer's Wᵀ (in·k² × out) for dcol = Wᵀ·dY (the conditioner's first layer: packed per
-/// chunk, it was 45% of the packing of op(A) in config d's training). See
-/// detail::sgemm_a_packed_size for why packed.
+/// then, for float with the packed kernels, the op(A) of the pass's products packed. A forward pass
+/// packs A (the 1×1 layer's W, read in place row by row, ran its forward product at 59–66 flop per
+/// cycle in config d's training and 63–66 in c's, 64–70 packed once: per-shape rdtsc counts; the
+/// first layer's W, of depth 54, was packed per call). A backward pass packs the data gradient's
+/// transpose: Wfᵀ for Wfᵀ·dD, a 1×1 layer's Wᵀ for Wᵀ·dY (config c, 512 channels: 2% of training
+/// went to packing it per chunk), an im2col layer's Wᵀ (in·k² × out) for dcol = Wᵀ·dY (the
+/// conditioner's first layer: packed per chunk, it was 45% of the packing of op(A) in config d's
+/// training). See detail::sgemm_a_packed_size for why packed.
 template <class T>
 std::size_t conv2d_prepared_size(Cpu, const ConvDims& d) {
-    std::size_t packed = 0;  // op(A) = Wᵀ or Wfᵀ, packed
+    std::size_t packed = 0;  // op(A) = A or Aᵀ, packed: room for either pass
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
-        const detail::DataGradShape g = detail::data_grad_shape(d);
-        packed = detail::sgemm_a_packed_size(g.M, g.K);
+        const detail::ProductShape f = detail::forward_shape(d), g = detail::data_grad_shape(d);
+        packed = std::max(detail::sgemm_a_packed_size(f.M, f.K), detail::sgemm_a_packed_size(g.M, g.K));
     }
 #endif
     return detail::narrow_weights_size(d) + packed;
@@ -369,27 +377,29 @@ std::size_t conv2d_prepared_grad_size(Cpu, const ConvDims& d) {
     return detail::narrow_weights_size(d);
 }
 
-/// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf, and
-/// for a backward pass (`backward`) the data gradient's Wfᵀ or Wᵀ packed (a forward pass reads no
-/// transpose).
+/// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf, then
+/// for a forward pass A (W or Wf) packed, for a backward pass (`backward`) Aᵀ packed.
 template <class T>
 void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d, bool backward) {
     const std::size_t flipped = detail::narrow_weights_size(d);
     if (flipped > 0) detail::narrow_weights(w, wf, d);
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
-        const detail::DataGradShape g = detail::data_grad_shape(d);
-        if (backward && conv2d_prepared_size<T>(Cpu{}, d) > flipped)  // op(A) = Aᵀ, A's rows M apart
-            detail::sgemm_pack_a(true, g.M, g.K, flipped > 0 ? wf : w, g.M, wf + flipped);
+        if (conv2d_prepared_size<T>(Cpu{}, d) > flipped) {
+            const T* a = flipped > 0 ? wf : w;  // A, row-major, f.K scalars per row
+            const detail::ProductShape f = detail::forward_shape(d);
+            if (backward) detail::sgemm_pack_a(true, f.K, f.M, a, f.K, wf + flipped);  // op(A) = Aᵀ
+            else detail::sgemm_pack_a(false, f.M, f.K, a, f.K, wf + flipped);
+        }
     }
 #endif
 }
 
 namespace detail {
-/// Where conv2d_prepare put the layer's data-gradient transpose (Wᵀ or Wfᵀ packed: behind Wf for a
-/// narrow layer) in `prepared`; null where there is none to read.
+/// Where conv2d_prepare put the layer's packed op(A) (A for a forward pass, Aᵀ for a backward one:
+/// behind Wf for a narrow layer) in `prepared`; null where there is none to read.
 template <class T>
-const T* prepared_transpose(const T* prepared, const ConvDims& d) {
+const T* prepared_packed(const T* prepared, const ConvDims& d) {
     const std::size_t flipped = narrow_weights_size(d);
     return prepared && conv2d_prepared_size<T>(Cpu{}, d) > flipped ? prepared + flipped : nullptr;
 }
@@ -506,6 +516,23 @@ void conv_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const
     throw std::logic_error("conv2d: planes in panels need float and the packed kernels (net_panels)");
 }
 
+/// A forward product Y (M × N, ldy; in panels y_panels apart where not 0) = A·X then ep, A (M × K)
+/// the layer's weights (or the narrow path's Wf) and X (K × N, ldx; x_panels): from `packed` (A
+/// packed by conv2d_prepare for a forward pass) where given.
+template <class T>
+void conv_forward_product(const T* packed, const T* a, int M, int N, int K, const T* x, int ldx, std::size_t x_panels,
+                          T* y, int ldy, std::size_t y_panels, const GemmEpilogue<T>& ep = {}) {
+#if defined(BIJOU_SGEMM_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        if (packed != nullptr) {
+            gemm_ep_a_packed(Cpu{}, packed, false, M, N, K, 1.0f, x, ldx, 0.0f, y, ldy, ep, {x_panels, y_panels});
+            return;
+        }
+    }
+#endif
+    conv_gemm(false, false, M, N, K, a, K, x, ldx, x_panels, T(0), y, ldy, y_panels, ep);
+}
+
 /// A data gradient dx (M × N, ldc) = Wᵀ·dY then ep, W (K × M) the layer's weights (or the narrow
 /// path's Wf) and dY (K × N, row stride ldy): from `packed` (Wᵀ packed by conv2d_prepare) where given.
 template <class T>
@@ -525,7 +552,7 @@ void conv_data_grad(const T* packed, const T* w, int M, int N, int K, const T* d
 
 /// `p`: x and/or y in panels (their panel strides; kernels/reference/conv2d.hpp's ConvPanels), for
 /// the layers of a chunk net_panels accepted: a 1×1 layer (either), the first layer (y), the narrow
-/// last layer (x).
+/// last layer (x). `prepared`: conv2d_prepare's weights for a forward pass, or null.
 template <class T>
 void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const ConvDims& d, int chunk, T* scratch,
                     bool relu = false, const T* prepared = nullptr, ConvPanels p = {}) {
@@ -535,8 +562,9 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
     const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};  // fused into the GEMM's last pass over each tile
     // a block of samples from i0 on: its first column, at a panel's start where the plane is in panels
     auto at = [HW](int i0, std::size_t panels) { return detail::panel_column(int(std::size_t(i0) * HW), panels); };
+    const T* packed = detail::prepared_packed(prepared, d);  // A packed, if prepared
     if (d.k == 1) {
-        detail::conv_gemm(false, false, d.out, ld, d.in, w, d.in, x, ldx, p.x, T(0), y, ldy, p.y, bias_relu);
+        detail::conv_forward_product(packed, w, d.out, ld, d.in, x, ldx, p.x, y, ldy, p.y, bias_relu);
     } else if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0 && p.y == 0) {
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
@@ -544,7 +572,7 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
         const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-            detail::conv_gemm(false, false, rows, cols, d.in, wf, d.in, x + at(i0, p.x), ldx, p.x, T(0), z, cols, 0);
+            detail::conv_forward_product(packed, wf, rows, cols, d.in, x + at(i0, p.x), ldx, p.x, z, cols, 0);
             detail::col2im(z, y, n, i0, m, dout);
         }
         detail::add_row_bias(y, b, d.out, n, HW);
@@ -554,11 +582,11 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
             throw std::logic_error("conv2d_forward: a layer or layout net_panels does not accept");
         const int K = d.in * d.k * d.k;
         T* col = scratch;
+        const T* wp = detail::narrow_layer(d) ? nullptr : packed;  // a narrow layer's packs Wf, not W
         for (int i0 = 0; i0 < n; i0 += chunk) {
             const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
             detail::im2col(x, col, n, i0, m, d);
-            detail::conv_gemm(false, false, d.out, cols, K, w, K, col, cols, 0, T(0), y + at(i0, p.y), ldy, p.y,
-                              bias_relu);
+            detail::conv_forward_product(wp, w, d.out, cols, K, col, cols, 0, y + at(i0, p.y), ldy, p.y, bias_relu);
         }
     }
 }
@@ -581,7 +609,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         // which the weight gradient's transposes then find in L2 rather than memory (config d's
         // training: the weight gradients' GEMM cycles −5%, one run's per-shape rdtsc counts).
         if (dx != nullptr) {
-            const T* wt = detail::prepared_transpose(prepared, d);
+            const T* wt = detail::prepared_packed(prepared, d);
             detail::conv_data_grad(wt, w, d.in, ldi, d.out, dy, ldi, dx, ldi, mask);
         }
         detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldi, x, ldx, x_panels, T(1), dw, d.in, 0);
@@ -593,7 +621,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
         const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
-        const T* wft = detail::prepared_transpose(prepared, d);
+        const T* wft = detail::prepared_packed(prepared, d);
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {
@@ -612,7 +640,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     T* col = scratch;
     T* dcol = scratch + std::size_t(K) * chunk * HW;
     // Wᵀ packed where prepared (not a narrow layer's Wfᵀ: one whose scratch held no narrow block is here)
-    const T* wt = detail::narrow_layer(d) ? nullptr : detail::prepared_transpose(prepared, d);
+    const T* wt = detail::narrow_layer(d) ? nullptr : detail::prepared_packed(prepared, d);
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
         const T* dyb = dy + std::size_t(i0) * HW;

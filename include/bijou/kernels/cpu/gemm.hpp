@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <type_traits>
 
 #include "bijou/core/backend.hpp"
@@ -152,18 +153,22 @@ void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, cons
 
 #if defined(BIJOU_SGEMM_SIMD)
 /// gemm_ep for float with op(A) (M × K) already packed by detail::sgemm_pack_a, for an op(A)
-/// that many products share (a convolution's Wᵀ, once per pass instead of once per chunk). C is split
-/// across threads by columns only (a row split would cut the packed panels); the same bits as gemm_ep.
+/// that many products share (a convolution's W or Wᵀ, once per pass instead of once per chunk). C is
+/// split across threads by columns only (a row split would cut the packed panels); the same bits as
+/// gemm_ep. `panels`: B and/or C in 32-column panels (as gemm_panels; a C in panels takes beta 0 or 1).
 inline void gemm_ep_a_packed(Cpu, const float* a_packed, bool trans_b, int M, int N, int K, float alpha,
                              const float* B, int ldb, float beta, float* C, int ldc,
-                             const detail::GemmEpilogue<float>& ep) {
+                             const detail::GemmEpilogue<float>& ep, detail::SgPanels panels = {}) {
     const bool assign = beta == 0.0f;
-    if (!assign && beta != 1.0f) detail::MapR<float>(C, M, N, Eigen::OuterStride<>(ldc)) *= beta;
-    auto cols = [&](int j0, int j1) {
+    if (!assign && beta != 1.0f) {
+        if (panels.c != 0) throw std::logic_error("gemm_ep_a_packed: a C in panels takes beta 0 or 1");
+        detail::MapR<float>(C, M, N, Eigen::OuterStride<>(ldc)) *= beta;
+    }
+    auto cols = [&](int j0, int j1) {  // j0: a multiple of 32, so at a panel's start
         if (j1 > j0)
             detail::sgemm_simd(false, trans_b, M, j1 - j0, K, alpha, nullptr, 0,
-                               trans_b ? B + std::size_t(j0) * ldb : B + j0, ldb, C + j0, ldc, assign, ep.at(0, j0),
-                               a_packed);
+                               trans_b ? B + std::size_t(j0) * ldb : B + detail::panel_column(j0, panels.b), ldb,
+                               C + detail::panel_column(j0, panels.c), ldc, assign, ep.at(0, j0), a_packed, panels);
     };
     if (!detail::split_c(N, 32, 2.0 * M * N * K, cols)) cols(0, N);
 }
