@@ -512,8 +512,13 @@ TEST_CASE("conv2d: passes with the weights prepared (W, Wᵀ, Wf, Wfᵀ packed) 
         std::vector<float> y(std::size_t(out) * N), yp(y.size(), -1.0f);
         b.layer.prepare(prepared.data(), /*backward=*/false);
         a.layer.forward(x.data(), y.data(), n, scratch.data(), /*relu=*/true);
-        b.layer.forward(x.data(), yp.data(), n, scratch.data(), /*relu=*/true, prepared.data());
-        CHECK(same_bits(y, yp));
+        for (const int threads : {1, 2}) {  // 2: fewer than 32 columns per thread, A read in place
+            const int saved = num_threads();
+            set_num_threads(threads);
+            b.layer.forward(x.data(), yp.data(), n, scratch.data(), /*relu=*/true, prepared.data());
+            set_num_threads(saved);
+            CHECK(same_bits(y, yp));
+        }
         CHECK(std::any_of(y.begin(), y.end(), [](float v) { return v > 0.0f; }));
         std::vector<float> dprepared(std::max<std::size_t>(b.layer.prepared_grad_size(), 1), 0.0f);
         b.layer.prepare(prepared.data(), /*backward=*/true);

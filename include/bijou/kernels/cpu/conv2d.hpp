@@ -518,13 +518,19 @@ void conv_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const
 
 /// A forward product Y (M × N, ldy; in panels y_panels apart where not 0) = A·X then ep, A (M × K)
 /// the layer's weights (or the narrow path's Wf) and X (K × N, ldx; x_panels): from `packed` (A
-/// packed by conv2d_prepare for a forward pass) where given.
+/// packed by conv2d_prepare for a forward pass) where given, unless the product would run on several
+/// threads with less than a panel of columns each (the packed product splits C by columns only; A
+/// read in place splits it by rows: a batch of one sample at Glow's 4×4 level). The same bits either way.
 template <class T>
 void conv_forward_product(const T* packed, const T* a, int M, int N, int K, const T* x, int ldx, std::size_t x_panels,
                           T* y, int ldy, std::size_t y_panels, const GemmEpilogue<T>& ep = {}) {
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
-        if (packed != nullptr) {
+        bool by_rows = num_threads() > 1 && N < panel_width * num_threads();  // where A in place splits C by rows
+#if defined(_OPENMP)
+        by_rows = by_rows && !omp_in_parallel();  // inside a region each product runs on one thread
+#endif
+        if (packed != nullptr && !by_rows) {
             gemm_ep_a_packed(Cpu{}, packed, false, M, N, K, 1.0f, x, ldx, 0.0f, y, ldy, ep, {x_panels, y_panels});
             return;
         }
