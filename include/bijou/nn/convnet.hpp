@@ -154,11 +154,10 @@ public:
         // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after. conv2's
         // and conv0's prepared weights serve their data gradients only (conv0's: none without dx).
         const Prepared w = prepare(scratch, /*backward=*/true, /*first=*/dx != nullptr);
-        T* wf = w.w4;
         for (int slot = 0; slot < slots; ++slot) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             if (slot > 0) kernels::zero(B{}, s.grads, grad_size());
-            if (wf != nullptr) kernels::zero(B{}, s.dwf, conv4_.prepared_grad_size());
+            if (w.w4 != nullptr) kernels::zero(B{}, s.dwf, conv4_.prepared_grad_size());
         }
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
@@ -171,7 +170,7 @@ public:
             // s.g2 = ∂L/∂(pre-ReLU of layer 2), s.g1 = ∂L/∂(pre-ReLU of layer 0); a1, a2 in the layout
             // forward stored them in
             const std::size_t panels = hidden_panels(mm);
-            conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], wf, wf ? s.dwf : nullptr,
+            conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], w.w4, w.w4 ? s.dwf : nullptr,
                             panels);
             conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], w.w2, nullptr, panels);
             if (!proj_.empty())
@@ -181,7 +180,7 @@ public:
             conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0], w.w0);
             if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
         });
-        if (wf != nullptr)  // each slot's dwf into its own gradient, the slots across the threads
+        if (w.w4 != nullptr)  // each slot's dwf into its own gradient, the slots across the threads
             kernels::for_net_chunks(B{}, slots, 1, [&](int, int slot, int) {
                 const Slot s = slot_at(scratch, m, m < n, slot);
                 conv4_.fold_prepared_grad(s.dwf, slot == 0 ? own_grads().w[2] : slot_grads(s.grads).w[2]);

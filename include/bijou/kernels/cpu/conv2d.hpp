@@ -293,8 +293,9 @@ int narrow_block(const ConvDims& d, int n, int chunk, int align = 1) {
 
 /// Across the threads when large (an output channel's in × k² weights per task: they come from L3; a
 /// conditioner's pass prepares them while the other threads would wait: 0.4% of config d's
-/// training). Each row of Wf is written in order (column by column, each write in scalars past the
-/// last, it took 74k TSC cycles per call at config d's level 1 from cold caches against 61k now).
+/// training). Each row of Wf is written in order (written column by column instead, each store
+/// d.in scalars past the previous one, it took 74k TSC cycles per call at config d's level 1 from
+/// cold caches; 61k row by row).
 template <class T>
 void narrow_weights(const T* w, T* wf, const ConvDims& d) {
     const int kk = d.k * d.k;
