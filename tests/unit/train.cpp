@@ -388,6 +388,35 @@ TEST_CASE("train_step: a NaN loss on a Flow is reported and the parameters stay 
     CHECK(!same_bits<float>(flow.parameters(), before));
 }
 
+TEST_CASE("train_step: Adam and Adamax clip as they read the gradients, which stay unclipped") {
+    // train_step passes the clipping factor f = clip / norm to the optimizer's grad_scale: the update
+    // equals a step on the gradients scaled by float(f) beforehand, bit for bit, and the model's
+    // gradients keep their unclipped values (the norm of the next step's report is not affected).
+    auto check = [](auto make_opt) {
+        using F = Flow<Shape<2>, Chain<ActNorm, ActNorm>, GaussianMixture<3>>;  // float, Cpu
+        F a(Options{.seed = 5}), b(Options{.seed = 5});
+        const auto x = gaussian_data<float>(64, 9);
+        auto opt_a = make_opt(a.parameters().size());
+        auto opt_b = make_opt(b.parameters().size());
+        for (long s = 0; s < 3; ++s) {
+            const auto r = train_step(a, opt_a, x, TrainConfig{.lr = 0.05, .clip = 0.25}, s);
+            REQUIRE(r.grad_norm > 0.5);  // clipping is active: f < 1/2
+            std::vector<float> g(a.gradients().begin(), a.gradients().end());
+            CHECK(grad_norm<float>(g) == r.grad_norm);  // unclipped
+
+            b.nll_and_gradient(x);
+            std::vector<float> scaled(b.gradients().begin(), b.gradients().end());
+            CHECK(same_bits<float>(scaled, g));  // the same unclipped gradients
+            const float f = float(0.25 / r.grad_norm);
+            for (float& v : scaled) v *= f;
+            opt_b.step(b.parameters(), std::span<const float>(scaled), r.lr);
+            CHECK(same_bits<float>(a.parameters(), b.parameters()));
+        }
+    };
+    check([](std::size_t n) { return Adam<float>(n); });
+    check([](std::size_t n) { return Adamax<float>(n); });
+}
+
 TEST_CASE("train_step: Adam takes Flow<ActNorm, DiagonalGaussian> to the closed-form optimum") {
     // The model is a diagonal Gaussian (ActNorm and the base are both per-coordinate affine), so the
     // best mean NLL on the training set is the entropy of the fitted Gaussian: Σ_j ½·log(2πe·σ̂_j²),

@@ -20,6 +20,9 @@
 // State (for checkpoints): the moment vectors through m()/v() (Adam) or m()/u() (Adamax), or generically
 // state_tensors() with torch's state names, the step count t through step_count()/set_step_count(),
 // and the options through options()/set_options() (a loaded checkpoint restores the saved options).
+// step(params, grads, lr, grad_scale = 1): the update from grads·grad_scale (the factor rounded to T
+// once and applied as each gradient is read; train_step passes its clipping factor there, so that
+// clipping takes no pass of its own, and leaves the gradient span unchanged).
 // step(): O(P) for P parameters, no allocation; elementwise, so the result does not depend on the
 // thread count (OpenMP splits large spans). A length mismatch throws bijou::invalid_argument. The
 // per-element update is a kernel of the backend (kernels/*/optim.hpp); the optimizer computes its
@@ -162,14 +165,17 @@ public:
     explicit Adam(std::size_t parameter_count, const AdamOptions& options = {})
         : base(parameter_count, options, "Adam") {}
 
-    void step(std::span<T> params, std::span<const T> grads, double lr) {
+    /// One update from the gradients times grad_scale (rounded to T once and applied as each gradient
+    /// is read: train_step's clipping factor, without a pass over the gradients of its own; the
+    /// gradient span is not changed).
+    void step(std::span<T> params, std::span<const T> grads, double lr, double grad_scale = 1.0) {
         detail::check_step_sizes("Adam", m_.size(), params.size(), grads.size());
         ++t_;
         const double b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps, wd = options_.weight_decay;
         const double step_size = lr / (1.0 - std::pow(b1, double(t_)));
         const double inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(b2, double(t_)));
         const kernels::AdamCoefficients<T> k{T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), T(wd), T(step_size),
-                                             T(inv_sqrt_bc2), T(eps)};
+                                             T(inv_sqrt_bc2), T(eps), T(grad_scale)};
         kernels::adam_step(B{}, params.data(), grads.data(), m_.data(), s_.data(), m_.size(), k);
     }
 
@@ -198,13 +204,14 @@ public:
     explicit Adamax(std::size_t parameter_count, const AdamOptions& options = {})
         : base(parameter_count, options, "Adamax") {}
 
-    void step(std::span<T> params, std::span<const T> grads, double lr) {
+    /// One update from the gradients times grad_scale (see Adam::step).
+    void step(std::span<T> params, std::span<const T> grads, double lr, double grad_scale = 1.0) {
         detail::check_step_sizes("Adamax", m_.size(), params.size(), grads.size());
         ++t_;
         const double b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps, wd = options_.weight_decay;
         const double step_size = lr / (1.0 - std::pow(b1, double(t_)));
         const kernels::AdamCoefficients<T> k{T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), T(wd), T(step_size), T(0),
-                                             T(eps)};
+                                             T(eps), T(grad_scale)};
         kernels::adamax_step(B{}, params.data(), grads.data(), m_.data(), s_.data(), m_.size(), k);
     }
 

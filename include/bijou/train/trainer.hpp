@@ -9,8 +9,11 @@
 //   4. if loss or norm is not finite: on_skip("bijou: step N: non-finite loss (nan); update skipped")
 //      (or "... non-finite gradient norm (inf) ...") and return with skipped = true. The parameters
 //      and the optimizer state are left untouched, bit for bit (design §6: never silently applied).
-//   5. otherwise clip the gradients to cfg.clip when cfg.clip > 0 and norm > cfg.clip, then
-//      opt.step(model.parameters(), model.gradients(), lr).
+//   5. otherwise update from the gradients clipped to cfg.clip (when cfg.clip > 0 and norm > cfg.clip:
+//      scaled by f = cfg.clip / norm): opt.step(model.parameters(), model.gradients(), lr, f) for an
+//      optimizer that takes a gradient scale (Adam, Adamax: f rounded to T, applied as it reads each
+//      gradient; the gradients themselves stay unclipped), else the gradients scaled in place by f
+//      (in double, rounded to T once) and opt.step(model.parameters(), model.gradients(), lr).
 //   Returns {step, loss, norm before clipping, lr, skipped}.
 // `step` is the caller's 0-based update counter; it drives the schedule and names the step in reports.
 // The raw overload takes (const T* x, int n) and calls model.nll_and_gradient_raw(x, n).
@@ -130,8 +133,13 @@ StepReport guarded_update(Model& model, Opt& opt, double loss, const TrainConfig
                 nonfinite_name(std::isfinite(loss) ? norm : loss) + "); update skipped");
         return r;
     }
-    if (cfg.clip > 0.0 && norm > cfg.clip) kernels::scale(B{}, g.data(), g.size(), cfg.clip / norm);
-    opt.step(model.parameters(), std::span<const T>(g), r.lr);
+    const double factor = cfg.clip > 0.0 && norm > cfg.clip ? cfg.clip / norm : 1.0;
+    if constexpr (requires { opt.step(model.parameters(), std::span<const T>(g), r.lr, factor); }) {
+        opt.step(model.parameters(), std::span<const T>(g), r.lr, factor);  // scaled as it reads them
+    } else {
+        if (factor != 1.0) kernels::scale(B{}, g.data(), g.size(), factor);
+        opt.step(model.parameters(), std::span<const T>(g), r.lr);
+    }
     return r;
 }
 

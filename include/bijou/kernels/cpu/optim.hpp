@@ -60,11 +60,11 @@ void for_each_block(std::size_t n, F&& f) {
 template <class T>
 void adam_step(Cpu, T* p, const T* g, T* m, T* v, std::size_t n, const AdamCoefficients<T>& k) {
     const T c1 = k.beta1, c1m = k.one_minus_beta1, c2 = k.beta2, c2m = k.one_minus_beta2, cwd = k.weight_decay;
-    const T cstep = k.step_size, cbc = k.inv_sqrt_bc2, ceps = k.eps;
+    const T cstep = k.step_size, cbc = k.inv_sqrt_bc2, ceps = k.eps, cgs = k.grad_scale;
     // Per-element arithmetic in T, as torch does. The body goes through xsimd because std::sqrt
     // does not vectorise without -fno-math-errno, which a header-only library cannot impose.
     auto update = [=](auto gi, auto pi, auto mi, auto vi, auto& p_out, auto& m_out, auto& v_out) {
-        gi = gi + cwd * pi;
+        gi = gi * cgs + cwd * pi;
         mi = c1 * mi + c1m * gi;
         vi = c2 * vi + c2m * gi * gi;
         m_out = mi;
@@ -90,7 +90,7 @@ template <class T>
 void adamax_step(Cpu, T* p, const T* g, T* m, T* u, std::size_t n, const AdamCoefficients<T>& k) {
     detail::for_each_block(n, [&](std::size_t lo, std::size_t hi) {
         for (std::size_t i = lo; i < hi; ++i) {
-            const T gi = g[i] + k.weight_decay * p[i];
+            const T gi = g[i] * k.grad_scale + k.weight_decay * p[i];
             const T mi = k.beta1 * m[i] + k.one_minus_beta1 * gi;
             const T ui = std::max(k.beta2 * u[i], std::abs(gi));
             m[i] = mi;

@@ -13,9 +13,9 @@ namespace bijou::kernels {
 template <ExecutorBackend B, class T>
 void adam_step(B, T* p, const T* g, T* m, T* v, std::size_t n, const AdamCoefficients<T>& k) {
     const T c1 = k.beta1, c1m = k.one_minus_beta1, c2 = k.beta2, c2m = k.one_minus_beta2, cwd = k.weight_decay;
-    const T cstep = k.step_size, cbc = k.inv_sqrt_bc2, ceps = k.eps;
+    const T cstep = k.step_size, cbc = k.inv_sqrt_bc2, ceps = k.eps, cgs = k.grad_scale;
     B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t i) {
-        const T gi = g[i] + cwd * p[i];
+        const T gi = g[i] * cgs + cwd * p[i];
         const T mi = c1 * m[i] + c1m * gi;
         const T vi = c2 * v[i] + c2m * gi * gi;
         m[i] = mi;
@@ -27,9 +27,9 @@ void adam_step(B, T* p, const T* g, T* m, T* v, std::size_t n, const AdamCoeffic
 template <ExecutorBackend B, class T>
 void adamax_step(B, T* p, const T* g, T* m, T* u, std::size_t n, const AdamCoefficients<T>& k) {
     const T c1 = k.beta1, c1m = k.one_minus_beta1, c2 = k.beta2, cwd = k.weight_decay, cstep = k.step_size;
-    const T ceps = k.eps;
+    const T ceps = k.eps, cgs = k.grad_scale;
     B::executor::for_each(n, [=] BIJOU_HD_LAMBDA(std::size_t i) {
-        const T gi = g[i] + cwd * p[i];
+        const T gi = g[i] * cgs + cwd * p[i];
         const T mi = c1 * m[i] + c1m * gi;
         const T a = c2 * u[i], b = cuda_body::math::abs(gi);
         const T ui = a > b ? a : b;
