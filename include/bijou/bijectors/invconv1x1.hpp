@@ -399,14 +399,21 @@ private:
         return sum;
     }
 
-    // m_ ← L·U'  (M[i, j] = Σ_{k ≤ min(i, j)} L[i, k]·U'[k, j]).
+    // m_ ← L·U'  (M[i, j] = Σ_{k ≤ min(i, j)} L[i, k]·U'[k, j], the terms in ascending k). Row i is
+    // built as Σ_k L[i, k]·(row k of U' from column k on), whole rows at a time: the same terms in the
+    // same order for every element, but vectorised across j rather than one dependent chain of adds
+    // per element (at C = 48, Glow's third level, that chain took ~150k cycles per call, twice per
+    // step per step of flow: 0.5% of config d's training on 2 threads, the other thread waiting).
     void multiply_lu() const {
-        for (int i = 0; i < C; ++i)
-            for (int j = 0; j < C; ++j) {
-                double acc = 0.0;
-                for (int k = 0; k <= std::min(i, j); ++k) acc += l_(i, k) * u_(k, j);
-                m_(i, j) = acc;
+        for (int i = 0; i < C; ++i) {
+            double* mi = &m_(i, 0);
+            for (int j = 0; j < C; ++j) mi[j] = 0.0;
+            for (int k = 0; k <= i; ++k) {
+                const double a = l_(i, k);
+                const double* uk = &u_(k, 0);
+                for (int j = k; j < C; ++j) mi[j] += a * uk[j];
             }
+        }
     }
 
     // w_t_ ← W = P·L·U' in T (row i of W is row perm[i] of L·U'). Needs assemble().
