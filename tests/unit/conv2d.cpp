@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <span>
@@ -420,6 +421,133 @@ TEST_CASE("for_net_chunks: every chunk once, in a slot the pass may use (fixed r
         if (i0 == 4) throw bijou::invalid_argument("chunk 2");
     }, kernels::NetChunks::balanced), bijou::invalid_argument);
     set_num_threads(saved);
+}
+
+TEST_CASE("for_net_chunks: before and after run on the pass's threads, each its share, around all the chunks") {
+    const int n = 9, chunk = 2, chunks = 5, items = 37;
+    const int saved = num_threads();
+    for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        set_num_threads(threads);
+        std::vector<int> before_of(items, 0), after_of(items, 0);
+        std::atomic<int> chunks_done{0}, befores{0}, afters{0}, early{0}, late{0};
+        kernels::for_net_chunks(Cpu{}, n, chunk, [&](int, int, int) {
+            if (befores.load() != kernels::net_slots(Cpu{}, n, chunk)) ++early;  // every before finished first
+            ++chunks_done;
+        }, kernels::NetChunks::balanced,
+            [&](const kernels::NetTeam& team) {
+                const auto r = team.share(items);
+                for (int i = r.first; i < r.last; ++i) ++before_of[i];  // contiguous runs, no overlap
+                ++befores;
+            },
+            [&](const kernels::NetTeam& team) {
+                if (chunks_done.load() != chunks) ++late;  // after every chunk
+                team.sync();
+                const auto r = team.share(items);
+                for (int i = r.first; i < r.last; ++i) ++after_of[i];
+                ++afters;
+            });
+        CHECK(early.load() == 0);
+        CHECK(late.load() == 0);
+        CHECK(befores.load() == kernels::net_slots(Cpu{}, n, chunk));
+        CHECK(afters.load() == befores.load());
+        CHECK(std::count(before_of.begin(), before_of.end(), 1) == items);
+        CHECK(std::count(after_of.begin(), after_of.end(), 1) == items);
+        // a chunk that throws: the exception reaches the caller, `after` does not run
+        afters = 0;
+        CHECK_THROWS_AS(kernels::for_net_chunks(Cpu{}, n, chunk, [&](int, int i0, int) {
+            if (i0 == 6) throw bijou::invalid_argument("chunk 3");
+        }, kernels::NetChunks::fixed, kernels::NoTeamWork{}, [&](const kernels::NetTeam&) { ++afters; }),
+                        bijou::invalid_argument);
+        CHECK(afters.load() == 0);
+    }
+    set_num_threads(saved);
+}
+
+#if defined(BIJOU_SGEMM_SIMD)
+TEST_CASE("for_net_chunks: a thread done with its chunks takes blocks of another's products, the same bits") {
+    // 3 chunks on 2 threads (fixed runs: 1 and 2): the thread with one chunk finishes first; the other
+    // waits for it to be idle in its last chunk, then runs products that it offers in blocks
+    // (kernels/cpu/pass_help.hpp). Each must equal the product computed alone, bit for bit.
+    if (kernels::detail::net_cores() < 2 || !kernels::detail::sgemm_simd_available()) {
+        MESSAGE("skipped: needs 2 cores and the packed GEMM");
+        return;
+    }
+    const int M = 200, N = 256, K = 192, n = 3, products = 6;
+    Rng rng(21);
+    const auto A = random_vector<float>(std::size_t(M) * K, rng);
+    std::vector<std::vector<float>> B, want(products), got(products, std::vector<float>(std::size_t(M) * N, 0.25f));
+    for (int p = 0; p < products; ++p) B.push_back(random_vector<float>(std::size_t(K) * N, rng));
+    const int saved = num_threads();
+    set_num_threads(1);
+    for (int p = 0; p < products; ++p) {
+        want[p].assign(std::size_t(M) * N, 0.25f);
+        const bool accumulate = p % 2 == 1;  // beta 1 for odd products, 0 for even ones
+        kernels::gemm(Cpu{}, p % 3 == 2, false, M, N, K, 1.0f, A.data(), p % 3 == 2 ? M : K, B[p].data(), N,
+                      accumulate ? 1.0f : 0.0f, want[p].data(), N);
+    }
+    set_num_threads(2);
+    const long taken = kernels::detail::help_tasks_taken.load();
+    bool idle_seen = false;
+    int rounds = 0, wrong = 0;
+    kernels::for_net_chunks(Cpu{}, n, 1, [&](int, int i0, int) {
+        if (i0 != 2) return;  // the second thread's last chunk
+        for (int spin = 0; spin < 50000000 && !kernels::detail::help_wanted(); ++spin) kernels::detail::help_pause();
+        idle_seen = kernels::detail::help_wanted();
+        // the products again until the idle thread has taken blocks of them (it may be off its core
+        // for a while: ctest runs two test processes at once), each time the same bits
+        for (; rounds < 500 && (rounds == 0 || kernels::detail::help_tasks_taken.load() == taken); ++rounds)
+            for (int p = 0; p < products; ++p) {
+                std::vector<float>& c = got[p];
+                std::fill(c.begin(), c.end(), 0.25f);
+                kernels::gemm(Cpu{}, p % 3 == 2, false, M, N, K, 1.0f, A.data(), p % 3 == 2 ? M : K, B[p].data(), N,
+                              p % 2 == 1 ? 1.0f : 0.0f, c.data(), N);
+                if (std::memcmp(want[p].data(), c.data(), sizeof(float) * c.size()) != 0) ++wrong;
+            }
+    });
+    set_num_threads(saved);
+    INFO("rounds of products: " << rounds);
+    CHECK(idle_seen);
+    CHECK(kernels::detail::help_tasks_taken.load() > taken);  // the idle thread did take blocks
+    CHECK(wrong == 0);
+}
+#endif
+
+TEST_CASE("convnet: uneven chunks on 2 threads (the idle thread helping): Reference's values, the same bits each run") {
+    // 3 chunks of one sample on 2 threads: one thread runs 1, the other 2, and the first helps with
+    // the second's products (192 hidden channels: large enough to be offered).
+    const int in = 3, hidden = 192, out = 6, H = 8, W = 8, n = 3;
+    Owned<ConvNet<float, Reference>, float> ref(7, false, in, hidden, out, H, W);
+    Owned<ConvNet<float, Cpu>, float> fast(7, false, in, hidden, out, H, W);
+    fast.layer.set_max_chunk(1);
+    const std::size_t nx = std::size_t(in) * n * H * W, ny = std::size_t(out) * n * H * W;
+    Rng rng(12);
+    const auto x = random_vector<float>(nx, rng), dy = random_vector<float>(ny, rng);
+    struct Run {
+        std::vector<float> y, dx, grads;
+    };
+    auto run = [&](auto& net, int threads) {
+        const int saved = num_threads();
+        set_num_threads(threads);
+        Run r{std::vector<float>(ny), std::vector<float>(nx), {}};
+        std::vector<float> stored(net.layer.stored_size(n)), scratch(net.layer.scratch_size(n));
+        net.ps.zero_grad();
+        net.layer.forward(x.data(), r.y.data(), n, stored.data(), scratch.data());
+        net.layer.backward(x.data(), dy.data(), r.dx.data(), n, stored.data(), scratch.data());
+        r.grads.assign(net.ps.grads().begin(), net.ps.grads().end());
+        set_num_threads(saved);
+        return r;
+    };
+    const Run want = run(ref, 1), first = run(fast, 2);
+    CHECK(rel_diff(first.y, want.y) <= Tol<float>::backend);
+    CHECK(rel_diff(first.dx, want.dx) <= Tol<float>::backend);
+    CHECK(rel_diff(first.grads, want.grads) <= Tol<float>::backend);
+    for (int again = 0; again < 4; ++again) {
+        const Run r = run(fast, 2);
+        CHECK(r.y == first.y);
+        CHECK(r.dx == first.dx);
+        CHECK(r.grads == first.grads);
+    }
 }
 
 TEST_CASE("convnet: chunks of samples across threads, with a context: Reference's values, the same bits on every run") {

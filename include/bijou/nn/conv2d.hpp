@@ -130,9 +130,10 @@ public:
     /// weights serve only the data gradient).
     std::size_t prepared_grad_size() const { return kernels::conv2d_prepared_grad_size<T>(B{}, d_); }
     /// Writes them for a forward pass, or (`backward`) for a backward pass: a pass reads only what
-    /// was prepared for its own direction.
-    void prepare(T* prepared, bool backward) const {
-        kernels::conv2d_prepare(B{}, w_.value, prepared, d_, backward);
+    /// was prepared for its own direction. `team`: called by every thread of a pass's team
+    /// (kernels::for_net_chunks' before), each writing its share; by default the caller writes all.
+    void prepare(T* prepared, bool backward, const kernels::NetTeam& team = {}) const {
+        kernels::conv2d_prepare(B{}, w_.value, prepared, d_, backward, team);
     }
     void fold_prepared_grad(const T* dprepared, T* dw) const {
         kernels::conv2d_fold_prepared_grad(B{}, dprepared, dw, d_);

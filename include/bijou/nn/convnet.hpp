@@ -15,7 +15,9 @@
 //   backend's kernels::net_chunk: on Cpu about 256 KiB of hidden activation per chunk, so that a
 //   chunk's planes stay in L2, with the chunks split across the threads, each in a scratch slot of its
 //   own and adding its own parameter gradients, summed in slot order after the pass; elsewhere the
-//   whole batch). Results are the same on every run at a given thread count.
+//   whole batch). The weights' preparation, the slots' zeroing and their sum run on the pass's
+//   threads around its chunks (kernels::for_net_chunks' before and after). Results are the same
+//   on every run at a given thread count.
 // Workspace (scalars): stored_size(n) = 2·hidden·n·HW holds the two post-ReLU activations that
 //   forward leaves for backward (chunk by chunk: a chunk's two planes together, row-major or, where
 //   kernels::net_panels allows it, in the backend's GEMM panel layout, which both passes read in
@@ -121,7 +123,8 @@ public:
     /// The same for a net with a context: c (n, K), backend memory (null when context() is 0).
     void forward(const T* x, const T* c, T* y, int n, T* stored, T* scratch) const {
         const int m = chunk(n);
-        const Prepared w = prepare(scratch, /*backward=*/false, /*first=*/true);
+        const Prepared w = prepared(scratch, /*first=*/true);
+        auto before = [&](const kernels::NetTeam& team) { prepare(w, /*backward=*/false, team); };
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             T* a1 = stored + 2 * plane(i0);
@@ -139,7 +142,8 @@ public:
             conv2_.forward(a1, a2, mm, s.conv, /*relu=*/true, w.w2, {panels, panels});
             conv4_.forward(a2, yc, mm, s.conv, /*relu=*/false, w.w4, {panels, 0});
             if (yc != y) put_columns(yc, y, out(), n, i0, mm);
-        }, kernels::NetChunks::balanced);  // a chunk's outputs and stored activations: the same in any slot
+        }, kernels::NetChunks::balanced,  // a chunk's outputs and stored activations: the same in any slot
+           before, kernels::NoTeamWork{});
     }
 
     /// Parameter gradients += and dx = ∂L/∂x (if dx is not null), for ∂L/∂y = dy.
@@ -153,12 +157,32 @@ public:
         // slot 0 adds to the parameters' gradients, the others to their own, summed in slot order after;
         // each slot adds conv4's prepared-path weight gradient to its own dwf, folded in after. conv2's
         // and conv0's prepared weights serve their data gradients only (conv0's: none without dx).
-        const Prepared w = prepare(scratch, /*backward=*/true, /*first=*/dx != nullptr);
-        for (int slot = 0; slot < slots; ++slot) {
-            const Slot s = slot_at(scratch, m, m < n, slot);
-            if (slot > 0) kernels::zero(B{}, s.grads, grad_size());
-            if (w.w4 != nullptr) kernels::zero(B{}, s.dwf, conv4_.prepared_grad_size());
-        }
+        // Preparing, zeroing, folding and summing run on the pass's threads around its chunks.
+        const Prepared w = prepared(scratch, /*first=*/dx != nullptr);
+        auto before = [&](const kernels::NetTeam& team) {
+            prepare(w, /*backward=*/true, team);
+            Span zeroed[2 * kernels::max_net_slots];  // the slots' gradients (but slot 0's) and dwf
+            int count = 0;
+            for (int slot = 0; slot < slots; ++slot) {
+                const Slot s = slot_at(scratch, m, m < n, slot);
+                if (slot > 0) zeroed[count++] = {s.grads, grad_size()};
+                if (w.w4 != nullptr) zeroed[count++] = {s.dwf, conv4_.prepared_grad_size()};
+            }
+            zero_share(zeroed, count, team);
+        };
+        auto after = [&](const kernels::NetTeam& team) {
+            if (w.w4 != nullptr) {  // each slot's dwf into its own gradient
+                const kernels::NetTeam::Range r = team.share(slots);
+                for (int slot = r.first; slot < r.last; ++slot) {
+                    const Slot s = slot_at(scratch, m, m < n, slot);
+                    conv4_.fold_prepared_grad(s.dwf, slot == 0 ? own_grads().w[2] : slot_grads(s.grads).w[2]);
+                }
+            }
+            if (slots > 1) {
+                team.sync();
+                sum_slots(scratch, m, n, slots, team);
+            }
+        };
         kernels::for_net_chunks(B{}, n, m, [&](int slot, int i0, int mm) {
             const Slot s = slot_at(scratch, m, m < n, slot);
             const Grads g = slot == 0 ? own_grads() : slot_grads(s.grads);
@@ -179,13 +203,7 @@ public:
                                            /*scratch (mm·hidden): g2, consumed=*/s.g2, g.wc);
             conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0], w.w0);
             if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
-        });
-        if (w.w4 != nullptr)  // each slot's dwf into its own gradient, the slots across the threads
-            kernels::for_net_chunks(B{}, slots, 1, [&](int, int slot, int) {
-                const Slot s = slot_at(scratch, m, m < n, slot);
-                conv4_.fold_prepared_grad(s.dwf, slot == 0 ? own_grads().w[2] : slot_grads(s.grads).w[2]);
-            });
-        if (slots > 1) sum_slots(scratch, m, n, slots);
+        }, kernels::NetChunks::fixed, before, after);
     }
 
     /// The layers, by nn.Sequential index: 0 (3×3 in → hidden), 2 (1×1), 4 (3×3 hidden → out).
@@ -242,9 +260,9 @@ private:
     }
 
     /// The parameters' gradients += slots 1 … slots−1's, in slot order for every element (the bits of
-    /// a serial loop), in blocks of reduce_block elements split across the slots' threads (a serial
+    /// a serial loop), in blocks of reduce_block elements shared out across the pass's team (a serial
     /// sum left the other threads waiting: config c's 290k gradients per coupling).
-    void sum_slots(T* scratch, int m, int n, int slots) {
+    void sum_slots(T* scratch, int m, int n, int slots, const kernels::NetTeam& team) {
         constexpr std::size_t reduce_block = 16384;
         const Grads own = own_grads();
         // the parameters' gradient arrays, in the order a slot's copy lays them out (slot_grads)
@@ -252,10 +270,10 @@ private:
         const std::size_t size[7] = {weight_size(0), bias_size(0), weight_size(1), bias_size(1),
                                      weight_size(2), bias_size(2), proj_size()};
         const std::size_t total = grad_size();
-        const int blocks = int((total + reduce_block - 1) / reduce_block);
-        kernels::for_net_chunks(B{}, blocks, 1, [&](int, int b0, int bm) {
-            const std::size_t lo = std::size_t(b0) * reduce_block;
-            const std::size_t hi = std::min(total, std::size_t(b0 + bm) * reduce_block);
+        const kernels::NetTeam::Range r = team.share(int((total + reduce_block - 1) / reduce_block));
+        {
+            const std::size_t lo = std::size_t(r.first) * reduce_block;
+            const std::size_t hi = std::min(total, std::size_t(r.last) * reduce_block);
             std::size_t at = 0;  // where array a starts in a slot's copy
             for (int a = 0; a < 7; at += size[a], ++a) {
                 const std::size_t from = std::max(lo, at), to = std::min(hi, at + size[a]);
@@ -263,7 +281,7 @@ private:
                 for (int slot = 1; slot < slots; ++slot)
                     accumulate(B{}, dst[a] + (from - at), slot_at(scratch, m, m < n, slot).grads + from, to - from);
             }
-        });
+        }
     }
 
     /// A chunk's scratch slot (chunks of m samples, P = m·HW scalars per row): the backward's hidden
@@ -292,15 +310,33 @@ private:
     struct Prepared {
         T *w4, *w2, *w0;
     };
-    /// Prepares them for a forward pass or a backward one (`backward`), conv0's only if `first`.
-    Prepared prepare(T* scratch, bool backward, bool first) const {
+    /// Where they go in scratch (conv0's only if `first`).
+    Prepared prepared(T* scratch, bool first) const {
         auto at = [](const Conv2d<T, B>& l, T* p) { return l.prepared_size() > 0 ? p : nullptr; };
-        const Prepared w{at(conv4_, scratch), at(conv2_, scratch + conv4_.prepared_size()),
-                         first ? at(conv0_, scratch + conv4_.prepared_size() + conv2_.prepared_size()) : nullptr};
-        if (w.w4 != nullptr) conv4_.prepare(w.w4, backward);
-        if (w.w2 != nullptr) conv2_.prepare(w.w2, backward);
-        if (w.w0 != nullptr) conv0_.prepare(w.w0, backward);
-        return w;
+        return {at(conv4_, scratch), at(conv2_, scratch + conv4_.prepared_size()),
+                first ? at(conv0_, scratch + conv4_.prepared_size() + conv2_.prepared_size()) : nullptr};
+    }
+    /// Prepares them for a forward pass or a backward one (`backward`): this thread's share of a team's.
+    void prepare(const Prepared& w, bool backward, const kernels::NetTeam& team) const {
+        if (w.w4 != nullptr) conv4_.prepare(w.w4, backward, team);
+        if (w.w2 != nullptr) conv2_.prepare(w.w2, backward, team);
+        if (w.w0 != nullptr) conv0_.prepare(w.w0, backward, team);
+    }
+    struct Span {
+        T* p;
+        std::size_t size;
+    };
+    /// Zeroes the spans laid end to end: this thread's contiguous share (in whole 64-byte lines of it).
+    static void zero_share(const Span* spans, int count, const kernels::NetTeam& team) {
+        std::size_t total = 0;
+        for (int i = 0; i < count; ++i) total += spans[i].size;
+        auto bound = [&](int t) { return t == team.nt ? total : total * std::size_t(t) / std::size_t(team.nt) / 16 * 16; };
+        const std::size_t lo = bound(team.t), hi = bound(team.t + 1);
+        std::size_t at = 0;
+        for (int i = 0; i < count; at += spans[i].size, ++i) {
+            const std::size_t from = std::max(lo, at), to = std::min(hi, at + spans[i].size);
+            if (from < to) kernels::zero(B{}, spans[i].p + (from - at), to - from);
+        }
     }
     /// Slot `slot` of chunks of m samples (a shorter last chunk uses the start of each part).
     Slot slot_at(T* scratch, int m, bool chunked, int slot) const {

@@ -64,13 +64,15 @@ inline std::size_t conv2d_scratch_size(Cpu, const ConvDims& d, int chunk) { retu
 // images/s, medians of 4 interleaved rounds, two runs: 256 KiB 263 / 493 against 512 KiB 246 / 449
 // and 1 MiB 232 / 441; 256 KiB 253 / 478 against 128 KiB 248 / 471 and 64 KiB 247 / 460). The
 // chunks are split in contiguous runs across up to net_slots threads, one slot per thread, each
-// running its chunks' GEMMs on its own (one parallel region per pass instead of one per kernel).
+// running its chunks' GEMMs on its own (one parallel region per pass instead of one per kernel,
+// the pass's before and after work in the same region); a thread done with its chunks takes blocks
+// of the others' products until they are done (kernels/cpu/pass_help.hpp: the same bits).
 // Scratch holds a slot per core the process may use (omp_get_num_procs when first asked, at most
 // 64; read once, so that the chunks, and with them the layout of the activations a forward pass
 // stores for its backward, cannot change between calls), which serves any later thread count.
 namespace detail {
 inline constexpr std::size_t net_chunk_bytes = std::size_t(256) << 10;
-inline constexpr int net_slot_limit = 64;
+inline constexpr int net_slot_limit = max_net_slots;
 inline int net_cores() {
 #if defined(_OPENMP)
     static const int cores = std::clamp(omp_get_num_procs(), 1, net_slot_limit);
@@ -99,8 +101,11 @@ inline int net_slots(Cpu, int n, int chunk) {
 /// any thread count and chunking, and never fewer for a larger n).
 inline int net_max_slots(Cpu, int n) { return std::max(1, std::min(detail::net_cores(), n)); }
 
-template <class F>
-void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::fixed) {
+template <class F, class Before = NoTeamWork, class After = NoTeamWork>
+void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::fixed, Before&& before = {},
+                    After&& after = {}) {
+    constexpr bool team_before = !std::is_same_v<std::decay_t<Before>, NoTeamWork>;
+    constexpr bool team_after = !std::is_same_v<std::decay_t<After>, NoTeamWork>;
     const int chunks = (n + chunk - 1) / chunk;
     auto run = [&](int slot, int c0, int c1) {
         for (int c = c0; c < c1; ++c) f(slot, c * chunk, std::min(chunk, n - c * chunk));
@@ -110,10 +115,17 @@ void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::f
     if (threads > 1 && !omp_in_parallel()) {
         std::exception_ptr error[detail::net_slot_limit];
         std::atomic<int> next{0};  // NetChunks::balanced: the next chunk a thread takes
+        std::atomic<bool> failed{false};
+        detail::HelpBoard<detail::net_slot_limit> board;  // a thread done with its chunks helps the others
 #pragma omp parallel num_threads(threads)
         {
-            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            try {  // an exception must not leave the region
+            const NetTeam team{omp_get_thread_num(), omp_get_num_threads()};
+            const int t = team.t, nt = team.nt;
+            try {  // an exception must not leave the region (before and after do not throw)
+                if constexpr (team_before) before(team);
+                if (t == 0) board.working.store(nt, std::memory_order_relaxed);
+                team.sync();  // (published to all by the barrier)
+                detail::help_context = {&board.idle, board.slot, t};
                 if (order == NetChunks::balanced) {
                     for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) run(t, c, c + 1);
                 } else {
@@ -121,7 +133,15 @@ void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::f
                 }
             } catch (...) {
                 error[t] = std::current_exception();
+                failed.store(true);
                 next.store(chunks, std::memory_order_relaxed);  // balanced: no thread takes another chunk
+            }
+            detail::help_context = {};
+            board.working.fetch_sub(1, std::memory_order_release);
+            detail::help_until_done(board, t, nt);
+            if constexpr (team_after) {
+                team.sync();  // every chunk done; each thread sees `failed` as the others left it
+                if (!failed.load()) after(team);
             }
         }
         for (const std::exception_ptr& e : error)
@@ -129,7 +149,9 @@ void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::f
         return;
     }
 #endif
+    before(NetTeam{});
     run(0, 0, chunks);
+    after(NetTeam{});
 }
 
 namespace detail {
@@ -291,23 +313,25 @@ int narrow_block(const ConvDims& d, int n, int chunk, int align = 1) {
     return int(m);
 }
 
-/// Across the threads when large (an output channel's in × k² weights per task: they come from L3; a
-/// conditioner's pass prepares them while the other threads would wait: 0.4% of config d's
-/// training). Each row of Wf is written in order (written column by column instead, each store
-/// d.in scalars past the previous one, it took 74k TSC cycles per call at config d's level 1 from
-/// cold caches; 61k row by row).
+/// Output channel o's rows of Wf. Each row is written in order (written column by column instead,
+/// each store d.in scalars past the previous one, it took 74k TSC cycles per call at config d's
+/// level 1 from cold caches; 61k row by row).
+template <class T>
+void narrow_weights_of(const T* w, T* wf, const ConvDims& d, int o) {
+    const int kk = d.k * d.k;
+    const T* src = w + std::size_t(o) * d.in * kk;  // in·k² weights, read from L1 after the first row
+    T* dst = wf + std::size_t(o) * kk * d.in;       // rows (o, q) of Wf, each written in order
+    for (int q = 0; q < kk; ++q) {
+        T* row = dst + std::size_t(q) * d.in;
+        const T* tap = src + (kk - 1 - q);
+        for (int c = 0; c < d.in; ++c) row[c] = tap[std::size_t(c) * kk];
+    }
+}
+/// Across the threads when large (an output channel per task).
 template <class T>
 void narrow_weights(const T* w, T* wf, const ConvDims& d) {
-    const int kk = d.k * d.k;
-    bijou::detail::parallel_for(d.out, std::size_t(d.out) * kk * d.in > conv_parallel_min, [&](int o) {
-        const T* src = w + std::size_t(o) * d.in * kk;  // in·k² weights, read from L1 after the first row
-        T* dst = wf + std::size_t(o) * kk * d.in;       // rows (o, q) of Wf, each written in order
-        for (int q = 0; q < kk; ++q) {
-            T* row = dst + std::size_t(q) * d.in;
-            const T* tap = src + (kk - 1 - q);
-            for (int c = 0; c < d.in; ++c) row[c] = tap[std::size_t(c) * kk];
-        }
-    });
+    bijou::detail::parallel_for(d.out, std::size_t(d.out) * d.k * d.k * d.in > conv_parallel_min,
+                                [&](int o) { narrow_weights_of(w, wf, d, o); });
 }
 
 /// The prepared Wf, or Wf rearranged into scratch now when none was prepared.
@@ -379,18 +403,25 @@ std::size_t conv2d_prepared_grad_size(Cpu, const ConvDims& d) {
 }
 
 /// The layer's prepared weights (conv2d_prepared_size): the narrow path's flipped, stacked Wf, then
-/// for a forward pass A (W or Wf) packed, for a backward pass (`backward`) Aᵀ packed.
+/// for a forward pass A (W or Wf) packed, for a backward pass (`backward`) Aᵀ packed. `team`: the
+/// threads of a pass (for_net_chunks' before) that all call this, each doing its share (Wf's output
+/// channels, then, after waiting for the others, the packed blocks); by default one thread does all.
 template <class T>
-void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d, bool backward) {
+void conv2d_prepare(Cpu, const T* w, T* wf, const ConvDims& d, bool backward, const NetTeam& team = {}) {
     const std::size_t flipped = detail::narrow_weights_size(d);
-    if (flipped > 0) detail::narrow_weights(w, wf, d);
+    if (flipped > 0) {
+        const NetTeam::Range r = team.share(d.out);
+        for (int o = r.first; o < r.last; ++o) detail::narrow_weights_of(w, wf, d, o);
+    }
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
         if (conv2d_prepared_size<T>(Cpu{}, d) > flipped) {
+            if (flipped > 0) team.sync();  // every row of Wf written: the packing reads all of it
             const T* a = flipped > 0 ? wf : w;  // A, row-major, f.K scalars per row
             const detail::ProductShape f = detail::forward_shape(d);
-            if (backward) detail::sgemm_pack_a(true, f.K, f.M, a, f.K, wf + flipped);  // op(A) = Aᵀ
-            else detail::sgemm_pack_a(false, f.M, f.K, a, f.K, wf + flipped);
+            const int M = backward ? f.K : f.M, K = backward ? f.M : f.K;  // op(A) = Aᵀ for a backward pass
+            const NetTeam::Range r = team.share(detail::sg_pack_a_blocks(M, K));
+            detail::sgemm_pack_a_blocks(backward, M, K, a, f.K, wf + flipped, r.first, r.last);
         }
     }
 #endif

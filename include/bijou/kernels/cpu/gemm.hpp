@@ -8,8 +8,9 @@
 // to Eigen's blocked GEMM; products with at most 4 columns, 4 rows or depth 4 (a vector flow's input
 // and output layers) to kernels/cpu/gemm_thin.hpp's SIMD loops, in float and double. Results are
 // bit-for-bit repeatable for a given thread count (and, on the packed and thin paths, the same for any
-// thread count). Eigen never runs its own thread team here, and
-// nothing allocates (see gemm_block).
+// thread count). Inside a conditioner pass's chunks (one thread each), a product is split only while
+// another thread of the pass is idle, in blocks that thread may take (kernels/cpu/pass_help.hpp).
+// Eigen never runs its own thread team here, and nothing allocates (see gemm_block).
 #pragma once
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "bijou/core/backend.hpp"
 #include "bijou/core/eigen.hpp"
 #include "bijou/kernels/cpu/gemm_thin.hpp"
+#include "bijou/kernels/cpu/pass_help.hpp"
 #include "bijou/kernels/cpu/sgemm.hpp"
 
 namespace bijou::kernels {
@@ -101,11 +103,21 @@ void gemm_block(bool ta, bool tb, int i0, int i1, int j0, int j1, int K, T alpha
 namespace detail {
 /// f(s0, s1) for one contiguous run of `unit`-blocks of [0, len) per OpenMP thread (a static split,
 /// so no two threads write the same cache line of C), when the product's flops pay for a parallel
-/// region and none is running; false, with nothing run, otherwise.
+/// region and none is running; inside a conditioner pass's chunks while one of its threads is idle,
+/// f on up to 4 runs that this thread and the idle ones take (kernels/cpu/pass_help.hpp); false,
+/// with nothing run, otherwise.
 template <class F>
 bool split_c(int len, int unit, double flops, F&& f) {
 #if defined(_OPENMP)
     const int blocks = (len + unit - 1) / unit;
+    if (blocks > 1 && flops > 2e5 && help_wanted()) {
+        const int tasks = std::min(blocks, 4);
+        help_offer(tasks, [&](int k) {
+            f(std::min(len, int(std::int64_t(blocks) * k / tasks) * unit),
+              std::min(len, int(std::int64_t(blocks) * (k + 1) / tasks) * unit));
+        });
+        return true;
+    }
     const int threads = flops > 2e5 ? std::min(num_threads(), blocks) : 1;
     if (threads > 1 && !omp_in_parallel()) {
 #pragma omp parallel num_threads(threads)

@@ -541,16 +541,21 @@ std::size_t sg_a_packed_size(int M, int K) {
     const std::size_t Mp = std::size_t((M + Kern::mr - 1) / Kern::mr) * Kern::mr;  // rows padded to panels
     return Mp * std::size_t(K);
 }
-/// The (depth, row) blocks are packed across the OpenMP threads when op(A) is large.
+/// It is packed in sg_pack_a_blocks (depth, row) blocks of at most sg_kc × sg_mc, each on its own
+/// (sg_pack_a_block_of: block b), across the OpenMP threads when op(A) is large (sg_pack_a_whole).
+inline int sg_pack_a_blocks(int M, int K) { return (K + sg_kc - 1) / sg_kc * ((M + sg_mc - 1) / sg_mc); }
+template <class Kern>
+void sg_pack_a_block_of(bool ta, int M, int K, const float* A, int lda, float* out, int b) {
+    const std::size_t Mp = sg_a_packed_size<Kern>(M, 1);
+    const int row_blocks = (M + sg_mc - 1) / sg_mc;
+    const int pc = b / row_blocks * sg_kc, ic = b % row_blocks * sg_mc, kc = std::min(sg_kc, K - pc);
+    sg_pack_a_block<Kern::mr>(ta, ic, std::min(sg_mc, M - ic), pc, kc, A, lda,
+                              out + std::size_t(pc) * Mp + std::size_t(ic) * kc);
+}
 template <class Kern>
 void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out) {
-    const std::size_t Mp = sg_a_packed_size<Kern>(M, 1);
-    const int row_blocks = (M + sg_mc - 1) / sg_mc, blocks = (K + sg_kc - 1) / sg_kc * row_blocks;
-    bijou::detail::parallel_for(blocks, std::size_t(M) * std::size_t(K) >= (std::size_t(1) << 16), [&](int b) {
-        const int pc = b / row_blocks * sg_kc, ic = b % row_blocks * sg_mc, kc = std::min(sg_kc, K - pc);
-        sg_pack_a_block<Kern::mr>(ta, ic, std::min(sg_mc, M - ic), pc, kc, A, lda,
-                                  out + std::size_t(pc) * Mp + std::size_t(ic) * kc);
-    });
+    bijou::detail::parallel_for(sg_pack_a_blocks(M, K), std::size_t(M) * std::size_t(K) >= (std::size_t(1) << 16),
+                                [&](int b) { sg_pack_a_block_of<Kern>(ta, M, K, A, lda, out, b); });
 }
 
 /// C (M×N, row-major, ldc) += alpha·op(A)·op(B), or = when `assign` (C is then not read; K ≥ 1),
@@ -728,6 +733,13 @@ inline std::size_t sgemm_a_packed_size(int M, int K) {
 inline void sgemm_pack_a(bool ta, int M, int K, const float* A, int lda, float* out) {
     if (sgemm_simd_level() >= 2) sg_pack_a_whole<SgAvx512>(ta, M, K, A, lda, out);
     else sg_pack_a_whole<SgAvx2>(ta, M, K, A, lda, out);
+}
+/// The same in parts: blocks [b0, b1) of sg_pack_a_blocks(M, K), for a caller that shares them out.
+inline void sgemm_pack_a_blocks(bool ta, int M, int K, const float* A, int lda, float* out, int b0, int b1) {
+    for (int b = b0; b < b1; ++b) {
+        if (sgemm_simd_level() >= 2) sg_pack_a_block_of<SgAvx512>(ta, M, K, A, lda, out, b);
+        else sg_pack_a_block_of<SgAvx2>(ta, M, K, A, lda, out, b);
+    }
 }
 
 }  // namespace bijou::kernels::detail

@@ -183,6 +183,12 @@ template <ExecutorBackend B, class F>
 void for_net_chunks(B, int n, int chunk, F&& f, NetChunks = NetChunks::fixed) {
     for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
 }
+template <ExecutorBackend B, class F, class Before, class After>
+void for_net_chunks(B, int n, int chunk, F&& f, NetChunks order, Before&& before, After&& after) {
+    before(NetTeam{});
+    for_net_chunks(B{}, n, chunk, f, order);
+    after(NetTeam{});
+}
 
 /// No prepared weights on a GPU (kernels/reference/conv2d.hpp has the contract).
 template <class T, ExecutorBackend B>
@@ -194,7 +200,7 @@ std::size_t conv2d_prepared_grad_size(B, const ConvDims&) {
     return 0;
 }
 template <ExecutorBackend B, class T>
-void conv2d_prepare(B, const T*, T*, const ConvDims&, bool) {}
+void conv2d_prepare(B, const T*, T*, const ConvDims&, bool, const NetTeam& = {}) {}
 template <ExecutorBackend B, class T>
 void conv2d_fold_prepared_grad(B, const T*, T*, const ConvDims&) {}
 

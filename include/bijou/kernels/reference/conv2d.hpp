@@ -50,13 +50,51 @@ inline std::size_t conv2d_scratch_size(Reference, const ConvDims&, int) { return
 /// do not depend on the slot that runs them (a forward pass), a thread takes the next chunk as it
 /// finishes one, so that a slower thread does not leave the others waiting. The Reference backend runs
 /// the whole batch as one chunk in slot 0 (the Cpu backend's chunks are what it checks).
+/// for_net_chunks(n, chunk, f, order, before, after) runs a pass's work around its chunks on the same
+/// threads: before(team) on every thread of the pass, each doing its share (NetTeam), then, once all
+/// have finished, the chunks, then, once every chunk is done, after(team) likewise (a pass's weights
+/// prepared and its slots' gradients zeroed before, summed after: without a parallel region, and the
+/// serial stretches between regions, of their own). A backend that runs the chunks on one thread
+/// calls both with NetTeam{} (t = 0 of 1). after is skipped when a chunk threw.
 enum class NetChunks { fixed, balanced };
+/// No backend's net_max_slots exceeds this.
+inline constexpr int max_net_slots = 64;
+
+/// The threads of a pass as before/after see them: this one is t of nt. share(count) is its
+/// contiguous run [first, last) of count items (the same on every run); sync() waits until every
+/// thread of the pass has reached it (all must call it equally often; nothing for a team of one).
+struct NetTeam {
+    int t = 0, nt = 1;
+    struct Range {
+        int first, last;
+    };
+    Range share(int count) const {
+        return {int(static_cast<long long>(count) * t / nt), int(static_cast<long long>(count) * (t + 1) / nt)};
+    }
+    void sync() const {
+#if defined(_OPENMP)
+        if (nt > 1) {
+#pragma omp barrier
+        }
+#endif
+    }
+};
+/// for_net_chunks' before or after when a pass has nothing to run there.
+struct NoTeamWork {
+    void operator()(const NetTeam&) const {}
+};
 inline int net_chunk(Reference, std::size_t, int n, int) { return n; }
 inline int net_slots(Reference, int, int) { return 1; }
 inline int net_max_slots(Reference, int) { return 1; }
 template <class F>
 void for_net_chunks(Reference, int n, int chunk, F&& f, NetChunks = NetChunks::fixed) {
     for (int i0 = 0; i0 < n; i0 += chunk) f(0, i0, n - i0 < chunk ? n - i0 : chunk);
+}
+template <class F, class Before, class After>
+void for_net_chunks(Reference, int n, int chunk, F&& f, NetChunks order, Before&& before, After&& after) {
+    before(NetTeam{});
+    for_net_chunks(Reference{}, n, chunk, f, order);
+    after(NetTeam{});
 }
 
 /// A conditioner's hidden activations in 32-column panels (kernels/cpu/sgemm.hpp's panel_column) with
@@ -101,7 +139,7 @@ std::size_t conv2d_prepared_grad_size(Reference, const ConvDims&) {
     return 0;
 }
 template <class T>
-void conv2d_prepare(Reference, const T*, T*, const ConvDims&, bool) {}
+void conv2d_prepare(Reference, const T*, T*, const ConvDims&, bool, const NetTeam& = {}) {}
 template <class T>
 void conv2d_fold_prepared_grad(Reference, const T*, T*, const ConvDims&) {}
 
