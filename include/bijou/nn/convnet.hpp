@@ -271,16 +271,14 @@ private:
                                      weight_size(2), bias_size(2), proj_size()};
         const std::size_t total = grad_size();
         const kernels::NetTeam::Range r = team.share(int((total + reduce_block - 1) / reduce_block));
-        {
-            const std::size_t lo = std::size_t(r.first) * reduce_block;
-            const std::size_t hi = std::min(total, std::size_t(r.last) * reduce_block);
-            std::size_t at = 0;  // where array a starts in a slot's copy
-            for (int a = 0; a < 7; at += size[a], ++a) {
-                const std::size_t from = std::max(lo, at), to = std::min(hi, at + size[a]);
-                if (from >= to) continue;
-                for (int slot = 1; slot < slots; ++slot)
-                    accumulate(B{}, dst[a] + (from - at), slot_at(scratch, m, m < n, slot).grads + from, to - from);
-            }
+        const std::size_t lo = std::size_t(r.first) * reduce_block;
+        const std::size_t hi = std::min(total, std::size_t(r.last) * reduce_block);
+        std::size_t at = 0;  // where array a starts in a slot's copy
+        for (int a = 0; a < 7; at += size[a], ++a) {
+            const std::size_t from = std::max(lo, at), to = std::min(hi, at + size[a]);
+            if (from >= to) continue;
+            for (int slot = 1; slot < slots; ++slot)
+                accumulate(B{}, dst[a] + (from - at), slot_at(scratch, m, m < n, slot).grads + from, to - from);
         }
     }
 
@@ -326,11 +324,13 @@ private:
         T* p;
         std::size_t size;
     };
-    /// Zeroes the spans laid end to end: this thread's contiguous share (in whole 64-byte lines of it).
+    /// Zeroes the spans laid end to end: this thread's contiguous share (cut at multiples of 16).
     static void zero_share(const Span* spans, int count, const kernels::NetTeam& team) {
         std::size_t total = 0;
         for (int i = 0; i < count; ++i) total += spans[i].size;
-        auto bound = [&](int t) { return t == team.nt ? total : total * std::size_t(t) / std::size_t(team.nt) / 16 * 16; };
+        auto bound = [&](int t) {
+            return t == team.nt ? total : total * std::size_t(t) / std::size_t(team.nt) / 16 * 16;
+        };
         const std::size_t lo = bound(team.t), hi = bound(team.t + 1);
         std::size_t at = 0;
         for (int i = 0; i < count; at += spans[i].size, ++i) {
