@@ -275,7 +275,8 @@ TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it p
             using Kern = decltype(kern);
             CAPTURE(name);
             std::vector<float> packed(sg_a_packed_size<Kern>(g.M, g.K), -1.0f);
-            sg_pack_a_whole<Kern>(g.ta, g.M, g.K, A.data(), lda, packed.data());
+            for (int b = 0; b < sg_pack_a_blocks(g.M, g.K); ++b)
+                sg_pack_a_block_of<Kern>(g.ta, g.M, g.K, A.data(), lda, packed.data(), b);
             for (bool assign : {true, false}) {
                 std::vector<float> want(std::size_t(g.M) * ldc, 0.5f), got = want;
                 sgemm_packed<Kern>(g.ta, g.tb, g.M, g.N, g.K, 0.75f, A.data(), lda, B.data(), ldb, want.data(), ldc,

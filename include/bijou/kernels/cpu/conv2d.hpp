@@ -104,7 +104,6 @@ inline int net_max_slots(Cpu, int n) { return std::max(1, std::min(detail::net_c
 template <class F, class Before = NoTeamWork, class After = NoTeamWork>
 void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::fixed, Before&& before = {},
                     After&& after = {}) {
-    constexpr bool team_before = !std::is_same_v<std::decay_t<Before>, NoTeamWork>;
     constexpr bool team_after = !std::is_same_v<std::decay_t<After>, NoTeamWork>;
     const int chunks = (n + chunk - 1) / chunk;
     auto run = [&](int slot, int c0, int c1) {
@@ -122,7 +121,7 @@ void for_net_chunks(Cpu, int n, int chunk, F&& f, NetChunks order = NetChunks::f
             const NetTeam team{omp_get_thread_num(), omp_get_num_threads()};
             const int t = team.t, nt = team.nt;
             try {  // an exception must not leave the region (before and after do not throw)
-                if constexpr (team_before) before(team);
+                before(team);
                 if (t == 0) board.working.store(nt, std::memory_order_relaxed);
                 team.sync();  // (published to all by the barrier)
                 detail::help_context = {&board.idle, board.slot, t};

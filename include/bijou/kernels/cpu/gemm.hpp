@@ -110,7 +110,8 @@ template <class F>
 bool split_c(int len, int unit, double flops, F&& f) {
 #if defined(_OPENMP)
     const int blocks = (len + unit - 1) / unit;
-    if (blocks > 1 && flops > 2e5 && help_wanted()) {
+    const bool worth_splitting = flops > 2e5;
+    if (blocks > 1 && worth_splitting && help_wanted()) {
         const int tasks = std::min(blocks, 4);
         help_offer(tasks, [&](int k) {
             f(std::min(len, int(std::int64_t(blocks) * k / tasks) * unit),
@@ -118,7 +119,7 @@ bool split_c(int len, int unit, double flops, F&& f) {
         });
         return true;
     }
-    const int threads = flops > 2e5 ? std::min(num_threads(), blocks) : 1;
+    const int threads = worth_splitting ? std::min(num_threads(), blocks) : 1;
     if (threads > 1 && !omp_in_parallel()) {
 #pragma omp parallel num_threads(threads)
         {
@@ -164,7 +165,7 @@ void gemm_ep(Cpu, bool trans_a, bool trans_b, int M, int N, int K, T alpha, cons
 }
 
 #if defined(BIJOU_SGEMM_SIMD)
-/// gemm_ep for float with op(A) (M × K) already packed by detail::sgemm_pack_a, for an op(A)
+/// gemm_ep for float with op(A) (M × K) already packed (detail::sgemm_pack_a_blocks), for an op(A)
 /// that many products share (a convolution's W or Wᵀ, once per pass instead of once per chunk). C is
 /// split across threads by columns only (a row split would cut the packed panels); the same bits as
 /// gemm_ep. `panels`: B and/or C in 32-column panels (as gemm_panels; a C in panels takes beta 0 or 1).

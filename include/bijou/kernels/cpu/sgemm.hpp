@@ -322,7 +322,7 @@ void sg_pack_b_panels(int k, int n, const float* B, std::size_t bps, float* pb) 
 }
 
 // op(A)'s block of rows [i0, i0 + m) and depths [p0, p0 + k) packed as sg_pack_a packs it: the one
-// addressing that sgemm_packed's per-call packing and sg_pack_a_whole's once-per-pass packing share
+// addressing that sgemm_packed's per-call packing and sg_pack_a_block_of's once-per-pass packing share
 // (their panels must match bit for bit).
 template <int MR>
 void sg_pack_a_block(bool ta, int i0, int m, int p0, int k, const float* A, int lda, float* pa) {
@@ -542,7 +542,8 @@ std::size_t sg_a_packed_size(int M, int K) {
     return Mp * std::size_t(K);
 }
 /// It is packed in sg_pack_a_blocks (depth, row) blocks of at most sg_kc × sg_mc, each on its own
-/// (sg_pack_a_block_of: block b), across the OpenMP threads when op(A) is large (sg_pack_a_whole).
+/// (sg_pack_a_block_of: block b), so that a caller may share them out (conv2d_prepare: among the
+/// threads of a pass).
 inline int sg_pack_a_blocks(int M, int K) { return (K + sg_kc - 1) / sg_kc * ((M + sg_mc - 1) / sg_mc); }
 template <class Kern>
 void sg_pack_a_block_of(bool ta, int M, int K, const float* A, int lda, float* out, int b) {
@@ -552,11 +553,6 @@ void sg_pack_a_block_of(bool ta, int M, int K, const float* A, int lda, float* o
     sg_pack_a_block<Kern::mr>(ta, ic, std::min(sg_mc, M - ic), pc, kc, A, lda,
                               out + std::size_t(pc) * Mp + std::size_t(ic) * kc);
 }
-template <class Kern>
-void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out) {
-    bijou::detail::parallel_for(sg_pack_a_blocks(M, K), std::size_t(M) * std::size_t(K) >= (std::size_t(1) << 16),
-                                [&](int b) { sg_pack_a_block_of<Kern>(ta, M, K, A, lda, out, b); });
-}
 
 /// C (M×N, row-major, ldc) += alpha·op(A)·op(B), or = when `assign` (C is then not read; K ≥ 1),
 /// with micro-kernel Kern (SgAvx2 or SgAvx512; the CPU must support it). Loop order: depth blocks
@@ -565,7 +561,7 @@ void sg_pack_a_whole(bool ta, int M, int K, const float* A, int lda, float* out)
 /// sg_nc_wide (then, and with M ≤ mc, each operand is packed exactly once); where op(A) is read in
 /// place, column blocks, each packed once, then row blocks. An untransposed op(B) with M ≤
 /// Kern::b_direct_rows_max is read in place (only its ragged last panel packed). `ep` runs on each
-/// tile after its last depth block. `a_packed`: op(A) already packed whole (sg_pack_a_whole; A, lda
+/// tile after its last depth block. `a_packed`: op(A) already packed whole (sgemm_pack_a_blocks; A, lda
 /// and ta are then not read), for a caller that multiplies the same op(A) many times; the products are
 /// the same, bit for bit. `panels`: B (ldb = 32) and/or C (ldc = 32) stored in 32-column panels
 /// `panels.b` / `panels.c` floats apart (panel_column). An untransposed op(B) in panels is read in
@@ -729,17 +725,18 @@ inline std::size_t sgemm_a_packed_size(int M, int K) {
     return 0;
 }
 
-/// out (sgemm_a_packed_size(ta, M, K) scalars) = op(A) packed for sgemm_simd's a_packed.
-inline void sgemm_pack_a(bool ta, int M, int K, const float* A, int lda, float* out) {
-    if (sgemm_simd_level() >= 2) sg_pack_a_whole<SgAvx512>(ta, M, K, A, lda, out);
-    else sg_pack_a_whole<SgAvx2>(ta, M, K, A, lda, out);
-}
-/// The same in parts: blocks [b0, b1) of sg_pack_a_blocks(M, K), for a caller that shares them out.
+/// Blocks [b0, b1) of sg_pack_a_blocks(M, K) of op(A) packed for sgemm_simd's a_packed, into out
+/// (sgemm_a_packed_size(M, K) scalars), for a caller that shares the blocks out; sgemm_pack_a packs
+/// them all.
 inline void sgemm_pack_a_blocks(bool ta, int M, int K, const float* A, int lda, float* out, int b0, int b1) {
-    for (int b = b0; b < b1; ++b) {
-        if (sgemm_simd_level() >= 2) sg_pack_a_block_of<SgAvx512>(ta, M, K, A, lda, out, b);
-        else sg_pack_a_block_of<SgAvx2>(ta, M, K, A, lda, out, b);
-    }
+    auto blocks = [&](auto kern) {
+        for (int b = b0; b < b1; ++b) sg_pack_a_block_of<decltype(kern)>(ta, M, K, A, lda, out, b);
+    };
+    if (sgemm_simd_level() >= 2) blocks(SgAvx512{});
+    else blocks(SgAvx2{});
+}
+inline void sgemm_pack_a(bool ta, int M, int K, const float* A, int lda, float* out) {
+    sgemm_pack_a_blocks(ta, M, K, A, lda, out, 0, sg_pack_a_blocks(M, K));
 }
 
 }  // namespace bijou::kernels::detail
