@@ -665,7 +665,10 @@ TEST_CASE("conv2d: passes over planes in the Cpu GEMM's panels give the bits of 
     // A conditioner's three layers as nn/convnet.hpp runs them where kernels::net_panels allows: the
     // first layer stores y in panels, the 1×1 layer reads and stores them, the narrow last layer (36
     // and 144 product rows) reads them; backward reads x and the ReLU mask (x itself here: post-ReLU
-    // values) in panels. Forward outputs, dx and the weight and bias gradients must not change by a bit.
+    // values) in panels and writes dx in them where x is, and reads dy in panels where y is (the 1×1
+    // and the first layer: their weight gradients read dy's rows from the panels in place, and its
+    // ragged last row panel packed; the bias gradient sums them). Forward outputs, dx and the weight
+    // and bias gradients must not change by a bit.
     if (!kernels::detail::sgemm_simd_available()) return;
     const int hidden = 64, H = 8, W = 8, n = 4, N = n * H * W;
     const std::size_t ps = std::size_t(kernels::detail::panel_width) * hidden;
@@ -689,13 +692,14 @@ TEST_CASE("conv2d: passes over planes in the Cpu GEMM's panels give the bits of 
                             {x_in_panels ? ps : 0, y_in_panels ? ps : 0});
             CHECK(same_bits(y, y_in_panels ? from_panels(yp, out, N) : yp));
         }
-        if (!x_in_panels) continue;  // the first layer's backward reads its input row-major
-        std::vector<float> dx(x.size()), dxp(x.size());
+        const std::vector<float> dyp = y_in_panels ? to_panels(dy, out, N) : dy;
+        std::vector<float> dx(x.size()), dxp(xp.size());
         a.layer.backward(x.data(), dy.data(), dx.data(), n, scratch.data(), x.data());
-        b.layer.backward(xp.data(), dy.data(), dxp.data(), n, scratch.data(), xp.data(), b.layer.weight().grad,
-                         b.layer.bias().grad, nullptr, nullptr, ps);
-        CHECK(same_bits(dx, dxp));
+        b.layer.backward(xp.data(), dyp.data(), dxp.data(), n, scratch.data(), xp.data(), b.layer.weight().grad,
+                         b.layer.bias().grad, nullptr, nullptr, {x_in_panels ? ps : 0, y_in_panels ? ps : 0});
+        CHECK(same_bits(dx, x_in_panels ? from_panels(dxp, in, N) : dxp));
         CHECK(same_bits(a.ps.grads(), b.ps.grads()));
+        CHECK(std::any_of(dx.begin(), dx.end(), [](float v) { return v != 0.0f; }));
     }
 }
 #endif

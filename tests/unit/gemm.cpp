@@ -392,6 +392,68 @@ TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_panels) give the bits of 
     }
 }
 
+TEST_CASE("gemm: an untransposed op(A) in 32-column panels gives the bits of the row-major product") {
+    // A conditioner's weight gradients over hidden gradients in panels: dW += dY·Xᵀ with dY (M × K) in
+    // panels along K, its full row panels read in place (SgA::panel_rows, depth blocks from 64 on) and
+    // its ragged last one, shallow depth blocks and the AVX2 kernel's panels packed from the panels
+    // (sg_pack_a_panels): several depth blocks, a ragged last depth panel (K = 600, 70), ragged row
+    // panels, X in panels too or row-major, beta 0 and 1, split by rows and columns on 2 threads.
+    using namespace bijou::kernels::detail;
+    if (!sgemm_simd_available()) return;
+    auto paneled = [](const std::vector<float>& a, int rows, int cols) {
+        const std::size_t stride = std::size_t(panel_width) * rows;
+        std::vector<float> p(stride * std::size_t((cols + panel_width - 1) / panel_width), -5.0f);
+        for (int r = 0; r < rows; ++r)
+            for (int j = 0; j < cols; ++j) p[panel_column(j, stride) + std::size_t(r) * panel_width] = a[std::size_t(r) * cols + j];
+        return p;
+    };
+    for (const GemmCase& g : {GemmCase{false, true, 256, 256, 256}, GemmCase{false, true, 256, 54, 256},
+                              GemmCase{false, true, 100, 70, 600}, GemmCase{false, false, 44, 96, 70},
+                              GemmCase{false, true, 30, 40, 40}}) {
+        CAPTURE(g.tb); CAPTURE(g.M); CAPTURE(g.N); CAPTURE(g.K);
+        const int ldb = g.tb ? g.K : g.N;
+        std::vector<float> A(std::size_t(g.M) * g.K), B(std::size_t(g.tb ? g.N : g.K) * ldb);
+        fill_operands(A, B);
+        const std::size_t aps = std::size_t(panel_width) * g.M, bps = g.tb ? std::size_t(panel_width) * g.N : 0;
+        const std::vector<float> Ap = paneled(A, g.M, g.K), Bp = g.tb ? paneled(B, g.N, g.K) : B;
+        for (float beta : {0.0f, 1.0f}) {
+            CAPTURE(beta);
+            for (int threads : {1, 2}) {
+                CAPTURE(threads);
+                const int saved = num_threads();
+                set_num_threads(threads);
+                std::vector<float> want(std::size_t(g.M) * g.N, 0.25f), got = want, got_b = want;
+                kernels::gemm_ep(Cpu{}, false, g.tb, g.M, g.N, g.K, 1.0f, A.data(), g.K, B.data(), ldb, beta,
+                                 want.data(), g.N, {});
+                kernels::gemm_panels(Cpu{}, false, g.tb, g.M, g.N, g.K, Ap.data(), panel_width, B.data(), ldb, 0, beta,
+                                     got.data(), g.N, 0, {}, aps);
+                CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+                if (g.tb) {  // and X in panels too, as ConvNet's 1×1 weight gradient
+                    kernels::gemm_panels(Cpu{}, false, true, g.M, g.N, g.K, Ap.data(), panel_width, Bp.data(),
+                                         panel_width, bps, beta, got_b.data(), g.N, 0, {}, aps);
+                    CHECK(std::memcmp(want.data(), got_b.data(), sizeof(float) * want.size()) == 0);
+                }
+                set_num_threads(saved);
+            }
+        }
+        auto each = [&](auto kern, const char* name) {  // each micro-kernel the CPU runs
+            using Kern = decltype(kern);
+            CAPTURE(name);
+            std::vector<float> want(std::size_t(g.M) * g.N, 0.5f), got = want;
+            sgemm_packed<Kern>(false, g.tb, g.M, g.N, g.K, 1.0f, A.data(), g.K, B.data(), ldb, want.data(), g.N, false);
+            sgemm_packed<Kern>(false, g.tb, g.M, g.N, g.K, 1.0f, Ap.data(), panel_width, B.data(), ldb, got.data(), g.N,
+                               false, {}, nullptr, SgPanels{0, 0, aps});
+            CHECK(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+        };
+        if (sgemm_simd_level() >= 1) each(SgAvx2{}, "avx2");
+        if (sgemm_simd_level() >= 2) each(SgAvx512{}, "avx512");
+    }
+    std::vector<float> a(64), c(64);
+    CHECK_THROWS_AS(kernels::gemm_panels(Cpu{}, true, false, 8, 8, 8, a.data(), 32, a.data(), 8, 0, 0.0f, c.data(), 8, 0,
+                                         {}, 256),
+                    std::logic_error);
+}
+
 TEST_CASE("gemm: op(B) = Bᵀ packed from B in panels, and a ReLU mask in panels, give the bits of the row-major product") {
     // A conditioner's backward over hidden planes in panels: the weight gradient dY·Xᵀ (beta 1) with X
     // (N × K) in panels along K (sg_pack_b_panels: 32 × 32 blocks; several depth blocks, N not a

@@ -149,12 +149,12 @@ public:
     /// caller that runs several backward passes at once gives each its own); with `prepared` and
     /// `dprepared` (see prepared_size), the part of the weight gradient that takes the prepared path
     /// goes to dprepared instead.
-    /// `x_panels`: x and relu_mask in the backend's panel layout, that panel stride (as forward's
-    /// panels.x; only where kernels::net_panels allowed it).
+    /// `panels`: x, relu_mask and dx (panels.x) and dy (panels.y) in the backend's panel layout, as
+    /// forward's x and y (only where kernels::net_panels allowed it).
     void backward(const T* x, const T* dy, T* dx, int n, T* scratch, const T* relu_mask, T* dw, T* db,
-                  const T* prepared = nullptr, T* dprepared = nullptr, std::size_t x_panels = 0) {
+                  const T* prepared = nullptr, T* dprepared = nullptr, kernels::ConvPanels panels = {}) {
         kernels::conv2d_backward(B{}, x, dy, dx, w_.value, dw, db, n, d_, chunk(n), scratch, relu_mask, prepared,
-                                 dprepared, x_panels);
+                                 dprepared, panels);
     }
 
     const kernels::ConvDims& dims() const { return d_; }

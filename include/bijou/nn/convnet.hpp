@@ -192,16 +192,17 @@ public:
             const T* dyc = columns(dy, out(), n, i0, mm, s.y);
             T* dxc = dx == nullptr || mm == n ? dx : s.dx;
             // s.g2 = ∂L/∂(pre-ReLU of layer 2), s.g1 = ∂L/∂(pre-ReLU of layer 0); a1, a2 in the layout
-            // forward stored them in
+            // forward stored them in, and s.g2, s.g1 in the same one (kernels::ConvPanels: dx like x)
             const std::size_t panels = hidden_panels(mm);
             conv4_.backward(a2, dyc, s.g2, mm, s.conv, /*relu_mask=*/a2, g.w[2], g.b[2], w.w4, w.w4 ? s.dwf : nullptr,
-                            panels);
-            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], w.w2, nullptr, panels);
+                            {panels, 0});
+            conv2_.backward(a1, s.g2, s.g1, mm, s.conv, /*relu_mask=*/a1, g.w[1], g.b[1], w.w2, nullptr,
+                            {panels, panels});
             if (!proj_.empty())
                 proj_.backward_per_channel(c + std::size_t(i0) * context(), s.g1,
                                            dc == nullptr ? nullptr : dc + std::size_t(i0) * context(), mm, int(hw_),
                                            /*scratch (mm·hidden): g2, consumed=*/s.g2, g.wc);
-            conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0], w.w0);
+            conv0_.backward(xc, s.g1, dxc, mm, s.conv, nullptr, g.w[0], g.b[0], w.w0, nullptr, {0, panels});
             if (dxc != dx) put_columns(dxc, dx, in(), n, i0, mm);
         }, kernels::NetChunks::fixed, before, after);
     }

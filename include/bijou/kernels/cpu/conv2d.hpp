@@ -470,17 +470,21 @@ namespace detail {
 /// db(o) += the sum of row o of dy (rows of ld), accumulated in double in 32 running partial sums
 /// added pairwise at the end (not Reference's order bit for bit): one `omp simd` reduction chained its
 /// adds through one vector and ended each row in a serial chain (1.1% of config d's training on 2
-/// threads, whose rows are 256 long).
+/// threads, whose rows are 256 long). `panels`: dy in 32-column panels that far apart (ld then a
+/// multiple of 32): the partial sums take the same elements in the same order.
 template <class T>
-void add_row_sums(const T* dy, T* db, int rows, std::size_t ld) {
+void add_row_sums(const T* dy, T* db, int rows, std::size_t ld, std::size_t panels = 0) {
     bijou::detail::parallel_for(rows, std::size_t(rows) * ld > conv_parallel_min, [&](int o) {
-        const T* r = dy + std::size_t(o) * ld;
         constexpr int lanes = 32;
+        static_assert(lanes == panel_width);
+        const T* r = dy + std::size_t(o) * (panels != 0 ? lanes : ld);
         double acc[lanes] = {};
         std::size_t j = 0;
-        for (; j + lanes <= ld; j += lanes)
+        for (; j + lanes <= ld; j += lanes) {
+            const T* q = panels != 0 ? r + j / lanes * panels : r + j;
 #pragma omp simd
-            for (int l = 0; l < lanes; ++l) acc[l] += double(r[j + l]);
+            for (int l = 0; l < lanes; ++l) acc[l] += double(q[l]);
+        }
         auto fold = [&acc]<int w>() {  // acc[0, w) += acc[w, 2w), a constant width
 #pragma omp simd
             for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
@@ -502,8 +506,9 @@ void add_row_sums(const T* dy, T* db, int rows, std::size_t ld) {
 // in: the 1×1 layer reads them in place and stores its own output the same way, and the narrow last
 // layer reads those in place. That spares both later layers the packing of op(B) (4.7% of config a's
 // 1-thread log_prob, 4% of config d's 2-thread sampling). Backward transposes the planes for the
-// weight gradients from contiguous 32 × 32 blocks and reads them as ReLU masks in panels. The same
-// products, bit for bit.
+// weight gradients from contiguous 32 × 32 blocks and reads them as ReLU masks in panels, and keeps
+// their gradients in panels too (dx like x, dy like y): the data gradients read dy in place, the
+// weight gradients read its rows in place (SgA::panel_rows). The same products, bit for bit.
 
 /// Samples a column offset must be a multiple of for a plane of HW pixels to start a panel.
 inline int panel_samples(int HW) { return detail::panel_width / std::gcd(HW, detail::panel_width); }
@@ -528,19 +533,19 @@ std::size_t net_panels(Cpu, const ConvDims& d0, int chunk0, const ConvDims& d4, 
 }
 
 namespace detail {
-/// C (+)= op(A)·op(B), then ep, through the Cpu GEMM: gemm_panels where op(B) (b_panels), C
-/// (c_panels) or ep's mask is in panels (float with the packed kernels, which net_panels requires),
-/// else gemm_ep (the same bits where both apply).
+/// C (+)= op(A)·op(B), then ep, through the Cpu GEMM: gemm_panels where op(A) (a_panels), op(B)
+/// (b_panels), C (c_panels) or ep's mask is in panels (float with the packed kernels, which
+/// net_panels requires), else gemm_ep (the same bits where both apply).
 template <class T>
 void conv_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb, std::size_t b_panels,
-               T beta, T* C, int ldc, std::size_t c_panels, const GemmEpilogue<T>& ep = {}) {
-    if (b_panels == 0 && c_panels == 0 && ep.mask_panels == 0) {
+               T beta, T* C, int ldc, std::size_t c_panels, const GemmEpilogue<T>& ep = {}, std::size_t a_panels = 0) {
+    if (a_panels == 0 && b_panels == 0 && c_panels == 0 && ep.mask_panels == 0) {
         gemm_ep(Cpu{}, ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc, ep);
         return;
     }
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
-        gemm_panels(Cpu{}, ta, tb, M, N, K, A, lda, B, ldb, b_panels, beta, C, ldc, c_panels, ep);
+        gemm_panels(Cpu{}, ta, tb, M, N, K, A, lda, B, ldb, b_panels, beta, C, ldc, c_panels, ep, a_panels);
         return;
     }
 #endif
@@ -570,20 +575,21 @@ void conv_forward_product(const T* packed, const T* a, int M, int N, int K, cons
     conv_gemm(false, false, M, N, K, a, K, x, ldx, x_panels, T(0), y, ldy, y_panels, ep);
 }
 
-/// A data gradient dx (M × N, ldc) = Wᵀ·dY then ep, W (K × M) the layer's weights (or the narrow
-/// path's Wf) and dY (K × N, row stride ldy): from `packed` (Wᵀ packed by conv2d_prepare) where given.
+/// A data gradient dx (M × N, ldc; in panels dx_panels apart where not 0) = Wᵀ·dY then ep, W (K × M)
+/// the layer's weights (or the narrow path's Wf) and dY (K × N, row stride ldy; dy_panels): from
+/// `packed` (Wᵀ packed by conv2d_prepare) where given.
 template <class T>
-void conv_data_grad(const T* packed, const T* w, int M, int N, int K, const T* dy, int ldy, T* dx, int ldc,
-                    const GemmEpilogue<T>& ep = {}) {
+void conv_data_grad(const T* packed, const T* w, int M, int N, int K, const T* dy, int ldy, std::size_t dy_panels,
+                    T* dx, int ldc, std::size_t dx_panels, const GemmEpilogue<T>& ep = {}) {
 #if defined(BIJOU_SGEMM_SIMD)
     if constexpr (std::is_same_v<T, float>) {
         if (packed != nullptr) {
-            gemm_ep_a_packed(Cpu{}, packed, false, M, N, K, 1.0f, dy, ldy, 0.0f, dx, ldc, ep);
+            gemm_ep_a_packed(Cpu{}, packed, false, M, N, K, 1.0f, dy, ldy, 0.0f, dx, ldc, ep, {dy_panels, dx_panels});
             return;
         }
     }
 #endif
-    conv_gemm(true, false, M, N, K, w, M, dy, ldy, 0, T(0), dx, ldc, 0, ep);
+    conv_gemm(true, false, M, N, K, w, M, dy, ldy, dy_panels, T(0), dx, ldc, dx_panels, ep);
 }
 }  // namespace detail
 
@@ -628,32 +634,38 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
     }
 }
 
-/// `x_panels`: x, and with it relu_mask (the same plane), in panels that far apart (the 1×1 and
-/// the narrow last layer of a chunk net_panels accepted); dy and dx are row-major. The weight
-/// gradients then transpose x from its contiguous 32 × 32 blocks (sg_pack_b_panels).
+/// `p`: x, and with it relu_mask and dx (the same shape), in panels p.x apart, dy in panels p.y apart
+/// (as conv2d_forward's x and y; the layers of a chunk net_panels accepted: the 1×1 layer either, the
+/// first layer dy, the narrow last layer x and dx). The weight gradients then transpose x from its
+/// contiguous 32 × 32 blocks (sg_pack_b_panels) and read dy's rows in place from its panels
+/// (SgA::panel_rows); the data gradients read dy in place and store dx in panels.
 template <class T>
 void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
                      int chunk, T* scratch, const T* relu_mask = nullptr, const T* prepared = nullptr,
-                     T* dprepared = nullptr, std::size_t x_panels = 0) {
+                     T* dprepared = nullptr, ConvPanels p = {}) {
     const std::size_t HW = std::size_t(d.hw());
     const std::size_t ld = std::size_t(n) * HW;
-    const int ldi = int(ld), ldx = x_panels ? detail::panel_width : ldi;
-    detail::add_row_sums(dy, db, d.out, ld);
+    const int ldi = int(ld), ldp = detail::panel_width;
+    const int ldx = p.x ? ldp : ldi, ldy = p.y ? ldp : ldi;
+    detail::add_row_sums(dy, db, d.out, ld, p.y);
     // dx ⊙= [relu_mask > 0], fused
-    const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldx, .mask_panels = x_panels};
+    const detail::GemmEpilogue<T> mask{.mask = relu_mask, .ldm = ldx, .mask_panels = p.x};
     if (d.k == 1) {
         // The data gradient first: its ReLU mask reads x (the micro-kernel prefetches each tile's),
         // which the weight gradient's transposes then find in L2 rather than memory (config d's
         // training: the weight gradients' GEMM cycles −5%, one run's per-shape rdtsc counts).
         if (dx != nullptr) {
             const T* wt = detail::prepared_packed(prepared, d);
-            detail::conv_data_grad(wt, w, d.in, ldi, d.out, dy, ldi, dx, ldi, mask);
+            detail::conv_data_grad(wt, w, d.in, ldi, d.out, dy, ldy, p.y, dx, ldx, p.x, mask);
         }
-        detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldi, x, ldx, x_panels, T(1), dw, d.in, 0);
+        detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldy, x, ldx, p.x, T(1), dw, d.in, 0, {}, p.y);
         return;
     }
-    const int align = x_panels ? panel_samples(d.hw()) : 1;
+    // a block of samples from i0 on: its first column, at a panel's start where the plane is in panels
+    auto at = [HW](int i0, std::size_t panels) { return detail::panel_column(int(std::size_t(i0) * HW), panels); };
+    const int align = p.any() ? panel_samples(d.hw()) : 1;
     if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0) {
+        if (p.y != 0) throw std::logic_error("conv2d_backward: a narrow layer's dy in panels (net_panels keeps it row-major)");
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;
@@ -662,17 +674,18 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {
-            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW), j0 = int(std::size_t(i0) * HW);
+            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
             detail::im2col(dy, dd, n, i0, m, dout);
             if (dx != nullptr)  // first, as the 1×1 layer's
-                detail::conv_data_grad(wft, wf, d.in, cols, rows, dd, cols, dx + j0, ldi, mask.at(0, j0));
-            detail::conv_gemm(false, true, rows, d.in, cols, dd, cols, x + detail::panel_column(j0, x_panels), ldx,
-                              x_panels, i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in, 0);
+                detail::conv_data_grad(wft, wf, d.in, cols, rows, dd, cols, 0, dx + at(i0, p.x), ldx, p.x,
+                                       mask.at(0, int(std::size_t(i0) * HW)));
+            detail::conv_gemm(false, true, rows, d.in, cols, dd, cols, x + at(i0, p.x), ldx, p.x,
+                              i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in, 0);
         }
         if (dprepared == nullptr) detail::narrow_fold_grad(dwf, dw, d);
         return;
     }
-    if (x_panels != 0) throw std::logic_error("conv2d_backward: a layer net_panels does not accept");
+    if (p.x != 0) throw std::logic_error("conv2d_backward: a layer net_panels does not accept");
     const int K = d.in * d.k * d.k;
     T* col = scratch;
     T* dcol = scratch + std::size_t(K) * chunk * HW;
@@ -680,11 +693,11 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     const T* wt = detail::narrow_layer(d) ? nullptr : detail::prepared_packed(prepared, d);
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
-        const T* dyb = dy + std::size_t(i0) * HW;
+        const T* dyb = dy + at(i0, p.y);
         detail::im2col(x, col, n, i0, m, d);
-        gemm(Cpu{}, false, true, d.out, K, cols, T(1), dyb, ldi, col, cols, T(1), dw, K);
+        detail::conv_gemm(false, true, d.out, K, cols, dyb, ldy, col, cols, 0, T(1), dw, K, 0, {}, p.y);
         if (dx != nullptr) {
-            detail::conv_data_grad(wt, w, K, cols, d.out, dyb, ldi, dcol, cols);
+            detail::conv_data_grad(wt, w, K, cols, d.out, dyb, ldy, p.y, dcol, cols, 0);
             detail::col2im(dcol, dx, n, i0, m, d);
         }
     }

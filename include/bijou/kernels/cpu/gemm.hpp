@@ -188,13 +188,14 @@ inline void gemm_ep_a_packed(Cpu, const float* a_packed, bool trans_b, int M, in
 
 /// gemm_ep for float where detail::sgemm_simd_available(), beta 0 or 1, with B and/or C stored in
 /// 32-column panels b_panels / c_panels floats apart (detail::sgemm_packed's `panels`; ldb / ldc are
-/// then 32; 0: row-major) and the epilogue's mask possibly in panels too (no column bias with a C in
-/// panels). Split across threads as gemm_ep splits C (columns in blocks of one panel); the same bits
-/// as gemm_ep on the row-major operands.
+/// then 32; 0: row-major), an untransposed A in panels a_panels apart (lda 32), and the epilogue's
+/// mask possibly in panels too (no column bias with a C in panels). Split across threads as gemm_ep
+/// splits C (columns in blocks of one panel); the same bits as gemm_ep on the row-major operands.
 inline void gemm_panels(Cpu, bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                         const float* B, int ldb, std::size_t b_panels, float beta, float* C, int ldc,
-                        std::size_t c_panels, const detail::GemmEpilogue<float>& ep = {}) {
-    const detail::SgPanels panels{b_panels, c_panels};
+                        std::size_t c_panels, const detail::GemmEpilogue<float>& ep = {}, std::size_t a_panels = 0) {
+    if (a_panels != 0 && trans_a) throw std::logic_error("gemm_panels: an op(A) in panels must be untransposed");
+    const detail::SgPanels panels{b_panels, c_panels, a_panels};
     auto block = [&](int i0, int i1, int j0, int j1) {
         if (i1 <= i0 || j1 <= j0) return;
         const float* a0 = trans_a ? A + i0 : A + std::size_t(i0) * lda;

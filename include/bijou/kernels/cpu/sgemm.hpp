@@ -13,7 +13,7 @@
 // op(B) into NR-column panels once per (kc, mc, nc) block (once per kc block when N ≤ nc), and a
 // register micro-kernel runs over the panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm)
 // with AVX2. Both read an untransposed A (op(A) = A) in place, MR rows at a time (AVX-512: from a
-// depth block of 64 on), and pack only a ragged last panel: transposing A into panels cost more than
+// depth block of 64 on; also from 32-column panels, SgPanels::a), and pack only a ragged last panel: transposing A into panels cost more than
 // it saved (the row streams stay in L1 across the block's column panels). Both apply a GemmEpilogue
 // in registers before storing a full tile. While a column block computes, the next block's
 // rows of an untransposed op(B) are prefetched into L2, ready for packing. Where op(A) is packed and
@@ -262,6 +262,20 @@ void sg_pack_a(bool ta, int m, int k, const float* A, int lda, float* pa) {
     }
 }
 
+// sg_pack_a's op(A) = A (no transpose) from 32-column panels aps apart (panel_column; A at the start of
+// a panel, row i at A + i·32): each panel's MR rows transposed 32 depths at a time.
+template <int MR>
+void sg_pack_a_panels(int m, int k, const float* A, std::size_t aps, float* pa) {
+    for (int i0 = 0; i0 < m; i0 += MR, pa += std::size_t(k) * MR) {
+        const int mr = std::min(MR, m - i0);
+        for (int p0 = 0; p0 < k; p0 += panel_width)
+            sg_transpose(A + std::size_t(p0 / panel_width) * aps + std::size_t(i0) * panel_width, panel_width, mr,
+                         std::min(panel_width, k - p0), pa + std::size_t(p0) * MR, MR);
+        for (int r = mr; r < MR; ++r)
+            for (int p = 0; p < k; ++p) pa[std::size_t(p) * MR + r] = 0.0f;
+    }
+}
+
 // One k×NR panel of op(B) = Bᵀ from nr ≤ NR rows of B (ldb apart, k values each): op(B)(p, j) =
 // B[j·ldb + p], columns past nr zero. A full panel of the AVX-512 kernel (which runs only where the CPU
 // has AVX-512F) goes through sg_transpose_panel32's 16×16 register blocks.
@@ -324,8 +338,13 @@ void sg_pack_b_panels(int k, int n, const float* B, std::size_t bps, float* pb) 
 // op(A)'s block of rows [i0, i0 + m) and depths [p0, p0 + k) packed as sg_pack_a packs it: the one
 // addressing that sgemm_packed's per-call packing and sg_pack_a_block_of's once-per-pass packing share
 // (their panels must match bit for bit).
+// An op(A) = A in panels aps apart (aps ≠ 0: lda is then 32, p0 a multiple of 32) is packed from them.
 template <int MR>
-void sg_pack_a_block(bool ta, int i0, int m, int p0, int k, const float* A, int lda, float* pa) {
+void sg_pack_a_block(bool ta, int i0, int m, int p0, int k, const float* A, int lda, float* pa, std::size_t aps = 0) {
+    if (aps != 0) {
+        sg_pack_a_panels<MR>(m, k, A + std::size_t(i0) * panel_width + panel_column(p0, aps), aps, pa);
+        return;
+    }
     sg_pack_a<MR>(ta, m, k, ta ? A + std::size_t(p0) * lda + i0 : A + std::size_t(i0) * lda + p0, lda, pa);
 }
 
@@ -340,9 +359,11 @@ void sg_store_edge(const float (&t)[MR][NR], float* C, int ldc, int mr, int nr, 
 }
 
 /// Where a micro-kernel reads its MR rows of op(A): a packed k×MR panel; A's rows in place (op(A) = A,
-/// row r at pa + r·lda); or A's columns in place (op(A) = Aᵀ: element (r, p) at pa[p·lda + r], the MR
-/// values of one p contiguous, as in a packed panel but lda apart).
-enum class SgA { packed, rows, cols };
+/// row r at pa + r·lda); A's columns in place (op(A) = Aᵀ: element (r, p) at pa[p·lda + r], the MR
+/// values of one p contiguous, as in a packed panel but lda apart); or A's rows in place from
+/// 32-column panels lda apart (op(A) = A stored as panel_column describes, pa at the start of a
+/// panel: element (r, p) at pa[(p / 32)·lda + r·32 + p % 32]).
+enum class SgA { packed, rows, cols, panel_rows };
 
 // A micro-kernel's first step: the rows × width floats of its tile's ReLU mask (ep's, if any), which
 // the epilogue reads after the depth loop, prefetched into L1 so that they arrive during it. The mask
@@ -366,6 +387,7 @@ struct SgAvx2 {
     static constexpr int direct_cols_min_depth = 1 << 30;  // A's columns: never (not measured on AVX2)
     static constexpr bool prefetch_b = true;  // the next op(B) block into L2: see sgemm_packed
     static constexpr int b_direct_rows_max = 0;  // op(B) always packed (reading it in place: not measured on AVX2)
+    static constexpr bool panel_rows = false;     // an op(A) in panels is packed (sg_pack_a_panels)
     template <SgA Mode>
     __attribute__((target("avx2,fma"))) static void run(int k, const float* pa, int lda, const float* pb, int ldb,
                                                         float* C, int ldc, float alpha, int m, int n, bool assign,
@@ -438,6 +460,7 @@ struct SgAvx512 {
     static constexpr int direct_cols_min_depth = 64;
     static constexpr bool prefetch_b = false;  // see sgemm_packed
     static constexpr int b_direct_rows_max = 72;  // see sgemm_packed
+    static constexpr bool panel_rows = true;      // run<SgA::panel_rows> exists
     template <SgA Mode, int R = mr>
     __attribute__((target("avx512f"))) static void run(int k, const float* pa, int lda, const float* pb, int ldb,
                                                       float* C, int ldc, float alpha, int m, int n, bool assign,
@@ -447,7 +470,25 @@ struct SgAvx512 {
         BIJOU_UNROLL(12)
         for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
         sg_prefetch_mask(ep, R, nr);
-        if constexpr (Mode == SgA::rows) {
+        if constexpr (Mode == SgA::panel_rows) {
+            // A(r, p) at pa[(p / 32)·lda + r·32 + p % 32]: the rows mode below, 32 depths per panel
+            constexpr std::ptrdiff_t l1 = panel_width;
+            const float* q[3] = {pa, R > 4 ? pa + 4 * l1 : pa, R > 8 ? pa + 8 * l1 : pa};  // only rows < R
+            for (int p0 = 0; p0 < k; p0 += panel_width) {
+                const int p1 = std::min(k, p0 + panel_width);
+                for (int p = p0; p < p1; ++p) {
+                    const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+                    BIJOU_UNROLL(12)
+                    for (int r = 0; r < R; ++r) {
+                        const __m512 a = _mm512_set1_ps(q[r / 4][(r % 4) * l1 + (p - p0)]);
+                        acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+                        acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+                    }
+                    pb += ldb;
+                }
+                for (int g = 0; g < 3; ++g) q[g] += lda;
+            }
+        } else if constexpr (Mode == SgA::rows) {
             // A(r, p) at pa[r·lda + p]. Twelve rows each at its own address took more registers than
             // x86-64 has beside the loop's others (GCC kept two of them in memory and in a vector
             // register, moved back on the FMA port each step); rows 4 apart from three pointers, the
@@ -568,9 +609,11 @@ void sg_pack_a_block_of(bool ta, int M, int K, const float* A, int lda, float* o
 /// place, padding included (a padding column of op(B) reaches only the same padding column of C); an
 /// op(B) = Bᵀ is packed from B's contiguous 32 × 32 blocks (sg_pack_b_panels; its depth blocks then
 /// start at panels). A C in panels takes no column bias; a mask in panels is GemmEpilogue's. The
-/// same products, bit for bit, as in the row-major layout.
+/// same products, bit for bit, as in the row-major layout. `panels.a`: an untransposed op(A) in 32-column
+/// panels (lda = 32, its depth blocks starting at panels): read in place where A's rows would be
+/// (SgA::panel_rows), packed from its panels (sg_pack_a_panels) where they would be packed.
 struct SgPanels {
-    std::size_t b = 0, c = 0;
+    std::size_t b = 0, c = 0, a = 0;
 };
 template <class Kern>
 void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
@@ -584,10 +627,11 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         const int kc = std::min(sg_kc, K - pc);
         // op(A) read in place (sg_direct), or each row block of op(A) packed once (or taken from
         // a_packed), the column blocks inside
-        const bool direct = a_packed == nullptr && sg_direct<Kern>(ta, M, kc);
+        const bool direct = a_packed == nullptr && (panels.a == 0 ? sg_direct<Kern>(ta, M, kc)
+                                                                   : Kern::panel_rows && sg_direct<Kern>(false, M, kc));
         const int direct_rows = direct ? M - M % MR : 0;  // rows of op(A) read in place
         if (direct && direct_rows < M)
-            sg_pack_a_block<MR>(ta, direct_rows, M - direct_rows, pc, kc, A, lda, pa);
+            sg_pack_a_block<MR>(ta, direct_rows, M - direct_rows, pc, kc, A, lda, pa, panels.a);
         // An untransposed op(B) is packed from kc rows ldb apart, too short for the hardware
         // prefetcher: with the AVX2 kernel, while a column block computes, its micro-kernel calls
         // prefetch the next column block's cache lines into L2 in equal shares (the AVX2 VM, Glow's 1×1
@@ -639,8 +683,9 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             // the epilogue after the last depth block: in the kernel's registers for a full tile
             // where it can, else over the stored tile
             const bool with_ep = !ep.empty() && pc + kc == K;
-            // op(A) read in place: row i at a_rows + i·lda (op(A) = A), at a_cols + i (op(A) = Aᵀ)
-            const float* const a_rows = direct_rows > 0 ? A + pc : nullptr;
+            // op(A) read in place: row i at a_rows + i·lda (op(A) = A; in panels, lda = 32), at a_cols + i
+            // (op(A) = Aᵀ)
+            const float* const a_rows = direct_rows > 0 ? A + panel_column(pc, panels.a) : nullptr;
             const float* const a_cols = direct_rows > 0 ? A + std::size_t(pc) * lda : nullptr;
             for (int jr = 0; jr < nc; jr += NR) {
                 // op(B)'s panel: in place (b_direct's full panels, every panel of a paneled op(B)),
@@ -666,7 +711,11 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                     const GemmEpilogue<float>* e = fused ? &tile_ep : nullptr;
                     if (i < direct_rows && ta)
                         Kern::template run<SgA::cols>(kc, a_cols + i, lda, pbp, pbs, c, ldc, alpha, m, n, first, e);
-                    else if (i < direct_rows)
+                    else if (i < direct_rows && panels.a != 0) {
+                        if constexpr (Kern::panel_rows)
+                            Kern::template run<SgA::panel_rows>(kc, a_rows + std::size_t(i) * panel_width, int(panels.a),
+                                                                pbp, pbs, c, ldc, alpha, m, n, first, e);
+                    } else if (i < direct_rows)
                         Kern::template run<SgA::rows>(kc, a_rows + std::size_t(i) * lda, lda, pbp, pbs, c, ldc, alpha,
                                                       m, n, first, e);
                     else
@@ -689,7 +738,7 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
             if (a_packed != nullptr)
                 pap = a_packed + std::size_t(pc) * sg_a_packed_size<Kern>(M, 1) + std::size_t(ic) * kc;
             else
-                sg_pack_a_block<MR>(ta, ic, mc, pc, kc, A, lda, pa);
+                sg_pack_a_block<MR>(ta, ic, mc, pc, kc, A, lda, pa, panels.a);
             const int nc_block = N <= sg_nc_wide ? N : sg_nc;
             for (int jc = 0; jc < N; jc += nc_block) {
                 const int nc = std::min(nc_block, N - jc);

@@ -98,9 +98,10 @@ void for_net_chunks(Reference, int n, int chunk, F&& f, NetChunks order, Before&
 }
 
 /// A conditioner's hidden activations in 32-column panels (kernels/cpu/sgemm.hpp's panel_column) with
-/// panel stride `x` / `y` for a layer's input / output (0: the row-major channel-major layout): the Cpu
-/// backend's layout for them where kernels/cpu/conv2d.hpp's net_panels allows it (its conv2d_forward
-/// and conv2d_backward take the strides as their last argument). Every other backend keeps the
+/// panel stride `x` / `y` for a layer's input / output (0: the row-major channel-major layout), and in
+/// backward for their gradients (dx like x, dy like y): the Cpu backend's layout for them where
+/// kernels/cpu/conv2d.hpp's net_panels allows it (its conv2d_forward and conv2d_backward take the
+/// strides as their last argument). Every other backend keeps the
 /// row-major layout: net_panels is 0 for it, and the overloads below, which take the strides, pass the
 /// call on to its row-major convolution (and throw for planes in panels, which it never gets).
 struct ConvPanels {
@@ -119,9 +120,8 @@ void conv2d_forward(Bk bk, const T* x, T* y, const T* w, const T* b, int n, cons
 }
 template <class Bk, class T>
 void conv2d_backward(Bk bk, const T* x, const T* dy, T* dx, const T* w, T* dw, T* db, int n, const ConvDims& d,
-                     int chunk, T* scratch, const T* relu_mask, const T* prepared, T* dprepared,
-                     std::size_t x_panels) {
-    if (x_panels != 0)
+                     int chunk, T* scratch, const T* relu_mask, const T* prepared, T* dprepared, ConvPanels p) {
+    if (p.any())
         throw std::logic_error("conv2d_backward: this backend keeps activations row-major (net_panels is 0)");
     conv2d_backward(bk, x, dy, dx, w, dw, db, n, d, chunk, scratch, relu_mask, prepared, dprepared);
 }
