@@ -470,8 +470,8 @@ namespace detail {
 /// db(o) += the sum of row o of dy (rows of ld), accumulated in double in 32 running partial sums
 /// added pairwise at the end (not Reference's order bit for bit): one `omp simd` reduction chained its
 /// adds through one vector and ended each row in a serial chain (1.1% of config d's training on 2
-/// threads, whose rows are 256 long). `panels`: dy in 32-column panels that far apart (ld then a
-/// multiple of 32): the partial sums take the same elements in the same order.
+/// threads, whose rows are 256 long). `panels`: dy in 32-column panels that far apart: the
+/// partial sums take the same elements in the same order.
 template <class T>
 void add_row_sums(const T* dy, T* db, int rows, std::size_t ld, std::size_t panels = 0) {
     bijou::detail::parallel_for(rows, std::size_t(rows) * ld > conv_parallel_min, [&](int o) {
@@ -495,7 +495,7 @@ void add_row_sums(const T* dy, T* db, int rows, std::size_t ld, std::size_t pane
         fold.template operator()<2>();
         fold.template operator()<1>();
         double sum = acc[0];
-        for (; j < ld; ++j) sum += double(r[j]);
+        for (; j < ld; ++j) sum += double(r[panels != 0 ? j / lanes * panels + j % lanes : j]);
         db[o] += T(sum);
     });
 }
