@@ -317,6 +317,18 @@ TEST_CASE("gemm: op(A) packed once (sgemm_pack_a) gives the bits of packing it p
 #endif
 
 #if defined(BIJOU_SGEMM_SIMD)
+namespace {
+/// A (rows × cols, row-major) in 32-column panels (kernels::detail::panel_column), padding columns = pad.
+std::vector<float> paneled(const std::vector<float>& a, int rows, int cols, float pad = 0.0f) {
+    using bijou::kernels::detail::panel_column, bijou::kernels::detail::panel_width;
+    const std::size_t stride = std::size_t(panel_width) * rows;
+    std::vector<float> p(stride * std::size_t((cols + panel_width - 1) / panel_width), pad);
+    for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < cols; ++j) p[panel_column(j, stride) + std::size_t(r) * panel_width] = a[std::size_t(r) * cols + j];
+    return p;
+}
+}  // namespace
+
 TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_panels) give the bits of the row-major product") {
     // The Cpu conditioner's hidden-plane layout: op(B) and/or C stored as panels of 32 columns
     // (panel_column), read and written in place, on 1 and 2 threads (split by columns in whole
@@ -337,9 +349,7 @@ TEST_CASE("gemm: op(B) and C in 32-column panels (gemm_panels) give the bits of 
         for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = float(std::sin(2.1 * double(i)));
         const GemmEpilogue<float> ep{.bias = bias.data(), .relu = true};
         const std::size_t bps = std::size_t(panel_width) * g.K, cps = std::size_t(panel_width) * g.M;
-        std::vector<float> Bp(bps * panels, std::numeric_limits<float>::quiet_NaN());
-        for (int p = 0; p < g.K; ++p)
-            for (int j = 0; j < g.N; ++j) Bp[panel_column(j, bps) + std::size_t(p) * panel_width] = B[std::size_t(p) * g.N + j];
+        const std::vector<float> Bp = paneled(B, g.K, g.N, std::numeric_limits<float>::quiet_NaN());
         for (int threads : {1, 2}) {
             CAPTURE(threads);
             const int saved = num_threads();
@@ -400,13 +410,6 @@ TEST_CASE("gemm: an untransposed op(A) in 32-column panels gives the bits of the
     // panels, X in panels too or row-major, beta 0 and 1, split by rows and columns on 2 threads.
     using namespace bijou::kernels::detail;
     if (!sgemm_simd_available()) return;
-    auto paneled = [](const std::vector<float>& a, int rows, int cols) {
-        const std::size_t stride = std::size_t(panel_width) * rows;
-        std::vector<float> p(stride * std::size_t((cols + panel_width - 1) / panel_width), -5.0f);
-        for (int r = 0; r < rows; ++r)
-            for (int j = 0; j < cols; ++j) p[panel_column(j, stride) + std::size_t(r) * panel_width] = a[std::size_t(r) * cols + j];
-        return p;
-    };
     for (const GemmCase& g : {GemmCase{false, true, 256, 256, 256}, GemmCase{false, true, 256, 54, 256},
                               GemmCase{false, true, 100, 70, 600}, GemmCase{false, false, 44, 96, 70},
                               GemmCase{false, true, 30, 40, 40}}) {
@@ -415,7 +418,7 @@ TEST_CASE("gemm: an untransposed op(A) in 32-column panels gives the bits of the
         std::vector<float> A(std::size_t(g.M) * g.K), B(std::size_t(g.tb ? g.N : g.K) * ldb);
         fill_operands(A, B);
         const std::size_t aps = std::size_t(panel_width) * g.M, bps = g.tb ? std::size_t(panel_width) * g.N : 0;
-        const std::vector<float> Ap = paneled(A, g.M, g.K), Bp = g.tb ? paneled(B, g.N, g.K) : B;
+        const std::vector<float> Ap = paneled(A, g.M, g.K, -5.0f), Bp = g.tb ? paneled(B, g.N, g.K, -5.0f) : B;
         for (float beta : {0.0f, 1.0f}) {
             CAPTURE(beta);
             for (int threads : {1, 2}) {
@@ -461,13 +464,6 @@ TEST_CASE("gemm: op(B) = Bᵀ packed from B in panels, and a ReLU mask in panels
     // in panels (rows and columns split across 2 threads, ragged row panels, prepared Wᵀ).
     using namespace bijou::kernels::detail;
     if (!sgemm_simd_available()) return;
-    auto paneled = [](const std::vector<float>& a, int rows, int cols) {
-        const std::size_t stride = std::size_t(panel_width) * rows;
-        std::vector<float> p(stride * std::size_t((cols + panel_width - 1) / panel_width), 0.0f);
-        for (int r = 0; r < rows; ++r)
-            for (int j = 0; j < cols; ++j) p[panel_column(j, stride) + std::size_t(r) * panel_width] = a[std::size_t(r) * cols + j];
-        return p;
-    };
     for (const GemmCase& g : {GemmCase{false, true, 256, 256, 512}, GemmCase{false, true, 108, 256, 256},
                               GemmCase{false, true, 20, 70, 96}, GemmCase{true, false, 256, 512, 108},
                               GemmCase{true, false, 130, 64, 40}}) {
