@@ -665,7 +665,8 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     auto at = [HW](int i0, std::size_t panels) { return detail::panel_column(int(std::size_t(i0) * HW), panels); };
     const int align = p.any() ? panel_samples(d.hw()) : 1;
     if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0) {
-        if (p.y != 0) throw std::logic_error("conv2d_backward: a narrow layer's dy in panels (net_panels keeps it row-major)");
+        if (p.y != 0)
+            throw std::logic_error("conv2d_backward: a narrow layer's dy in panels (net_panels keeps it row-major)");
         const int kk = d.k * d.k, rows = d.out * kk;
         const ConvDims dout{d.out, d.out, d.k, d.H, d.W};
         T* dd = scratch + 2 * std::size_t(rows) * d.in;

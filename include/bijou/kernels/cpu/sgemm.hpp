@@ -13,8 +13,9 @@
 // op(B) into NR-column panels once per (kc, mc, nc) block (once per kc block when N ≤ nc), and a
 // register micro-kernel runs over the panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm)
 // with AVX2. Both read an untransposed A (op(A) = A) in place, MR rows at a time (AVX-512: from a
-// depth block of 64 on; also from 32-column panels, SgPanels::a), and pack only a ragged last panel: transposing A into panels cost more than
-// it saved (the row streams stay in L1 across the block's column panels). Both apply a GemmEpilogue
+// depth block of 64 on; also from 32-column panels, SgPanels::a), and pack only a ragged last panel:
+// transposing A into panels cost more than it saved (the row streams stay in L1 across the block's
+// column panels). Both apply a GemmEpilogue
 // in registers before storing a full tile. While a column block computes, the next block's
 // rows of an untransposed op(B) are prefetched into L2, ready for packing. Where op(A) is packed and
 // N ≤ 256, op(B)'s depth block is packed once, all its columns, and kept across the row blocks
@@ -713,8 +714,8 @@ void sgemm_packed(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                         Kern::template run<SgA::cols>(kc, a_cols + i, lda, pbp, pbs, c, ldc, alpha, m, n, first, e);
                     else if (i < direct_rows && panels.a != 0) {
                         if constexpr (Kern::panel_rows)
-                            Kern::template run<SgA::panel_rows>(kc, a_rows + std::size_t(i) * panel_width, int(panels.a),
-                                                                pbp, pbs, c, ldc, alpha, m, n, first, e);
+                            Kern::template run<SgA::panel_rows>(kc, a_rows + std::size_t(i) * panel_width,
+                                                                int(panels.a), pbp, pbs, c, ldc, alpha, m, n, first, e);
                     } else if (i < direct_rows)
                         Kern::template run<SgA::rows>(kc, a_rows + std::size_t(i) * lda, lda, pbp, pbs, c, ldc, alpha,
                                                       m, n, first, e);
