@@ -481,7 +481,7 @@ void add_row_sums(const T* dy, T* db, int rows, std::size_t ld, std::size_t pane
         double acc[lanes] = {};
         std::size_t j = 0;
         for (; j + lanes <= ld; j += lanes) {
-            const T* q = panels != 0 ? r + j / lanes * panels : r + j;
+            const T* q = r + panel_column(int(j), panels);
 #pragma omp simd
             for (int l = 0; l < lanes; ++l) acc[l] += double(q[l]);
         }
@@ -495,7 +495,7 @@ void add_row_sums(const T* dy, T* db, int rows, std::size_t ld, std::size_t pane
         fold.template operator()<2>();
         fold.template operator()<1>();
         double sum = acc[0];
-        for (; j < ld; ++j) sum += double(r[panels != 0 ? j / lanes * panels + j % lanes : j]);
+        for (; j < ld; ++j) sum += double(r[panel_column(int(j), panels)]);
         db[o] += T(sum);
     });
 }
@@ -512,6 +512,14 @@ void add_row_sums(const T* dy, T* db, int rows, std::size_t ld, std::size_t pane
 
 /// Samples a column offset must be a multiple of for a plane of HW pixels to start a panel.
 inline int panel_samples(int HW) { return detail::panel_width / std::gcd(HW, detail::panel_width); }
+
+namespace detail {
+/// Where a block of samples from i0 on starts in a plane of HW pixels per sample: its first column,
+/// at a panel's start where the plane is in panels `panels` apart (0: row-major).
+inline std::size_t sample_column(int i0, std::size_t HW, std::size_t panels) {
+    return panel_column(int(std::size_t(i0) * HW), panels);
+}
+}  // namespace detail
 
 /// The panel stride of a conditioner chunk's hidden planes (32·hidden scalars) where its layers can
 /// keep them in panels: float with the packed kernels, m·HW a whole number of panels, a first layer
@@ -603,8 +611,6 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
     const int ld = int(std::size_t(n) * HW), ldp = detail::panel_width;
     const int ldx = p.x ? ldp : ld, ldy = p.y ? ldp : ld, align = p.any() ? panel_samples(d.hw()) : 1;
     const detail::GemmEpilogue<T> bias_relu{.bias = b, .relu = relu};  // fused into the GEMM's last pass over each tile
-    // a block of samples from i0 on: its first column, at a panel's start where the plane is in panels
-    auto at = [HW](int i0, std::size_t panels) { return detail::panel_column(int(std::size_t(i0) * HW), panels); };
     const T* packed = detail::prepared_packed(prepared, d);  // A packed, if prepared
     if (d.k == 1) {
         detail::conv_forward_product(packed, w, d.out, ld, d.in, x, ldx, p.x, y, ldy, p.y, bias_relu);
@@ -615,7 +621,8 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
         const T* wf = detail::narrow_weights_or(prepared, w, scratch, d);
         for (int i0 = 0; i0 < n; i0 += mb) {
             const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
-            detail::conv_forward_product(packed, wf, rows, cols, d.in, x + at(i0, p.x), ldx, p.x, z, cols, 0);
+            const T* xb = x + detail::sample_column(i0, HW, p.x);
+            detail::conv_forward_product(packed, wf, rows, cols, d.in, xb, ldx, p.x, z, cols, 0);
             detail::col2im(z, y, n, i0, m, dout);
         }
         detail::add_row_bias(y, b, d.out, n, HW);
@@ -629,7 +636,8 @@ void conv2d_forward(Cpu, const T* x, T* y, const T* w, const T* b, int n, const 
         for (int i0 = 0; i0 < n; i0 += chunk) {
             const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
             detail::im2col(x, col, n, i0, m, d);
-            detail::conv_forward_product(wp, w, d.out, cols, K, col, cols, 0, y + at(i0, p.y), ldy, p.y, bias_relu);
+            T* yb = y + detail::sample_column(i0, HW, p.y);
+            detail::conv_forward_product(wp, w, d.out, cols, K, col, cols, 0, yb, ldy, p.y, bias_relu);
         }
     }
 }
@@ -661,8 +669,6 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         detail::conv_gemm(false, true, d.out, d.in, ldi, dy, ldy, x, ldx, p.x, T(1), dw, d.in, 0, {}, p.y);
         return;
     }
-    // a block of samples from i0 on: its first column, at a panel's start where the plane is in panels
-    auto at = [HW](int i0, std::size_t panels) { return detail::panel_column(int(std::size_t(i0) * HW), panels); };
     const int align = p.any() ? panel_samples(d.hw()) : 1;
     if (const int mb = detail::narrow_block<T>(d, n, chunk, align); mb > 0) {
         if (p.y != 0)
@@ -675,12 +681,12 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
         // the caller's dWf (zeroed by it, folded by it) or this call's own, folded below
         T* dwf = dprepared != nullptr ? dprepared : scratch + std::size_t(rows) * d.in;
         for (int i0 = 0; i0 < n; i0 += mb) {
-            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW);
+            const int m = std::min(mb, n - i0), cols = int(std::size_t(m) * HW), j0 = int(std::size_t(i0) * HW);
+            const std::size_t xj = detail::sample_column(i0, HW, p.x);  // the block's first column of x and dx
             detail::im2col(dy, dd, n, i0, m, dout);
             if (dx != nullptr)  // first, as the 1×1 layer's
-                detail::conv_data_grad(wft, wf, d.in, cols, rows, dd, cols, 0, dx + at(i0, p.x), ldx, p.x,
-                                       mask.at(0, int(std::size_t(i0) * HW)));
-            detail::conv_gemm(false, true, rows, d.in, cols, dd, cols, x + at(i0, p.x), ldx, p.x,
+                detail::conv_data_grad(wft, wf, d.in, cols, rows, dd, cols, 0, dx + xj, ldx, p.x, mask.at(0, j0));
+            detail::conv_gemm(false, true, rows, d.in, cols, dd, cols, x + xj, ldx, p.x,
                               i0 == 0 && dprepared == nullptr ? T(0) : T(1), dwf, d.in, 0);
         }
         if (dprepared == nullptr) detail::narrow_fold_grad(dwf, dw, d);
@@ -694,7 +700,7 @@ void conv2d_backward(Cpu, const T* x, const T* dy, T* dx, const T* w, T* dw, T* 
     const T* wt = detail::narrow_layer(d) ? nullptr : detail::prepared_packed(prepared, d);
     for (int i0 = 0; i0 < n; i0 += chunk) {
         const int m = std::min(chunk, n - i0), cols = int(std::size_t(m) * HW);
-        const T* dyb = dy + at(i0, p.y);
+        const T* dyb = dy + detail::sample_column(i0, HW, p.y);
         detail::im2col(x, col, n, i0, m, d);
         detail::conv_gemm(false, true, d.out, K, cols, dyb, ldy, col, cols, 0, T(1), dw, K, 0, {}, p.y);
         if (dx != nullptr) {
