@@ -120,20 +120,19 @@ void actnorm_backward(Cpu, const T* z, const T* dz, T* dx, const T* log_scale, T
         double part[max_blocks][chunk][2];
         bijou::detail::parallel_for(blocks, std::size_t(n) * C * HW > 32768, [&](int b) {
             const int i0 = int(std::int64_t(n) * b / blocks), i1 = int(std::int64_t(n) * (b + 1) / blocks);
+            double(&sums)[chunk][2] = part[b];  // this block's Σ dz·s and Σ dz·z per channel
             T s[chunk];
-            double gl[chunk] = {}, gs[chunk] = {};
-            for (int j = 0; j < cw; ++j) s[j] = std::exp(log_scale[c0 + j]);
+            for (int j = 0; j < cw; ++j) {
+                s[j] = std::exp(log_scale[c0 + j]);
+                sums[j][0] = sums[j][1] = 0.0;
+            }
             for (int i = i0; i < i1; ++i) {  // in memory order: sample by sample, its channels in turn
                 for (int j = 0; j < cw; ++j) {
                     const std::size_t o = (std::size_t(i) * C + c0 + j) * HW;
                     const detail::PlaneSums<T> r = detail::actnorm_plane_backward(z + o, dz + o, dx + o, s[j], HW);
-                    gl[j] += double(r.dz) * s[j];
-                    gs[j] += double(r.dz_z);
+                    sums[j][0] += double(r.dz) * s[j];
+                    sums[j][1] += double(r.dz_z);
                 }
-            }
-            for (int j = 0; j < cw; ++j) {
-                part[b][j][0] = gl[j];
-                part[b][j][1] = gs[j];
             }
         });
         for (int j = 0; j < cw; ++j) {

@@ -8,25 +8,24 @@
 // for beta = 0), where these reach 55–65% (`bench_image --benchmark_filter=GlowGemm`).
 //
 // sgemm_simd(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, assign): C (M×N, row-major) (+)=
-// alpha·op(A)·op(B), the same operand conventions as kernels::gemm. Goto/BLIS blocking (kc = 256
-// deep, mc = 144 rows, nc = 128 columns): op(A) is packed into MR-row panels once per (kc, mc) block,
-// op(B) into NR-column panels once per (kc, mc, nc) block (once per kc block when N ≤ nc), and a
-// register micro-kernel runs over the panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm)
-// with AVX2. Both read an untransposed A (op(A) = A) in place, MR rows at a time (AVX-512: from a
-// depth block of 64 on; also from 32-column panels, SgPanels::a), and pack only a ragged last panel:
+// alpha·op(A)·op(B), the same operand conventions as kernels::gemm. Goto/BLIS blocking (kc = 256 deep,
+// mc = 144 rows, nc = 128 columns): op(A) is packed into MR-row panels once per (kc, mc) block, op(B)
+// into NR-column panels once per (kc, mc, nc) block (once per kc block when N ≤ nc), and a register
+// micro-kernel runs over the panels: 12×32 (24 zmm accumulators) with AVX-512F, 6×16 (12 ymm) with
+// AVX2. Both read an untransposed A (op(A) = A) in place, MR rows at a time (AVX-512: from a depth
+// block of 64 on; also from 32-column panels, SgPanels::a), and pack only a ragged last panel:
 // transposing A into panels cost more than it saved (the row streams stay in L1 across the block's
-// column panels). Both apply a GemmEpilogue
-// in registers before storing a full tile. While a column block computes, the next block's
-// rows of an untransposed op(B) are prefetched into L2, ready for packing. Where op(A) is packed and
-// N ≤ 256, op(B)'s depth block is packed once, all its columns, and kept across the row blocks
-// (sg_nc_wide). Where op(A) has at most 72 rows (AVX-512), an untransposed op(B) is not packed at all:
-// the micro-kernel reads its panels in place, rows ldb apart (each panel would serve at most 6 row
-// panels: Glow's narrow last layer). The packing buffers (144×256 and 256×256 floats, 400 KiB) live
-// on the stack: no allocation. An op(B) = Bᵀ is transposed in 16×16 AVX-512 blocks for the AVX-512
-// kernel (sg_transpose_panel32), in 8×8 AVX blocks otherwise. Edge panels are zero-padded, so the
-// micro-kernel always runs full tiles and stores only the valid part. Each element of C is
-// accumulated in one fixed order that does not depend on how the caller splits C, so results are
-// repeatable and the same for any thread count.
+// column panels). Both apply a GemmEpilogue in registers before storing a full tile. While a column
+// block computes, the next block's rows of an untransposed op(B) are prefetched into L2, ready for
+// packing. Where op(A) is packed and N ≤ 256, op(B)'s depth block is packed once, all its columns, and
+// kept across the row blocks (sg_nc_wide). Where op(A) has at most 72 rows (AVX-512), an untransposed
+// op(B) is not packed at all: the micro-kernel reads its panels in place, rows ldb apart (each panel
+// would serve at most 6 row panels: Glow's narrow last layer). The packing buffers (144×256 and 256×256
+// floats, 400 KiB) live on the stack: no allocation. An op(B) = Bᵀ is transposed in 16×16 AVX-512
+// blocks for the AVX-512 kernel (sg_transpose_panel32), in 8×8 AVX blocks otherwise. Edge panels are
+// zero-padded, so the micro-kernel always runs full tiles and stores only the valid part. Each element
+// of C is accumulated in one fixed order that does not depend on how the caller splits C, so results
+// are repeatable and the same for any thread count.
 #pragma once
 
 #include <cstddef>
